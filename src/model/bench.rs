@@ -1,0 +1,196 @@
+//! Speed benchmark on a full-size ViT-L/14 with random weights (the real CLIP weights can't be
+//! had everywhere) plus GeoCLIP's heads: seconds per photo at several batch sizes, gallery
+//! precompute and cache-load times, and peak memory. `geoloupe bench` and `cargo bench` run it.
+
+use std::time::Instant;
+
+use candle_core::Device;
+
+use super::ModelError;
+use super::clip::{ClipVision, ClipVisionConfig};
+use super::files::{DataDirs, Release};
+use super::gallery::{self, Gallery};
+use super::preprocess::Preprocessed;
+use super::weights::{RandomWeights, WeightFile};
+
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub batch_sizes: Vec<usize>,
+    /// Timed forward passes per batch size (after one warm-up).
+    pub repeats: usize,
+    /// Gallery points to encode when no gallery is installed.
+    pub gallery_points: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            batch_sizes: vec![1, 8],
+            repeats: 2,
+            gallery_points: 100_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchReport {
+    pub device: String,
+    pub threads: usize,
+    pub tower_build_secs: f64,
+    /// (batch size, seconds per photo), image tower + MLP + scoring against the gallery.
+    pub secs_per_photo: Vec<(usize, f64)>,
+    pub gallery_points: usize,
+    pub gallery_heads: &'static str,
+    pub gallery_precompute_secs: f64,
+    pub gallery_load_secs: f64,
+    pub peak_rss_mib: Option<f64>,
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "device: {} ({} threads)", self.device, self.threads)?;
+        writeln!(
+            f,
+            "ViT-L/14 build (random weights): {:.2} s",
+            self.tower_build_secs
+        )?;
+        for (batch, secs) in &self.secs_per_photo {
+            writeln!(f, "seconds per photo, batch {batch}: {secs:.3}")?;
+        }
+        writeln!(
+            f,
+            "gallery precompute ({} points, {} heads): {:.2} s",
+            self.gallery_points, self.gallery_heads, self.gallery_precompute_secs
+        )?;
+        writeln!(
+            f,
+            "gallery load from cache: {:.3} s",
+            self.gallery_load_secs
+        )?;
+        match self.peak_rss_mib {
+            Some(m) => writeln!(f, "peak memory (VmHWM): {m:.0} MiB"),
+            None => writeln!(f, "peak memory: unavailable on this platform"),
+        }
+    }
+}
+
+/// Peak resident set size, from `/proc/self/status` (Linux).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+pub fn run(
+    options: &BenchOptions,
+    dirs: &DataDirs,
+    device: &Device,
+    log: &mut dyn FnMut(&str),
+) -> Result<BenchReport, ModelError> {
+    let cfg = ClipVisionConfig::vit_large_patch14();
+    let random = RandomWeights::new(device);
+    let t = Instant::now();
+    let vision = ClipVision::new(&random, &cfg)?;
+    let tower_build_secs = t.elapsed().as_secs_f64();
+    log(&format!(
+        "built ViT-L/14 with random weights in {tower_build_secs:.1} s"
+    ));
+
+    // Heads: the installed release when there is one (same cost either way).
+    let release = Release::open(&dirs.release_dir()).ok();
+    let heads_file = match &release {
+        Some(r) => Some(WeightFile::open(&r.weights_path, device)?),
+        None => None,
+    };
+    let heads: &dyn super::weights::TensorSource = match &heads_file {
+        Some(f) => f,
+        None => &random,
+    };
+    let gallery_heads = if heads_file.is_some() {
+        "installed"
+    } else {
+        "random"
+    };
+    let mlp = Release::mlp(heads)?;
+    let location = Release::location_encoder(heads)?;
+    let gallery = match &release {
+        Some(r) => Gallery::read_csv(&r.gallery_path)?,
+        None => synthetic_gallery(options.gallery_points),
+    };
+
+    log(&format!("encoding {} gallery points...", gallery.len()));
+    let t = Instant::now();
+    let features = gallery::encode_gallery(&location, &gallery, &mut |_, _| true)?;
+    let gallery_precompute_secs = t.elapsed().as_secs_f64();
+    log(&format!(
+        "gallery precompute: {gallery_precompute_secs:.2} s"
+    ));
+
+    let scratch = std::env::temp_dir().join(format!("geoloupe-bench-{}", std::process::id()));
+    let cache = scratch.join("gallery.safetensors");
+    gallery::store_cached(&cache, &features)?;
+    let t = Instant::now();
+    let loaded = gallery::load_cached(&cache, gallery.len(), device);
+    let gallery_load_secs = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&scratch);
+    let features = loaded.unwrap_or(features);
+
+    let size = cfg.image_size;
+    let engine = super::GeoClip::from_parts(
+        device,
+        vision,
+        super::preprocess::PreprocessConfig::clip_vit_large_patch14(),
+        mlp,
+        location,
+        4.6,
+        gallery,
+        features,
+    );
+    let photo = Preprocessed {
+        pixels_u8: image::RgbImage::new(size as u32, size as u32),
+        chw: (0..3 * size * size)
+            .map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0)
+            .collect(),
+    };
+    let mut secs_per_photo = Vec::new();
+    for &batch in &options.batch_sizes {
+        let photos: Vec<&Preprocessed> = std::iter::repeat_n(&photo, batch).collect();
+        engine.predict(&photos, 5)?; // warm-up
+        let t = Instant::now();
+        for _ in 0..options.repeats.max(1) {
+            engine.predict(&photos, 5)?;
+        }
+        let per_photo = t.elapsed().as_secs_f64() / (options.repeats.max(1) * batch) as f64;
+        log(&format!("batch {batch}: {per_photo:.3} s per photo"));
+        secs_per_photo.push((batch, per_photo));
+    }
+    Ok(BenchReport {
+        device: format!("{device:?}"),
+        threads: rayon::current_num_threads(),
+        tower_build_secs,
+        secs_per_photo,
+        gallery_points: engine.gallery().len(),
+        gallery_heads,
+        gallery_precompute_secs,
+        gallery_load_secs,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// Evenly spread points (a Fibonacci lattice) for a gallery-sized workload.
+fn synthetic_gallery(points: usize) -> Gallery {
+    let golden = (1.0 + 5f64.sqrt()) / 2.0;
+    let coords = (0..points.max(1))
+        .map(|i| {
+            let z = 1.0 - 2.0 * (i as f64 + 0.5) / points.max(1) as f64;
+            let lon = ((i as f64 / golden).fract() * 360.0) - 180.0;
+            [z.asin().to_degrees() as f32, lon as f32]
+        })
+        .collect();
+    Gallery {
+        coords_lat_lon_deg: coords,
+        sha256: "synthetic".into(),
+        path: "synthetic".into(),
+    }
+}

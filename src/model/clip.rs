@@ -1,0 +1,379 @@
+//! The CLIP vision tower (ViT) plus `visual_projection`, reading Hugging Face's key names
+//! (`vision_model.embeddings.patch_embedding.weight`, ..., `visual_projection.weight`).
+//!
+//! This is `CLIPModel.get_image_features` from transformers: patch embedding (a stride-`patch`
+//! convolution without bias, done here as unfold + matmul), class token, position embedding,
+//! `pre_layrnorm`, pre-norm encoder layers with quick_gelu MLPs, `post_layernorm` on the class
+//! token, then the bias-free projection.
+
+use candle_core::{D, Module as _, Tensor};
+use candle_nn::{LayerNorm, Linear};
+
+use super::ModelError;
+use super::weights::TensorSource;
+
+/// The vision half of a Hugging Face `CLIPConfig`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipVisionConfig {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_channels: usize,
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub hidden_act: Activation,
+    pub layer_norm_eps: f64,
+    pub projection_dim: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    QuickGelu,
+    Gelu,
+}
+
+impl ClipVisionConfig {
+    /// `openai/clip-vit-large-patch14` (224 px): 24 layers of width 1024, 16 heads, projection 768.
+    pub fn vit_large_patch14() -> Self {
+        Self {
+            hidden_size: 1024,
+            intermediate_size: 4096,
+            num_hidden_layers: 24,
+            num_attention_heads: 16,
+            num_channels: 3,
+            image_size: 224,
+            patch_size: 14,
+            hidden_act: Activation::QuickGelu,
+            layer_norm_eps: 1e-5,
+            projection_dim: 768,
+        }
+    }
+
+    /// Reads a Hugging Face `config.json` of a `CLIPModel` (or a bare `CLIPVisionConfig`),
+    /// with transformers' defaults for absent fields.
+    pub fn from_hf_json(text: &str) -> Result<Self, String> {
+        let root: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let vision = root.get("vision_config").unwrap_or(&root);
+        let int = |v: &serde_json::Value, key: &str, default: usize| -> Result<usize, String> {
+            match v.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(default),
+                Some(x) => x
+                    .as_u64()
+                    .map(|n| n as usize)
+                    .ok_or(format!("`{key}` must be a positive integer")),
+            }
+        };
+        let hidden_act = match vision
+            .get("hidden_act")
+            .and_then(|v| v.as_str())
+            .unwrap_or("quick_gelu")
+        {
+            "quick_gelu" => Activation::QuickGelu,
+            "gelu" => Activation::Gelu,
+            other => return Err(format!("hidden_act `{other}` is not supported")),
+        };
+        // The projection size is the top-level `projection_dim` of a CLIPConfig.
+        let projection_dim = match root.get("projection_dim") {
+            Some(_) if root.get("vision_config").is_some() => int(&root, "projection_dim", 512)?,
+            _ => int(vision, "projection_dim", 512)?,
+        };
+        let cfg = Self {
+            hidden_size: int(vision, "hidden_size", 768)?,
+            intermediate_size: int(vision, "intermediate_size", 3072)?,
+            num_hidden_layers: int(vision, "num_hidden_layers", 12)?,
+            num_attention_heads: int(vision, "num_attention_heads", 12)?,
+            num_channels: int(vision, "num_channels", 3)?,
+            image_size: int(vision, "image_size", 224)?,
+            patch_size: int(vision, "patch_size", 32)?,
+            hidden_act,
+            layer_norm_eps: vision
+                .get("layer_norm_eps")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(1e-5),
+            projection_dim,
+        };
+        if cfg.patch_size == 0 || cfg.image_size % cfg.patch_size != 0 {
+            return Err(format!(
+                "image_size {} is not a multiple of patch_size {}",
+                cfg.image_size, cfg.patch_size
+            ));
+        }
+        if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+            return Err("hidden_size must be a multiple of num_attention_heads".into());
+        }
+        Ok(cfg)
+    }
+
+    pub fn grid_size(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+
+    pub fn num_positions(&self) -> usize {
+        self.grid_size() * self.grid_size() + 1
+    }
+
+    /// Every tensor the tower reads, with its shape, in Hugging Face naming.
+    pub fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let (h, i, p, c) = (
+            self.hidden_size,
+            self.intermediate_size,
+            self.patch_size,
+            self.num_channels,
+        );
+        let mut out = vec![
+            (
+                "vision_model.embeddings.class_embedding".to_owned(),
+                vec![h],
+            ),
+            (
+                "vision_model.embeddings.patch_embedding.weight".to_owned(),
+                vec![h, c, p, p],
+            ),
+            (
+                "vision_model.embeddings.position_embedding.weight".to_owned(),
+                vec![self.num_positions(), h],
+            ),
+            ("vision_model.pre_layrnorm.weight".to_owned(), vec![h]),
+            ("vision_model.pre_layrnorm.bias".to_owned(), vec![h]),
+        ];
+        for l in 0..self.num_hidden_layers {
+            let pre = format!("vision_model.encoder.layers.{l}");
+            for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+                out.push((format!("{pre}.self_attn.{proj}.weight"), vec![h, h]));
+                out.push((format!("{pre}.self_attn.{proj}.bias"), vec![h]));
+            }
+            for norm in ["layer_norm1", "layer_norm2"] {
+                out.push((format!("{pre}.{norm}.weight"), vec![h]));
+                out.push((format!("{pre}.{norm}.bias"), vec![h]));
+            }
+            out.push((format!("{pre}.mlp.fc1.weight"), vec![i, h]));
+            out.push((format!("{pre}.mlp.fc1.bias"), vec![i]));
+            out.push((format!("{pre}.mlp.fc2.weight"), vec![h, i]));
+            out.push((format!("{pre}.mlp.fc2.bias"), vec![h]));
+        }
+        out.push(("vision_model.post_layernorm.weight".to_owned(), vec![h]));
+        out.push(("vision_model.post_layernorm.bias".to_owned(), vec![h]));
+        out.push((
+            "visual_projection.weight".to_owned(),
+            vec![self.projection_dim, h],
+        ));
+        out
+    }
+}
+
+fn linear(
+    src: &dyn TensorSource,
+    name: &str,
+    out_dim: usize,
+    in_dim: usize,
+) -> Result<Linear, ModelError> {
+    let w = src.tensor(&format!("{name}.weight"), &[out_dim, in_dim])?;
+    let b = src.tensor(&format!("{name}.bias"), &[out_dim])?;
+    Ok(Linear::new(w, Some(b)))
+}
+
+fn layer_norm(
+    src: &dyn TensorSource,
+    name: &str,
+    dim: usize,
+    eps: f64,
+) -> Result<LayerNorm, ModelError> {
+    let w = src.tensor(&format!("{name}.weight"), &[dim])?;
+    let b = src.tensor(&format!("{name}.bias"), &[dim])?;
+    Ok(LayerNorm::new(w, b, eps))
+}
+
+struct EncoderLayer {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
+    layer_norm1: LayerNorm,
+    layer_norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+/// The vision tower and its projection: `pixel_values (B, 3, 224, 224) -> image_embeds (B, 768)`.
+pub struct ClipVision {
+    cfg: ClipVisionConfig,
+    patch_weight_t: Tensor,
+    class_embedding: Tensor,
+    position_embedding: Tensor,
+    pre_layrnorm: LayerNorm,
+    layers: Vec<EncoderLayer>,
+    post_layernorm: LayerNorm,
+    visual_projection_t: Tensor,
+}
+
+impl ClipVision {
+    /// Builds the tower, first checking that every tensor is present with the right shape.
+    pub fn new(src: &dyn TensorSource, cfg: &ClipVisionConfig) -> Result<Self, ModelError> {
+        src.check_all(&cfg.expected_tensors())?;
+        let (h, i, p, c) = (
+            cfg.hidden_size,
+            cfg.intermediate_size,
+            cfg.patch_size,
+            cfg.num_channels,
+        );
+        let eps = cfg.layer_norm_eps;
+        let e = "vision_model.embeddings";
+        let patch_weight = src.tensor(&format!("{e}.patch_embedding.weight"), &[h, c, p, p])?;
+        let patch_weight_t = patch_weight
+            .reshape((h, c * p * p))
+            .and_then(|w| w.t())
+            .and_then(|w| w.contiguous())
+            .map_err(ModelError::candle("patch embedding"))?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for l in 0..cfg.num_hidden_layers {
+            let pre = format!("vision_model.encoder.layers.{l}");
+            layers.push(EncoderLayer {
+                q_proj: linear(src, &format!("{pre}.self_attn.q_proj"), h, h)?,
+                k_proj: linear(src, &format!("{pre}.self_attn.k_proj"), h, h)?,
+                v_proj: linear(src, &format!("{pre}.self_attn.v_proj"), h, h)?,
+                out_proj: linear(src, &format!("{pre}.self_attn.out_proj"), h, h)?,
+                layer_norm1: layer_norm(src, &format!("{pre}.layer_norm1"), h, eps)?,
+                layer_norm2: layer_norm(src, &format!("{pre}.layer_norm2"), h, eps)?,
+                fc1: linear(src, &format!("{pre}.mlp.fc1"), i, h)?,
+                fc2: linear(src, &format!("{pre}.mlp.fc2"), h, i)?,
+            });
+        }
+        let visual_projection_t = src
+            .tensor("visual_projection.weight", &[cfg.projection_dim, h])?
+            .t()
+            .and_then(|w| w.contiguous())
+            .map_err(ModelError::candle("visual projection"))?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            patch_weight_t,
+            class_embedding: src.tensor(&format!("{e}.class_embedding"), &[h])?,
+            position_embedding: src.tensor(
+                &format!("{e}.position_embedding.weight"),
+                &[cfg.num_positions(), h],
+            )?,
+            pre_layrnorm: layer_norm(src, "vision_model.pre_layrnorm", h, eps)?,
+            layers,
+            post_layernorm: layer_norm(src, "vision_model.post_layernorm", h, eps)?,
+            visual_projection_t,
+        })
+    }
+
+    pub fn config(&self) -> &ClipVisionConfig {
+        &self.cfg
+    }
+
+    /// `CLIPModel.get_image_features`: `(B, C, S, S)` normalised pixels to `(B, projection_dim)`.
+    pub fn forward(&self, pixel_values: &Tensor) -> candle_core::Result<Tensor> {
+        let cfg = &self.cfg;
+        let (b, c, p, g, h) = (
+            pixel_values.dim(0)?,
+            cfg.num_channels,
+            cfg.patch_size,
+            cfg.grid_size(),
+            cfg.hidden_size,
+        );
+        // Unfold into (B, G*G, C*P*P) patches in the conv weight's (c, y, x) order.
+        let patches = pixel_values
+            .reshape((b, c, g, p, g, p))?
+            .permute((0, 2, 4, 1, 3, 5))?
+            .contiguous()?
+            .reshape((b, g * g, c * p * p))?;
+        let patch_embeds = patches.broadcast_matmul(&self.patch_weight_t)?;
+        let class = self
+            .class_embedding
+            .reshape((1, 1, h))?
+            .broadcast_as((b, 1, h))?;
+        let mut x =
+            Tensor::cat(&[&class, &patch_embeds], 1)?.broadcast_add(&self.position_embedding)?;
+        x = self.pre_layrnorm.forward(&x)?;
+        for layer in &self.layers {
+            x = self.encoder_layer(layer, &x)?;
+        }
+        let pooled = self
+            .post_layernorm
+            .forward(&x.narrow(1, 0, 1)?.squeeze(1)?)?;
+        pooled.matmul(&self.visual_projection_t)
+    }
+
+    fn encoder_layer(&self, layer: &EncoderLayer, x: &Tensor) -> candle_core::Result<Tensor> {
+        let residual = x;
+        let h = layer.layer_norm1.forward(x)?;
+        let h = self.attention(layer, &h)?;
+        let x = (residual + h)?;
+        let residual = &x;
+        let h = layer.layer_norm2.forward(&x)?;
+        let h = layer.fc1.forward(&h)?;
+        let h = match self.cfg.hidden_act {
+            Activation::QuickGelu => (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)?,
+            Activation::Gelu => h.gelu_erf()?,
+        };
+        let h = layer.fc2.forward(&h)?;
+        residual + h
+    }
+
+    fn attention(&self, layer: &EncoderLayer, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, hidden) = x.dims3()?;
+        let heads = self.cfg.num_attention_heads;
+        let head_dim = hidden / heads;
+        let scale = (head_dim as f64).powf(-0.5);
+        let split = |y: Tensor| {
+            y.reshape((b, t, heads, head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = split((layer.q_proj.forward(x)? * scale)?)?;
+        let k = split(layer.k_proj.forward(x)?)?;
+        let v = split(layer.v_proj.forward(x)?)?;
+        let weights = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
+        let out = weights
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, t, hidden))?;
+        layer.out_proj.forward(&out)
+    }
+}
+
+/// Softmax-free helper for tests: L2-normalise rows.
+pub fn l2_normalize_rows(x: &Tensor) -> candle_core::Result<Tensor> {
+    let norm = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
+    x.broadcast_div(&norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vit_l14_config() {
+        let json = r#"{"projection_dim": 768, "vision_config": {"hidden_size": 1024, "intermediate_size": 4096,
+            "num_hidden_layers": 24, "num_attention_heads": 16, "patch_size": 14, "image_size": 224,
+            "hidden_act": "quick_gelu", "projection_dim": 768}}"#;
+        assert_eq!(
+            ClipVisionConfig::from_hf_json(json).unwrap(),
+            ClipVisionConfig::vit_large_patch14()
+        );
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        assert!(
+            ClipVisionConfig::from_hf_json(r#"{"vision_config": {"patch_size": 15}}"#).is_err()
+        );
+        assert!(
+            ClipVisionConfig::from_hf_json(r#"{"vision_config": {"hidden_act": "swish"}}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn expected_tensor_count() {
+        // 5 embedding/pre-norm tensors + 16 per layer + post norm (2) + projection.
+        assert_eq!(
+            ClipVisionConfig::vit_large_patch14()
+                .expected_tensors()
+                .len(),
+            5 + 24 * 16 + 3
+        );
+    }
+}

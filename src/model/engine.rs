@@ -1,0 +1,278 @@
+//! The GeoCLIP engine: photo -> CLIP -> image MLP -> cosine against the gallery -> softmax ->
+//! ranked GPS candidates, exactly as `GeoCLIP.forward` + `predict` score.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+
+use super::clip::{ClipVision, l2_normalize_rows};
+use super::files::{Backbone, DataDirs, Release};
+use super::gallery::{self, Gallery};
+use super::heads::{ImageMlp, LocationEncoder};
+use super::preprocess::{PreprocessConfig, Preprocessed};
+use super::weights::WeightFile;
+use super::{ModelError, sha256_file};
+use crate::geo::{LatLon, softmax, top_k};
+
+/// One ranked GPS candidate.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Candidate {
+    /// 1 is the model's best guess.
+    pub rank: usize,
+    pub gallery_index: usize,
+    pub position: LatLon,
+    pub probability: f32,
+}
+
+/// The model's answer for one photo.
+#[derive(Clone, Debug)]
+pub struct Prediction {
+    pub candidates: Vec<Candidate>,
+    /// The probability of every gallery point (sums to 1): the heatmap's input.
+    pub probabilities: Arc<[f32]>,
+}
+
+/// Which files a run used: the evidence record of an estimate.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Provenance {
+    pub weights_sha256: String,
+    pub gallery_sha256: String,
+    pub gallery_path: PathBuf,
+    pub backbone_dir: PathBuf,
+}
+
+/// Where to load from.
+#[derive(Clone, Debug)]
+pub struct ModelPaths {
+    pub release_dir: PathBuf,
+    pub backbone_dir: PathBuf,
+    /// A custom gallery CSV instead of the release's.
+    pub gallery_csv: Option<PathBuf>,
+    pub gallery_cache_dir: PathBuf,
+}
+
+impl ModelPaths {
+    pub fn installed(dirs: &DataDirs) -> Self {
+        Self {
+            release_dir: dirs.release_dir(),
+            backbone_dir: dirs.backbone_dir(),
+            gallery_csv: None,
+            gallery_cache_dir: dirs.gallery_cache_dir(),
+        }
+    }
+}
+
+/// Load-time events, for progress bars.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadEvent {
+    LoadingWeights,
+    GalleryFromCache { points: usize },
+    EncodingGallery { done: usize, total: usize },
+}
+
+pub struct GeoClip {
+    device: Device,
+    vision: ClipVision,
+    preprocess: PreprocessConfig,
+    mlp: ImageMlp,
+    location: LocationEncoder,
+    logit_scale: f32,
+    gallery: Gallery,
+    /// (N, 512), rows L2-normalised.
+    gallery_features: Tensor,
+    provenance: Provenance,
+}
+
+impl GeoClip {
+    /// Loads everything, using (or filling) the gallery feature cache. `on_event` returning
+    /// `false` cancels a gallery precompute.
+    pub fn load(
+        paths: &ModelPaths,
+        device: &Device,
+        on_event: &mut dyn FnMut(LoadEvent) -> bool,
+    ) -> Result<Self, ModelError> {
+        on_event(LoadEvent::LoadingWeights);
+        let release = Release::open(&paths.release_dir)?;
+        let backbone = Backbone::open(&paths.backbone_dir)?;
+        let heads = WeightFile::open(&release.weights_path, device)?;
+        let vision_weights = WeightFile::open(&backbone.weights_path, device)?;
+        let vision = ClipVision::new(&vision_weights, &backbone.vision)?;
+        if backbone.vision.projection_dim != super::heads::CLIP_EMBED_DIM {
+            return Err(ModelError::Invalid {
+                what: "CLIP backbone".into(),
+                reason: format!(
+                    "projection_dim is {}, GeoCLIP's image MLP needs {}",
+                    backbone.vision.projection_dim,
+                    super::heads::CLIP_EMBED_DIM
+                ),
+                path: backbone.dir.join(super::files::CONFIG_FILE),
+            });
+        }
+        let gallery_path = paths
+            .gallery_csv
+            .clone()
+            .unwrap_or(release.gallery_path.clone());
+        let gallery = Gallery::read_csv(&gallery_path)?;
+        let location = Release::location_encoder(&heads)?;
+        let weights_sha256 = sha256_file(&release.weights_path)?;
+        let cache = gallery::cache_path(&paths.gallery_cache_dir, &weights_sha256, &gallery.sha256);
+        let gallery_features = match gallery::load_cached(&cache, gallery.len(), device) {
+            Some(features) => {
+                on_event(LoadEvent::GalleryFromCache {
+                    points: gallery.len(),
+                });
+                features
+            }
+            None => {
+                let features = gallery::encode_gallery(&location, &gallery, &mut |done, total| {
+                    on_event(LoadEvent::EncodingGallery { done, total })
+                })?;
+                gallery::store_cached(&cache, &features)?;
+                features
+            }
+        };
+        Ok(Self {
+            device: device.clone(),
+            vision,
+            preprocess: backbone.preprocess.clone(),
+            mlp: Release::mlp(&heads)?,
+            logit_scale: Release::logit_scale(&heads)?,
+            location,
+            provenance: Provenance {
+                weights_sha256,
+                gallery_sha256: gallery.sha256.clone(),
+                gallery_path,
+                backbone_dir: backbone.dir.clone(),
+            },
+            gallery,
+            gallery_features,
+        })
+    }
+
+    /// Assembles an engine from parts (benchmarks and tests).
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        device: &Device,
+        vision: ClipVision,
+        preprocess: PreprocessConfig,
+        mlp: ImageMlp,
+        location: LocationEncoder,
+        logit_scale: f32,
+        gallery: Gallery,
+        gallery_features: Tensor,
+    ) -> Self {
+        let provenance = Provenance {
+            weights_sha256: String::new(),
+            gallery_sha256: gallery.sha256.clone(),
+            gallery_path: gallery.path.clone(),
+            backbone_dir: PathBuf::new(),
+        };
+        Self {
+            device: device.clone(),
+            vision,
+            preprocess,
+            mlp,
+            location,
+            logit_scale,
+            gallery,
+            gallery_features,
+            provenance,
+        }
+    }
+
+    pub fn preprocess_config(&self) -> &PreprocessConfig {
+        &self.preprocess
+    }
+
+    pub fn gallery(&self) -> &Gallery {
+        &self.gallery
+    }
+
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+
+    pub fn location_encoder(&self) -> &LocationEncoder {
+        &self.location
+    }
+
+    fn pixel_batch(&self, photos: &[&Preprocessed]) -> Result<Tensor, ModelError> {
+        let size = self.vision.config().image_size;
+        let data: Vec<f32> = photos.iter().flat_map(|p| p.chw.iter().copied()).collect();
+        Tensor::from_vec(data, (photos.len(), 3, size, size), &Device::Cpu)
+            .and_then(|t| t.to_device(&self.device))
+            .map_err(ModelError::candle("building the pixel batch"))
+    }
+
+    /// CLIP image embeddings (B, 768), before GeoCLIP's MLP.
+    pub fn clip_embeds(&self, photos: &[&Preprocessed]) -> Result<Tensor, ModelError> {
+        self.vision
+            .forward(&self.pixel_batch(photos)?)
+            .map_err(ModelError::candle("running the CLIP vision tower"))
+    }
+
+    /// GeoCLIP image features (B, 512), not normalised.
+    pub fn image_features(&self, photos: &[&Preprocessed]) -> Result<Tensor, ModelError> {
+        self.mlp
+            .forward(&self.clip_embeds(photos)?)
+            .map_err(ModelError::candle("running the image MLP"))
+    }
+
+    /// Ranks the gallery for each photo.
+    pub fn predict(
+        &self,
+        photos: &[&Preprocessed],
+        top_k_count: usize,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        if photos.is_empty() {
+            return Ok(Vec::new());
+        }
+        let features = self.image_features(photos)?;
+        self.rank(&features, top_k_count)
+    }
+
+    /// GeoCLIP's scoring: `exp(logit_scale) * cos(image, gallery)`, softmax over the gallery.
+    pub fn rank(
+        &self,
+        image_features: &Tensor,
+        top_k_count: usize,
+    ) -> Result<Vec<Prediction>, ModelError> {
+        let logits: Vec<Vec<f32>> = l2_normalize_rows(image_features)
+            .and_then(|f| f.matmul(&self.gallery_features.t()?))
+            .and_then(|cos| cos * f64::from(self.logit_scale.exp()))
+            .and_then(|l| l.to_device(&Device::Cpu)?.to_vec2())
+            .map_err(ModelError::candle("scoring against the gallery"))?;
+        Ok(logits
+            .iter()
+            .map(|row| {
+                let probabilities: Arc<[f32]> = softmax(row).into();
+                let candidates = top_k(&probabilities, top_k_count)
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| {
+                        Some(Candidate {
+                            rank: i + 1,
+                            gallery_index: r.gallery_index,
+                            position: self.gallery.lat_lon(r.gallery_index)?,
+                            probability: r.probability,
+                        })
+                    })
+                    .collect();
+                Prediction {
+                    candidates,
+                    probabilities,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Decodes and preprocesses one photo with `cfg` (a convenience for callers).
+pub fn prepare_photo(
+    path: &Path,
+    cfg: &PreprocessConfig,
+) -> Result<Preprocessed, super::preprocess::PhotoError> {
+    let rgb = super::preprocess::load_photo(path)?;
+    super::preprocess::preprocess(&rgb, cfg, path)
+}

@@ -1,0 +1,276 @@
+//! The command line, run as a user would: `geoloupe locate` with the tiny test backbone and
+//! the real GeoCLIP heads, every output format, and bad inputs that must each give one error
+//! line naming the file while the rest go on.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+fn geoloupe(args: &[&str]) -> Output {
+    let dirs = data_dirs();
+    Command::new(env!("CARGO_BIN_EXE_geoloupe"))
+        .arg("--data-dir")
+        .arg(&dirs.data_dir)
+        .args(args)
+        .output()
+        .expect("run geoloupe")
+}
+
+fn locate(extra: &[&str], photos: &[PathBuf]) -> Output {
+    let backbone = tiny_clip();
+    let mut args = vec!["locate", "--backbone", backbone.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let photos: Vec<&str> = photos.iter().map(|p| p.to_str().unwrap()).collect();
+    args.extend(photos);
+    geoloupe(&args)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn locate_prints_five_ranked_candidates() {
+    let out = locate(&[], &[image_path("kauai.jpg")]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+        .collect();
+    assert_eq!(rows.len(), 5, "{stdout}");
+    assert!(
+        rows[0].trim_start().starts_with('1') && rows[4].trim_start().starts_with('5'),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn json_and_csv_carry_the_same_candidates() {
+    let photo = image_path("landscape.jpg");
+    let json = locate(
+        &["--format", "json", "--top-k", "3"],
+        std::slice::from_ref(&photo),
+    );
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let candidates = value["photos"][0]["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 3);
+    assert!(
+        value["provenance"]["weights_sha256"]
+            .as_str()
+            .unwrap()
+            .len()
+            == 64
+    );
+
+    let csv = locate(&["--format", "csv", "--top-k", "3"], &[photo]);
+    let csv_text = text(&csv.stdout);
+    let lines: Vec<&str> = csv_text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "path,rank,lat_deg,lon_deg,probability,gallery_index"
+    );
+    assert_eq!(lines.len(), 4);
+    for (line, c) in lines[1..].iter().zip(candidates) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let lat: f64 = fields[2].parse().unwrap();
+        approx::assert_abs_diff_eq!(
+            lat,
+            c["position"]["lat_deg"].as_f64().unwrap(),
+            epsilon = 1e-5
+        );
+        assert_eq!(fields[5], c["gallery_index"].to_string());
+    }
+}
+
+#[test]
+fn gpx_output_is_wellformed_gpx_1_1() {
+    let out = locate(
+        &["--format", "gpx", "--top-k", "2"],
+        &[image_path("portrait.png")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let gpx = text(&out.stdout);
+    assert!(gpx.contains(r#"<gpx version="1.1""#));
+    assert_eq!(gpx.matches("<wpt ").count(), 2);
+    assert!(gpx.contains("<name>portrait.png</name>"));
+}
+
+/// A PNG that declares 30000 x 30000 pixels (2.7 GB decoded) in a few hundred bytes.
+fn write_decompression_bomb(path: &Path) {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&30_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&30_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    // A zlib stream of a few empty stored blocks: far too little data, as bombs go.
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[
+            0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x01,
+        ],
+    );
+    chunk(&mut png, b"IEND", &[]);
+    std::fs::write(path, png).unwrap();
+}
+
+#[test]
+fn bad_inputs_each_get_one_error_line_and_the_rest_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.png");
+    write_decompression_bomb(&bomb);
+    let unreadable = dir.path().join("unreadable.jpg");
+    std::fs::create_dir(&unreadable).unwrap(); // a folder named like a photo: reading it fails
+    let bad = fixtures().join("bad");
+    let inputs = vec![
+        image_path("small.png"),
+        bad.join("empty.jpg"),
+        bad.join("not_an_image.jpg"),
+        bad.join("truncated.jpg"),
+        bomb.clone(),
+        dir.path().join("missing.jpg"),
+        image_path("grey.png"),
+    ];
+    let mut explicit = inputs.clone();
+    explicit.push(unreadable.clone());
+    let out = locate(&["--top-k", "1"], &explicit);
+    let stderr = text(&out.stderr);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "some failed -> exit 1; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for name in [
+        "empty.jpg",
+        "not_an_image.jpg",
+        "truncated.jpg",
+        "bomb.png",
+        "missing.jpg",
+        "unreadable.jpg",
+    ] {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error:") && l.contains(name))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one error line for {name}; stderr: {stderr}"
+        );
+    }
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("bomb.png") && l.contains("too large")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("small.png") && stdout.contains("grey.png"),
+        "good photos still ranked: {stdout}"
+    );
+}
+
+#[test]
+fn folders_are_searched_recursively() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a").join("b");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::copy(image_path("small.png"), nested.join("one.PNG")).unwrap();
+    std::fs::copy(image_path("grey.png"), dir.path().join("two.png")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a photo").unwrap();
+    let out = locate(
+        &["--format", "json", "--top-k", "1"],
+        &[dir.path().to_owned()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["photos"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn missing_backbone_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = geoloupe(&[
+        "locate",
+        "--backbone",
+        dir.path().to_str().unwrap(),
+        image_path("small.png").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("CLIP backbone") && stderr.contains("geoloupe model download"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn model_info_lists_installed_and_missing() {
+    let out = geoloupe(&["model", "info"]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("GeoCLIP release (heads + gallery): installed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("model.safetensors"), "{stdout}");
+    assert!(
+        stdout.contains("CLIP ViT-L/14 backbone: MISSING")
+            && stdout.contains("geoloupe model download"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn download_without_consent_does_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_geoloupe"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "model",
+            "download",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
+    assert!(!dir.path().join("models").exists());
+}

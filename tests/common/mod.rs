@@ -1,0 +1,99 @@
+//! Shared test setup: the real GeoCLIP heads and gallery imported from the geoclip 1.3.0 wheel,
+//! and the committed fixtures (tests/fixtures, made by tests/fixtures/make_fixtures.py).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use geoloupe::model::files::{self, DataDirs};
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+}
+
+pub fn tiny_clip() -> PathBuf {
+    fixtures().join("tiny_clip")
+}
+
+/// The geoclip wheel: `$GEOCLIP_WHEEL`, else `target/downloads/geoclip-1.3.0-py3-none-any.whl`
+/// (where `scripts/test.sh` puts it).
+pub fn wheel() -> PathBuf {
+    let path = std::env::var_os("GEOCLIP_WHEEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target")
+                .join("downloads")
+                .join("geoclip-1.3.0-py3-none-any.whl")
+        });
+    assert!(
+        path.is_file(),
+        "the real GeoCLIP weights are needed: run `pip download --no-deps geoclip==1.3.0 -d target/downloads` \
+         (scripts/test.sh does this) or set GEOCLIP_WHEEL; not found: {}",
+        path.display()
+    );
+    path
+}
+
+/// A data dir with the real release imported from the wheel, shared by the tests of one binary
+/// (and, through the gallery cache, by later runs).
+pub fn data_dirs() -> &'static DataDirs {
+    static DIRS: OnceLock<DataDirs> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("geoloupe-data");
+        let dirs = DataDirs::resolve(Some(&root)).expect("data dirs");
+        if files::Release::open(&dirs.release_dir()).is_err() {
+            files::import(&wheel(), &dirs).expect("import the geoclip wheel");
+        }
+        dirs
+    })
+}
+
+/// Expected outputs recorded from PyTorch.
+pub fn expected() -> &'static std::collections::HashMap<String, candle_core::Tensor> {
+    static EXPECTED: OnceLock<std::collections::HashMap<String, candle_core::Tensor>> =
+        OnceLock::new();
+    EXPECTED.get_or_init(|| {
+        candle_core::safetensors::load(
+            fixtures().join("expected.safetensors"),
+            &candle_core::Device::Cpu,
+        )
+        .expect("tests/fixtures/expected.safetensors")
+    })
+}
+
+pub fn expected_f32(name: &str) -> Vec<f32> {
+    expected()
+        .get(name)
+        .unwrap_or_else(|| panic!("fixture tensor {name}"))
+        .flatten_all()
+        .and_then(|t| t.to_dtype(candle_core::DType::F32))
+        .and_then(|t| t.to_vec1())
+        .unwrap()
+}
+
+/// The fixture images and their file names.
+pub const IMAGES: &[(&str, &str)] = &[
+    ("landscape", "landscape.jpg"),
+    ("portrait", "portrait.png"),
+    ("rgba", "rgba.png"),
+    ("grey", "grey.png"),
+    ("small", "small.png"),
+    ("rgb16", "rgb16.png"),
+    ("rotated", "rotated.jpg"),
+    ("kauai", "kauai.jpg"),
+];
+
+pub fn image_path(file: &str) -> PathBuf {
+    fixtures().join("images").join(file)
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

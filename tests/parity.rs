@@ -1,0 +1,159 @@
+//! Parity with PyTorch GeoCLIP on recorded outputs (tests/fixtures/make_fixtures.py made them
+//! with torch, transformers' slow CLIPImageProcessor and geoclip 1.3.0):
+//! - preprocessing within 1/255 of CLIPImageProcessor,
+//! - the location encoder with the real weights within 1e-4 of PyTorch,
+//! - tiny CLIP + real MLP + real location encoder + real 100K gallery: same top-5 indices,
+//!   probabilities within 1e-4.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use candle_core::Device;
+use common::*;
+use geoloupe::model::GeoClip;
+use geoloupe::model::engine::{ModelPaths, prepare_photo};
+use geoloupe::model::files::Release;
+use geoloupe::model::preprocess::PreprocessConfig;
+use geoloupe::model::weights::WeightFile;
+
+fn engine() -> &'static GeoClip {
+    static ENGINE: OnceLock<GeoClip> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut paths = ModelPaths::installed(data_dirs());
+        paths.backbone_dir = tiny_clip();
+        GeoClip::load(&paths, &Device::Cpu, &mut |_| true)
+            .expect("load GeoCLIP with the tiny backbone")
+    })
+}
+
+#[test]
+fn preprocessing_matches_clip_image_processor_within_one_level() {
+    let cfg = PreprocessConfig::clip_vit_large_patch14();
+    for (stem, file) in IMAGES {
+        let ours = prepare_photo(&image_path(file), &cfg).unwrap();
+        let expected = expected_f32(&format!("{stem}.pixels_u8"));
+        let ours_u8: Vec<f32> = ours
+            .pixels_u8
+            .as_raw()
+            .iter()
+            .map(|&v| f32::from(v))
+            .collect();
+        let diff = max_abs_diff(&ours_u8, &expected);
+        // Tolerance: 1/255 after rescaling, i.e. one u8 level.
+        assert!(
+            diff <= 1.0,
+            "{stem}: preprocessing differs by {diff} levels (> 1/255)"
+        );
+    }
+}
+
+#[test]
+fn location_encoder_matches_pytorch_with_real_weights() {
+    let release = Release::open(&data_dirs().release_dir()).unwrap();
+    let weights = WeightFile::open(&release.weights_path, &Device::Cpu).unwrap();
+    let encoder = Release::location_encoder(&weights).unwrap();
+    let coords = expected_f32("loc.coords_latlon");
+    assert!(coords.len() >= 2 * 10, "at least 10 coordinates");
+    let pairs: Vec<[f32; 2]> = coords.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
+    for must in [
+        [90.0, 0.0],
+        [-90.0, 0.0],
+        [0.0, 180.0],
+        [0.0, -180.0],
+        [0.0, 0.0],
+    ] {
+        assert!(pairs.contains(&must), "fixture covers {must:?}");
+    }
+    let ours: Vec<f32> = encoder
+        .forward(&pairs)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let expected = expected_f32("loc.features");
+    let diff = max_abs_diff(&ours, &expected);
+    // Tolerance: 1e-4 absolute on the raw (unnormalised) features.
+    assert!(diff <= 1e-4, "location features differ by {diff} (> 1e-4)");
+}
+
+#[test]
+fn logit_scale_is_imported_exactly() {
+    let release = Release::open(&data_dirs().release_dir()).unwrap();
+    let weights = WeightFile::open(&release.weights_path, &Device::Cpu).unwrap();
+    assert_eq!(
+        Release::logit_scale(&weights).unwrap(),
+        expected_f32("logit_scale")[0]
+    );
+}
+
+#[test]
+fn tiny_clip_embeddings_match_pytorch() {
+    let engine = engine();
+    for (stem, file) in IMAGES {
+        let photo = prepare_photo(&image_path(file), engine.preprocess_config()).unwrap();
+        let ours: Vec<f32> = engine
+            .clip_embeds(&[&photo])
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let diff = max_abs_diff(&ours, &expected_f32(&format!("{stem}.clip_embeds")));
+        // Tolerance: 1e-4 absolute (inputs may differ by one u8 level only where resizing rounds differently).
+        assert!(diff <= 1e-4, "{stem}: CLIP embeddings differ by {diff}");
+    }
+}
+
+#[test]
+fn top5_over_the_real_gallery_matches_pytorch() {
+    let engine = engine();
+    assert_eq!(engine.gallery().len(), 100_000);
+    for (stem, file) in IMAGES {
+        let photo = prepare_photo(&image_path(file), engine.preprocess_config()).unwrap();
+        let prediction = engine.predict(&[&photo], 5).unwrap().remove(0);
+        let indices: Vec<usize> = prediction
+            .candidates
+            .iter()
+            .map(|c| c.gallery_index)
+            .collect();
+        let expected_indices: Vec<usize> = expected()[&format!("{stem}.top5_indices")]
+            .to_vec1::<i64>()
+            .unwrap()
+            .into_iter()
+            .map(|i| i as usize)
+            .collect();
+        assert_eq!(indices, expected_indices, "{stem}: top-5 gallery indices");
+        let probs: Vec<f32> = prediction
+            .candidates
+            .iter()
+            .map(|c| c.probability)
+            .collect();
+        let diff = max_abs_diff(&probs, &expected_f32(&format!("{stem}.top5_probs")));
+        // Tolerance: 1e-4 absolute on each top-5 probability.
+        assert!(diff <= 1e-4, "{stem}: top-5 probabilities differ by {diff}");
+        let total: f32 = prediction.probabilities.iter().sum();
+        approx::assert_abs_diff_eq!(total, 1.0, epsilon = 1e-3);
+    }
+}
+
+#[test]
+fn batched_and_single_predictions_agree() {
+    let engine = engine();
+    let photos: Vec<_> = IMAGES
+        .iter()
+        .take(3)
+        .map(|(_, f)| prepare_photo(&image_path(f), engine.preprocess_config()).unwrap())
+        .collect();
+    let refs: Vec<_> = photos.iter().collect();
+    let batched = engine.predict(&refs, 5).unwrap();
+    for (photo, b) in photos.iter().zip(&batched) {
+        let single = engine.predict(&[photo], 5).unwrap().remove(0);
+        let (bi, si): (Vec<_>, Vec<_>) = (
+            b.candidates.iter().map(|c| c.gallery_index).collect(),
+            single.candidates.iter().map(|c| c.gallery_index).collect(),
+        );
+        assert_eq!(bi, si);
+    }
+}
