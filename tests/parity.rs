@@ -30,21 +30,18 @@ fn engine() -> &'static GeoClip {
 #[test]
 fn preprocessing_matches_clip_image_processor_within_one_level() {
     let cfg = PreprocessConfig::clip_vit_large_patch14();
+    let mut report = Vec::new();
     for (stem, file) in IMAGES {
         let ours = prepare_photo(&image_path(file), &cfg).unwrap();
         let expected = expected_f32(&format!("{stem}.pixels_u8"));
-        let ours_u8: Vec<f32> = ours
-            .pixels_u8
-            .as_raw()
-            .iter()
-            .map(|&v| f32::from(v))
-            .collect();
-        let diff = max_abs_diff(&ours_u8, &expected);
+        let ours_u8: Vec<f32> = ours.pixels_u8.as_raw().iter().map(|&v| f32::from(v)).collect();
+        let differing = ours_u8.iter().zip(&expected).filter(|(a, b)| a != b).count();
+        report.push((*stem, max_abs_diff(&ours_u8, &expected), differing as f64 / expected.len() as f64));
+    }
+    eprintln!("(image, max difference in u8 levels, fraction of samples that differ): {report:?}");
+    for (stem, diff, _) in &report {
         // Tolerance: 1/255 after rescaling, i.e. one u8 level.
-        assert!(
-            diff <= 1.0,
-            "{stem}: preprocessing differs by {diff} levels (> 1/255)"
-        );
+        assert!(*diff <= 1.0, "{stem}: preprocessing differs by {diff} levels (> 1/255)");
     }
 }
 
@@ -91,18 +88,16 @@ fn logit_scale_is_imported_exactly() {
 #[test]
 fn tiny_clip_embeddings_match_pytorch() {
     let engine = engine();
+    let mut report = Vec::new();
     for (stem, file) in IMAGES {
         let photo = prepare_photo(&image_path(file), engine.preprocess_config()).unwrap();
-        let ours: Vec<f32> = engine
-            .clip_embeds(&[&photo])
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let diff = max_abs_diff(&ours, &expected_f32(&format!("{stem}.clip_embeds")));
-        // Tolerance: 1e-4 absolute (inputs may differ by one u8 level only where resizing rounds differently).
-        assert!(diff <= 1e-4, "{stem}: CLIP embeddings differ by {diff}");
+        let ours: Vec<f32> = engine.clip_embeds(&[&photo]).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        report.push((*stem, max_abs_diff(&ours, &expected_f32(&format!("{stem}.clip_embeds")))));
+    }
+    eprintln!("(image, max abs difference of CLIP embeddings): {report:?}");
+    for (stem, diff) in &report {
+        // Tolerance: 1e-4 absolute; the embeddings reach about 3 in magnitude.
+        assert!(*diff <= 1e-4, "{stem}: CLIP embeddings differ by {diff}");
     }
 }
 

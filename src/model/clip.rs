@@ -7,10 +7,10 @@
 //! token, then the bias-free projection.
 
 use candle_core::{D, Module as _, Tensor};
-use candle_nn::{LayerNorm, Linear};
+use candle_nn::LayerNorm;
 
 use super::ModelError;
-use super::weights::TensorSource;
+use super::weights::{Dense, TensorSource};
 
 /// The vision half of a Hugging Face `CLIPConfig`.
 #[derive(Clone, Debug, PartialEq)]
@@ -162,17 +162,6 @@ impl ClipVisionConfig {
     }
 }
 
-fn linear(
-    src: &dyn TensorSource,
-    name: &str,
-    out_dim: usize,
-    in_dim: usize,
-) -> Result<Linear, ModelError> {
-    let w = src.tensor(&format!("{name}.weight"), &[out_dim, in_dim])?;
-    let b = src.tensor(&format!("{name}.bias"), &[out_dim])?;
-    Ok(Linear::new(w, Some(b)))
-}
-
 fn layer_norm(
     src: &dyn TensorSource,
     name: &str,
@@ -185,26 +174,25 @@ fn layer_norm(
 }
 
 struct EncoderLayer {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    out_proj: Linear,
+    /// q, k and v projections fused into one `(hidden, 3 * hidden)` matmul.
+    qkv_proj: Dense,
+    out_proj: Dense,
     layer_norm1: LayerNorm,
     layer_norm2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
 }
 
 /// The vision tower and its projection: `pixel_values (B, 3, 224, 224) -> image_embeds (B, 768)`.
 pub struct ClipVision {
     cfg: ClipVisionConfig,
-    patch_weight_t: Tensor,
+    patch_embed: Dense,
     class_embedding: Tensor,
     position_embedding: Tensor,
     pre_layrnorm: LayerNorm,
     layers: Vec<EncoderLayer>,
     post_layernorm: LayerNorm,
-    visual_projection_t: Tensor,
+    visual_projection: Dense,
 }
 
 impl ClipVision {
@@ -220,33 +208,32 @@ impl ClipVision {
         let eps = cfg.layer_norm_eps;
         let e = "vision_model.embeddings";
         let patch_weight = src.tensor(&format!("{e}.patch_embedding.weight"), &[h, c, p, p])?;
-        let patch_weight_t = patch_weight
+        let patch_embed = patch_weight
             .reshape((h, c * p * p))
-            .and_then(|w| w.t())
-            .and_then(|w| w.contiguous())
+            .and_then(|w| Dense::new(&w, None))
             .map_err(ModelError::candle("patch embedding"))?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for l in 0..cfg.num_hidden_layers {
             let pre = format!("vision_model.encoder.layers.{l}");
             layers.push(EncoderLayer {
-                q_proj: linear(src, &format!("{pre}.self_attn.q_proj"), h, h)?,
-                k_proj: linear(src, &format!("{pre}.self_attn.k_proj"), h, h)?,
-                v_proj: linear(src, &format!("{pre}.self_attn.v_proj"), h, h)?,
-                out_proj: linear(src, &format!("{pre}.self_attn.out_proj"), h, h)?,
+                qkv_proj: Dense::fuse(&[
+                    Dense::load(src, &format!("{pre}.self_attn.q_proj"), h, h)?,
+                    Dense::load(src, &format!("{pre}.self_attn.k_proj"), h, h)?,
+                    Dense::load(src, &format!("{pre}.self_attn.v_proj"), h, h)?,
+                ])
+                .map_err(ModelError::candle("fusing q, k, v"))?,
+                out_proj: Dense::load(src, &format!("{pre}.self_attn.out_proj"), h, h)?,
                 layer_norm1: layer_norm(src, &format!("{pre}.layer_norm1"), h, eps)?,
                 layer_norm2: layer_norm(src, &format!("{pre}.layer_norm2"), h, eps)?,
-                fc1: linear(src, &format!("{pre}.mlp.fc1"), i, h)?,
-                fc2: linear(src, &format!("{pre}.mlp.fc2"), h, i)?,
+                fc1: Dense::load(src, &format!("{pre}.mlp.fc1"), i, h)?,
+                fc2: Dense::load(src, &format!("{pre}.mlp.fc2"), h, i)?,
             });
         }
-        let visual_projection_t = src
-            .tensor("visual_projection.weight", &[cfg.projection_dim, h])?
-            .t()
-            .and_then(|w| w.contiguous())
+        let visual_projection = Dense::new(&src.tensor("visual_projection.weight", &[cfg.projection_dim, h])?, None)
             .map_err(ModelError::candle("visual projection"))?;
         Ok(Self {
             cfg: cfg.clone(),
-            patch_weight_t,
+            patch_embed,
             class_embedding: src.tensor(&format!("{e}.class_embedding"), &[h])?,
             position_embedding: src.tensor(
                 &format!("{e}.position_embedding.weight"),
@@ -255,7 +242,7 @@ impl ClipVision {
             pre_layrnorm: layer_norm(src, "vision_model.pre_layrnorm", h, eps)?,
             layers,
             post_layernorm: layer_norm(src, "vision_model.post_layernorm", h, eps)?,
-            visual_projection_t,
+            visual_projection,
         })
     }
 
@@ -279,7 +266,7 @@ impl ClipVision {
             .permute((0, 2, 4, 1, 3, 5))?
             .contiguous()?
             .reshape((b, g * g, c * p * p))?;
-        let patch_embeds = patches.broadcast_matmul(&self.patch_weight_t)?;
+        let patch_embeds = self.patch_embed.forward(&patches)?;
         let class = self
             .class_embedding
             .reshape((1, 1, h))?
@@ -293,7 +280,7 @@ impl ClipVision {
         let pooled = self
             .post_layernorm
             .forward(&x.narrow(1, 0, 1)?.squeeze(1)?)?;
-        pooled.matmul(&self.visual_projection_t)
+        self.visual_projection.forward(&pooled)
     }
 
     fn encoder_layer(&self, layer: &EncoderLayer, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -322,9 +309,10 @@ impl ClipVision {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = split((layer.q_proj.forward(x)? * scale)?)?;
-        let k = split(layer.k_proj.forward(x)?)?;
-        let v = split(layer.v_proj.forward(x)?)?;
+        let qkv = layer.qkv_proj.forward(x)?;
+        let q = split((qkv.narrow(2, 0, hidden)? * scale)?)?;
+        let k = split(qkv.narrow(2, hidden, hidden)?)?;
+        let v = split(qkv.narrow(2, 2 * hidden, hidden)?)?;
         let weights = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
         let out = weights
             .matmul(&v)?

@@ -458,7 +458,6 @@ impl<'a> Hub<'a> {
 
     /// One `hf-hub` download of `file`, on a named worker thread while this thread forwards the
     /// progress events. Returns hf-hub's result and the size announced in its Start event.
-    #[allow(clippy::type_complexity)]
     fn download_once(
         &self,
         file: &str,

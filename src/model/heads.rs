@@ -9,11 +9,10 @@
 //! measured a cosine similarity of 0.08 with f32) or a different rounding order shows up.
 
 use candle_core::{DType, Device, Module as _, Tensor};
-use candle_nn::Linear;
 use rayon::prelude::*;
 
 use super::ModelError;
-use super::weights::TensorSource;
+use super::weights::{Dense, TensorSource};
 use crate::geo::equal_earth_projection_f32;
 
 pub const CLIP_EMBED_DIM: usize = 768;
@@ -22,21 +21,14 @@ pub const GEO_EMBED_DIM: usize = 512;
 pub const RFF_FREQUENCIES: usize = 256;
 const CAPSULE_WIDTH: usize = 1024;
 
-fn linear(
-    src: &dyn TensorSource,
-    name: &str,
-    out_dim: usize,
-    in_dim: usize,
-) -> Result<Linear, ModelError> {
-    let w = src.tensor(&format!("{name}.weight"), &[out_dim, in_dim])?;
-    let b = src.tensor(&format!("{name}.bias"), &[out_dim])?;
-    Ok(Linear::new(w, Some(b)))
+fn linear(src: &dyn TensorSource, name: &str, out_dim: usize, in_dim: usize) -> Result<Dense, ModelError> {
+    Dense::load(src, name, out_dim, in_dim)
 }
 
-/// `image_encoder.mlp`: Linear(768, 768), ReLU, Linear(768, 512).
+/// `image_encoder.mlp`: Dense(768, 768), ReLU, Dense(768, 512).
 pub struct ImageMlp {
-    fc0: Linear,
-    fc2: Linear,
+    fc0: Dense,
+    fc2: Dense,
 }
 
 impl ImageMlp {
@@ -71,8 +63,8 @@ impl ImageMlp {
 struct Capsule {
     /// The RFF matrix `b`, (256, 2) row-major, kept on the CPU for the f32 Fourier stage.
     b: Vec<[f32; 2]>,
-    layers: [Linear; 3],
-    head: Linear,
+    layers: [Dense; 3],
+    head: Dense,
 }
 
 /// `location_encoder`: `[lat, lon]` degrees -> 512 features (not normalised).

@@ -3,7 +3,8 @@
 //!
 //! The steps, in the processor's order:
 //! 1. decode (JPEG, PNG, WebP, TIFF, GIF, BMP) with allocation limits, so a decompression bomb
-//!    is an error and not an out-of-memory kill;
+//!    is an error and not an out-of-memory kill; JPEGs with libjpeg-turbo's decoder and
+//!    Pillow's settings, so the pixels are Pillow's bit for bit;
 //! 2. **apply the EXIF orientation** — what a person sees is what the model sees. The Python
 //!    `geoclip` package does not do this (it feeds the stored pixel grid), so a rotated phone
 //!    photo can score differently there;
@@ -17,8 +18,8 @@
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use fast_image_resize as fr;
 use image::{DynamicImage, ImageDecoder as _, RgbImage};
 
 /// The largest decoded image we accept, in bytes of pixel data. A 30000 x 30000 RGB image
@@ -66,6 +67,13 @@ pub struct PreprocessConfig {
     pub do_normalize: bool,
 }
 
+/// CLIP's normalisation, as `preprocessor_config.json` writes it (f32, like the processor's
+/// arithmetic after `rescale`).
+pub const OPENAI_CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+/// CLIP's standard deviations; the literals keep the published digits (f32 rounds the last one).
+#[allow(clippy::excessive_precision)]
+pub const OPENAI_CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+
 impl PreprocessConfig {
     /// `openai/clip-vit-large-patch14`'s processor.
     pub fn clip_vit_large_patch14() -> Self {
@@ -73,8 +81,8 @@ impl PreprocessConfig {
             shortest_edge_px: 224,
             crop_height_px: 224,
             crop_width_px: 224,
-            image_mean: [0.481_454_66, 0.457_827_5, 0.408_210_73],
-            image_std: [0.268_629_54, 0.261_302_58, 0.275_777_11],
+            image_mean: OPENAI_CLIP_MEAN,
+            image_std: OPENAI_CLIP_STD,
             rescale_factor: 1.0 / 255.0,
             do_resize: true,
             do_center_crop: true,
@@ -176,6 +184,9 @@ pub fn decode_photo(bytes: &[u8], path: &Path) -> Result<RgbImage, PhotoError> {
             path: path.to_owned(),
         });
     }
+    if image::guess_format(bytes).ok() == Some(image::ImageFormat::Jpeg) {
+        return decode_jpeg(bytes, path);
+    }
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|source| PhotoError::Io {
@@ -211,6 +222,188 @@ pub fn decode_photo(bytes: &[u8], path: &Path) -> Result<RgbImage, PhotoError> {
     let mut img = DynamicImage::from_decoder(decoder).map_err(classify)?;
     img.apply_orientation(orientation);
     Ok(to_rgb8_like_pillow(img))
+}
+
+/// Decodes a JPEG as Pillow does, bit for bit: Pillow uses libjpeg-turbo with its defaults
+/// (ISLOW integer IDCT, fancy chroma upsampling, libjpeg's fixed-point YCbCr -> RGB), and so do
+/// we, through the libjpeg-turbo decoder that `mozjpeg-sys` vendors (mozjpeg changed the
+/// encoder, not the decoder). Other decoders (zune-jpeg) differ by a few levels.
+///
+/// Errors, as in Pillow: a file that ends before the last scanline is "truncated" (libjpeg
+/// would only warn and pad with grey; Pillow raises unless `LOAD_TRUNCATED_IMAGES`); a corrupt
+/// marker after the last scanline fails too, a missing EOI alone does not. libjpeg reports fatal
+/// errors by
+/// unwinding (the `mozjpeg` crate's error manager), which `catch_unwind` turns into a
+/// `PhotoError`; this needs `panic = "unwind"`, the default.
+fn decode_jpeg(bytes: &[u8], path: &Path) -> Result<RgbImage, PhotoError> {
+    let ran_out = AtomicBool::new(false);
+    let decoded = std::panic::catch_unwind(|| decode_jpeg_pixels(bytes, &ran_out))
+        .unwrap_or_else(|payload| Err(JpegFailure::Decode(unwind_reason(payload.as_ref()))));
+    let rgb = match decoded {
+        Ok(rgb) => rgb,
+        Err(JpegFailure::TooLarge(reason)) => {
+            return Err(PhotoError::TooLarge {
+                path: path.to_owned(),
+                reason,
+            });
+        }
+        Err(JpegFailure::Decode(reason)) => {
+            // Running out of data explains whatever libjpeg said next (it fakes an EOI marker).
+            let reason = if ran_out.load(Ordering::Relaxed) {
+                "image file is truncated".to_owned()
+            } else {
+                reason
+            };
+            return Err(PhotoError::Decode {
+                path: path.to_owned(),
+                reason,
+            });
+        }
+    };
+    let mut img = DynamicImage::ImageRgb8(rgb);
+    img.apply_orientation(jpeg_exif_orientation(bytes));
+    Ok(to_rgb8_like_pillow(img))
+}
+
+/// The message libjpeg's error manager unwound with (a `String`), or any panic's message.
+fn unwind_reason(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "libjpeg failed".to_owned())
+}
+
+enum JpegFailure {
+    TooLarge(String),
+    Decode(String),
+}
+
+impl From<std::io::Error> for JpegFailure {
+    fn from(e: std::io::Error) -> Self {
+        Self::Decode(e.to_string())
+    }
+}
+
+/// The pixels of a JPEG as Pillow's `convert("RGB")` gives them, EXIF orientation not applied.
+/// Sets `ran_out` if libjpeg asked for bytes past the end before the last scanline.
+fn decode_jpeg_pixels(bytes: &[u8], ran_out: &AtomicBool) -> Result<RgbImage, JpegFailure> {
+    use mozjpeg::ColorSpace;
+    let reader = EofFlaggingReader {
+        rest: bytes,
+        ran_out,
+    };
+    let mut dec = mozjpeg::Decompress::new_reader(reader)?;
+    let (width_px, height_px) = dec.size();
+    let color_space = dec.color_space();
+    // The decoded buffer: CMYK is 4 bytes a pixel before conversion, everything else ends as RGB.
+    let bytes_per_px: u64 = match color_space {
+        ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => 4,
+        _ => 3,
+    };
+    let decoded_bytes = (width_px as u64)
+        .saturating_mul(height_px as u64)
+        .saturating_mul(bytes_per_px);
+    if decoded_bytes > MAX_DECODED_BYTES {
+        return Err(JpegFailure::TooLarge(format!(
+            "{width_px}x{height_px} pixels, {decoded_bytes} bytes decoded, limit {MAX_DECODED_BYTES}"
+        )));
+    }
+    let (width, height) = (
+        u32::try_from(width_px).map_err(|_| JpegFailure::Decode("width overflows".into()))?,
+        u32::try_from(height_px).map_err(|_| JpegFailure::Decode("height overflows".into()))?,
+    );
+    // libjpeg's defaults, which Pillow keeps; set explicitly so they cannot drift.
+    dec.dct_method(mozjpeg::DctMethod::IntegerSlow);
+    dec.do_fancy_upsampling(true);
+    let out_space = match color_space {
+        ColorSpace::JCS_GRAYSCALE => ColorSpace::JCS_GRAYSCALE,
+        ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => ColorSpace::JCS_RGB,
+        // libjpeg turns YCCK into CMYK; Pillow then reads it as Adobe's inverted CMYK.
+        ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => ColorSpace::JCS_CMYK,
+        other => {
+            return Err(JpegFailure::Decode(format!(
+                "unsupported JPEG colour space {other:?} with {} components",
+                dec.components().len()
+            )));
+        }
+    };
+    let mut started = dec.to_colorspace(out_space)?;
+    let samples: Vec<u8> = started.read_scanlines()?;
+    if ran_out.load(Ordering::Relaxed) {
+        return Err(JpegFailure::Decode("image file is truncated".into()));
+    }
+    // Like Pillow, read on to the EOI marker: a fatal error there (a corrupt marker) fails the
+    // image; a missing EOI does not (libjpeg fakes one, where Pillow ignores the suspension).
+    started.finish()?;
+    let rgb = match out_space {
+        ColorSpace::JCS_GRAYSCALE => samples.iter().flat_map(|&v| [v; 3]).collect(),
+        ColorSpace::JCS_CMYK => samples
+            .chunks_exact(4)
+            .flat_map(adobe_cmyk_to_rgb)
+            .collect(),
+        _ => samples,
+    };
+    RgbImage::from_raw(width, height, rgb)
+        .ok_or_else(|| JpegFailure::Decode("libjpeg returned fewer pixels than declared".into()))
+}
+
+/// One pixel of libjpeg's CMYK output as Pillow converts it: the JPEG is read as `CMYK;I`
+/// (Adobe's inverted polarity, 255 - v) and `convert("RGB")` is Convert.c's `cmyk2rgb`,
+/// `out = nk - MULDIV255(c, nk)` with `nk = 255 - k` and
+/// `MULDIV255(a, b) = ((a*b + 128) + ((a*b + 128) >> 8)) >> 8`.
+fn adobe_cmyk_to_rgb(px: &[u8]) -> [u8; 3] {
+    let muldiv255 = |a: u32, b: u32| {
+        let t = a * b + 128;
+        ((t >> 8) + t) >> 8
+    };
+    // Inverted on reading, so Pillow's nk = 255 - (255 - k) = k and c = 255 - stored c.
+    let nk = u32::from(px[3]);
+    let channel = |stored: u8| nk.saturating_sub(muldiv255(255 - u32::from(stored), nk)) as u8;
+    [channel(px[0]), channel(px[1]), channel(px[2])]
+}
+
+/// The EXIF orientation of a JPEG (from its first `Exif` APP1, as Pillow's `getexif`), or none.
+fn jpeg_exif_orientation(bytes: &[u8]) -> image::metadata::Orientation {
+    exif::Reader::new()
+        .read_from_container(&mut Cursor::new(bytes))
+        .ok()
+        .and_then(|exif| {
+            exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY)?
+                .value
+                .get_uint(0)
+        })
+        .and_then(|v| u8::try_from(v).ok())
+        .and_then(image::metadata::Orientation::from_exif)
+        .unwrap_or(image::metadata::Orientation::NoTransforms)
+}
+
+/// The JPEG bytes for libjpeg's source manager, noting when libjpeg asks for more than there is.
+struct EofFlaggingReader<'a> {
+    rest: &'a [u8],
+    ran_out: &'a AtomicBool,
+}
+
+impl std::io::Read for EofFlaggingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::io::BufRead::fill_buf(self)?.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.rest[..n]);
+        std::io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for EofFlaggingReader<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.rest.is_empty() {
+            self.ran_out.store(true, Ordering::Relaxed);
+        }
+        Ok(self.rest)
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.rest = &self.rest[amt.min(self.rest.len())..];
+    }
 }
 
 /// Pillow's `convert("RGB")`: alpha dropped, grey replicated, 16-bit samples keep their high byte.
@@ -284,30 +477,126 @@ pub fn preprocess(
     })
 }
 
-/// Pillow-compatible bicubic resize (fast_image_resize's convolution mirrors Pillow's).
+/// Pillow's `Image.resize(size, BICUBIC)` (libImaging/Resample.c), bit for bit: separable
+/// convolution with the a = -0.5 cubic, support widened by the scale when downscaling
+/// (antialiasing), coefficients in 22-bit fixed point, horizontal pass first (only over the rows
+/// the vertical pass needs), each pass rounded and clamped to u8.
 fn resize_bicubic(rgb: &RgbImage, width_px: u32, height_px: u32) -> RgbImage {
-    if rgb.dimensions() == (width_px, height_px) {
+    let (in_w, in_h) = (rgb.width() as usize, rgb.height() as usize);
+    let (out_w, out_h) = (width_px as usize, height_px as usize);
+    if (in_w, in_h) == (out_w, out_h) {
         return rgb.clone();
     }
-    let resized = (|| -> Option<RgbImage> {
-        let src =
-            fr::images::ImageRef::new(rgb.width(), rgb.height(), rgb.as_raw(), fr::PixelType::U8x3)
-                .ok()?;
-        let mut dst = fr::images::Image::new(width_px, height_px, fr::PixelType::U8x3);
-        let options = fr::ResizeOptions::new()
-            .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
-        fr::Resizer::new().resize(&src, &mut dst, &options).ok()?;
-        RgbImage::from_raw(width_px, height_px, dst.into_vec())
-    })();
-    // Only unreachable size mismatches fail above; fall back to the image crate's cubic filter.
-    resized.unwrap_or_else(|| {
-        image::imageops::resize(
-            rgb,
-            width_px,
-            height_px,
-            image::imageops::FilterType::CatmullRom,
-        )
-    })
+    let src = rgb.as_raw();
+    let horizontal = PillowCoeffs::new(in_w, out_w);
+    let vertical = PillowCoeffs::new(in_h, out_h);
+    let (mut pixels, mut rows, mut row_offset) = (std::borrow::Cow::Borrowed(src.as_slice()), in_h, 0);
+    let mut width = in_w;
+    if in_w != out_w {
+        // Only the source rows that the vertical pass reads.
+        let first = if in_h != out_h { vertical.bounds.first().map_or(0, |b| b.0) } else { 0 };
+        let last = if in_h != out_h { vertical.bounds.last().map_or(in_h, |b| b.0 + b.1) } else { in_h };
+        let mut tmp = vec![0u8; out_w * (last - first) * 3];
+        for (y, out_row) in tmp.chunks_exact_mut(out_w * 3).enumerate() {
+            let in_row = &src[(first + y) * in_w * 3..(first + y + 1) * in_w * 3];
+            for (x, out_px) in out_row.chunks_exact_mut(3).enumerate() {
+                let (xmin, n) = horizontal.bounds[x];
+                let k = &horizontal.kernel[x * horizontal.ksize..x * horizontal.ksize + n];
+                for c in 0..3 {
+                    let mut acc: i32 = 1 << (PRECISION_BITS - 1);
+                    for (i, &w) in k.iter().enumerate() {
+                        acc += i32::from(in_row[(xmin + i) * 3 + c]) * w;
+                    }
+                    out_px[c] = clip8(acc);
+                }
+            }
+        }
+        pixels = std::borrow::Cow::Owned(tmp);
+        rows = last - first;
+        row_offset = first;
+        width = out_w;
+    }
+    if in_h == out_h {
+        return RgbImage::from_raw(width_px, height_px, pixels.into_owned()).unwrap_or_else(|| RgbImage::new(width_px, height_px));
+    }
+    let mut out = vec![0u8; out_w * out_h * 3];
+    debug_assert_eq!(width, out_w);
+    for (y, out_row) in out.chunks_exact_mut(out_w * 3).enumerate() {
+        let (ymin, n) = vertical.bounds[y];
+        let k = &vertical.kernel[y * vertical.ksize..y * vertical.ksize + n];
+        for (i, out_sample) in out_row.iter_mut().enumerate() {
+            let mut acc: i32 = 1 << (PRECISION_BITS - 1);
+            for (j, &w) in k.iter().enumerate() {
+                let row = ymin + j - row_offset;
+                debug_assert!(row < rows);
+                acc += i32::from(pixels[row * width * 3 + i]) * w;
+            }
+            *out_sample = clip8(acc);
+        }
+    }
+    RgbImage::from_raw(width_px, height_px, out).unwrap_or_else(|| RgbImage::new(width_px, height_px))
+}
+
+/// Pillow's fixed-point precision for 8-bit images: 32 - 8 - 2.
+const PRECISION_BITS: u32 = 22;
+
+fn clip8(acc: i32) -> u8 {
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// Pillow's bicubic filter (a = -0.5), support 2.
+fn bicubic_filter(x: f64) -> f64 {
+    const A: f64 = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * A
+    } else {
+        0.0
+    }
+}
+
+/// `precompute_coeffs` + `normalize_coeffs_8bpc` from Pillow's Resample.c.
+struct PillowCoeffs {
+    ksize: usize,
+    /// Per output pixel: (first input index, number of taps).
+    bounds: Vec<(usize, usize)>,
+    /// `ksize` fixed-point weights per output pixel.
+    kernel: Vec<i32>,
+}
+
+impl PillowCoeffs {
+    fn new(in_size: usize, out_size: usize) -> Self {
+        const SUPPORT: f64 = 2.0;
+        let scale = in_size as f64 / out_size as f64;
+        let filterscale = scale.max(1.0);
+        let support = SUPPORT * filterscale;
+        let ksize = support.ceil() as usize * 2 + 1;
+        let mut bounds = Vec::with_capacity(out_size);
+        let mut kernel = vec![0i32; out_size * ksize];
+        let mut k = vec![0f64; ksize];
+        for xx in 0..out_size {
+            let center = (xx as f64 + 0.5) * scale;
+            let ss = 1.0 / filterscale;
+            // C's (int) truncates toward zero.
+            let xmin = ((center - support + 0.5).trunc() as i64).max(0) as usize;
+            let xmax = (((center + support + 0.5).trunc() as i64).min(in_size as i64) as usize).saturating_sub(xmin);
+            let mut ww = 0.0;
+            for (x, kx) in k.iter_mut().enumerate().take(xmax) {
+                let w = bicubic_filter((x as f64 + xmin as f64 - center + 0.5) * ss);
+                *kx = w;
+                ww += w;
+            }
+            for (x, &kx) in k.iter().enumerate().take(xmax) {
+                let w = if ww != 0.0 { kx / ww } else { kx };
+                let rounding = if w < 0.0 { -0.5 } else { 0.5 };
+                kernel[xx * ksize + x] = (w * f64::from(1u32 << PRECISION_BITS) + rounding).trunc() as i32;
+            }
+            bounds.push((xmin, xmax));
+        }
+        Self { ksize, bounds, kernel }
+    }
 }
 
 /// `transformers.image_transforms.center_crop`: top = (h - crop_h) // 2, left likewise;
@@ -372,17 +661,17 @@ mod tests {
         let plane = 224 * 224;
         approx::assert_relative_eq!(
             p.chw[0],
-            (1.0 - 0.481_454_66) / 0.268_629_54,
+            (1.0 - OPENAI_CLIP_MEAN[0]) / OPENAI_CLIP_STD[0],
             epsilon = 1e-5
         );
         approx::assert_relative_eq!(
             p.chw[plane],
-            (0.0 - 0.457_827_5) / 0.261_302_58,
+            (0.0 - OPENAI_CLIP_MEAN[1]) / OPENAI_CLIP_STD[1],
             epsilon = 1e-5
         );
         approx::assert_relative_eq!(
             p.chw[2 * plane + 100],
-            (128.0 / 255.0 - 0.408_210_73) / 0.275_777_11,
+            (128.0 / 255.0 - OPENAI_CLIP_MEAN[2]) / OPENAI_CLIP_STD[2],
             epsilon = 1e-5
         );
     }
@@ -453,5 +742,83 @@ mod tests {
                 .0,
             [10, 20, 30]
         );
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
+        std::fs::read(dir.join(name)).unwrap()
+    }
+
+    /// tests/fixtures/images/cmyk.jpg (48x32, Adobe CMYK, 1.9 KB) and Pillow 13 / libjpeg-turbo
+    /// 3's reading of it:
+    ///
+    /// ```python
+    /// y, x = np.mgrid[0:32, 0:48]
+    /// a = np.stack([x*5, y*8, (x+y)*3, ((x*7 + y*11) % 64)*4], -1).clip(0, 255).astype(np.uint8)
+    /// Image.fromarray(a, "CMYK").save("cmyk.jpg", quality=90)
+    /// rgb = np.asarray(Image.open("cmyk.jpg").convert("RGB"))
+    /// rgb[13, 20], rgb[0, 47], rgb[31, 0], rgb[31, 47], int(rgb.astype(np.uint64).sum())
+    /// ```
+    #[test]
+    fn cmyk_jpeg_converts_like_pillow() {
+        let rgb = decode_photo(&fixture("cmyk.jpg"), Path::new("cmyk.jpg")).unwrap();
+        assert_eq!(rgb.dimensions(), (48, 32));
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(rgb.get_pixel(20, 13).0, [92, 90, 94]);
+        assert_eq!(rgb.get_pixel(47, 0).0, [17, 215, 96]);
+        assert_eq!(rgb.get_pixel(0, 31).0, [172, 5, 109]);
+        assert_eq!(rgb.get_pixel(47, 31).0, [11, 4, 12]);
+        let sum: u64 = rgb.as_raw().iter().map(|&v| u64::from(v)).sum();
+        assert_eq!(sum, 316_734);
+    }
+
+    #[test]
+    fn adobe_cmyk_matches_pillows_cmyk2rgb() {
+        // Stored (inverted) samples; Pillow: c = 255 - 200 = 55, nk = 255 - (255 - 100) = 100,
+        // 100 - MULDIV255(55, 100) = 100 - 22 = 78.
+        assert_eq!(adobe_cmyk_to_rgb(&[200, 255, 0, 100]), [78, 100, 0]);
+        assert_eq!(adobe_cmyk_to_rgb(&[255, 255, 255, 255]), [255, 255, 255]);
+        assert_eq!(adobe_cmyk_to_rgb(&[17, 0, 255, 0]), [0, 0, 0]);
+    }
+
+    #[test]
+    fn truncated_jpeg_is_an_error_like_pillow() {
+        // Pillow: OSError("image file is truncated"); libjpeg alone would pad with grey.
+        let err = decode_photo(&fixture("bad/truncated.jpg"), Path::new("t.jpg")).unwrap_err();
+        assert!(
+            matches!(&err, PhotoError::Decode { reason, .. } if reason.contains("truncated")),
+            "{err:?}"
+        );
+        let whole = fixture("cmyk.jpg");
+        for len in [4, 100, whole.len() / 2, whole.len() - 10] {
+            assert!(matches!(
+                decode_photo(&whole[..len], Path::new("t.jpg")),
+                Err(PhotoError::Decode { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn libjpeg_fatal_errors_are_photo_errors() {
+        // SOF0 with a 12-bit sample precision: libjpeg's error_exit unwinds during the header.
+        let mut bytes = fixture("cmyk.jpg");
+        let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        bytes[sof + 4] = 12;
+        let err = decode_photo(&bytes, Path::new("bad.jpg")).unwrap_err();
+        assert!(
+            matches!(&err, PhotoError::Decode { reason, .. } if !reason.contains("truncated")),
+            "{err:?}"
+        );
+        let err = decode_photo(&fixture("bad/not_an_image.jpg"), Path::new("x.jpg")).unwrap_err();
+        assert!(matches!(err, PhotoError::UnknownFormat { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn huge_jpeg_header_is_refused_before_decoding() {
+        let mut bytes = fixture("cmyk.jpg");
+        let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        bytes[sof + 5..sof + 9].copy_from_slice(&[0x75, 0x30, 0x75, 0x30]); // 30000 x 30000
+        let err = decode_photo(&bytes, Path::new("huge.jpg")).unwrap_err();
+        assert!(matches!(err, PhotoError::TooLarge { .. }), "{err:?}");
     }
 }

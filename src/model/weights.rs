@@ -150,3 +150,58 @@ impl TensorSource for RandomWeights {
         Ok(())
     }
 }
+
+/// A linear layer stored for fast CPU inference: the weight transposed once to `(in, out)`,
+/// and every leading dimension folded into rows so each call is a single 2-D matmul
+/// (candle's `Linear` broadcasts the weight per batch item instead).
+#[derive(Clone, Debug)]
+pub struct Dense {
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    /// `weight` is PyTorch's `(out, in)`.
+    pub fn new(weight: &Tensor, bias: Option<Tensor>) -> candle_core::Result<Self> {
+        Ok(Self { weight_t: weight.t()?.contiguous()?, bias })
+    }
+
+    /// Reads `{name}.weight` `(out, in)` and `{name}.bias` `(out)`.
+    pub fn load(src: &dyn TensorSource, name: &str, out_dim: usize, in_dim: usize) -> Result<Self, ModelError> {
+        let w = src.tensor(&format!("{name}.weight"), &[out_dim, in_dim])?;
+        let b = src.tensor(&format!("{name}.bias"), &[out_dim])?;
+        Self::new(&w, Some(b)).map_err(ModelError::candle(format!("preparing `{name}`")))
+    }
+
+    /// Several layers that read the same input, fused into one (outputs concatenated).
+    pub fn fuse(parts: &[Dense]) -> candle_core::Result<Self> {
+        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight_t).collect();
+        let bias = match parts.iter().map(|p| p.bias.as_ref()).collect::<Option<Vec<&Tensor>>>() {
+            Some(b) => Some(Tensor::cat(&b, 0)?),
+            None => None,
+        };
+        Ok(Self { weight_t: Tensor::cat(&weights, 1)?.contiguous()?, bias })
+    }
+
+    pub fn out_dim(&self) -> candle_core::Result<usize> {
+        self.weight_t.dim(1)
+    }
+}
+
+impl candle_core::Module for Dense {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let (in_dim, out_dim) = self.weight_t.dims2()?;
+        let rows = x.elem_count() / in_dim.max(1);
+        let y = x.reshape((rows, in_dim))?.matmul(&self.weight_t)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out_dims = dims;
+        if let Some(last) = out_dims.last_mut() {
+            *last = out_dim;
+        }
+        y.reshape(out_dims)
+    }
+}
