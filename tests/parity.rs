@@ -34,14 +34,30 @@ fn preprocessing_matches_clip_image_processor_within_one_level() {
     for (stem, file) in IMAGES {
         let ours = prepare_photo(&image_path(file), &cfg).unwrap();
         let expected = expected_f32(&format!("{stem}.pixels_u8"));
-        let ours_u8: Vec<f32> = ours.pixels_u8.as_raw().iter().map(|&v| f32::from(v)).collect();
-        let differing = ours_u8.iter().zip(&expected).filter(|(a, b)| a != b).count();
-        report.push((*stem, max_abs_diff(&ours_u8, &expected), differing as f64 / expected.len() as f64));
+        let ours_u8: Vec<f32> = ours
+            .pixels_u8
+            .as_raw()
+            .iter()
+            .map(|&v| f32::from(v))
+            .collect();
+        let differing = ours_u8
+            .iter()
+            .zip(&expected)
+            .filter(|(a, b)| a != b)
+            .count();
+        report.push((
+            *stem,
+            max_abs_diff(&ours_u8, &expected),
+            differing as f64 / expected.len() as f64,
+        ));
     }
     eprintln!("(image, max difference in u8 levels, fraction of samples that differ): {report:?}");
     for (stem, diff, _) in &report {
         // Tolerance: 1/255 after rescaling, i.e. one u8 level.
-        assert!(*diff <= 1.0, "{stem}: preprocessing differs by {diff} levels (> 1/255)");
+        assert!(
+            *diff <= 1.0,
+            "{stem}: preprocessing differs by {diff} levels (> 1/255)"
+        );
     }
 }
 
@@ -91,8 +107,17 @@ fn tiny_clip_embeddings_match_pytorch() {
     let mut report = Vec::new();
     for (stem, file) in IMAGES {
         let photo = prepare_photo(&image_path(file), engine.preprocess_config()).unwrap();
-        let ours: Vec<f32> = engine.clip_embeds(&[&photo]).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        report.push((*stem, max_abs_diff(&ours, &expected_f32(&format!("{stem}.clip_embeds")))));
+        let ours: Vec<f32> = engine
+            .clip_embeds(&[&photo])
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        report.push((
+            *stem,
+            max_abs_diff(&ours, &expected_f32(&format!("{stem}.clip_embeds"))),
+        ));
     }
     eprintln!("(image, max abs difference of CLIP embeddings): {report:?}");
     for (stem, diff) in &report {

@@ -229,8 +229,11 @@ impl ClipVision {
                 fc2: Dense::load(src, &format!("{pre}.mlp.fc2"), h, i)?,
             });
         }
-        let visual_projection = Dense::new(&src.tensor("visual_projection.weight", &[cfg.projection_dim, h])?, None)
-            .map_err(ModelError::candle("visual projection"))?;
+        let visual_projection = Dense::new(
+            &src.tensor("visual_projection.weight", &[cfg.projection_dim, h])?,
+            None,
+        )
+        .map_err(ModelError::candle("visual projection"))?;
         Ok(Self {
             cfg: cfg.clone(),
             patch_embed,

@@ -21,7 +21,12 @@ pub const GEO_EMBED_DIM: usize = 512;
 pub const RFF_FREQUENCIES: usize = 256;
 const CAPSULE_WIDTH: usize = 1024;
 
-fn linear(src: &dyn TensorSource, name: &str, out_dim: usize, in_dim: usize) -> Result<Dense, ModelError> {
+fn linear(
+    src: &dyn TensorSource,
+    name: &str,
+    out_dim: usize,
+    in_dim: usize,
+) -> Result<Dense, ModelError> {
     Dense::load(src, name, out_dim, in_dim)
 }
 

@@ -490,12 +490,21 @@ fn resize_bicubic(rgb: &RgbImage, width_px: u32, height_px: u32) -> RgbImage {
     let src = rgb.as_raw();
     let horizontal = PillowCoeffs::new(in_w, out_w);
     let vertical = PillowCoeffs::new(in_h, out_h);
-    let (mut pixels, mut rows, mut row_offset) = (std::borrow::Cow::Borrowed(src.as_slice()), in_h, 0);
+    let (mut pixels, mut rows, mut row_offset) =
+        (std::borrow::Cow::Borrowed(src.as_slice()), in_h, 0);
     let mut width = in_w;
     if in_w != out_w {
         // Only the source rows that the vertical pass reads.
-        let first = if in_h != out_h { vertical.bounds.first().map_or(0, |b| b.0) } else { 0 };
-        let last = if in_h != out_h { vertical.bounds.last().map_or(in_h, |b| b.0 + b.1) } else { in_h };
+        let first = if in_h != out_h {
+            vertical.bounds.first().map_or(0, |b| b.0)
+        } else {
+            0
+        };
+        let last = if in_h != out_h {
+            vertical.bounds.last().map_or(in_h, |b| b.0 + b.1)
+        } else {
+            in_h
+        };
         let mut tmp = vec![0u8; out_w * (last - first) * 3];
         for (y, out_row) in tmp.chunks_exact_mut(out_w * 3).enumerate() {
             let in_row = &src[(first + y) * in_w * 3..(first + y + 1) * in_w * 3];
@@ -517,7 +526,8 @@ fn resize_bicubic(rgb: &RgbImage, width_px: u32, height_px: u32) -> RgbImage {
         width = out_w;
     }
     if in_h == out_h {
-        return RgbImage::from_raw(width_px, height_px, pixels.into_owned()).unwrap_or_else(|| RgbImage::new(width_px, height_px));
+        return RgbImage::from_raw(width_px, height_px, pixels.into_owned())
+            .unwrap_or_else(|| RgbImage::new(width_px, height_px));
     }
     let mut out = vec![0u8; out_w * out_h * 3];
     debug_assert_eq!(width, out_w);
@@ -534,7 +544,8 @@ fn resize_bicubic(rgb: &RgbImage, width_px: u32, height_px: u32) -> RgbImage {
             *out_sample = clip8(acc);
         }
     }
-    RgbImage::from_raw(width_px, height_px, out).unwrap_or_else(|| RgbImage::new(width_px, height_px))
+    RgbImage::from_raw(width_px, height_px, out)
+        .unwrap_or_else(|| RgbImage::new(width_px, height_px))
 }
 
 /// Pillow's fixed-point precision for 8-bit images: 32 - 8 - 2.
@@ -581,7 +592,8 @@ impl PillowCoeffs {
             let ss = 1.0 / filterscale;
             // C's (int) truncates toward zero.
             let xmin = ((center - support + 0.5).trunc() as i64).max(0) as usize;
-            let xmax = (((center + support + 0.5).trunc() as i64).min(in_size as i64) as usize).saturating_sub(xmin);
+            let xmax = (((center + support + 0.5).trunc() as i64).min(in_size as i64) as usize)
+                .saturating_sub(xmin);
             let mut ww = 0.0;
             for (x, kx) in k.iter_mut().enumerate().take(xmax) {
                 let w = bicubic_filter((x as f64 + xmin as f64 - center + 0.5) * ss);
@@ -591,11 +603,16 @@ impl PillowCoeffs {
             for (x, &kx) in k.iter().enumerate().take(xmax) {
                 let w = if ww != 0.0 { kx / ww } else { kx };
                 let rounding = if w < 0.0 { -0.5 } else { 0.5 };
-                kernel[xx * ksize + x] = (w * f64::from(1u32 << PRECISION_BITS) + rounding).trunc() as i32;
+                kernel[xx * ksize + x] =
+                    (w * f64::from(1u32 << PRECISION_BITS) + rounding).trunc() as i32;
             }
             bounds.push((xmin, xmax));
         }
-        Self { ksize, bounds, kernel }
+        Self {
+            ksize,
+            bounds,
+            kernel,
+        }
     }
 }
 

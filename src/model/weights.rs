@@ -163,11 +163,19 @@ pub struct Dense {
 impl Dense {
     /// `weight` is PyTorch's `(out, in)`.
     pub fn new(weight: &Tensor, bias: Option<Tensor>) -> candle_core::Result<Self> {
-        Ok(Self { weight_t: weight.t()?.contiguous()?, bias })
+        Ok(Self {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+        })
     }
 
     /// Reads `{name}.weight` `(out, in)` and `{name}.bias` `(out)`.
-    pub fn load(src: &dyn TensorSource, name: &str, out_dim: usize, in_dim: usize) -> Result<Self, ModelError> {
+    pub fn load(
+        src: &dyn TensorSource,
+        name: &str,
+        out_dim: usize,
+        in_dim: usize,
+    ) -> Result<Self, ModelError> {
         let w = src.tensor(&format!("{name}.weight"), &[out_dim, in_dim])?;
         let b = src.tensor(&format!("{name}.bias"), &[out_dim])?;
         Self::new(&w, Some(b)).map_err(ModelError::candle(format!("preparing `{name}`")))
@@ -176,11 +184,18 @@ impl Dense {
     /// Several layers that read the same input, fused into one (outputs concatenated).
     pub fn fuse(parts: &[Dense]) -> candle_core::Result<Self> {
         let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight_t).collect();
-        let bias = match parts.iter().map(|p| p.bias.as_ref()).collect::<Option<Vec<&Tensor>>>() {
+        let bias = match parts
+            .iter()
+            .map(|p| p.bias.as_ref())
+            .collect::<Option<Vec<&Tensor>>>()
+        {
             Some(b) => Some(Tensor::cat(&b, 0)?),
             None => None,
         };
-        Ok(Self { weight_t: Tensor::cat(&weights, 1)?.contiguous()?, bias })
+        Ok(Self {
+            weight_t: Tensor::cat(&weights, 1)?.contiguous()?,
+            bias,
+        })
     }
 
     pub fn out_dim(&self) -> candle_core::Result<usize> {
