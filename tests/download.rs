@@ -11,6 +11,7 @@
 //! Every connection is counted, so a test can prove that offline mode opened none. Each answer
 //! closes its connection (`Connection: close`); the accept loop is bounded and stops when the
 //! server is dropped (a shutdown flag plus a connect to wake it).
+#![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};

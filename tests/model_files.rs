@@ -1,5 +1,6 @@
 //! Model files: importing the real geoclip wheel, the release-format round trip, and clear
 //! errors (naming the tensor and the file) for missing or mis-shaped weights.
+#![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! - the location encoder with the real weights within 1e-4 of PyTorch,
 //! - tiny CLIP + real MLP + real location encoder + real 100K gallery: same top-5 indices,
 //!   probabilities within 1e-4.
+#![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
 
 mod common;
 

@@ -216,6 +216,18 @@ pub fn decode_photo(bytes: &[u8], path: &Path) -> Result<RgbImage, PhotoError> {
         },
     };
     let mut decoder = reader.into_decoder().map_err(classify)?;
+    // Refuse by the declared size before any pixel is decoded: a decoder's own allocation
+    // limit only fires when it allocates, and a short bomb fails on its data first.
+    let (width_px, height_px) = decoder.dimensions();
+    let declared_bytes = decoder.total_bytes();
+    if declared_bytes > MAX_DECODED_BYTES {
+        return Err(PhotoError::TooLarge {
+            path: path.to_owned(),
+            reason: format!(
+                "{width_px}x{height_px} pixels, {declared_bytes} bytes decoded, limit {MAX_DECODED_BYTES}"
+            ),
+        });
+    }
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);

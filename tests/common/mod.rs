@@ -1,6 +1,7 @@
 //! Shared test setup: the real GeoCLIP heads and gallery imported from the geoclip 1.3.0 wheel,
 //! and the committed fixtures (tests/fixtures, made by tests/fixtures/make_fixtures.py).
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
