@@ -7,6 +7,13 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
+use crate::export::csv::render_csv;
+use crate::export::exif_write::BackupStore;
+use crate::export::geojson::render_geojson;
+use crate::export::gpx::render_gpx;
+use crate::export::xmp::SidecarStyle;
+use crate::export::{self, ExportProvenance, ExportRecord, PointSet};
+use crate::geo::ClaimSource;
 use crate::model::engine::{LoadEvent, ModelPaths, prepare_photo};
 use crate::model::files::{self, DataDirs};
 use crate::model::{DeviceChoice, GeoClip, Prediction, download};
@@ -18,14 +25,20 @@ pub const PHOTO_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "tif", "ti
 #[command(
     name = "geoloupe",
     version,
-    about = "Where was this photo taken? GeoCLIP, on your own machine."
+    about = "Where was this photo taken? GeoCLIP, on your own machine.",
+    long_about = "Where was this photo taken? GeoCLIP, on your own machine.\n\n\
+        With no subcommand, `geoloupe [PATHS]` opens the desktop app on those photos or folders."
 )]
 pub struct Cli {
     /// Where models and caches live (default: the platform's data folder, or $GEOLOUPE_DATA_DIR).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Photos or folders to open in the desktop app (when no subcommand is given).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// A headless subcommand; without one, the desktop app opens.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,6 +50,46 @@ pub enum Command {
     Model(ModelCommand),
     /// Measure speed on a full-size ViT-L/14 with random weights.
     Bench(BenchArgs),
+    /// The originals kept when `locate --write-exif` changed photos.
+    #[command(subcommand)]
+    Backups(BackupsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupsCommand {
+    /// List the kept originals.
+    List,
+    /// Delete every kept original (the changed photos stay as they are).
+    Clear,
+    /// Put every kept original back in place of the changed photo, then forget it.
+    Restore,
+}
+
+/// How XMP sidecars are named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SidecarNaming {
+    /// `photo.jpg.xmp` (darktable, digiKam)
+    #[value(name = "photo.jpg.xmp")]
+    PhotoJpgXmp,
+    /// `photo.xmp` (Lightroom)
+    #[value(name = "photo.xmp")]
+    PhotoXmp,
+}
+
+/// `LAT,LON` in degrees.
+fn parse_lat_lon(text: &str) -> Result<crate::geo::LatLon, String> {
+    let (lat, lon) = text
+        .split_once(',')
+        .ok_or_else(|| format!("expected LAT,LON (e.g. 48.8566,2.3522), got {text:?}"))?;
+    let parse = |v: &str| v.trim().parse::<f64>().map_err(|e| format!("{v:?}: {e}"));
+    let position = crate::geo::LatLon::new(parse(lat)?, parse(lon)?);
+    if position.is_valid() {
+        Ok(position)
+    } else {
+        Err(format!(
+            "latitude must be in [-90, 90] and longitude in [-180, 180]: {text}"
+        ))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +113,31 @@ pub struct LocateArgs {
     /// Photos per forward pass.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub batch_size: u32,
+    /// Also write the results to FILE: GPX (.gpx), CSV (.csv) or GeoJSON (.geojson, .json), by
+    /// extension, with place names, claim checks and provenance. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub export: Vec<PathBuf>,
+    /// In GPX/GeoJSON output and --export files, one point per photo (its top-1 candidate)
+    /// instead of every top-k candidate.
+    #[arg(long)]
+    pub best_only: bool,
+    /// A claimed location to check the answer against (distance to the top-1 candidate, share
+    /// of the probability within 25 and 200 km). Without it, a photo's EXIF GPS is its claim.
+    #[arg(long, value_name = "LAT,LON", value_parser = parse_lat_lon, allow_hyphen_values = true)]
+    pub claimed: Option<crate::geo::LatLon>,
+    /// Write each photo's top-1 location and its provenance into XMP sidecars (merged into an
+    /// existing sidecar; photos with EXIF GPS are skipped).
+    #[arg(long)]
+    pub xmp_sidecars: bool,
+    #[arg(long, value_enum, default_value_t = SidecarNaming::PhotoJpgXmp)]
+    pub sidecar_style: SidecarNaming,
+    /// Write each photo's top-1 location as EXIF GPS into the JPEG itself (pixels untouched;
+    /// the original is kept until `geoloupe backups clear`; photos with EXIF GPS are skipped).
+    #[arg(long)]
+    pub write_exif: bool,
+    /// With --export, --xmp-sidecars or --write-exif: list what would be written, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -68,6 +146,7 @@ pub enum OutputFormat {
     Json,
     Csv,
     Gpx,
+    Geojson,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,9 +200,11 @@ pub struct BenchArgs {
 pub fn run(cli: Cli) -> anyhow::Result<bool> {
     let dirs = DataDirs::resolve(cli.data_dir.as_deref())?;
     match cli.command {
-        Command::Locate(args) => locate(&dirs, &args),
-        Command::Model(cmd) => model(&dirs, cmd).map(|()| true),
-        Command::Bench(args) => bench(&dirs, &args).map(|()| true),
+        None => crate::app::run_native(dirs, cli.paths).map(|()| true),
+        Some(Command::Locate(args)) => locate(&dirs, &args),
+        Some(Command::Model(cmd)) => model(&dirs, cmd).map(|()| true),
+        Some(Command::Bench(args)) => bench(&dirs, &args).map(|()| true),
+        Some(Command::Backups(cmd)) => backups(&dirs, &cmd).map(|()| true),
     }
 }
 
@@ -138,6 +219,9 @@ pub fn collect_photos(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
             found.sort();
             photos.extend(found);
         } else if path.exists() {
+            photos.push(path.clone());
+        } else if path.symlink_metadata().is_ok() {
+            // A link that leads nowhere (dangling or a loop): reading it names the reason.
             photos.push(path.clone());
         } else {
             errors.push(format!("no such file or folder: {}", path.display()));
@@ -189,6 +273,11 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         paths.backbone_dir = backbone.clone();
     }
     paths.gallery_csv = args.gallery.clone();
+    let export_kinds = args
+        .export
+        .iter()
+        .map(|p| export_kind(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (photos, mut failures) = collect_photos(&args.paths);
     for e in &failures {
         eprintln!("error: {e}");
@@ -212,7 +301,9 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     let bar = (photos.len() > 3).then(|| progress_bar(photos.len() as u64, "locating"));
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut results: Vec<(PathBuf, Prediction)> = Vec::new();
+    let mut records: Vec<ExportRecord> = Vec::new();
+    let export_provenance = ExportProvenance::from_engine(engine.provenance());
+    let gallery_coords = &engine.gallery().coords_lat_lon_deg;
     if args.format == OutputFormat::Csv {
         writeln!(out, "path,rank,lat_deg,lon_deg,probability,gallery_index")?;
     }
@@ -235,13 +326,26 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                     let Some(prediction) = predictions.next() else {
                         bail!("internal error: fewer predictions than photos")
                     };
+                    let claim = args
+                        .claimed
+                        .map(|c| (c, ClaimSource::User))
+                        .or_else(|| photo_gps(path).map(|g| (g, ClaimSource::ExifGps)));
+                    let record = ExportRecord::from_prediction(
+                        path,
+                        &prediction,
+                        gallery_coords,
+                        export_provenance.clone(),
+                        None,
+                        claim,
+                    );
                     match args.format {
-                        OutputFormat::Table => write_table(&mut out, path, &prediction)?,
-                        OutputFormat::Csv => write_csv(&mut out, path, &prediction)?,
-                        OutputFormat::Json | OutputFormat::Gpx => {
-                            results.push((path.clone(), prediction))
+                        OutputFormat::Table => {
+                            write_table(&mut out, path, &prediction, record.as_ref())?
                         }
+                        OutputFormat::Csv => write_csv(&mut out, path, &prediction)?,
+                        OutputFormat::Json | OutputFormat::Gpx | OutputFormat::Geojson => {}
                     }
+                    records.extend(record);
                 }
             }
             if let Some(b) = &bar {
@@ -253,30 +357,64 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let point_set = if args.best_only {
+        PointSet::Chosen
+    } else {
+        PointSet::AllCandidates
+    };
     match args.format {
-        OutputFormat::Json => write_json(&mut out, &results, engine.provenance())?,
-        OutputFormat::Gpx => write_gpx(&mut out, &results)?,
+        OutputFormat::Json => write_json(&mut out, &records, engine.provenance())?,
+        OutputFormat::Gpx => out.write_all(render_gpx(&records, point_set).as_bytes())?,
+        OutputFormat::Geojson => out.write_all(render_geojson(&records, point_set).as_bytes())?,
         OutputFormat::Table | OutputFormat::Csv => {}
     }
     out.flush()?;
+    failures.extend(write_exports(
+        dirs,
+        args,
+        &export_kinds,
+        &records,
+        point_set,
+    ));
     if !failures.is_empty() {
         eprintln!("{} input(s) failed; the others are above", failures.len());
     }
     Ok(failures.is_empty())
 }
 
-fn write_table(out: &mut impl Write, path: &Path, prediction: &Prediction) -> std::io::Result<()> {
+fn write_table(
+    out: &mut impl Write,
+    path: &Path,
+    prediction: &Prediction,
+    record: Option<&ExportRecord>,
+) -> std::io::Result<()> {
     writeln!(out, "{}", path.display())?;
     writeln!(
         out,
-        "  {:>4}  {:>10}  {:>11}  {:>11}",
+        "  {:>4}  {:>10}  {:>11}  {:>11}  nearest place",
         "rank", "lat_deg", "lon_deg", "probability"
     )?;
-    for c in &prediction.candidates {
+    for (i, c) in prediction.candidates.iter().enumerate() {
+        let place = record
+            .and_then(|r| r.candidates.get(i))
+            .and_then(|e| e.place.as_ref())
+            .map(|p| p.describe())
+            .unwrap_or_default();
         writeln!(
             out,
-            "  {:>4}  {:>10.5}  {:>11.5}  {:>11.6}",
+            "  {:>4}  {:>10.5}  {:>11.5}  {:>11.6}  {place}",
             c.rank, c.position.lat_deg, c.position.lon_deg, c.probability
+        )?;
+    }
+    if let Some(claim) = record.and_then(|r| r.claim.as_ref()) {
+        writeln!(
+            out,
+            "  claimed ({}) {}: {:.1} km from the top candidate; {:.1}% of the probability within 25 km, {:.1}% within 200 km",
+            claim.source.as_str(),
+            claim.claimed,
+            claim.top1_distance_km,
+            100.0 * claim.probability_within_25_km,
+            100.0 * claim.probability_within_200_km
         )?;
     }
     Ok(())
@@ -304,61 +442,164 @@ fn write_csv(out: &mut impl Write, path: &Path, prediction: &Prediction) -> std:
 
 fn write_json(
     out: &mut impl Write,
-    results: &[(PathBuf, Prediction)],
+    records: &[ExportRecord],
     provenance: &crate::model::engine::Provenance,
 ) -> anyhow::Result<()> {
-    let photos: Vec<_> = results
+    let photos: Vec<_> = records
         .iter()
-        .map(|(path, p)| serde_json::json!({ "path": path, "candidates": p.candidates }))
+        .map(|r| {
+            serde_json::json!({
+                "path": r.path,
+                "candidates": r.candidates,
+                "place": r.place,
+                "claim": r.claim,
+                "taken_at": r.taken_at.as_ref().map(|t| t.local_with_offset()),
+            })
+        })
         .collect();
     serde_json::to_writer_pretty(
         &mut *out,
-        &serde_json::json!({ "provenance": provenance, "photos": photos }),
+        &serde_json::json!({
+            "provenance": provenance,
+            "places_attribution": crate::geo::PLACES_ATTRIBUTION,
+            "photos": photos,
+        }),
     )?;
     writeln!(out)?;
     Ok(())
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+/// The EXIF GPS position of a photo, when it has one (its default claim).
+fn photo_gps(path: &Path) -> Option<crate::geo::LatLon> {
+    crate::library::exif::read_exif(path).ok()?.gps
 }
 
-fn write_gpx(out: &mut impl Write, results: &[(PathBuf, Prediction)]) -> std::io::Result<()> {
-    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
-    writeln!(
-        out,
-        r#"<gpx version="1.1" creator="geoloupe" xmlns="http://www.topografix.com/GPX/1/1">"#
-    )?;
-    for (path, p) in results {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        for c in &p.candidates {
-            writeln!(
-                out,
-                r#"  <wpt lat="{:.6}" lon="{:.6}">"#,
-                c.position.lat_deg, c.position.lon_deg
-            )?;
-            let label = if c.rank == 1 {
-                name.clone()
-            } else {
-                format!("{name} #{}", c.rank)
-            };
-            writeln!(out, "    <name>{}</name>", xml_escape(&label))?;
-            writeln!(
-                out,
-                "    <desc>GeoCLIP estimate, rank {}, probability {:.6}</desc>",
-                c.rank, c.probability
-            )?;
-            writeln!(out, "  </wpt>")?;
+/// What `--export FILE` writes, by the file's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExportKind {
+    Gpx,
+    Csv,
+    GeoJson,
+}
+
+fn export_kind(path: &Path) -> anyhow::Result<ExportKind> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("gpx") => Ok(ExportKind::Gpx),
+        Some("csv") => Ok(ExportKind::Csv),
+        Some("geojson" | "json") => Ok(ExportKind::GeoJson),
+        _ => bail!(
+            "--export needs a .gpx, .csv or .geojson file name: {}",
+            path.display()
+        ),
+    }
+}
+
+/// `--export`, `--xmp-sidecars`, `--write-exif` (or, with `--dry-run`, what they would write).
+/// Progress goes to stderr; returns one line per failure.
+fn write_exports(
+    dirs: &DataDirs,
+    args: &LocateArgs,
+    kinds: &[ExportKind],
+    records: &[ExportRecord],
+    set: PointSet,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let dry = if args.dry_run { "dry run: would " } else { "" };
+    for (path, kind) in args.export.iter().zip(kinds) {
+        let text = match kind {
+            ExportKind::Gpx => render_gpx(records, set),
+            ExportKind::Csv => render_csv(records, set),
+            ExportKind::GeoJson => render_geojson(records, set),
+        };
+        if args.dry_run {
+            eprintln!(
+                "{dry}write {kind:?} ({} photos, {} bytes): {}",
+                records.len(),
+                text.len(),
+                path.display()
+            );
+        } else {
+            match export::write_atomic(path, text.as_bytes()) {
+                Ok(()) => eprintln!(
+                    "wrote {kind:?} ({} photos): {}",
+                    records.len(),
+                    path.display()
+                ),
+                Err(e) => failures.push(format!("error: {e}")),
+            }
         }
     }
-    writeln!(out, "</gpx>")
+    let mut report = |results: Vec<Result<export::PlannedWrite, export::ExportError>>| {
+        for r in results {
+            match r {
+                Ok(p) => eprintln!("{dry}{p}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failures.push(format!("error: {e}"));
+                }
+            }
+        }
+    };
+    if args.xmp_sidecars {
+        let style = match args.sidecar_style {
+            SidecarNaming::PhotoJpgXmp => SidecarStyle::AppendXmp,
+            SidecarNaming::PhotoXmp => SidecarStyle::ReplaceExtension,
+        };
+        report(if args.dry_run {
+            export::xmp::plan_sidecars(records, style)
+                .into_iter()
+                .map(Ok)
+                .collect()
+        } else {
+            export::xmp::write_sidecars(records, style)
+        });
+    }
+    if args.write_exif {
+        let backups = BackupStore::in_data_dir(&dirs.data_dir);
+        report(if args.dry_run {
+            export::exif_write::plan_exif_writes(records)
+                .into_iter()
+                .map(Ok)
+                .collect()
+        } else {
+            export::exif_write::write_exif_gps_all(records, &backups)
+        });
+    }
+    failures
+}
+
+fn backups(dirs: &DataDirs, cmd: &BackupsCommand) -> anyhow::Result<()> {
+    let store = BackupStore::in_data_dir(&dirs.data_dir);
+    match cmd {
+        BackupsCommand::List => {
+            let entries = store.list()?;
+            if entries.is_empty() {
+                println!("no backups in {}", store.dir().display());
+            }
+            for b in entries {
+                println!(
+                    "{}  {:>10} bytes  {} <- {}",
+                    b.created_at,
+                    b.size_bytes,
+                    b.original.display(),
+                    b.backup.display()
+                );
+            }
+        }
+        BackupsCommand::Clear => {
+            let n = store.clear()?;
+            println!("deleted {n} backup(s) from {}", store.dir().display());
+        }
+        BackupsCommand::Restore => {
+            let n = store.restore_all()?;
+            println!("restored {n} original(s)");
+        }
+    }
+    Ok(())
 }
 
 fn model(dirs: &DataDirs, cmd: ModelCommand) -> anyhow::Result<()> {
@@ -491,38 +732,11 @@ fn download_models(
             bail!("download cancelled");
         }
     }
-    for (repo, target, kind) in [
-        (&repos[0], dirs.release_dir(), "release"),
-        (&repos[1], dirs.backbone_dir(), "backbone"),
-    ] {
-        let mut progress = BarProgress { bar: None };
-        let fetched = download::fetch(&options, repo, &mut progress)
-            .with_context(|| format!("downloading {}", repo.repo_id))?;
-        let files: Vec<(String, PathBuf)> = fetched
-            .iter()
-            .map(|f| (f.name.clone(), f.path.clone()))
-            .collect();
-        let staged_check = |dir: &Path| -> anyhow::Result<()> {
-            match kind {
-                "release" => files::Release::open(dir).map(|_| ()),
-                _ => files::Backbone::open(dir).map(|_| ()),
-            }
-            .with_context(|| format!("the downloaded {} is not usable", repo.repo_id))
-        };
-        let report = files::install_files(
-            &files,
-            &target,
-            if kind == "release" {
-                "release"
-            } else {
-                "backbone"
-            },
-            &format!("hf://{}@{}", repo.repo_id, repo.revision),
-        )?;
-        if let Err(e) = staged_check(&report.dir) {
-            let _ = std::fs::remove_dir_all(&report.dir);
-            return Err(e);
-        }
+    let mut progress = BarProgress { bar: None };
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let reports = files::download_and_install(dirs, &options, &mut progress, &never)
+        .context("downloading the model files")?;
+    for report in reports {
         println!("Installed the {} in {}", report.kind, report.dir.display());
     }
     Ok(())

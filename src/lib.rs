@@ -3,8 +3,15 @@
 //! The crate is split by domain (see `ARCHITECTURE.md`):
 //! - [`geo`]: pure geometry and ranking (no candle, no I/O),
 //! - [`model`]: model files, preprocessing, the CLIP tower, GeoCLIP's heads, the gallery and the engine,
-//! - [`cli`]: the headless command line.
+//! - [`library`]: scanning photos, EXIF, thumbnails, the SQLite store of results and decisions,
+//! - [`export`]: GPX, CSV, GeoJSON, XMP sidecars and EXIF GPS write-back,
+//! - [`cli`]: the headless command line,
+//! - [`app`] and [`ui`]: the desktop app (eframe/egui, walkers map).
 
+pub mod app;
 pub mod cli;
+pub mod export;
 pub mod geo;
+pub mod library;
 pub mod model;
+pub mod ui;

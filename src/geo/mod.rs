@@ -3,7 +3,10 @@
 //! Nothing here knows about candle, egui or files. GeoCLIP's order is `[lat, lon]` in degrees;
 //! [`LatLon`] names both fields so the order can't be mixed up.
 
+mod claim;
 mod equal_earth;
+pub mod heatmap;
+mod places;
 mod ranking;
 
 pub use equal_earth::{
@@ -11,6 +14,12 @@ pub use equal_earth::{
     equal_earth_projection_f32,
 };
 pub use ranking::{Ranked, softmax, top_k};
+
+pub use claim::{
+    CLAIM_NEAR_RADIUS_KM, CLAIM_REGION_RADIUS_KM, ClaimCheck, ClaimError, ClaimSource, check_claim,
+    check_claim_points,
+};
+pub use places::{PLACES_ATTRIBUTION, Place, country_name, nearest_place, warm_up_places};
 
 /// Mean Earth radius (IUGG), in kilometres.
 pub const EARTH_RADIUS_KM: f64 = 6371.0088;

@@ -93,13 +93,14 @@ impl ClipVisionConfig {
                 .unwrap_or(1e-5),
             projection_dim,
         };
-        if cfg.patch_size == 0 || cfg.image_size % cfg.patch_size != 0 {
+        if cfg.patch_size == 0 || !cfg.image_size.is_multiple_of(cfg.patch_size) {
             return Err(format!(
                 "image_size {} is not a multiple of patch_size {}",
                 cfg.image_size, cfg.patch_size
             ));
         }
-        if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
+        {
             return Err("hidden_size must be a multiple of num_attention_heads".into());
         }
         Ok(cfg)

@@ -749,6 +749,54 @@ pub fn hub_repos() -> [super::download::RepoFiles; 2] {
     ]
 }
 
+/// Downloads the GeoCLIP release and its CLIP backbone from the Hub (`hub_repos`) and installs
+/// each into its data folder, checking that it opens before it replaces anything. Consent is the
+/// caller's: `geoloupe model download` asks on the terminal, the app in a dialog. `cancel` is
+/// checked between repositories and after each fetch (a file being transferred is finished
+/// first; hf-hub resumes partial files on the next try).
+pub fn download_and_install(
+    dirs: &DataDirs,
+    options: &super::download::DownloadOptions,
+    progress: &mut dyn super::download::DownloadProgress,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<Vec<InstallReport>, ModelError> {
+    use std::sync::atomic::Ordering;
+    let repos = hub_repos();
+    let mut reports = Vec::with_capacity(repos.len());
+    for (repo, target, kind) in [
+        (&repos[0], dirs.release_dir(), "release"),
+        (&repos[1], dirs.backbone_dir(), "backbone"),
+    ] {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(ModelError::Cancelled);
+        }
+        let fetched = super::download::fetch(options, repo, progress)?;
+        if cancel.load(Ordering::SeqCst) {
+            return Err(ModelError::Cancelled);
+        }
+        let files: Vec<(String, PathBuf)> = fetched
+            .iter()
+            .map(|f| (f.name.clone(), f.path.clone()))
+            .collect();
+        let report = install_files(
+            &files,
+            &target,
+            kind,
+            &format!("hf://{}@{}", repo.repo_id, repo.revision),
+        )?;
+        let usable = match kind {
+            "release" => Release::open(&report.dir).map(|_| ()),
+            _ => Backbone::open(&report.dir).map(|_| ()),
+        };
+        if let Err(e) = usable {
+            let _ = std::fs::remove_dir_all(&report.dir);
+            return Err(e);
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

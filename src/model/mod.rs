@@ -14,6 +14,7 @@ pub mod gallery;
 pub mod heads;
 pub mod preprocess;
 pub mod weights;
+pub mod worker;
 
 use std::path::PathBuf;
 

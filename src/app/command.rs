@@ -1,0 +1,65 @@
+//! Deferred actions: panels push a [`Command`] instead of mutating the app while it is being
+//! drawn; [`super::App`] applies them after the frame.
+
+use std::path::PathBuf;
+
+use crate::geo::LatLon;
+
+/// Where an accepted location came from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DecisionSource {
+    /// The model's candidate with this rank (1 = best).
+    Candidate { rank: usize },
+    /// Placed by hand on the map.
+    Manual,
+}
+
+#[must_use = "a Command does nothing until the app applies it"]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Open the native dialog for files (`false`) or a folder (`true`).
+    PickPaths {
+        folders: bool,
+    },
+    /// Add these photos or folders (recursively) to the collection.
+    Open(Vec<PathBuf>),
+    /// Forget the collection (results stay in the database).
+    CloseAll,
+    /// Select the photo at this index of the collection; `extend` adds it to the selection.
+    Select {
+        index: usize,
+        extend: bool,
+    },
+    /// Move the selection by this many rows of the current view (arrows).
+    MoveSelection {
+        delta: isize,
+    },
+    /// Run the model on the selected photos, or on every photo in the view.
+    Run {
+        all: bool,
+    },
+    /// Cancel the batch in progress.
+    CancelRun,
+    /// Load (or reload) the installed model on the chosen device.
+    LoadModel,
+    /// Accept a location for the photo at this index.
+    Accept {
+        index: usize,
+        position: LatLon,
+        source: DecisionSource,
+    },
+    /// Remove the accepted location of the photo at this index.
+    ClearDecision {
+        index: usize,
+    },
+    Undo,
+    Redo,
+    /// Centre the map here.
+    CenterMap(LatLon),
+    /// Import model files (a dialog asks which).
+    PickModelImport,
+    ImportModel(PathBuf),
+    /// Start downloading the model (only after the user confirmed).
+    StartDownload,
+    CancelDownload,
+}

@@ -1,0 +1,120 @@
+//! CSV: one row per point (the same points as the GPX and GeoJSON), RFC 4180 quoting, a
+//! header row, latitude before longitude (named `lat_deg`, `lon_deg`).
+
+use super::{ExportPoint, ExportRecord, PointSet, points};
+
+/// The header row's columns.
+pub const CSV_COLUMNS: &[&str] = &[
+    "name",
+    "photo",
+    "role",
+    "lat_deg",
+    "lon_deg",
+    "rank",
+    "probability",
+    "gallery_index",
+    "place",
+    "region",
+    "country_code",
+    "country",
+    "place_distance_km",
+    "taken_at",
+    "claimed_lat_deg",
+    "claimed_lon_deg",
+    "claim_source",
+    "claim_top1_distance_km",
+    "claim_probability_within_25_km",
+    "claim_probability_within_200_km",
+    "is_estimate",
+    "model",
+    "backbone",
+    "weights_sha256",
+    "gallery_sha256",
+    "estimated_at",
+];
+
+/// Quotes a field when it holds a comma, quote or line break.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn row(point: &ExportPoint<'_>) -> Vec<String> {
+    let r = point.record;
+    let c = point.candidate;
+    let place = point.place;
+    let claim = r.claim.as_ref();
+    vec![
+        point.name.clone(),
+        r.path.display().to_string(),
+        point.role.to_owned(),
+        format!("{:.8}", point.position.lat_deg),
+        format!("{:.8}", point.position.lon_deg),
+        c.map(|c| c.rank.to_string()).unwrap_or_default(),
+        c.map(|c| format!("{:.8}", c.probability))
+            .unwrap_or_default(),
+        c.map(|c| c.gallery_index.to_string()).unwrap_or_default(),
+        place.map(|p| p.name.clone()).unwrap_or_default(),
+        place.map(|p| p.region.clone()).unwrap_or_default(),
+        place.map(|p| p.country_code.clone()).unwrap_or_default(),
+        place.map(|p| p.country.clone()).unwrap_or_default(),
+        place
+            .map(|p| format!("{:.3}", p.distance_km))
+            .unwrap_or_default(),
+        r.taken_at
+            .as_ref()
+            .map(|t| t.local_with_offset())
+            .unwrap_or_default(),
+        claim
+            .map(|k| format!("{:.8}", k.claimed.lat_deg))
+            .unwrap_or_default(),
+        claim
+            .map(|k| format!("{:.8}", k.claimed.lon_deg))
+            .unwrap_or_default(),
+        claim
+            .map(|k| k.source.as_str().to_owned())
+            .unwrap_or_default(),
+        claim
+            .map(|k| format!("{:.3}", k.top1_distance_km))
+            .unwrap_or_default(),
+        claim
+            .map(|k| format!("{:.6}", k.probability_within_25_km))
+            .unwrap_or_default(),
+        claim
+            .map(|k| format!("{:.6}", k.probability_within_200_km))
+            .unwrap_or_default(),
+        "true".to_owned(),
+        r.provenance.model.clone(),
+        r.provenance.backbone.clone(),
+        r.provenance.weights_sha256.clone(),
+        r.provenance.gallery_sha256.clone(),
+        r.provenance.estimated_at.clone(),
+    ]
+}
+
+/// The CSV document for `records` (header + one row per point, `\n` line ends).
+pub fn render_csv(records: &[ExportRecord], set: PointSet) -> String {
+    let mut out = CSV_COLUMNS.join(",");
+    out.push('\n');
+    for point in points(records, set) {
+        let fields: Vec<String> = row(&point).iter().map(|f| csv_field(f)).collect();
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}

@@ -1,0 +1,101 @@
+//! GPX 1.1 (<https://www.topografix.com/GPX/1/1/>): one waypoint per point, `name` = the
+//! photo's file name, `time` = when it was taken, `desc` = rank, probability and place, and the
+//! estimate's provenance under `<extensions>` in our namespace.
+//!
+//! Written by hand (the `gpx` crate can't write `<extensions>`); every text is XML-escaped and
+//! the element order follows the GPX 1.1 schema (`time` before `name`, `extensions` last).
+
+use std::fmt::Write as _;
+
+use super::{
+    ExportPoint, ExportRecord, GEOLOUPE_NS, GEOLOUPE_PREFIX, PointSet, points, xml_escape,
+};
+use crate::geo::PLACES_ATTRIBUTION;
+
+/// The GPX document for `records`.
+pub fn render_gpx(records: &[ExportRecord], set: PointSet) -> String {
+    let mut out = String::new();
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<gpx version=\"1.1\" creator=\"geoloupe {}\" xmlns=\"http://www.topografix.com/GPX/1/1\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xmlns:{GEOLOUPE_PREFIX}=\"{GEOLOUPE_NS}\" \
+         xsi:schemaLocation=\"http://www.topografix.com/GPX/1/1 http://www.topografix.com/GPX/1/1/gpx.xsd\">",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(
+        out,
+        "  <metadata>\n    <desc>{}</desc>\n    <time>{}</time>\n  </metadata>",
+        xml_escape(&format!(
+            "Photo locations estimated by geoloupe ({}); estimates, not GPS fixes. {PLACES_ATTRIBUTION}",
+            super::MODEL_NAME
+        )),
+        super::utc_now_rfc3339()
+    );
+    for point in points(records, set) {
+        write_waypoint(&mut out, &point);
+    }
+    out.push_str("</gpx>\n");
+    out
+}
+
+fn write_waypoint(out: &mut String, point: &ExportPoint<'_>) {
+    let record = point.record;
+    let _ = writeln!(
+        out,
+        "  <wpt lat=\"{:.8}\" lon=\"{:.8}\">",
+        point.position.lat_deg, point.position.lon_deg
+    );
+    if let Some(t) = &record.taken_at {
+        let _ = writeln!(out, "    <time>{}</time>", xml_escape(&t.xsd_date_time()));
+    }
+    let _ = writeln!(out, "    <name>{}</name>", xml_escape(&point.name));
+    let _ = writeln!(out, "    <desc>{}</desc>", xml_escape(&point.description()));
+    let _ = writeln!(out, "    <src>geoloupe estimate</src>");
+    let _ = writeln!(out, "    <type>{}</type>", point.role);
+    out.push_str("    <extensions>\n");
+    let p = GEOLOUPE_PREFIX;
+    let mut field = |name: &str, value: &str| {
+        let _ = writeln!(out, "      <{p}:{name}>{}</{p}:{name}>", xml_escape(value));
+    };
+    field("estimate", "true");
+    field("role", point.role);
+    field("photo", &record.path.display().to_string());
+    if let Some(c) = point.candidate {
+        field("rank", &c.rank.to_string());
+        field("probability", &format!("{:.8}", c.probability));
+        field("galleryIndex", &c.gallery_index.to_string());
+    }
+    if let Some(place) = point.place {
+        field("place", &place.name);
+        field("region", &place.region);
+        field("countryCode", &place.country_code);
+        field("country", &place.country);
+        field("placeDistanceKm", &format!("{:.3}", place.distance_km));
+    }
+    if let Some(claim) = &record.claim {
+        field("claimedLat", &format!("{:.8}", claim.claimed.lat_deg));
+        field("claimedLon", &format!("{:.8}", claim.claimed.lon_deg));
+        field("claimSource", claim.source.as_str());
+        field(
+            "claimTop1DistanceKm",
+            &format!("{:.3}", claim.top1_distance_km),
+        );
+        field(
+            "claimProbabilityWithin25Km",
+            &format!("{:.6}", claim.probability_within_25_km),
+        );
+        field(
+            "claimProbabilityWithin200Km",
+            &format!("{:.6}", claim.probability_within_200_km),
+        );
+    }
+    let prov = &record.provenance;
+    field("model", &prov.model);
+    field("backbone", &prov.backbone);
+    field("weightsSha256", &prov.weights_sha256);
+    field("gallerySha256", &prov.gallery_sha256);
+    field("estimatedAt", &prov.estimated_at);
+    out.push_str("    </extensions>\n  </wpt>\n");
+}

@@ -1,0 +1,660 @@
+//! Exports and write-back: the answers leave geoloupe as files other tools read.
+//!
+//! - [`gpx`]: GPX 1.1 waypoints (GPS and mapping tools), provenance under `<extensions>`;
+//! - [`csv`]: one row per point, for spreadsheets and scripts;
+//! - [`geojson`]: an RFC 7946 `FeatureCollection` (longitude first);
+//! - [`xmp`]: XMP sidecars (`photo.jpg.xmp` or `photo.xmp`), merged into an existing sidecar;
+//! - [`exif_write`]: EXIF GPS written into JPEGs, pixels untouched, with a backup and an atomic
+//!   replace.
+//!
+//! Everything takes a slice of [`ExportRecord`]s: one photo each, with the location to export
+//! (accepted by the user, or the model's top-1 candidate), its candidates with place names, an
+//! optional [`ClaimCheck`], the provenance of the estimate and the photo's EXIF time. The text
+//! formats are pure (`render_*` returns a `String`); the writers that touch photos or sidecars
+//! only do so when called, and each has a `plan_*` function that lists what it would write
+//! (the dry run).
+
+pub mod csv;
+pub mod exif_write;
+pub mod geojson;
+pub mod gpx;
+pub mod xmp;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::geo::{ClaimCheck, ClaimSource, LatLon, Place, check_claim, nearest_place};
+use crate::model::engine::Provenance;
+use crate::model::{Candidate, Prediction};
+
+/// Our XML namespace (GPX extensions and XMP sidecars).
+pub const GEOLOUPE_NS: &str = "https://github.com/geoloupe/geoloupe/ns/estimate/1.0/";
+/// The prefix we use for [`GEOLOUPE_NS`].
+pub const GEOLOUPE_PREFIX: &str = "geoloupe";
+/// The model named in provenance records (the backbone is recorded separately).
+pub const MODEL_NAME: &str = "GeoCLIP";
+
+/// Errors of the export domain. Paths come last in messages.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("could not {action}: {path}: {source}")]
+    Io {
+        action: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the folder is read-only, nothing was written: {path}")]
+    ReadOnlyFolder { path: PathBuf },
+    #[error("the file is read-only, nothing was written: {path}")]
+    ReadOnlyFile { path: PathBuf },
+    #[error("not a JPEG ({reason}); EXIF GPS is only written into JPEG files: {path}")]
+    NotJpeg { reason: String, path: PathBuf },
+    #[error("the photo's EXIF block can't be updated safely ({reason}): {path}")]
+    BadExif { reason: String, path: PathBuf },
+    #[error(
+        "the existing sidecar is not XMP that can be merged ({reason}); it was left as it is: {path}"
+    )]
+    BadSidecar { reason: String, path: PathBuf },
+    #[error("invalid location {0:?}")]
+    InvalidLocation(LatLon),
+    #[error("could not write JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl ExportError {
+    pub(crate) fn io(
+        action: impl Into<String>,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let (action, path) = (action.into(), path.into());
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// Whether an export's location was accepted by the user or is the model's best guess.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocationSource {
+    /// The user accepted (or placed) this location.
+    Accepted,
+    /// Nobody decided: the model's top-1 candidate.
+    TopCandidate,
+}
+
+impl LocationSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::TopCandidate => "top-candidate",
+        }
+    }
+}
+
+/// One ranked candidate as exported.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExportCandidate {
+    /// 1 is the model's best guess.
+    pub rank: usize,
+    pub position: LatLon,
+    pub probability: f32,
+    pub gallery_index: usize,
+    pub place: Option<Place>,
+}
+
+/// What an estimate rests on.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExportProvenance {
+    /// The model, e.g. [`MODEL_NAME`].
+    pub model: String,
+    /// sha256 of the GeoCLIP weights file.
+    pub weights_sha256: String,
+    /// sha256 of the GPS gallery CSV.
+    pub gallery_sha256: String,
+    /// The CLIP backbone's folder name (e.g. `clip-vit-large-patch14`).
+    pub backbone: String,
+    /// When the estimate was made, UTC, RFC 3339 (`2026-11-23T19:40:00Z`).
+    pub estimated_at: String,
+}
+
+impl ExportProvenance {
+    /// From the engine's [`Provenance`], made now.
+    pub fn from_engine(provenance: &Provenance) -> Self {
+        Self {
+            model: MODEL_NAME.to_owned(),
+            weights_sha256: provenance.weights_sha256.clone(),
+            gallery_sha256: provenance.gallery_sha256.clone(),
+            backbone: provenance
+                .backbone_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            estimated_at: utc_now_rfc3339(),
+        }
+    }
+}
+
+/// When a photo was taken, from EXIF DateTimeOriginal (+ OffsetTimeOriginal).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TakenAt {
+    /// The camera's local time, `YYYY-MM-DDTHH:MM:SS`.
+    pub local: String,
+    /// The offset from UTC in minutes, when the camera recorded one.
+    pub utc_offset_minutes: Option<i32>,
+}
+
+impl TakenAt {
+    /// xsd:dateTime: in UTC with `Z` when the offset is known, else the local time without a
+    /// zone (GPX and XMP allow that; the reader decides).
+    pub fn xsd_date_time(&self) -> String {
+        match self.utc_offset_minutes {
+            Some(offset) => shift_local(&self.local, -offset)
+                .map(|utc| format!("{utc}Z"))
+                .unwrap_or_else(|| self.local.clone()),
+            None => self.local.clone(),
+        }
+    }
+
+    /// `local` with the offset appended (`2021-06-01T12:34:56+02:00`) when known.
+    pub fn local_with_offset(&self) -> String {
+        match self.utc_offset_minutes {
+            Some(m) => {
+                let sign = if m < 0 { '-' } else { '+' };
+                format!(
+                    "{}{sign}{:02}:{:02}",
+                    self.local,
+                    m.abs() / 60,
+                    m.abs() % 60
+                )
+            }
+            None => self.local.clone(),
+        }
+    }
+}
+
+/// One photo's export: everything every format needs.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExportRecord {
+    pub path: PathBuf,
+    /// The location to export.
+    pub location: LatLon,
+    pub location_source: LocationSource,
+    /// The nearest place to `location`.
+    pub place: Option<Place>,
+    /// Ranked candidates, best first.
+    pub candidates: Vec<ExportCandidate>,
+    /// The claimed location compared with the model's answer.
+    pub claim: Option<ClaimCheck>,
+    pub provenance: ExportProvenance,
+    pub taken_at: Option<TakenAt>,
+}
+
+impl ExportRecord {
+    /// The file name, as waypoint names use it.
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
+
+    /// The candidate at the exported location: rank 1 for [`LocationSource::TopCandidate`], the
+    /// candidate within 1 m of an accepted location, or `None`.
+    pub fn chosen_candidate(&self) -> Option<&ExportCandidate> {
+        match self.location_source {
+            LocationSource::TopCandidate => self.candidates.first(),
+            LocationSource::Accepted => self
+                .candidates
+                .iter()
+                .find(|c| c.position.distance_km(&self.location) < 0.001),
+        }
+    }
+
+    /// Builds a record from ranked candidates: looks up place names (offline) and reads the
+    /// EXIF time from the photo when it has one. `accepted` is the user's decision; without one
+    /// the top-1 candidate is exported. `claim` comes from [`crate::geo::check_claim`] or
+    /// [`crate::geo::check_claim_points`]. `None` when there is neither a candidate nor an
+    /// accepted location.
+    pub fn new(
+        path: &Path,
+        candidates: &[Candidate],
+        provenance: ExportProvenance,
+        accepted: Option<LatLon>,
+        claim: Option<ClaimCheck>,
+    ) -> Option<Self> {
+        let (location, location_source) = match (accepted, candidates.first()) {
+            (Some(a), _) => (a, LocationSource::Accepted),
+            (None, Some(top1)) => (top1.position, LocationSource::TopCandidate),
+            (None, None) => return None,
+        };
+        let candidates = candidates
+            .iter()
+            .map(|c| ExportCandidate {
+                rank: c.rank,
+                position: c.position,
+                probability: c.probability,
+                gallery_index: c.gallery_index,
+                place: nearest_place(c.position),
+            })
+            .collect();
+        Some(Self {
+            path: path.to_owned(),
+            location,
+            location_source,
+            place: nearest_place(location),
+            candidates,
+            claim,
+            provenance,
+            taken_at: read_taken_at(path),
+        })
+    }
+
+    /// [`ExportRecord::new`] from the engine's [`Prediction`], with the claim (if any) checked
+    /// over the full probability vector. `gallery_coords_lat_lon_deg` is
+    /// `Gallery::coords_lat_lon_deg`.
+    pub fn from_prediction(
+        path: &Path,
+        prediction: &Prediction,
+        gallery_coords_lat_lon_deg: &[[f32; 2]],
+        provenance: ExportProvenance,
+        accepted: Option<LatLon>,
+        claim: Option<(LatLon, ClaimSource)>,
+    ) -> Option<Self> {
+        let top1 = prediction.candidates.first().map(|c| c.position);
+        let claim = match (claim, top1) {
+            (Some((claimed, source)), Some(top1)) => check_claim(
+                claimed,
+                source,
+                top1,
+                &prediction.probabilities,
+                gallery_coords_lat_lon_deg,
+            )
+            .ok(),
+            _ => None,
+        };
+        Self::new(path, &prediction.candidates, provenance, accepted, claim)
+    }
+}
+
+/// One point to write: a photo's exported location, or (with all candidates) one candidate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportPoint<'a> {
+    pub record: &'a ExportRecord,
+    /// `photo.jpg` for the exported location, `photo.jpg #3` for the 3rd candidate.
+    pub name: String,
+    pub position: LatLon,
+    /// `accepted`, `top-candidate` or `candidate`.
+    pub role: &'static str,
+    pub candidate: Option<&'a ExportCandidate>,
+    pub place: Option<&'a Place>,
+}
+
+impl ExportPoint<'_> {
+    /// `"GeoCLIP estimate (top candidate), rank 1, probability 0.123456, near Lihue, Hawaii, United States"`.
+    pub fn description(&self) -> String {
+        let what = match self.role {
+            "accepted" => "location accepted by the user",
+            "top-candidate" => "GeoCLIP estimate (top candidate)",
+            _ => "GeoCLIP candidate",
+        };
+        let mut text = what.to_owned();
+        if let Some(c) = self.candidate {
+            text.push_str(&format!(
+                ", rank {}, probability {:.6}",
+                c.rank, c.probability
+            ));
+        }
+        if let Some(p) = self.place {
+            text.push_str(&format!(", {}", p.describe()));
+        }
+        text
+    }
+}
+
+/// Which points each photo gives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PointSet {
+    /// One point per photo: its accepted location or top-1 candidate.
+    #[default]
+    Chosen,
+    /// The chosen point, then every other top-k candidate as its own point.
+    AllCandidates,
+}
+
+/// The points of `records`, in order.
+pub fn points(records: &[ExportRecord], set: PointSet) -> Vec<ExportPoint<'_>> {
+    let mut out = Vec::new();
+    for record in records {
+        let name = record.file_name();
+        let chosen = record.chosen_candidate();
+        out.push(ExportPoint {
+            record,
+            name: name.clone(),
+            position: record.location,
+            role: record.location_source.as_str(),
+            candidate: chosen,
+            place: record.place.as_ref(),
+        });
+        if set == PointSet::AllCandidates {
+            for c in &record.candidates {
+                let is_chosen = chosen.is_some_and(|ch| std::ptr::eq(ch, c));
+                if is_chosen && record.location_source == LocationSource::TopCandidate {
+                    continue;
+                }
+                out.push(ExportPoint {
+                    record,
+                    name: format!("{name} #{}", c.rank),
+                    position: c.position,
+                    role: "candidate",
+                    candidate: Some(c),
+                    place: c.place.as_ref(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A file an action would write (the dry run) or wrote.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PlannedWrite {
+    pub path: PathBuf,
+    /// What happens to it: `create`, `merge`, `update EXIF GPS`.
+    pub action: String,
+    /// A one-line summary of what is written.
+    pub detail: String,
+}
+
+impl std::fmt::Display for PlannedWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} ({})",
+            self.action,
+            self.path.display(),
+            self.detail
+        )
+    }
+}
+
+/// Whether the photo has an EXIF GPS position (a measured fix). Batch write-backs skip such
+/// photos unless the user accepted a location for them: an estimate never replaces a fix.
+pub fn has_exif_gps(path: &Path) -> bool {
+    crate::library::exif::read_exif(path).is_ok_and(|info| info.gps.is_some())
+}
+
+/// The dry-run entry for a photo a batch write-back leaves alone, or `None`.
+pub(crate) fn skip_measured(record: &ExportRecord, path: &Path) -> Option<PlannedWrite> {
+    (record.location_source != LocationSource::Accepted && has_exif_gps(&record.path)).then(|| {
+        PlannedWrite {
+            path: path.to_owned(),
+            action: "skip".into(),
+            detail: "the photo has EXIF GPS (a measured position); an estimate never replaces it"
+                .into(),
+        }
+    })
+}
+
+/// Reads DateTimeOriginal (or DateTime) and OffsetTimeOriginal from a photo's EXIF; `None`
+/// when the photo has none or it can't be read.
+pub fn read_taken_at(path: &Path) -> Option<TakenAt> {
+    use ::exif::{In, Tag, Value};
+    let file = std::fs::File::open(path).ok()?;
+    let exif = ::exif::Reader::new()
+        .read_from_container(&mut std::io::BufReader::new(file))
+        .ok()?;
+    let field = exif
+        .get_field(Tag::DateTimeOriginal, In::PRIMARY)
+        .or_else(|| exif.get_field(Tag::DateTime, In::PRIMARY))?;
+    let Value::Ascii(v) = &field.value else {
+        return None;
+    };
+    let dt = ::exif::DateTime::from_ascii(v.first()?).ok()?;
+    let local = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second
+    );
+    let utc_offset_minutes = match exif
+        .get_field(Tag::OffsetTimeOriginal, In::PRIMARY)
+        .map(|f| &f.value)
+    {
+        Some(Value::Ascii(v)) => v.first().and_then(|o| parse_offset(o)),
+        _ => None,
+    };
+    Some(TakenAt {
+        local,
+        utc_offset_minutes,
+    })
+}
+
+/// `+HH:MM` / `-HH:MM` -> minutes.
+fn parse_offset(text: &[u8]) -> Option<i32> {
+    let s = std::str::from_utf8(text).ok()?.trim_end_matches('\0');
+    let sign = match s.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (h, m) = s.get(1..)?.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..=14).contains(&h) && (0..60).contains(&m)).then_some(sign * (h * 60 + m))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn format_unix_secs(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` shifted by `minutes`.
+fn shift_local(local: &str, minutes: i32) -> Option<String> {
+    let num = |r: std::ops::Range<usize>| local.get(r)?.parse::<i64>().ok();
+    let days = days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?);
+    let secs = days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
+    Some(format_unix_secs(secs + i64::from(minutes) * 60))
+}
+
+/// The current time, UTC, RFC 3339 with `Z`.
+pub fn utc_now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0);
+    format!("{}Z", format_unix_secs(secs))
+}
+
+/// Escapes text for XML content and attribute values.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 forbids are dropped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Checks, before anything is written, that `dir` can take a new file: it exists, is a folder,
+/// and its permission bits allow writing (checked explicitly, so a read-only folder is
+/// refused even for root, who could write there anyway).
+pub fn check_writable_folder(dir: &Path) -> Result<(), ExportError> {
+    let meta = std::fs::metadata(dir).map_err(ExportError::io("open the folder", dir))?;
+    if !meta.is_dir() {
+        return Err(ExportError::Io {
+            action: "use as a folder".into(),
+            path: dir.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a folder"),
+        });
+    }
+    if meta.permissions().readonly() {
+        return Err(ExportError::ReadOnlyFolder {
+            path: dir.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The folder a file is in (`.` for a bare file name).
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `path` atomically: `write` fills a temporary file in the same folder, which is
+/// flushed to disk and renamed over `path`. If `write` (or anything else) fails, the temporary
+/// file is removed and `path` is left as it was.
+pub fn write_atomic_with(
+    path: &Path,
+    permissions: Option<std::fs::Permissions>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), ExportError> {
+    let dir = parent_dir(path);
+    check_writable_folder(dir)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(
+        ".{file_name}.geoloupe-{}-{}.tmp",
+        std::process::id(),
+        unique_counter()
+    ));
+    let result = (|| -> Result<(), ExportError> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(ExportError::io("create a temporary file", &temp))?;
+        {
+            let mut buffered = std::io::BufWriter::new(&mut file);
+            write(&mut buffered).map_err(ExportError::io("write", &temp))?;
+            buffered.flush().map_err(ExportError::io("write", &temp))?;
+        }
+        if let Some(p) = permissions {
+            file.set_permissions(p)
+                .map_err(ExportError::io("set permissions on", &temp))?;
+        }
+        file.sync_all()
+            .map_err(ExportError::io("flush to disk", &temp))?;
+        drop(file);
+        std::fs::rename(&temp, path).map_err(ExportError::io("replace", path))?;
+        // Make the rename itself durable (best effort: not every platform can open a folder).
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// [`write_atomic_with`] for bytes already in memory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    write_atomic_with(path, None, |w| w.write_all(bytes))
+}
+
+fn unique_counter() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        for days in [-719_468, -1, 0, 59, 11_016, 18_779, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(format_unix_secs(0), "1970-01-01T00:00:00");
+        assert_eq!(format_unix_secs(951_782_400), "2000-02-29T00:00:00");
+    }
+
+    #[test]
+    fn taken_at_to_utc() {
+        let t = TakenAt {
+            local: "2021-03-01T01:30:00".into(),
+            utc_offset_minutes: Some(150),
+        };
+        assert_eq!(t.xsd_date_time(), "2021-02-28T23:00:00Z");
+        assert_eq!(t.local_with_offset(), "2021-03-01T01:30:00+02:30");
+        let west = TakenAt {
+            local: "2020-12-31T22:00:00".into(),
+            utc_offset_minutes: Some(-300),
+        };
+        assert_eq!(west.xsd_date_time(), "2021-01-01T03:00:00Z");
+        let naive = TakenAt {
+            local: "2020-12-31T22:00:00".into(),
+            utc_offset_minutes: None,
+        };
+        assert_eq!(naive.xsd_date_time(), "2020-12-31T22:00:00");
+        assert_eq!(parse_offset(b"-05:30"), Some(-330));
+        assert_eq!(parse_offset(b"05:30"), None);
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(xml_escape("a<b>&\"c'\u{1}"), "a&lt;b&gt;&amp;&quot;c&apos;");
+    }
+
+    #[test]
+    fn atomic_write_failure_leaves_the_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        std::fs::write(&path, "original").unwrap();
+        let err = write_atomic_with(&path, None, |w| {
+            w.write_all(b"half")?;
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "original");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    }
+}

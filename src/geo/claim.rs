@@ -1,0 +1,169 @@
+//! Claimed vs predicted: how well the model's answer agrees with a location someone claims
+//! for a photo (its EXIF GPS, or a place typed or clicked as "claimed").
+//!
+//! The journalist's verification view: the distance from the claim to the model's top-1
+//! candidate, and how much of the model's probability (over the whole gallery, not only the
+//! top-k) lies within [`CLAIM_NEAR_RADIUS_KM`] and [`CLAIM_REGION_RADIUS_KM`] of the claim.
+
+use super::LatLon;
+
+/// "Same place": within 25 km of the claim.
+pub const CLAIM_NEAR_RADIUS_KM: f64 = 25.0;
+/// "Same region": within 200 km of the claim.
+pub const CLAIM_REGION_RADIUS_KM: f64 = 200.0;
+
+/// Where a claimed location came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimSource {
+    /// The photo's own EXIF GPS position.
+    ExifGps,
+    /// Typed or clicked by the user.
+    User,
+}
+
+impl ClaimSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExifGps => "exif-gps",
+            Self::User => "user",
+        }
+    }
+}
+
+/// The model's answer compared with a claimed location.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClaimCheck {
+    pub claimed: LatLon,
+    pub source: ClaimSource,
+    /// Great-circle distance from the claim to the top-1 candidate, in kilometres.
+    pub top1_distance_km: f64,
+    /// Share (0..=1) of the model's probability on gallery points within 25 km of the claim.
+    pub probability_within_25_km: f64,
+    /// Share (0..=1) of the model's probability on gallery points within 200 km of the claim.
+    pub probability_within_200_km: f64,
+}
+
+/// Why a claim could not be checked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClaimError {
+    #[error("the claimed location is not a valid latitude/longitude: {0:?}")]
+    InvalidClaim(LatLon),
+    #[error("{probabilities} probabilities but {gallery} gallery points: they must match")]
+    LengthMismatch {
+        probabilities: usize,
+        gallery: usize,
+    },
+}
+
+/// Compares a claim with the model's answer.
+///
+/// `probabilities` is the full probability vector over the gallery (`Prediction::probabilities`)
+/// and `gallery_coords_lat_lon_deg` the gallery's points in the same order, `[lat, lon]` degrees
+/// (`Gallery::coords_lat_lon_deg`). Sums are in f64.
+pub fn check_claim(
+    claimed: LatLon,
+    source: ClaimSource,
+    top1: LatLon,
+    probabilities: &[f32],
+    gallery_coords_lat_lon_deg: &[[f32; 2]],
+) -> Result<ClaimCheck, ClaimError> {
+    if probabilities.len() != gallery_coords_lat_lon_deg.len() {
+        return Err(ClaimError::LengthMismatch {
+            probabilities: probabilities.len(),
+            gallery: gallery_coords_lat_lon_deg.len(),
+        });
+    }
+    check_claim_points(
+        claimed,
+        source,
+        top1,
+        probabilities
+            .iter()
+            .zip(gallery_coords_lat_lon_deg)
+            .map(|(p, [lat, lon])| (LatLon::new(f64::from(*lat), f64::from(*lon)), *p)),
+    )
+}
+
+/// [`check_claim`] over any weighted points, `(position, probability)`: for example the app's
+/// heat points, which hold most but not all of the probability (the shares are then lower
+/// bounds, short by at most the missing mass).
+pub fn check_claim_points(
+    claimed: LatLon,
+    source: ClaimSource,
+    top1: LatLon,
+    points: impl IntoIterator<Item = (LatLon, f32)>,
+) -> Result<ClaimCheck, ClaimError> {
+    if !claimed.is_valid() {
+        return Err(ClaimError::InvalidClaim(claimed));
+    }
+    let (mut near, mut region) = (0.0f64, 0.0f64);
+    for (position, p) in points {
+        let d_km = claimed.distance_km(&position);
+        if d_km <= CLAIM_REGION_RADIUS_KM {
+            region += f64::from(p);
+            if d_km <= CLAIM_NEAR_RADIUS_KM {
+                near += f64::from(p);
+            }
+        }
+    }
+    Ok(ClaimCheck {
+        claimed,
+        source,
+        top1_distance_km: claimed.distance_km(&top1),
+        probability_within_25_km: near.clamp(0.0, 1.0),
+        probability_within_200_km: region.clamp(0.0, 1.0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+
+    #[test]
+    fn shares_within_radii() {
+        // Claim at the equator/prime meridian; points at 0, ~11 km, ~111 km, ~1113 km east.
+        let gallery = [[0.0f32, 0.0], [0.0, 0.1], [0.0, 1.0], [0.0, 10.0]];
+        let probabilities = [0.1f32, 0.2, 0.3, 0.4];
+        let check = check_claim(
+            LatLon::new(0.0, 0.0),
+            ClaimSource::User,
+            LatLon::new(0.0, 10.0),
+            &probabilities,
+            &gallery,
+        )
+        .unwrap();
+        assert_relative_eq!(check.probability_within_25_km, 0.3, epsilon = 1e-6);
+        assert_relative_eq!(check.probability_within_200_km, 0.6, epsilon = 1e-6);
+        assert_relative_eq!(check.top1_distance_km, 1111.95, epsilon = 0.1);
+    }
+
+    #[test]
+    fn across_the_antimeridian() {
+        let gallery = [[0.0f32, 179.9], [0.0, -179.9]];
+        let check = check_claim(
+            LatLon::new(0.0, 180.0),
+            ClaimSource::ExifGps,
+            LatLon::new(0.0, -179.9),
+            &[0.5, 0.5],
+            &gallery,
+        )
+        .unwrap();
+        assert_relative_eq!(check.probability_within_25_km, 1.0, epsilon = 1e-6);
+        assert!(check.top1_distance_km < 12.0);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let top1 = LatLon::new(0.0, 0.0);
+        assert!(matches!(
+            check_claim(LatLon::new(95.0, 0.0), ClaimSource::User, top1, &[], &[]),
+            Err(ClaimError::InvalidClaim(_))
+        ));
+        assert!(matches!(
+            check_claim(top1, ClaimSource::User, top1, &[1.0], &[]),
+            Err(ClaimError::LengthMismatch { .. })
+        ));
+    }
+}

@@ -1,0 +1,432 @@
+//! Finding photos: files and folders as the user gave them (dialog, drag and drop, command
+//! line), folders searched recursively.
+//!
+//! Rules:
+//! - in folders, a file is a candidate when its extension (any case) is one of
+//!   [`PHOTO_EXTENSIONS`]; hidden entries (name starting with `.`) are skipped, and symbolic
+//!   links to folders are not followed (no loops);
+//! - a file given explicitly is always listed, whatever its extension;
+//! - each candidate is opened and its first bytes sniffed: empty, unreadable or not-an-image
+//!   files are listed with an `error` (never dropped, never a panic); EXIF is read when
+//!   [`ScanOptions::read_exif`] is set;
+//! - the result is sorted by path and has no duplicates.
+//!
+//! [`scan_paths`] runs on the caller's thread; [`Scanner`] runs it on a named thread with a
+//! bounded event channel, for the UI.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryIter, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{LibraryError, PhotoEntry, RepaintFn};
+
+/// Extensions looked for in folders (compared lowercase).
+pub const PHOTO_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "tif", "tiff", "gif", "bmp",
+];
+
+/// How many entries a [`ScanEvent::Found`] batch carries at most.
+pub const FOUND_BATCH: usize = 256;
+
+/// What a file's first bytes say it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PhotoFormat {
+    Jpeg,
+    Png,
+    WebP,
+    Tiff,
+    Gif,
+    Bmp,
+}
+
+impl PhotoFormat {
+    /// Sniffs the magic bytes.
+    pub fn sniff(head: &[u8]) -> Option<Self> {
+        match image::guess_format(head).ok()? {
+            image::ImageFormat::Jpeg => Some(Self::Jpeg),
+            image::ImageFormat::Png => Some(Self::Png),
+            image::ImageFormat::WebP => Some(Self::WebP),
+            image::ImageFormat::Tiff => Some(Self::Tiff),
+            image::ImageFormat::Gif => Some(Self::Gif),
+            image::ImageFormat::Bmp => Some(Self::Bmp),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jpeg => "JPEG",
+            Self::Png => "PNG",
+            Self::WebP => "WebP",
+            Self::Tiff => "TIFF",
+            Self::Gif => "GIF",
+            Self::Bmp => "BMP",
+        }
+    }
+}
+
+/// Whether a path has one of [`PHOTO_EXTENSIONS`].
+pub fn has_photo_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Read EXIF (GPS, date) of each photo: a few KiB read per file.
+    pub read_exif: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self { read_exif: true }
+    }
+}
+
+/// Where a scan is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScanProgress {
+    /// Directory entries looked at.
+    pub files_seen: usize,
+    /// Photos (incl. ones with errors) listed so far.
+    pub photos_found: usize,
+    /// The folder being read.
+    pub current_dir: PathBuf,
+}
+
+/// Walks `roots` (files or folders) and lists the photos. `cancel` is checked between files;
+/// when set the scan returns [`LibraryError::Cancelled`]. `on_progress` is called every 64
+/// files and `on_found` with each entry as it is found (before sorting). A root that does not
+/// exist is listed as an entry with an error.
+pub fn scan_paths(
+    roots: &[PathBuf],
+    options: ScanOptions,
+    cancel: &AtomicBool,
+    on_progress: &mut dyn FnMut(&ScanProgress),
+    on_found: &mut dyn FnMut(&PhotoEntry),
+) -> Result<Vec<PhotoEntry>, LibraryError> {
+    let mut walker = Walker {
+        options,
+        cancel,
+        on_progress,
+        on_found,
+        progress: ScanProgress::default(),
+        entries: Vec::new(),
+    };
+    for root in roots {
+        walker.root(root)?;
+    }
+    let mut entries = walker.entries;
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    entries.dedup_by(|a, b| a.path == b.path);
+    Ok(entries)
+}
+
+struct Walker<'a> {
+    options: ScanOptions,
+    cancel: &'a AtomicBool,
+    on_progress: &'a mut dyn FnMut(&ScanProgress),
+    on_found: &'a mut dyn FnMut(&PhotoEntry),
+    progress: ScanProgress,
+    entries: Vec<PhotoEntry>,
+}
+
+impl Walker<'_> {
+    fn root(&mut self, root: &Path) -> Result<(), LibraryError> {
+        match std::fs::metadata(root) {
+            Ok(meta) if meta.is_dir() => self.dir(root),
+            Ok(_) => self.file(root),
+            Err(e) => {
+                self.push(error_entry(root, format!("could not open: {e}")));
+                Ok(())
+            }
+        }
+    }
+
+    fn dir(&mut self, dir: &Path) -> Result<(), LibraryError> {
+        self.progress.current_dir = dir.to_owned();
+        let read = match std::fs::read_dir(dir) {
+            Ok(read) => read,
+            Err(e) => {
+                // An unreadable sub-folder is listed as one entry, the rest goes on.
+                self.push(error_entry(dir, format!("could not read folder: {e}")));
+                return Ok(());
+            }
+        };
+        let mut children: Vec<(PathBuf, std::fs::FileType)> = read
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
+            .collect();
+        children.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, kind) in children {
+            self.check_cancel()?;
+            self.progress.files_seen += 1;
+            if self.progress.files_seen.is_multiple_of(64) {
+                (self.on_progress)(&self.progress);
+            }
+            if kind.is_dir() {
+                self.dir(&path)?;
+                self.progress.current_dir = dir.to_owned();
+            } else if has_photo_extension(&path) && !kind.is_dir() {
+                // Files and symlinks to files; a symlink to a folder has a photo extension
+                // only by accident and fails as "not an image" below.
+                if kind.is_symlink() && path.is_dir() {
+                    continue;
+                }
+                self.file(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, path: &Path) -> Result<(), LibraryError> {
+        self.check_cancel()?;
+        let entry = probe_file(path, self.options);
+        self.push(entry);
+        Ok(())
+    }
+
+    fn push(&mut self, entry: PhotoEntry) {
+        (self.on_found)(&entry);
+        self.entries.push(entry);
+        self.progress.photos_found += 1;
+    }
+
+    fn check_cancel(&self) -> Result<(), LibraryError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(LibraryError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn error_entry(path: &Path, error: String) -> PhotoEntry {
+    PhotoEntry {
+        path: path.to_owned(),
+        size_bytes: 0,
+        modified: None,
+        format: None,
+        exif: Default::default(),
+        error: Some(error),
+    }
+}
+
+/// Stats, sniffs and (optionally) reads the EXIF of one file. Never fails: problems end up in
+/// the entry's `error`.
+pub fn probe_file(path: &Path, options: ScanOptions) -> PhotoEntry {
+    let mut entry = error_entry(path, String::new());
+    entry.error = None;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) => {
+            entry.error = Some(format!("could not open: {e}"));
+            return entry;
+        }
+    };
+    entry.size_bytes = meta.len();
+    entry.modified = meta.modified().ok();
+    if meta.len() == 0 {
+        entry.error = Some("empty file (0 bytes)".into());
+        return entry;
+    }
+    let mut head = [0u8; 32];
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        let mut n = 0;
+        while n < head.len() {
+            let k = f.read(&mut head[n..])?;
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        Ok(n)
+    });
+    let n = match read {
+        Ok(n) => n,
+        Err(e) => {
+            entry.error = Some(format!("could not read: {e}"));
+            return entry;
+        }
+    };
+    entry.format = PhotoFormat::sniff(&head[..n]);
+    if entry.format.is_none() {
+        entry.error = Some("not a supported image (JPEG, PNG, WebP, TIFF, GIF, BMP)".to_owned());
+        return entry;
+    }
+    if options.read_exif {
+        // A broken EXIF block is not worth an error badge: the photo itself may be fine.
+        entry.exif = super::exif::read_exif(path).unwrap_or_default();
+    }
+    entry
+}
+
+/// Events from a [`Scanner`].
+#[derive(Debug)]
+pub enum ScanEvent {
+    Progress(ScanProgress),
+    /// Entries in the order found (at most [`FOUND_BATCH`] at a time), not yet sorted.
+    Found(Vec<PhotoEntry>),
+    /// The scan ended; `entries` is the whole sorted, deduplicated list.
+    Finished {
+        entries: Vec<PhotoEntry>,
+        elapsed: Duration,
+    },
+    Cancelled,
+    Failed(String),
+}
+
+/// A scan on a named thread ("scan"). Drain [`Scanner::events`] each frame; dropping the
+/// scanner cancels it and joins the thread.
+pub struct Scanner {
+    events: Receiver<ScanEvent>,
+    cancel: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Scanner {
+    pub fn start(
+        roots: Vec<PathBuf>,
+        options: ScanOptions,
+        repaint: RepaintFn,
+    ) -> Result<Self, LibraryError> {
+        let (tx, rx) = sync_channel(64);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let thread_cancel = Arc::clone(&cancel);
+        let thread = std::thread::Builder::new()
+            .name("scan".into())
+            .spawn(move || scan_thread(&roots, options, &thread_cancel, &tx, &repaint))
+            .map_err(LibraryError::io("start the scan thread", PathBuf::new()))?;
+        Ok(Self {
+            events: rx,
+            cancel,
+            thread: Some(thread),
+        })
+    }
+
+    /// The events so far, without blocking.
+    pub fn events(&self) -> TryIter<'_, ScanEvent> {
+        self.events.try_iter()
+    }
+
+    /// Asks the scan to stop; a [`ScanEvent::Cancelled`] follows.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the thread has ended (after `Finished`, `Cancelled` or `Failed`).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+}
+
+impl Drop for Scanner {
+    fn drop(&mut self) {
+        self.cancel();
+        if let Some(thread) = self.thread.take() {
+            // Drain while waiting, so a thread blocked on the full channel can finish.
+            while !thread.is_finished() {
+                for _ in self.events.try_iter() {}
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = thread.join();
+        }
+    }
+}
+
+fn scan_thread(
+    roots: &[PathBuf],
+    options: ScanOptions,
+    cancel: &AtomicBool,
+    tx: &SyncSender<ScanEvent>,
+    repaint: &RepaintFn,
+) {
+    let started = Instant::now();
+    let send = |event: ScanEvent| {
+        let ok = tx.send(event).is_ok();
+        repaint();
+        ok
+    };
+    let mut batch = Vec::new();
+    let mut gone = false;
+    let result = scan_paths(
+        roots,
+        options,
+        cancel,
+        &mut |p| {
+            if !gone && !send(ScanEvent::Progress(p.clone())) {
+                gone = true;
+                cancel.store(true, Ordering::Relaxed);
+            }
+        },
+        &mut |entry| {
+            batch.push(entry.clone());
+            if batch.len() >= FOUND_BATCH && !send(ScanEvent::Found(std::mem::take(&mut batch))) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        },
+    );
+    match result {
+        Ok(entries) => {
+            if !batch.is_empty() {
+                send(ScanEvent::Found(batch));
+            }
+            send(ScanEvent::Finished {
+                entries,
+                elapsed: started.elapsed(),
+            });
+        }
+        Err(LibraryError::Cancelled) => {
+            send(ScanEvent::Cancelled);
+        }
+        Err(e) => {
+            send(ScanEvent::Failed(e.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_any_case() {
+        assert!(has_photo_extension(Path::new("a/B.JPG")));
+        assert!(has_photo_extension(Path::new("x.TiF")));
+        assert!(!has_photo_extension(Path::new("notes.txt")));
+        assert!(!has_photo_extension(Path::new("jpg")));
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(
+            PhotoFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(PhotoFormat::Jpeg)
+        );
+        assert_eq!(
+            PhotoFormat::sniff(b"\x89PNG\r\n\x1a\n"),
+            Some(PhotoFormat::Png)
+        );
+        assert_eq!(PhotoFormat::sniff(b"hello world"), None);
+    }
+
+    #[test]
+    fn cancelled_before_start() {
+        let cancel = AtomicBool::new(true);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
+        let r = scan_paths(
+            &[dir],
+            ScanOptions::default(),
+            &cancel,
+            &mut |_| {},
+            &mut |_| {},
+        );
+        assert!(matches!(r, Err(LibraryError::Cancelled)));
+    }
+}

@@ -1,0 +1,889 @@
+//! The library database: what the model said about each photo, what the user decided (with
+//! undo and redo), and which model said it. SQLite (rusqlite, bundled), one file in the data
+//! dir ([`default_path`]), WAL journal.
+//!
+//! # File identity
+//! A photo row is keyed by its absolute path and carries a **content key**: sha256 of the file
+//! size (u64 LE), its first 64 KiB and its last 64 KiB. [`Store::identify`] applies the rule:
+//! 1. the path is known and size and mtime are unchanged: **unchanged**, without reading the
+//!    file (like git's stat cache);
+//! 2. the path is known but size or mtime differ: the content key is recomputed; the same key
+//!    is **unchanged** (touched), a different key is **edited**: earlier results are kept but
+//!    marked stale ([`ResultSummary::stale`]), decisions stay with the photo;
+//! 3. the path is new, and a known row has the same content key but its file is gone: the photo
+//!    was **moved**; the row follows it, with its results and decisions;
+//! 4. otherwise it is **new** (a copy of a known photo whose original still exists is new too).
+//!
+//! An edit that keeps the size and mtime and touches only the middle of a file goes unnoticed;
+//! an edit that keeps the size and touches only the middle goes unnoticed by the content key
+//! (the mtime catches it first).
+//!
+//! # Results
+//! Per photo, the latest run: its top-k candidates and, for the heatmap, the kept heat points
+//! (see [`crate::model::worker`]: at most 2000 points holding 99% of the probability, stored
+//! as f32 lat, lon, probability, about 24 KB at most) with the provenance (model, weights and
+//! gallery sha256, backbone, device) and the time. The full 100K probability vector (400 KB)
+//! is not stored.
+//!
+//! # Decisions
+//! An append-only log over all photos: accept a candidate, place by hand, or clear. The
+//! photo's decision is its latest entry that is not undone. [`Store::undo`] marks the newest
+//! live entry (of any photo) undone, [`Store::redo`] revives the oldest undone one, and a new
+//! decision discards the undone entries (as any editor's redo stack). The log survives restarts.
+//!
+//! # Schema
+//! Versioned with `PRAGMA user_version`; [`MIGRATIONS`] run in order in one transaction each.
+//! A database from a newer build is refused, never modified.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::{LibraryError, now_unix_secs, unix_nanos};
+use crate::geo::LatLon;
+use crate::model::Candidate;
+use crate::model::files::DataDirs;
+use crate::model::worker::{HeatPoint, PhotoResult, RunProvenance};
+
+pub const DATABASE_FILE: &str = "library.sqlite3";
+/// Bytes hashed at each end of a file for its content key.
+pub const CONTENT_KEY_SPAN: u64 = 64 * 1024;
+
+/// The schema, one step per version (`user_version` = steps applied).
+pub const MIGRATIONS: &[&str] = &[
+    // 1: photos, provenance, results, decisions.
+    "CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        size_bytes INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        content_key TEXT NOT NULL,
+        first_seen_unix_secs INTEGER NOT NULL
+    );
+    CREATE INDEX photos_by_content ON photos(content_key);
+    CREATE TABLE provenance (
+        id INTEGER PRIMARY KEY,
+        model TEXT NOT NULL,
+        weights_sha256 TEXT NOT NULL,
+        gallery_sha256 TEXT NOT NULL,
+        backbone TEXT NOT NULL,
+        backbone_sha256 TEXT,
+        device TEXT NOT NULL,
+        UNIQUE (model, weights_sha256, gallery_sha256, backbone, backbone_sha256, device)
+    );
+    CREATE TABLE results (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        content_key TEXT NOT NULL,
+        provenance_id INTEGER NOT NULL REFERENCES provenance(id),
+        computed_at_unix_secs INTEGER NOT NULL,
+        top_k INTEGER NOT NULL,
+        gallery_len INTEGER NOT NULL,
+        candidates_json TEXT NOT NULL,
+        heat BLOB NOT NULL,
+        heat_mass REAL NOT NULL
+    );
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('accepted', 'manual', 'cleared')),
+        lat_deg REAL,
+        lon_deg REAL,
+        candidate_rank INTEGER,
+        decided_at_unix_secs INTEGER NOT NULL,
+        undone INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX decisions_by_photo ON decisions(photo_id, id);
+    CREATE INDEX decisions_by_undone ON decisions(undone, id);",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// `<data>/library.sqlite3`.
+pub fn default_path(dirs: &DataDirs) -> PathBuf {
+    dirs.data_dir.join(DATABASE_FILE)
+}
+
+/// sha256 (hex) of the file size (u64 LE), its first 64 KiB and its last 64 KiB.
+pub fn content_key(path: &Path) -> Result<String, LibraryError> {
+    use sha2::Digest as _;
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(LibraryError::io("open", path))?;
+    let size = file
+        .metadata()
+        .map_err(LibraryError::io("read the metadata of", path))?
+        .len();
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(size.to_le_bytes());
+    let mut buf = Vec::with_capacity(CONTENT_KEY_SPAN as usize);
+    (&mut file)
+        .take(CONTENT_KEY_SPAN)
+        .read_to_end(&mut buf)
+        .map_err(LibraryError::io("read", path))?;
+    hasher.update(&buf);
+    if size > CONTENT_KEY_SPAN {
+        let tail_start = size.saturating_sub(CONTENT_KEY_SPAN).max(CONTENT_KEY_SPAN);
+        buf.clear();
+        file.seek(SeekFrom::Start(tail_start))
+            .map_err(LibraryError::io("seek in", path))?;
+        file.take(CONTENT_KEY_SPAN)
+            .read_to_end(&mut buf)
+            .map_err(LibraryError::io("read", path))?;
+        hasher.update(&buf);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// How a file relates to what the store knew.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileStatus {
+    /// Never seen (or a copy of a photo whose original still exists).
+    New,
+    Unchanged,
+    /// Same content as a known photo whose file is gone from `from`.
+    Moved {
+        from: PathBuf,
+    },
+    /// The path is known but the content changed: results are stale.
+    Edited,
+}
+
+/// Where the user put a photo.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Decision {
+    /// The model's candidate `rank` (1 = best) accepted.
+    Accepted { rank: usize, position: LatLon },
+    /// Placed by hand on the map.
+    Manual { position: LatLon },
+}
+
+impl Decision {
+    pub fn position(&self) -> LatLon {
+        match self {
+            Self::Accepted { position, .. } | Self::Manual { position } => *position,
+        }
+    }
+}
+
+/// A stored result without its heat points (cheap to load for a whole folder).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultSummary {
+    pub candidates: Vec<Candidate>,
+    pub computed_at_unix_secs: i64,
+    /// The photo's content changed since (see "File identity").
+    pub stale: bool,
+}
+
+/// A full stored result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredResult {
+    pub result: PhotoResult,
+    pub stale: bool,
+}
+
+/// What the store knows about a photo, as [`Store::identify`] found it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhotoRecord {
+    pub id: i64,
+    pub path: PathBuf,
+    pub status: FileStatus,
+    pub content_key: String,
+    pub result: Option<ResultSummary>,
+    pub decision: Option<Decision>,
+}
+
+/// A decision made, undone or redone: the photo and its decision before and after.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionChange {
+    pub photo_id: i64,
+    pub path: PathBuf,
+    pub before: Option<Decision>,
+    pub after: Option<Decision>,
+}
+
+/// One entry of a photo's decision log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionEntry {
+    pub id: i64,
+    /// `None`: the decision was cleared.
+    pub decision: Option<Decision>,
+    pub decided_at_unix_secs: i64,
+    pub undone: bool,
+}
+
+/// The open database. Not `Sync`: keep it on one thread (the UI thread is fine: every call
+/// is a few small queries; [`Store::identify_many`] reads 128 KiB only for new or changed files).
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, LibraryError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(LibraryError::io("create", parent))?;
+        }
+        let conn = Connection::open(path)
+            .map_err(LibraryError::sqlite(format!("opening {}", path.display())))?;
+        // journal_mode answers with the mode now in use; a file system without shared
+        // memory may keep another one, which works too.
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            .map_err(LibraryError::sqlite("setting WAL mode"))?;
+        Self::init(conn, path.to_owned())
+    }
+
+    /// A private database in memory (tests).
+    pub fn open_in_memory() -> Result<Self, LibraryError> {
+        let conn = Connection::open_in_memory().map_err(LibraryError::sqlite("opening memory"))?;
+        Self::init(conn, PathBuf::from(":memory:"))
+    }
+
+    fn init(mut conn: Connection, path: PathBuf) -> Result<Self, LibraryError> {
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .and_then(|()| conn.pragma_update(None, "foreign_keys", "ON"))
+            .and_then(|()| conn.busy_timeout(std::time::Duration::from_secs(5)))
+            .map_err(LibraryError::sqlite("configuring the connection"))?;
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(LibraryError::sqlite("reading the schema version"))?;
+        if found > SCHEMA_VERSION {
+            return Err(LibraryError::SchemaTooNew {
+                found,
+                known: SCHEMA_VERSION,
+                path,
+            });
+        }
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+            let tx = conn
+                .transaction()
+                .map_err(LibraryError::sqlite("starting a migration"))?;
+            tx.execute_batch(step)
+                .map_err(LibraryError::sqlite(format!(
+                    "migrating to schema {}",
+                    i + 1
+                )))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(LibraryError::sqlite("writing the schema version"))?;
+            tx.commit()
+                .map_err(LibraryError::sqlite("committing a migration"))?;
+        }
+        Ok(Self { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema_version(&self) -> Result<i64, LibraryError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(LibraryError::sqlite("reading the schema version"))
+    }
+
+    /// Finds (or registers) the photo at `path` by the identity rule in the module docs, and
+    /// returns what is known about it. The file must exist.
+    pub fn identify(&mut self, path: &Path) -> Result<PhotoRecord, LibraryError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(LibraryError::sqlite("starting a transaction"))?;
+        let record = identify_in(&tx, path)?;
+        tx.commit().map_err(LibraryError::sqlite("committing"))?;
+        Ok(record)
+    }
+
+    /// [`identify`](Self::identify) for many files in one transaction (reopening a folder).
+    /// A file that can't be read gets its error in place of a record.
+    pub fn identify_many(
+        &mut self,
+        paths: &[PathBuf],
+    ) -> Result<Vec<Result<PhotoRecord, LibraryError>>, LibraryError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(LibraryError::sqlite("starting a transaction"))?;
+        let records = paths.iter().map(|p| identify_in(&tx, p)).collect();
+        tx.commit().map_err(LibraryError::sqlite("committing"))?;
+        Ok(records)
+    }
+
+    /// Stores the model's result for the photo at `path` (replacing an earlier one).
+    pub fn save_result(&mut self, path: &Path, result: &PhotoResult) -> Result<(), LibraryError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(LibraryError::sqlite("starting a transaction"))?;
+        let record = identify_in(&tx, path)?;
+        let provenance_id = provenance_id(&tx, &result.provenance)?;
+        let candidates = serde_json::to_string(
+            &result
+                .candidates
+                .iter()
+                .map(CandidateRow::from)
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| LibraryError::Decode {
+            reason: format!("encoding candidates: {e}"),
+            path: path.to_owned(),
+        })?;
+        tx.execute(
+            "INSERT OR REPLACE INTO results (photo_id, content_key, provenance_id,
+                computed_at_unix_secs, top_k, gallery_len, candidates_json, heat, heat_mass)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                record.id,
+                record.content_key,
+                provenance_id,
+                result.computed_at_unix_secs,
+                result.top_k as i64,
+                result.gallery_len as i64,
+                candidates,
+                encode_heat(&result.heat),
+                f64::from(result.heat_mass),
+            ],
+        )
+        .map_err(LibraryError::sqlite("saving a result"))?;
+        tx.commit().map_err(LibraryError::sqlite("committing"))
+    }
+
+    /// The stored result for `path` with its heat points, without touching the file (`None`
+    /// when the path is unknown or has no result). Staleness is as of the last `identify`.
+    pub fn result(&self, path: &Path) -> Result<Option<StoredResult>, LibraryError> {
+        let key = path_key(&absolute(path));
+        self.conn
+            .query_row(
+                "SELECT r.content_key = p.content_key, r.computed_at_unix_secs, r.top_k,
+                        r.gallery_len, r.candidates_json, r.heat, r.heat_mass,
+                        v.model, v.weights_sha256, v.gallery_sha256, v.backbone,
+                        v.backbone_sha256, v.device
+                 FROM photos p JOIN results r ON r.photo_id = p.id
+                 JOIN provenance v ON v.id = r.provenance_id
+                 WHERE p.path = ?1",
+                params![key],
+                |row| {
+                    let fresh: bool = row.get(0)?;
+                    let candidates: String = row.get(4)?;
+                    let heat: Vec<u8> = row.get(5)?;
+                    Ok(StoredResult {
+                        stale: !fresh,
+                        result: PhotoResult {
+                            candidates: decode_candidates(&candidates),
+                            heat: decode_heat(&heat),
+                            heat_mass: row.get::<_, f64>(6)? as f32,
+                            gallery_len: row.get::<_, i64>(3)? as usize,
+                            top_k: row.get::<_, i64>(2)? as usize,
+                            provenance: RunProvenance {
+                                model: row.get(7)?,
+                                weights_sha256: row.get(8)?,
+                                gallery_sha256: row.get(9)?,
+                                backbone: row.get(10)?,
+                                backbone_sha256: row.get(11)?,
+                                device: row.get(12)?,
+                            },
+                            computed_at_unix_secs: row.get(1)?,
+                        },
+                    })
+                },
+            )
+            .optional()
+            .map_err(LibraryError::sqlite("reading a result"))
+    }
+
+    /// Records a decision for the photo at `path` (`None` clears it). Discards the redo stack.
+    pub fn decide(
+        &mut self,
+        path: &Path,
+        decision: Option<Decision>,
+    ) -> Result<DecisionChange, LibraryError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(LibraryError::sqlite("starting a transaction"))?;
+        let record = identify_in(&tx, path)?;
+        tx.execute("DELETE FROM decisions WHERE undone = 1", [])
+            .map_err(LibraryError::sqlite("discarding the redo stack"))?;
+        let (kind, lat, lon, rank) = match decision {
+            Some(Decision::Accepted { rank, position }) => (
+                "accepted",
+                Some(position.lat_deg),
+                Some(position.lon_deg),
+                Some(rank as i64),
+            ),
+            Some(Decision::Manual { position }) => (
+                "manual",
+                Some(position.lat_deg),
+                Some(position.lon_deg),
+                None,
+            ),
+            None => ("cleared", None, None, None),
+        };
+        tx.execute(
+            "INSERT INTO decisions (photo_id, kind, lat_deg, lon_deg, candidate_rank,
+                decided_at_unix_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![record.id, kind, lat, lon, rank, now_unix_secs()],
+        )
+        .map_err(LibraryError::sqlite("saving a decision"))?;
+        tx.commit().map_err(LibraryError::sqlite("committing"))?;
+        Ok(DecisionChange {
+            photo_id: record.id,
+            path: record.path,
+            before: record.decision,
+            after: decision,
+        })
+    }
+
+    /// The current decision for `path` (without touching the file).
+    pub fn decision(&self, path: &Path) -> Result<Option<Decision>, LibraryError> {
+        let key = path_key(&absolute(path));
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM photos WHERE path = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(LibraryError::sqlite("finding a photo"))?;
+        match id {
+            Some(id) => current_decision(&self.conn, id),
+            None => Ok(None),
+        }
+    }
+
+    /// Undoes the newest live decision (of any photo); `None` when there is nothing to undo.
+    pub fn undo(&mut self) -> Result<Option<DecisionChange>, LibraryError> {
+        self.flip("undone = 0 ORDER BY id DESC", 1)
+    }
+
+    /// Redoes the oldest undone decision; `None` when there is nothing to redo.
+    pub fn redo(&mut self) -> Result<Option<DecisionChange>, LibraryError> {
+        self.flip("undone = 1 ORDER BY id ASC", 0)
+    }
+
+    pub fn can_undo(&self) -> Result<bool, LibraryError> {
+        self.exists("SELECT EXISTS (SELECT 1 FROM decisions WHERE undone = 0)")
+    }
+
+    pub fn can_redo(&self) -> Result<bool, LibraryError> {
+        self.exists("SELECT EXISTS (SELECT 1 FROM decisions WHERE undone = 1)")
+    }
+
+    /// The decision log of `path`, oldest first.
+    pub fn history(&self, path: &Path) -> Result<Vec<DecisionEntry>, LibraryError> {
+        let key = path_key(&absolute(path));
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT d.id, d.kind, d.lat_deg, d.lon_deg, d.candidate_rank,
+                        d.decided_at_unix_secs, d.undone
+                 FROM decisions d JOIN photos p ON p.id = d.photo_id
+                 WHERE p.path = ?1 ORDER BY d.id",
+            )
+            .map_err(LibraryError::sqlite("reading the decision log"))?;
+        let rows = stmt
+            .query_map(params![key], |row| {
+                Ok(DecisionEntry {
+                    id: row.get(0)?,
+                    decision: decision_from(
+                        &row.get::<_, String>(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ),
+                    decided_at_unix_secs: row.get(5)?,
+                    undone: row.get(6)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(LibraryError::sqlite("reading the decision log"))?;
+        Ok(rows)
+    }
+
+    /// How many photos the store knows.
+    pub fn photo_count(&self) -> Result<usize, LibraryError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM photos", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(LibraryError::sqlite("counting photos"))
+    }
+
+    fn exists(&self, sql: &str) -> Result<bool, LibraryError> {
+        self.conn
+            .query_row(sql, [], |r| r.get(0))
+            .map_err(LibraryError::sqlite("reading the decision log"))
+    }
+
+    fn flip(&mut self, select: &str, undone: i64) -> Result<Option<DecisionChange>, LibraryError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(LibraryError::sqlite("starting a transaction"))?;
+        let row: Option<(i64, i64)> = tx
+            .query_row(
+                &format!("SELECT id, photo_id FROM decisions WHERE {select} LIMIT 1"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(LibraryError::sqlite("reading the decision log"))?;
+        let Some((id, photo_id)) = row else {
+            return Ok(None);
+        };
+        let before = current_decision(&tx, photo_id)?;
+        tx.execute(
+            "UPDATE decisions SET undone = ?1 WHERE id = ?2",
+            params![undone, id],
+        )
+        .map_err(LibraryError::sqlite("updating the decision log"))?;
+        let after = current_decision(&tx, photo_id)?;
+        let path: Vec<u8> = tx
+            .query_row(
+                "SELECT path FROM photos WHERE id = ?1",
+                params![photo_id],
+                |r| r.get(0),
+            )
+            .map_err(LibraryError::sqlite("finding a photo"))?;
+        tx.commit().map_err(LibraryError::sqlite("committing"))?;
+        Ok(Some(DecisionChange {
+            photo_id,
+            path: path_from_key(path),
+            before,
+            after,
+        }))
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Paths are stored as their bytes (lossless on Unix), so any file name round-trips.
+fn path_key(path: &Path) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        path.as_os_str().as_bytes().to_vec()
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy().into_owned().into_bytes()
+    }
+}
+
+fn path_from_key(bytes: Vec<u8>) -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt as _;
+        PathBuf::from(std::ffi::OsString::from_vec(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+struct Row {
+    id: i64,
+    size_bytes: i64,
+    mtime_ns: i64,
+    content_key: String,
+}
+
+fn identify_in(conn: &Connection, path: &Path) -> Result<PhotoRecord, LibraryError> {
+    let path = absolute(path);
+    let meta = std::fs::metadata(&path).map_err(LibraryError::io("read the metadata of", &path))?;
+    let size_bytes = i64::try_from(meta.len()).unwrap_or(i64::MAX);
+    let mtime_ns = meta.modified().map(unix_nanos).unwrap_or(0);
+    let key = path_key(&path);
+    let known: Option<Row> = conn
+        .query_row(
+            "SELECT id, size_bytes, mtime_ns, content_key FROM photos WHERE path = ?1",
+            params![key],
+            |r| {
+                Ok(Row {
+                    id: r.get(0)?,
+                    size_bytes: r.get(1)?,
+                    mtime_ns: r.get(2)?,
+                    content_key: r.get(3)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(LibraryError::sqlite("finding a photo"))?;
+    let (id, status, content) = match known {
+        Some(row) if row.size_bytes == size_bytes && row.mtime_ns == mtime_ns => {
+            (row.id, FileStatus::Unchanged, row.content_key)
+        }
+        Some(row) => {
+            let content = content_key(&path)?;
+            let status = if content == row.content_key {
+                FileStatus::Unchanged
+            } else {
+                FileStatus::Edited
+            };
+            conn.execute(
+                "UPDATE photos SET size_bytes = ?1, mtime_ns = ?2, content_key = ?3 WHERE id = ?4",
+                params![size_bytes, mtime_ns, content, row.id],
+            )
+            .map_err(LibraryError::sqlite("updating a photo"))?;
+            (row.id, status, content)
+        }
+        None => {
+            let content = content_key(&path)?;
+            let moved_from = moved_from(conn, &content, size_bytes)?;
+            match moved_from {
+                Some((id, from)) => {
+                    conn.execute(
+                        "UPDATE photos SET path = ?1, mtime_ns = ?2 WHERE id = ?3",
+                        params![key, mtime_ns, id],
+                    )
+                    .map_err(LibraryError::sqlite("moving a photo"))?;
+                    (id, FileStatus::Moved { from }, content)
+                }
+                None => {
+                    conn.execute(
+                        "INSERT INTO photos (path, size_bytes, mtime_ns, content_key,
+                            first_seen_unix_secs) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![key, size_bytes, mtime_ns, content, now_unix_secs()],
+                    )
+                    .map_err(LibraryError::sqlite("adding a photo"))?;
+                    (conn.last_insert_rowid(), FileStatus::New, content)
+                }
+            }
+        }
+    };
+    Ok(PhotoRecord {
+        id,
+        path,
+        status,
+        result: result_summary(conn, id, &content)?,
+        decision: current_decision(conn, id)?,
+        content_key: content,
+    })
+}
+
+/// A known row with this content whose file no longer exists.
+fn moved_from(
+    conn: &Connection,
+    content: &str,
+    size_bytes: i64,
+) -> Result<Option<(i64, PathBuf)>, LibraryError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, path FROM photos WHERE content_key = ?1 AND size_bytes = ?2 ORDER BY id",
+        )
+        .map_err(LibraryError::sqlite("finding moved photos"))?;
+    let rows: Vec<(i64, Vec<u8>)> = stmt
+        .query_map(params![content, size_bytes], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(Iterator::collect)
+        .map_err(LibraryError::sqlite("finding moved photos"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, p)| (id, path_from_key(p)))
+        .find(|(_, p)| !p.exists()))
+}
+
+fn result_summary(
+    conn: &Connection,
+    photo_id: i64,
+    content: &str,
+) -> Result<Option<ResultSummary>, LibraryError> {
+    conn.prepare_cached(
+        "SELECT candidates_json, computed_at_unix_secs, content_key FROM results
+         WHERE photo_id = ?1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![photo_id], |r| {
+            let candidates: String = r.get(0)?;
+            let key: String = r.get(2)?;
+            Ok(ResultSummary {
+                candidates: decode_candidates(&candidates),
+                computed_at_unix_secs: r.get(1)?,
+                stale: key != content,
+            })
+        })
+        .optional()
+    })
+    .map_err(LibraryError::sqlite("reading a result"))
+}
+
+fn current_decision(conn: &Connection, photo_id: i64) -> Result<Option<Decision>, LibraryError> {
+    conn.prepare_cached(
+        "SELECT kind, lat_deg, lon_deg, candidate_rank FROM decisions
+         WHERE photo_id = ?1 AND undone = 0 ORDER BY id DESC LIMIT 1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![photo_id], |r| {
+            Ok(decision_from(
+                &r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })
+        .optional()
+    })
+    .map(Option::flatten)
+    .map_err(LibraryError::sqlite("reading a decision"))
+}
+
+fn decision_from(
+    kind: &str,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    rank: Option<i64>,
+) -> Option<Decision> {
+    let position = LatLon::new(lat?, lon?);
+    match kind {
+        "accepted" => Some(Decision::Accepted {
+            rank: rank.unwrap_or(0) as usize,
+            position,
+        }),
+        "manual" => Some(Decision::Manual { position }),
+        _ => None,
+    }
+}
+
+fn provenance_id(conn: &Connection, p: &RunProvenance) -> Result<i64, LibraryError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO provenance (model, weights_sha256, gallery_sha256, backbone,
+            backbone_sha256, device) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            p.model,
+            p.weights_sha256,
+            p.gallery_sha256,
+            p.backbone,
+            p.backbone_sha256,
+            p.device
+        ],
+    )
+    .map_err(LibraryError::sqlite("saving provenance"))?;
+    // `IS` so a NULL backbone_sha256 matches.
+    conn.query_row(
+        "SELECT id FROM provenance WHERE model = ?1 AND weights_sha256 = ?2 AND
+            gallery_sha256 = ?3 AND backbone = ?4 AND backbone_sha256 IS ?5 AND device = ?6",
+        params![
+            p.model,
+            p.weights_sha256,
+            p.gallery_sha256,
+            p.backbone,
+            p.backbone_sha256,
+            p.device
+        ],
+        |r| r.get(0),
+    )
+    .map_err(LibraryError::sqlite("finding provenance"))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CandidateRow {
+    rank: usize,
+    gallery_index: usize,
+    lat_deg: f64,
+    lon_deg: f64,
+    probability: f32,
+}
+
+impl From<&Candidate> for CandidateRow {
+    fn from(c: &Candidate) -> Self {
+        Self {
+            rank: c.rank,
+            gallery_index: c.gallery_index,
+            lat_deg: c.position.lat_deg,
+            lon_deg: c.position.lon_deg,
+            probability: c.probability,
+        }
+    }
+}
+
+fn decode_candidates(json: &str) -> Vec<Candidate> {
+    serde_json::from_str::<Vec<CandidateRow>>(json)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| Candidate {
+            rank: c.rank,
+            gallery_index: c.gallery_index,
+            position: LatLon::new(c.lat_deg, c.lon_deg),
+            probability: c.probability,
+        })
+        .collect()
+}
+
+/// Heat points as little-endian f32 triples (lat, lon, probability).
+fn encode_heat(heat: &[HeatPoint]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(heat.len() * 12);
+    for p in heat {
+        out.extend_from_slice(&(p.position.lat_deg as f32).to_le_bytes());
+        out.extend_from_slice(&(p.position.lon_deg as f32).to_le_bytes());
+        out.extend_from_slice(&p.probability.to_le_bytes());
+    }
+    out
+}
+
+fn decode_heat(bytes: &[u8]) -> Vec<HeatPoint> {
+    let f = |b: &[u8]| f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    bytes
+        .chunks_exact(12)
+        .map(|c| HeatPoint {
+            position: LatLon::new(f64::from(f(&c[0..4])), f64::from(f(&c[4..8]))),
+            probability: f(&c[8..12]),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heat_round_trips_through_bytes() {
+        let heat = vec![
+            HeatPoint {
+                position: LatLon::new(22.25, -159.5),
+                probability: 0.5,
+            },
+            HeatPoint {
+                position: LatLon::new(-33.75, 151.0),
+                probability: 0.125,
+            },
+        ];
+        assert_eq!(decode_heat(&encode_heat(&heat)), heat);
+    }
+
+    #[test]
+    fn migrations_set_the_version_and_refuse_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.sqlite3");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        drop(store);
+        // Reopening runs nothing and keeps the version.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        store
+            .conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(store);
+        assert!(matches!(
+            Store::open(&path),
+            Err(LibraryError::SchemaTooNew { .. })
+        ));
+    }
+
+    #[test]
+    fn content_key_reads_both_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        let mut bytes = vec![7u8; 300 * 1024];
+        std::fs::write(&path, &bytes).unwrap();
+        let a = content_key(&path).unwrap();
+        // The tail changes the key, the middle does not.
+        *bytes.last_mut().unwrap() = 8;
+        std::fs::write(&path, &bytes).unwrap();
+        let b = content_key(&path).unwrap();
+        assert_ne!(a, b);
+        bytes[150 * 1024] = 9;
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(content_key(&path).unwrap(), b);
+    }
+}

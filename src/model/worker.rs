@@ -1,0 +1,746 @@
+//! The inference worker: GeoCLIP (or a fake) on a named thread, driven by commands, reporting
+//! by events, as STYLE.md's worker pattern has it.
+//!
+//! - [`InferenceWorker::start`] spawns the "inference" thread with a bounded command channel
+//!   and a bounded event channel. The model and its device are built and live inside that
+//!   thread ([`InferenceWorker::load_model`] sends an [`EmbedderFactory`]).
+//! - [`InferenceWorker::run`] queues photos; runs execute one after another. Each photo gives
+//!   [`WorkerEvent::Ranked`] or [`WorkerEvent::Failed`], then [`WorkerEvent::Progress`]; a run
+//!   ends with [`WorkerEvent::Finished`] or [`WorkerEvent::Cancelled`].
+//! - [`InferenceWorker::cancel_all`] bumps an `AtomicU64` generation that the thread checks
+//!   between photos (and during a gallery precompute), so cancelling takes effect within one
+//!   photo. Events carry the generation of their run; the UI ignores older ones.
+//! - The repaint callback is called after each event; the UI drains
+//!   [`InferenceWorker::events`] (`try_iter`) each frame.
+//! - `Drop` cancels, sends `Shutdown` and joins.
+//!
+//! The model sits behind [`Embedder`], so tests and demos use [`FakeEmbedder`].
+//!
+//! Results are [`PhotoResult`]s: the top-k candidates, and for the heatmap the most probable
+//! gallery points with their positions ([`HeatPoint`]): at most [`HEAT_MAX_POINTS`], fewer
+//! once they hold [`HEAT_MASS`] of the probability. The full 100K vector is not kept: it is
+//! 400 KB a photo, while the kept points are the part of the heatmap that is visible at all.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryIter, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::engine::{GeoClip, LoadEvent, ModelPaths, prepare_photo};
+use super::{Candidate, DeviceChoice, ModelError, Prediction};
+use crate::geo::LatLon;
+use crate::library::RepaintFn;
+
+/// Commands waiting for the thread, at most.
+pub const COMMAND_QUEUE: usize = 16;
+/// Events waiting for the UI, at most (the thread waits when the UI falls behind).
+pub const EVENT_QUEUE: usize = 256;
+/// Heat points kept per photo, at most.
+pub const HEAT_MAX_POINTS: usize = 2000;
+/// Heat points stop once they hold this much probability.
+pub const HEAT_MASS: f32 = 0.99;
+
+/// One gallery point of the heatmap.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeatPoint {
+    pub position: LatLon,
+    pub probability: f32,
+}
+
+/// Which model produced a result: the evidence record stored with it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunProvenance {
+    /// Human-readable model name ("GeoCLIP", "fake (tests)").
+    pub model: String,
+    pub weights_sha256: String,
+    pub gallery_sha256: String,
+    /// The backbone folder.
+    pub backbone: String,
+    /// sha256 of the backbone weights, from its install manifest, when known.
+    pub backbone_sha256: Option<String>,
+    /// "cpu", "cuda", "metal".
+    pub device: String,
+}
+
+/// The model's answer for one photo, as the app keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhotoResult {
+    /// Ranked, best first (`rank` 1).
+    pub candidates: Vec<Candidate>,
+    /// The most probable gallery points, most probable first (see the module docs).
+    pub heat: Vec<HeatPoint>,
+    /// The probability `heat` holds (<= 1): the rest is spread too thin to see.
+    pub heat_mass: f32,
+    /// Points in the gallery the probabilities were over.
+    pub gallery_len: usize,
+    /// The k asked for.
+    pub top_k: usize,
+    pub provenance: RunProvenance,
+    pub computed_at_unix_secs: i64,
+}
+
+impl PhotoResult {
+    /// Builds a result from a [`Prediction`]: the heat points are the top of its probability
+    /// vector (see [`heat_points`]).
+    pub fn from_prediction(
+        prediction: &Prediction,
+        top_k: usize,
+        provenance: RunProvenance,
+        position_of: &dyn Fn(usize) -> Option<LatLon>,
+    ) -> Self {
+        let (heat, heat_mass) = heat_points(
+            &prediction.probabilities,
+            position_of,
+            HEAT_MAX_POINTS,
+            HEAT_MASS,
+        );
+        Self {
+            candidates: prediction.candidates.clone(),
+            heat,
+            heat_mass,
+            gallery_len: prediction.probabilities.len(),
+            top_k,
+            provenance,
+            computed_at_unix_secs: crate::library::now_unix_secs(),
+        }
+    }
+
+    pub fn best(&self) -> Option<&Candidate> {
+        self.candidates.first()
+    }
+}
+
+/// The most probable points of `probabilities`, most probable first, until they hold `mass`
+/// or there are `max_points`; with the probability they hold.
+pub fn heat_points(
+    probabilities: &[f32],
+    position_of: &dyn Fn(usize) -> Option<LatLon>,
+    max_points: usize,
+    mass: f32,
+) -> (Vec<HeatPoint>, f32) {
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    let keep = max_points.min(order.len());
+    if keep == 0 {
+        return (Vec::new(), 0.0);
+    }
+    let by_probability_desc = |a: &usize, b: &usize| {
+        probabilities[*b]
+            .total_cmp(&probabilities[*a])
+            .then(a.cmp(b))
+    };
+    if keep < order.len() {
+        order.select_nth_unstable_by(keep - 1, by_probability_desc);
+        order.truncate(keep);
+    }
+    order.sort_unstable_by(by_probability_desc);
+    let mut heat = Vec::with_capacity(keep);
+    let mut held = 0.0f32;
+    for index in order {
+        if held >= mass {
+            break;
+        }
+        let Some(position) = position_of(index) else {
+            continue;
+        };
+        held += probabilities[index];
+        heat.push(HeatPoint {
+            position,
+            probability: probabilities[index],
+        });
+    }
+    (heat, held.min(1.0))
+}
+
+/// A photo geolocation model, run inside the worker thread.
+pub trait Embedder: Send {
+    /// Which model this is, stored with every result.
+    fn provenance(&self) -> RunProvenance;
+    /// Ranks the gallery for one photo. Errors are messages for the user (they name the file).
+    fn locate(&mut self, photo: &Path, top_k: usize) -> Result<Prediction, String>;
+    /// The position of a gallery point (for the heatmap).
+    fn gallery_position(&self, index: usize) -> Option<LatLon>;
+}
+
+/// The real GeoCLIP engine as an [`Embedder`].
+pub struct GeoClipEmbedder {
+    engine: GeoClip,
+    provenance: RunProvenance,
+}
+
+impl GeoClipEmbedder {
+    /// Loads the engine (see [`GeoClip::load`]); `on_event` returning `false` cancels.
+    pub fn load(
+        paths: &ModelPaths,
+        device: DeviceChoice,
+        on_event: &mut dyn FnMut(LoadEvent) -> bool,
+    ) -> Result<Self, ModelError> {
+        let dev = device.device()?;
+        let engine = GeoClip::load(paths, &dev, on_event)?;
+        Ok(Self::from_engine(engine, device))
+    }
+
+    pub fn from_engine(engine: GeoClip, device: DeviceChoice) -> Self {
+        let p = engine.provenance();
+        let backbone_sha256 = super::files::Manifest::read(&p.backbone_dir).and_then(|m| {
+            m.files
+                .into_iter()
+                .find(|f| f.name == super::files::WEIGHTS_FILE)
+                .map(|f| f.sha256)
+        });
+        let provenance = RunProvenance {
+            model: "GeoCLIP".into(),
+            weights_sha256: p.weights_sha256.clone(),
+            gallery_sha256: p.gallery_sha256.clone(),
+            backbone: p.backbone_dir.display().to_string(),
+            backbone_sha256,
+            device: format!("{device:?}").to_lowercase(),
+        };
+        Self { engine, provenance }
+    }
+
+    pub fn engine(&self) -> &GeoClip {
+        &self.engine
+    }
+}
+
+impl Embedder for GeoClipEmbedder {
+    fn provenance(&self) -> RunProvenance {
+        self.provenance.clone()
+    }
+
+    fn locate(&mut self, photo: &Path, top_k: usize) -> Result<Prediction, String> {
+        let prepared =
+            prepare_photo(photo, self.engine.preprocess_config()).map_err(|e| e.to_string())?;
+        self.engine
+            .predict(&[&prepared], top_k)
+            .map_err(|e| format!("{e}: {}", photo.display()))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("the model returned nothing: {}", photo.display()))
+    }
+
+    fn gallery_position(&self, index: usize) -> Option<LatLon> {
+        self.engine.gallery().lat_lon(index)
+    }
+}
+
+/// A stand-in model for tests and demos: no weights, instant, deterministic.
+///
+/// Its gallery is a 5° grid over the world (36 x 72 points). A photo's probabilities peak at a
+/// point derived from a hash of its file name (not its path, so a moved photo gets the same
+/// answer) and fall off with distance. Files that are empty or not images (by their first
+/// bytes) fail as the real model would. `delay` makes each photo take that long (for
+/// cancellation tests).
+#[derive(Clone, Debug, Default)]
+pub struct FakeEmbedder {
+    pub delay: Duration,
+}
+
+impl FakeEmbedder {
+    pub const ROWS: usize = 36;
+    pub const COLS: usize = 72;
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_delay(delay: Duration) -> Self {
+        Self { delay }
+    }
+
+    /// The point a file name peaks at.
+    pub fn peak_for(file_name: &str) -> LatLon {
+        let hash = crate::model::sha256_bytes(file_name.as_bytes());
+        let n = u64::from_str_radix(&hash[..12], 16).unwrap_or(0) as usize;
+        Self::grid_position(n % (Self::ROWS * Self::COLS)).unwrap_or(LatLon::new(0.0, 0.0))
+    }
+
+    fn grid_position(index: usize) -> Option<LatLon> {
+        (index < Self::ROWS * Self::COLS).then(|| {
+            let (row, col) = (index / Self::COLS, index % Self::COLS);
+            LatLon::new(-87.5 + 5.0 * row as f64, -177.5 + 5.0 * col as f64)
+        })
+    }
+}
+
+impl Embedder for FakeEmbedder {
+    fn provenance(&self) -> RunProvenance {
+        RunProvenance {
+            model: "fake (tests)".into(),
+            weights_sha256: "0".repeat(64),
+            gallery_sha256: "0".repeat(64),
+            backbone: "none".into(),
+            backbone_sha256: None,
+            device: "cpu".into(),
+        }
+    }
+
+    fn locate(&mut self, photo: &Path, top_k: usize) -> Result<Prediction, String> {
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+        let mut head = [0u8; 32];
+        let n = std::fs::File::open(photo)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .map_err(|e| format!("could not read {}: {e}", photo.display()))?;
+        if n == 0 {
+            return Err(format!("empty file (0 bytes): {}", photo.display()));
+        }
+        if crate::library::PhotoFormat::sniff(&head[..n]).is_none() {
+            return Err(format!(
+                "not a supported image (JPEG, PNG, WebP, TIFF, GIF, BMP): {}",
+                photo.display()
+            ));
+        }
+        let name = photo
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let peak = Self::peak_for(&name);
+        let logits: Vec<f32> = (0..Self::ROWS * Self::COLS)
+            .map(|i| {
+                let p = Self::grid_position(i).unwrap_or(peak);
+                -(p.distance_km(&peak) / 1000.0) as f32
+            })
+            .collect();
+        let probabilities: Arc<[f32]> = crate::geo::softmax(&logits).into();
+        let candidates = crate::geo::top_k(&probabilities, top_k)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                Some(Candidate {
+                    rank: i + 1,
+                    gallery_index: r.gallery_index,
+                    position: Self::grid_position(r.gallery_index)?,
+                    probability: r.probability,
+                })
+            })
+            .collect();
+        Ok(Prediction {
+            candidates,
+            probabilities,
+        })
+    }
+
+    fn gallery_position(&self, index: usize) -> Option<LatLon> {
+        Self::grid_position(index)
+    }
+}
+
+/// Builds an embedder inside the worker thread. The callback reports load progress; it
+/// returns `false` when the load should stop (cancelled).
+pub type EmbedderFactory =
+    Box<dyn FnOnce(&mut dyn FnMut(LoadEvent) -> bool) -> Result<Box<dyn Embedder>, String> + Send>;
+
+/// A factory for the installed GeoCLIP on `device`.
+pub fn geoclip_factory(paths: ModelPaths, device: DeviceChoice) -> EmbedderFactory {
+    Box::new(move |on_event: &mut dyn FnMut(LoadEvent) -> bool| {
+        GeoClipEmbedder::load(&paths, device, on_event)
+            .map(|e| Box::new(e) as Box<dyn Embedder>)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// A factory for any ready embedder (e.g. [`FakeEmbedder`]).
+pub fn ready_factory(embedder: impl Embedder + 'static) -> EmbedderFactory {
+    Box::new(
+        move |_: &mut dyn FnMut(LoadEvent) -> bool| Ok(Box::new(embedder) as Box<dyn Embedder>),
+    )
+}
+
+/// What the inference thread is told.
+pub enum Command {
+    LoadModel {
+        factory: EmbedderFactory,
+        generation: u64,
+    },
+    Run {
+        jobs: Vec<PathBuf>,
+        generation: u64,
+        top_k: usize,
+    },
+    Shutdown,
+}
+
+/// What the inference thread reports. Run events carry their run's `generation`.
+#[derive(Clone, Debug)]
+pub enum WorkerEvent {
+    /// Loading the model; `stage` says how far (gallery encoding has counts).
+    ModelLoading {
+        stage: LoadEvent,
+    },
+    ModelReady {
+        provenance: RunProvenance,
+    },
+    /// The model could not be loaded (or the load was cancelled); the previous model, if any,
+    /// stays in use.
+    ModelFailed {
+        error: String,
+    },
+    /// After each photo (and once at the start with `done` 0).
+    Progress {
+        generation: u64,
+        done: usize,
+        total: usize,
+        /// Time left, from the mean time per photo so far.
+        eta: Option<Duration>,
+    },
+    Ranked {
+        generation: u64,
+        path: PathBuf,
+        result: PhotoResult,
+    },
+    Failed {
+        generation: u64,
+        path: PathBuf,
+        error: String,
+    },
+    /// A run was asked for with no model loaded.
+    NoModel {
+        generation: u64,
+    },
+    Cancelled {
+        generation: u64,
+        done: usize,
+        total: usize,
+    },
+    Finished {
+        generation: u64,
+        done: usize,
+        failed: usize,
+        elapsed: Duration,
+    },
+}
+
+impl WorkerEvent {
+    /// The generation of run events; `None` for model events.
+    pub fn generation(&self) -> Option<u64> {
+        match self {
+            Self::ModelLoading { .. } | Self::ModelReady { .. } | Self::ModelFailed { .. } => None,
+            Self::Progress { generation, .. }
+            | Self::Ranked { generation, .. }
+            | Self::Failed { generation, .. }
+            | Self::NoModel { generation }
+            | Self::Cancelled { generation, .. }
+            | Self::Finished { generation, .. } => Some(*generation),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("could not start the inference thread: {0}")]
+    Spawn(std::io::Error),
+    #[error("the inference queue is full; try again")]
+    Busy,
+    #[error("the inference thread has stopped")]
+    Gone,
+}
+
+/// The handle the UI keeps. See the module docs.
+pub struct InferenceWorker {
+    commands: SyncSender<Command>,
+    events: Receiver<WorkerEvent>,
+    generation: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl InferenceWorker {
+    /// Starts the "inference" thread, with no model loaded.
+    pub fn start(repaint: RepaintFn) -> Result<Self, WorkerError> {
+        let (commands, command_rx) = sync_channel(COMMAND_QUEUE);
+        let (event_tx, events) = sync_channel(EVENT_QUEUE);
+        let generation = Arc::new(AtomicU64::new(0));
+        let thread_generation = Arc::clone(&generation);
+        let thread = std::thread::Builder::new()
+            .name("inference".into())
+            .spawn(move || {
+                let mut state = WorkerThread {
+                    embedder: None,
+                    events: event_tx,
+                    generation: thread_generation,
+                    repaint,
+                };
+                state.serve(&command_rx);
+            })
+            .map_err(WorkerError::Spawn)?;
+        Ok(Self {
+            commands,
+            events,
+            generation,
+            thread: Some(thread),
+        })
+    }
+
+    /// Loads (or replaces) the model inside the thread; `ModelLoading`.. then `ModelReady` or
+    /// `ModelFailed` follow. Cancelled by [`cancel_all`](Self::cancel_all).
+    pub fn load_model(&self, factory: EmbedderFactory) -> Result<(), WorkerError> {
+        self.send(Command::LoadModel {
+            factory,
+            generation: self.generation(),
+        })
+    }
+
+    /// Queues a run over `jobs` (after any run already queued); returns its generation.
+    pub fn run(&self, jobs: Vec<PathBuf>, top_k: usize) -> Result<u64, WorkerError> {
+        let generation = self.generation();
+        self.send(Command::Run {
+            jobs,
+            generation,
+            top_k: top_k.max(1),
+        })?;
+        Ok(generation)
+    }
+
+    /// Cancels the running and queued runs (and a model load) within one photo; returns the
+    /// new generation. Events of older generations are stale from now on.
+    pub fn cancel_all(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The current generation: events with an older one are stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The events so far, without blocking (call each frame).
+    pub fn events(&self) -> TryIter<'_, WorkerEvent> {
+        self.events.try_iter()
+    }
+
+    /// Blocks for the next event up to `timeout` (tests and headless use).
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<WorkerEvent> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    fn send(&self, command: Command) -> Result<(), WorkerError> {
+        self.commands.try_send(command).map_err(|e| match e {
+            TrySendError::Full(_) => WorkerError::Busy,
+            TrySendError::Disconnected(_) => WorkerError::Gone,
+        })
+    }
+}
+
+impl Drop for InferenceWorker {
+    fn drop(&mut self) {
+        self.cancel_all();
+        if let Some(thread) = self.thread.take() {
+            // Keep draining events so the thread never waits on a full event channel.
+            let mut shutdown_sent = false;
+            while !thread.is_finished() {
+                if !shutdown_sent {
+                    shutdown_sent = match self.commands.try_send(Command::Shutdown) {
+                        Ok(()) | Err(TrySendError::Disconnected(_)) => true,
+                        Err(TrySendError::Full(_)) => false,
+                    };
+                }
+                for _ in self.events.try_iter() {}
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = thread.join();
+        }
+    }
+}
+
+struct WorkerThread {
+    embedder: Option<Box<dyn Embedder>>,
+    events: SyncSender<WorkerEvent>,
+    generation: Arc<AtomicU64>,
+    repaint: RepaintFn,
+}
+
+impl WorkerThread {
+    fn serve(&mut self, commands: &Receiver<Command>) {
+        for command in commands {
+            let alive = match command {
+                Command::Shutdown => false,
+                Command::LoadModel {
+                    factory,
+                    generation,
+                } => self.load(factory, generation),
+                Command::Run {
+                    jobs,
+                    generation,
+                    top_k,
+                } => self.run(&jobs, generation, top_k),
+            };
+            if !alive {
+                break;
+            }
+        }
+    }
+
+    fn current(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// `false` when the UI is gone.
+    fn emit(&self, event: WorkerEvent) -> bool {
+        let ok = self.events.send(event).is_ok();
+        (self.repaint)();
+        ok
+    }
+
+    fn load(&mut self, factory: EmbedderFactory, generation: u64) -> bool {
+        if generation != self.current() {
+            return self.emit(WorkerEvent::ModelFailed {
+                error: "cancelled".into(),
+            });
+        }
+        let events = self.events.clone();
+        let repaint = &self.repaint;
+        let live = Arc::clone(&self.generation);
+        let mut last_report: Option<Instant> = None;
+        let result = factory(&mut |stage| {
+            // Gallery encoding reports often: pass on about 10 a second.
+            let now = Instant::now();
+            if !matches!(stage, LoadEvent::EncodingGallery { .. })
+                || last_report.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(100))
+            {
+                last_report = Some(now);
+                let _ = events.send(WorkerEvent::ModelLoading { stage });
+                repaint();
+            }
+            live.load(Ordering::SeqCst) == generation
+        });
+        match result {
+            Ok(embedder) => {
+                let provenance = embedder.provenance();
+                self.embedder = Some(embedder);
+                self.emit(WorkerEvent::ModelReady { provenance })
+            }
+            Err(error) => {
+                let error = if live_changed(&self.generation, generation) {
+                    "cancelled".to_owned()
+                } else {
+                    error
+                };
+                self.emit(WorkerEvent::ModelFailed { error })
+            }
+        }
+    }
+
+    fn run(&mut self, jobs: &[PathBuf], generation: u64, top_k: usize) -> bool {
+        let total = jobs.len();
+        if generation != self.current() {
+            return self.emit(WorkerEvent::Cancelled {
+                generation,
+                done: 0,
+                total,
+            });
+        }
+        let Some(embedder) = self.embedder.as_mut() else {
+            return self.emit(WorkerEvent::NoModel { generation });
+        };
+        let provenance = embedder.provenance();
+        let started = Instant::now();
+        let mut failed = 0;
+        let mut events = Vec::with_capacity(2);
+        if !self.emit(WorkerEvent::Progress {
+            generation,
+            done: 0,
+            total,
+            eta: None,
+        }) {
+            return false;
+        }
+        for (i, path) in jobs.iter().enumerate() {
+            if live_changed(&self.generation, generation) {
+                return self.emit(WorkerEvent::Cancelled {
+                    generation,
+                    done: i,
+                    total,
+                });
+            }
+            let Some(embedder) = self.embedder.as_mut() else {
+                return self.emit(WorkerEvent::NoModel { generation });
+            };
+            match embedder.locate(path, top_k) {
+                Ok(prediction) => {
+                    let position_of = |index: usize| embedder.gallery_position(index);
+                    let result = PhotoResult::from_prediction(
+                        &prediction,
+                        top_k,
+                        provenance.clone(),
+                        &position_of,
+                    );
+                    events.push(WorkerEvent::Ranked {
+                        generation,
+                        path: path.clone(),
+                        result,
+                    });
+                }
+                Err(error) => {
+                    failed += 1;
+                    events.push(WorkerEvent::Failed {
+                        generation,
+                        path: path.clone(),
+                        error,
+                    });
+                }
+            }
+            let done = i + 1;
+            let per_photo = started.elapsed() / u32::try_from(done).unwrap_or(u32::MAX);
+            events.push(WorkerEvent::Progress {
+                generation,
+                done,
+                total,
+                eta: Some(per_photo * u32::try_from(total - done).unwrap_or(u32::MAX)),
+            });
+            for event in events.drain(..) {
+                if !self.emit(event) {
+                    return false;
+                }
+            }
+        }
+        self.emit(WorkerEvent::Finished {
+            generation,
+            done: total,
+            failed,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+fn live_changed(live: &AtomicU64, generation: u64) -> bool {
+    live.load(Ordering::SeqCst) != generation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heat_points_stop_at_mass_and_are_sorted() {
+        let probabilities = [0.05, 0.6, 0.3, 0.05];
+        let pos = |i: usize| Some(LatLon::new(i as f64, 0.0));
+        let (heat, mass) = heat_points(&probabilities, &pos, 10, 0.85);
+        assert_eq!(heat.len(), 2);
+        assert_eq!(heat[0].position.lat_deg, 1.0);
+        assert_eq!(heat[1].position.lat_deg, 2.0);
+        assert!((mass - 0.9).abs() < 1e-6);
+        let (heat, _) = heat_points(&probabilities, &pos, 3, 1.0);
+        assert_eq!(heat.len(), 3);
+    }
+
+    #[test]
+    fn fake_is_deterministic_by_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/small.png");
+        let a = dir.path().join("a.png");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let b = dir.path().join("sub").join("a.png");
+        std::fs::copy(&src, &a).unwrap();
+        std::fs::copy(&src, &b).unwrap();
+        let mut fake = FakeEmbedder::new();
+        let pa = fake.locate(&a, 3).unwrap();
+        let pb = fake.locate(&b, 3).unwrap();
+        assert_eq!(pa.candidates, pb.candidates);
+        assert_eq!(pa.candidates.len(), 3);
+        assert_eq!(pa.candidates[0].position, FakeEmbedder::peak_for("a.png"));
+        let sum: f32 = pa.probabilities.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4);
+    }
+}

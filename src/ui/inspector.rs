@@ -1,0 +1,138 @@
+//! The inspector: the selected photo, its EXIF position, the model's ranked candidates
+//! (probability, distance to the EXIF position; accept or show each), and the accepted
+//! location with undo/redo.
+
+use crate::app::{App, Command, DecisionSource};
+use crate::library::store::Decision;
+
+pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
+    ui.heading("Photo");
+    let Some(index) = app.selected else {
+        ui.label("Select a photo.");
+        return;
+    };
+    let Some(photo) = app.photos.get(index) else {
+        return;
+    };
+    ui.label(egui::RichText::new(photo.entry.file_name()).strong());
+    ui.label(
+        egui::RichText::new(photo.entry.path.display().to_string())
+            .small()
+            .weak(),
+    );
+    if let Some(e) = photo.error() {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    let exif = photo.entry.gps();
+    egui::Grid::new("photo facts")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("EXIF position");
+            match exif {
+                Some(p) => ui.label(p.to_string()),
+                None => ui.label("none"),
+            };
+            ui.end_row();
+            if let Some(taken) = &photo.entry.exif.taken_at {
+                ui.label("Taken");
+                ui.label(taken);
+                ui.end_row();
+            }
+            ui.label("Accepted");
+            match photo.decision {
+                Some(Decision::Accepted { rank, position }) => {
+                    ui.label(format!("{position} (candidate #{rank})"))
+                }
+                Some(Decision::Manual { position }) => ui.label(format!("{position} (by hand)")),
+                None => ui.label("not yet"),
+            };
+            ui.end_row();
+        });
+    let mut commands = Vec::new();
+    if photo.decision.is_some() && ui.button("Clear accepted location").clicked() {
+        commands.push(Command::ClearDecision { index });
+    }
+
+    ui.add_space(6.0);
+    ui.label(egui::RichText::new("Candidates").strong());
+    match &photo.result {
+        None => {
+            ui.label("Not located yet: press Space or “Run on selection”.");
+        }
+        Some(result) => {
+            if app.photos[index].result_from_store {
+                ui.label(
+                    egui::RichText::new("From the database (computed earlier)")
+                        .small()
+                        .weak(),
+                );
+            }
+            if app.photos[index].result_stale {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    "The file changed since: run again for a fresh result.",
+                );
+            }
+            egui::Grid::new("candidates")
+                .num_columns(5)
+                .striped(true)
+                .show(ui, |ui| {
+                    ui.label("#");
+                    ui.label("Position");
+                    ui.label("Prob.");
+                    ui.label("To EXIF");
+                    ui.label("");
+                    ui.end_row();
+                    for c in &result.candidates {
+                        let accepted = matches!(
+                            photo.decision,
+                            Some(Decision::Accepted { rank, .. }) if rank == c.rank
+                        );
+                        ui.label(format!("{}", c.rank));
+                        if ui
+                            .link(format!(
+                                "{:.3}, {:.3}",
+                                c.position.lat_deg, c.position.lon_deg
+                            ))
+                            .on_hover_text(format!("Show on the map: {}", c.position))
+                            .clicked()
+                        {
+                            commands.push(Command::CenterMap(c.position));
+                        }
+                        ui.label(format!("{:.1}%", c.probability * 100.0));
+                        ui.label(
+                            exif.map(|e| format!("{:.0} km", e.distance_km(&c.position)))
+                                .unwrap_or_else(|| "–".into()),
+                        );
+                        if accepted {
+                            ui.label("accepted");
+                        } else if ui.button(format!("Accept #{}", c.rank)).clicked() {
+                            commands.push(Command::Accept {
+                                index,
+                                position: c.position,
+                                source: DecisionSource::Candidate { rank: c.rank },
+                            });
+                        }
+                        ui.end_row();
+                    }
+                });
+            if !result.provenance.model.is_empty() {
+                ui.label(
+                    egui::RichText::new(format!(
+                        "{} · weights {} · gallery {}",
+                        result.provenance.model,
+                        short_hash(&result.provenance.weights_sha256),
+                        short_hash(&result.provenance.gallery_sha256)
+                    ))
+                    .small()
+                    .weak(),
+                );
+            }
+        }
+    }
+    app.commands.extend(commands);
+}
+
+fn short_hash(hash: &str) -> &str {
+    hash.get(..10).unwrap_or(hash)
+}

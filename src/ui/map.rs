@@ -1,0 +1,241 @@
+//! The map: walkers with the offline Natural Earth basemap at the bottom (always, so the map
+//! is never blank), OpenStreetMap tiles over it while the network is on (disk-cached), the
+//! heatmap as a semi-transparent tile layer, and the markers plugin. Attribution of every layer
+//! shown is drawn in the corner; the heatmap legend beside it.
+
+use egui::{Align2, Color32, Vec2};
+
+use crate::app::{App, Command, DecisionSource};
+use crate::geo::LatLon;
+use crate::geo::heatmap::colour_ramp;
+use crate::ui::overlays::{MarkersPlugin, to_position};
+
+pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
+    egui::Frame::new()
+        .inner_margin(egui::Margin::symmetric(6, 4))
+        .show(ui, |ui| toolbar_ui(ui, app));
+    app.ensure_tiles();
+
+    let selected = app.selected;
+    let selected_photo = selected.and_then(|i| app.photos.get(i));
+    let selected_exif = selected_photo.and_then(|p| p.entry.gps());
+    let accepted = selected_photo
+        .and_then(|p| p.decision)
+        .map(|d| d.position());
+    let candidates = selected_photo
+        .and_then(|p| p.result.as_ref())
+        .map(|r| r.candidates.clone())
+        .unwrap_or_default();
+    let heat_key = selected
+        .zip(selected_photo.and_then(|p| p.result.as_ref()))
+        .map(|(i, r)| format!("{i}:{}:{}", r.computed_at_unix_secs, r.heat.len()));
+    let heat_source = selected_photo
+        .and_then(|p| p.result.as_ref())
+        .map(|r| {
+            (
+                r.heat.iter().map(|h| h.position).collect::<Vec<LatLon>>(),
+                r.heat.iter().map(|h| h.probability).collect::<Vec<f32>>(),
+            )
+        })
+        .unwrap_or_default();
+    app.map.heat.set(heat_key, move || heat_source);
+    let exif_positions: Vec<LatLon> = if app.settings.show_exif_markers {
+        app.photos.iter().filter_map(|p| p.entry.gps()).collect()
+    } else {
+        Vec::new()
+    };
+
+    let show_heat = app.settings.show_heatmap && !app.map.heat.is_empty();
+    let opacity = app.settings.heatmap_opacity;
+    let place_mode = app.map.place_mode && selected.is_some();
+    let network = app.settings.network_enabled;
+    let state = &mut app.map;
+    let mut attributions = vec![walkers::Tiles::attribution(&state.basemap)];
+    let mut map = walkers::Map::new(
+        Some(&mut state.basemap),
+        &mut state.memory,
+        walkers::lat_lon(20.0, 0.0),
+    );
+    if let Some(osm) = state.osm.as_mut().filter(|_| network) {
+        attributions.push(walkers::Tiles::attribution(osm));
+        map = map.with_layer(osm, 1.0);
+    }
+    if show_heat {
+        attributions.push(walkers::Tiles::attribution(&state.heat));
+        map = map.with_layer(&mut state.heat, opacity);
+    }
+    map = map.with_plugin(MarkersPlugin {
+        exif_positions: &exif_positions,
+        selected_exif,
+        candidates: &candidates,
+        accepted,
+        place_mode,
+        output: &mut state.output,
+    });
+    // Beyond the antimeridian (walkers does not wrap the world) it is ocean, not a hole.
+    let [r, g, b, _] = crate::ui::overlays::basemap::OCEAN_RGBA;
+    ui.painter().rect_filled(
+        ui.available_rect_before_wrap(),
+        0.0,
+        Color32::from_rgb(r, g, b),
+    );
+    let response = map.show(ui, |_, _, _, _| ()).response;
+    let rect = response.rect;
+
+    attribution_ui(ui, rect, &attributions, network);
+    if show_heat {
+        legend_ui(ui, rect, opacity);
+    }
+    zoom_buttons_ui(ui, rect, app);
+
+    let output = app.map.output.clone();
+    if let Some(rank) = output.clicked_rank
+        && let Some(c) = candidates.iter().find(|c| c.rank == rank)
+    {
+        app.commands.push(Command::CenterMap(c.position));
+    }
+    if let (Some(index), Some(position)) = (selected, output.placed) {
+        app.commands.push(Command::Accept {
+            index,
+            position,
+            source: DecisionSource::Manual,
+        });
+    }
+}
+
+fn toolbar_ui(ui: &mut egui::Ui, app: &mut App) {
+    ui.horizontal_wrapped(|ui| {
+        ui.checkbox(&mut app.settings.show_heatmap, "Heatmap");
+        ui.add_enabled(
+            app.settings.show_heatmap,
+            egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).text("opacity"),
+        );
+        ui.checkbox(&mut app.settings.show_exif_markers, "EXIF positions");
+        ui.add_enabled(
+            app.selected.is_some(),
+            egui::Checkbox::new(&mut app.map.place_mode, "Place by hand"),
+        )
+        .on_hover_text(
+            "Click the map to set the selected photo's location; drag the green pin to move it",
+        );
+        if !app.settings.network_enabled {
+            ui.label(egui::RichText::new("Offline basemap").weak())
+                .on_hover_text("The network is off: coastlines and borders from Natural Earth");
+        }
+    });
+}
+
+fn zoom_buttons_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
+    egui::Area::new(egui::Id::unique("map zoom"))
+        .pivot(Align2::RIGHT_TOP)
+        .fixed_pos(rect.right_top() + Vec2::new(-10.0, 10.0))
+        .show(ui.ctx(), |ui| {
+            ui.vertical(|ui| {
+                if ui.button(" + ").on_hover_text("Zoom in").clicked() {
+                    let _ = app.map.memory.zoom_in();
+                }
+                if ui.button(" - ").on_hover_text("Zoom out").clicked() {
+                    let _ = app.map.memory.zoom_out();
+                }
+                if let Some(p) = app.selected_photo()
+                    && let Some(at) = p
+                        .decision
+                        .map(|d| d.position())
+                        .or(p.result.as_ref().and_then(|r| r.best()).map(|c| c.position))
+                        .or(p.entry.gps())
+                    && ui
+                        .add(egui::Button::new("Centre").wrap_mode(egui::TextWrapMode::Extend))
+                        .on_hover_text("Centre on the photo")
+                        .clicked()
+                {
+                    app.map.memory.center_at(to_position(at));
+                }
+            });
+        });
+}
+
+fn attribution_ui(
+    ui: &mut egui::Ui,
+    rect: egui::Rect,
+    attributions: &[walkers::sources::Attribution],
+    network: bool,
+) {
+    egui::Area::new(egui::Id::unique("map attribution"))
+        .pivot(Align2::RIGHT_BOTTOM)
+        .fixed_pos(rect.right_bottom() - Vec2::new(4.0, 4.0))
+        .show(ui.ctx(), |ui| {
+            egui::Frame::new()
+                .fill(Color32::from_white_alpha(200))
+                .inner_margin(4)
+                .corner_radius(3)
+                .show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        ui.spacing_mut().item_spacing.x = 4.0;
+                        for (i, a) in attributions.iter().enumerate() {
+                            if i > 0 {
+                                ui.label(egui::RichText::new("·").color(Color32::DARK_GRAY));
+                            }
+                            let text = if a.text.contains("OpenStreetMap") {
+                                format!("© {}", a.text)
+                            } else {
+                                a.text.to_owned()
+                            };
+                            if network {
+                                ui.hyperlink_to(
+                                    egui::RichText::new(text).small().color(Color32::DARK_BLUE),
+                                    a.url,
+                                );
+                            } else {
+                                ui.label(egui::RichText::new(text).small().color(Color32::BLACK));
+                            }
+                        }
+                    });
+                });
+        });
+}
+
+fn legend_ui(ui: &mut egui::Ui, rect: egui::Rect, opacity: f32) {
+    egui::Area::new(egui::Id::unique("heat legend"))
+        .pivot(Align2::LEFT_BOTTOM)
+        .fixed_pos(rect.left_bottom() + Vec2::new(8.0, -8.0))
+        .show(ui.ctx(), |ui| {
+            egui::Frame::new()
+                .fill(Color32::from_white_alpha(210))
+                .inner_margin(6)
+                .corner_radius(4)
+                .show(ui, |ui| {
+                    ui.label(
+                        egui::RichText::new("Probability (relative to the peak)")
+                            .small()
+                            .color(Color32::BLACK),
+                    );
+                    let (bar, _) =
+                        ui.allocate_exact_size(Vec2::new(180.0, 12.0), egui::Sense::hover());
+                    let steps = 60;
+                    for s in 0..steps {
+                        let t = (s as f32 + 0.5) / steps as f32;
+                        let [r, g, b, a] = colour_ramp(t);
+                        let x0 = bar.min.x + bar.width() * s as f32 / steps as f32;
+                        let x1 = bar.min.x + bar.width() * (s + 1) as f32 / steps as f32;
+                        ui.painter().rect_filled(
+                            egui::Rect::from_min_max(
+                                egui::pos2(x0, bar.min.y),
+                                egui::pos2(x1, bar.max.y),
+                            ),
+                            0.0,
+                            Color32::from_rgba_unmultiplied(
+                                r,
+                                g,
+                                b,
+                                (f32::from(a) * opacity) as u8,
+                            ),
+                        );
+                    }
+                    ui.horizontal(|ui| {
+                        ui.label(egui::RichText::new("low").small().color(Color32::BLACK));
+                        ui.add_space(120.0);
+                        ui.label(egui::RichText::new("peak").small().color(Color32::BLACK));
+                    });
+                });
+        });
+}

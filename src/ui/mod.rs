@@ -1,0 +1,146 @@
+//! The panels, one file each: [`browser`] (left), [`map`] (centre), [`model_panel`] and
+//! [`inspector`] (right), and the map [`overlays`]. Panels read the [`App`] and push
+//! [`crate::app::Command`]s; they never run anything long.
+
+pub mod browser;
+pub mod inspector;
+pub mod map;
+pub mod model_panel;
+pub mod overlays;
+
+use crate::app::{App, Command};
+
+/// The whole window for one frame.
+pub fn frame_ui(ui: &mut egui::Ui, app: &mut App) {
+    app.refresh_view();
+    egui::Panel::top("menu").show(ui, |ui| menu_ui(ui, app));
+    egui::Panel::bottom("status").show(ui, |ui| status_ui(ui, app));
+    egui::Panel::left("browser")
+        .resizable(true)
+        .default_size(380.0)
+        .min_size(220.0)
+        .show(ui, |ui| browser::browser_ui(ui, app));
+    egui::Panel::right("side")
+        .resizable(true)
+        .default_size(340.0)
+        .min_size(260.0)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                model_panel::model_panel_ui(ui, app);
+                ui.separator();
+                inspector::inspector_ui(ui, app);
+            });
+        });
+    egui::CentralPanel::default()
+        .frame(egui::Frame::NONE)
+        .show(ui, |ui| map::map_ui(ui, app));
+    if app.confirm_download {
+        model_panel::confirm_download_ui(ui.ctx(), app);
+    }
+}
+
+fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
+    ui.horizontal(|ui| {
+        ui.strong("geoloupe");
+        ui.separator();
+        if ui.button("Open photos…").clicked() {
+            app.commands.push(Command::PickPaths { folders: false });
+        }
+        if ui.button("Open folder…").clicked() {
+            app.commands.push(Command::PickPaths { folders: true });
+        }
+        if app.dialog.is_some() {
+            ui.spinner();
+            ui.label("A file dialog is open");
+        }
+        ui.separator();
+        if ui
+            .add_enabled(app.can_undo(), egui::Button::new("Undo"))
+            .on_hover_text("Undo the last location decision (Ctrl+Z)")
+            .clicked()
+        {
+            app.commands.push(Command::Undo);
+        }
+        if ui
+            .add_enabled(app.can_redo(), egui::Button::new("Redo"))
+            .on_hover_text("Redo (Ctrl+Y)")
+            .clicked()
+        {
+            app.commands.push(Command::Redo);
+        }
+        ui.separator();
+        let mut network = app.settings.network_enabled;
+        let toggle = ui
+            .add_enabled(app.network_allowed, egui::Checkbox::new(&mut network, "Network"))
+            .on_hover_text(
+                "Off: nothing touches the network (no map tiles, no downloads); the map shows the offline basemap",
+            );
+        if toggle.changed() {
+            app.set_network(network);
+        }
+    });
+}
+
+fn status_ui(ui: &mut egui::Ui, app: &mut App) {
+    ui.horizontal(|ui| {
+        if let Some(batch) = app.batch.clone() {
+            let fraction = if batch.total == 0 {
+                0.0
+            } else {
+                batch.done as f32 / batch.total as f32
+            };
+            let eta = batch
+                .eta
+                .map(|d| format!(", {} left", format_duration(d)))
+                .unwrap_or_default();
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_width(260.0)
+                    .text(format!("Locating {}/{}{eta}", batch.done, batch.total)),
+            );
+            if ui.button("Cancel").clicked() {
+                app.commands.push(Command::CancelRun);
+            }
+        } else if let Some(summary) = &app.batch_summary {
+            ui.label(summary);
+        }
+        if let Some(scan) = &app.scan_status {
+            ui.separator();
+            ui.spinner();
+            ui.label(scan);
+        }
+        ui.separator();
+        ui.label(format!(
+            "{} photos, {} shown, {} located, {} accepted",
+            app.photos.len(),
+            app.view.len(),
+            app.photos.iter().filter(|p| p.is_located()).count(),
+            app.photos.iter().filter(|p| p.decision.is_some()).count()
+        ));
+        if let Some(ms) = app.worst_recent_frame_ms()
+            && app.is_busy()
+        {
+            ui.separator();
+            ui.label(format!("worst frame {ms:.0} ms"));
+        }
+        if let Some(message) = app.messages.last().cloned() {
+            ui.separator();
+            ui.colored_label(ui.visuals().warn_fg_color, &message);
+            if ui.small_button("x").on_hover_text("Dismiss").clicked() {
+                app.messages.pop();
+            }
+        }
+    });
+}
+
+/// "1 h 02 min", "3 min 05 s", "12 s".
+pub fn format_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{s} s")
+    }
+}

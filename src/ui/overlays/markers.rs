@@ -1,0 +1,189 @@
+//! Markers on the map, as one walkers [`Plugin`]: EXIF GPS positions of the photos, the
+//! selected photo's ranked candidates (numbered; hover for details, click to centre), and its
+//! accepted location (a green pin, distinct from both). In "place by hand" mode a click on the
+//! map places the photo there; the accepted pin can be dragged.
+//!
+//! The plugin writes what it drew and what the user did into a [`MapOutput`], which the app
+//! turns into commands after the frame (and which tests read).
+
+use egui::{Align2, Color32, FontId, Pos2, Response, Sense, Stroke, Ui, Vec2};
+use walkers::{MapMemory, Plugin, Projector};
+
+use super::{from_position, to_position};
+use crate::geo::LatLon;
+use crate::model::Candidate;
+
+pub const EXIF_COLOUR: Color32 = Color32::from_rgb(30, 110, 230);
+pub const CANDIDATE_COLOUR: Color32 = Color32::from_rgb(245, 130, 20);
+pub const ACCEPTED_COLOUR: Color32 = Color32::from_rgb(20, 160, 70);
+
+/// A candidate marker as drawn this frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DrawnCandidate {
+    pub rank: usize,
+    pub position: LatLon,
+    pub probability: f32,
+    /// Distance to the photo's EXIF position, when it has one.
+    pub distance_to_exif_km: Option<f64>,
+    /// Where on screen (points).
+    pub screen: Pos2,
+}
+
+/// What the markers plugin drew and what happened, for one frame.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MapOutput {
+    pub candidates: Vec<DrawnCandidate>,
+    /// EXIF positions on the map (all photos that have one, when shown; drawn where visible).
+    pub exif_markers: usize,
+    /// Where the accepted location was drawn, if any.
+    pub accepted_screen: Option<Pos2>,
+    /// The rank of the candidate the user clicked.
+    pub clicked_rank: Option<usize>,
+    /// The rank of the candidate under the pointer.
+    pub hovered_rank: Option<usize>,
+    /// A location placed by hand (click in place mode, or the accepted pin dropped).
+    pub placed: Option<LatLon>,
+}
+
+/// Everything the plugin draws for one frame.
+pub struct MarkersPlugin<'a> {
+    /// EXIF GPS positions of the photos (all of them, or none when hidden).
+    pub exif_positions: &'a [LatLon],
+    /// The selected photo's EXIF position.
+    pub selected_exif: Option<LatLon>,
+    pub candidates: &'a [Candidate],
+    pub accepted: Option<LatLon>,
+    pub place_mode: bool,
+    pub output: &'a mut MapOutput,
+}
+
+impl Plugin for MarkersPlugin<'_> {
+    fn run(
+        self: Box<Self>,
+        ui: &mut Ui,
+        response: &Response,
+        projector: &Projector,
+        _memory: &MapMemory,
+    ) {
+        let this = *self;
+        let output = this.output;
+        *output = MapOutput::default();
+        let painter = ui.painter().with_clip_rect(response.rect);
+        let screen = |p: LatLon| projector.project(to_position(p)).to_pos2();
+        let visible = |pos: Pos2| response.rect.expand(20.0).contains(pos);
+
+        for &p in this.exif_positions {
+            let pos = screen(p);
+            if visible(pos) {
+                painter.circle(pos, 3.5, EXIF_COLOUR, Stroke::new(1.0, Color32::WHITE));
+            }
+            output.exif_markers += 1;
+        }
+        if let Some(p) = this.selected_exif {
+            let pos = screen(p);
+            painter.circle(pos, 7.0, EXIF_COLOUR, Stroke::new(2.0, Color32::WHITE));
+            painter.text(
+                pos + Vec2::new(9.0, -9.0),
+                Align2::LEFT_BOTTOM,
+                "EXIF",
+                FontId::proportional(12.0),
+                EXIF_COLOUR,
+            );
+        }
+
+        // Worst rank first, so the best is drawn on top.
+        for candidate in this.candidates.iter().rev() {
+            let pos = screen(candidate.position);
+            let radius = if candidate.rank == 1 { 11.0 } else { 9.0 };
+            painter.circle(
+                pos,
+                radius,
+                CANDIDATE_COLOUR,
+                Stroke::new(1.5, Color32::WHITE),
+            );
+            painter.text(
+                pos,
+                Align2::CENTER_CENTER,
+                candidate.rank.to_string(),
+                FontId::proportional(11.0),
+                Color32::BLACK,
+            );
+            let distance_to_exif_km = this
+                .selected_exif
+                .map(|e| e.distance_km(&candidate.position));
+            let hit = ui.interact(
+                egui::Rect::from_center_size(pos, Vec2::splat(radius * 2.0)),
+                ui.scope_id().with(("candidate", candidate.rank)),
+                Sense::click(),
+            );
+            if hit.hovered() {
+                output.hovered_rank = Some(candidate.rank);
+            }
+            if hit.clicked() {
+                output.clicked_rank = Some(candidate.rank);
+            }
+            let mut details = format!(
+                "#{} · {:.1}%\n{}",
+                candidate.rank,
+                candidate.probability * 100.0,
+                candidate.position
+            );
+            if let Some(d) = distance_to_exif_km {
+                details.push_str(&format!("\n{d:.0} km from the EXIF position"));
+            }
+            hit.on_hover_text(details);
+            output.candidates.push(DrawnCandidate {
+                rank: candidate.rank,
+                position: candidate.position,
+                probability: candidate.probability,
+                distance_to_exif_km,
+                screen: pos,
+            });
+        }
+        output.candidates.sort_by_key(|c| c.rank);
+
+        if let Some(p) = this.accepted {
+            let pos = screen(p);
+            let pin = ui.interact(
+                egui::Rect::from_center_size(pos - Vec2::new(0.0, 10.0), Vec2::splat(24.0)),
+                ui.scope_id().with("accepted"),
+                Sense::drag(),
+            );
+            let drawn_at = match pin.interact_pointer_pos() {
+                Some(pointer) if pin.dragged() => pointer + Vec2::new(0.0, 10.0),
+                _ => pos,
+            };
+            if pin.drag_stopped()
+                && let Some(pointer) = pin.interact_pointer_pos()
+            {
+                let dropped = pointer + Vec2::new(0.0, 10.0);
+                output.placed = Some(from_position(projector.unproject(dropped.to_vec2())));
+            }
+            draw_pin(&painter, drawn_at);
+            output.accepted_screen = Some(drawn_at);
+            pin.on_hover_text(format!("Accepted: {p}\nDrag to move"));
+        }
+
+        if this.place_mode {
+            ui.ctx().set_cursor_icon(egui::CursorIcon::Crosshair);
+            if response.clicked()
+                && output.clicked_rank.is_none()
+                && let Some(pointer) = response.interact_pointer_pos()
+            {
+                output.placed = Some(from_position(projector.unproject(pointer.to_vec2())));
+            }
+        }
+    }
+}
+
+/// A map pin whose tip is at `tip`.
+fn draw_pin(painter: &egui::Painter, tip: Pos2) {
+    let head = tip - Vec2::new(0.0, 16.0);
+    painter.add(egui::Shape::convex_polygon(
+        vec![tip, head + Vec2::new(6.0, 3.0), head + Vec2::new(-6.0, 3.0)],
+        ACCEPTED_COLOUR,
+        Stroke::NONE,
+    ));
+    painter.circle(head, 8.0, ACCEPTED_COLOUR, Stroke::new(2.0, Color32::WHITE));
+    painter.circle_filled(head, 3.0, Color32::WHITE);
+}

@@ -1,0 +1,419 @@
+//! The desktop app, driven headless through egui_kittest with the fake embedder (no model
+//! files, no network): open a folder (dropped on the window), select a photo, run, see the
+//! ranked candidates in the inspector and in the map plugin's output, accept one, undo, redo,
+//! reopen from the database without recomputing, and cancel a batch mid-way.
+
+#![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use geoloupe::app::{App, AppOptions, ModelChoice, ModelState};
+use geoloupe::library::store::Decision;
+use geoloupe::model::files::DataDirs;
+use geoloupe::model::worker::FakeEmbedder;
+
+fn fixture_images() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images")
+}
+
+/// The app is built inside the first frame, with the harness's egui context.
+struct TestApp {
+    options: Option<AppOptions>,
+    app: Option<App>,
+}
+
+impl TestApp {
+    fn app(&self) -> &App {
+        self.app.as_ref().expect("built in the first frame")
+    }
+    fn app_mut(&mut self) -> &mut App {
+        self.app.as_mut().expect("built in the first frame")
+    }
+}
+
+fn start_app(options: AppOptions) -> Harness<'static, TestApp> {
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1400.0, 900.0))
+        .with_max_steps(10_000)
+        .build_ui_state(
+            |ui, state: &mut TestApp| {
+                if state.app.is_none()
+                    && let Some(options) = state.options.take()
+                {
+                    state.app = Some(App::new(ui.ctx(), options));
+                }
+                if let Some(app) = &mut state.app {
+                    app.app_ui(ui);
+                }
+            },
+            TestApp {
+                options: Some(options),
+                app: None,
+            },
+        );
+    harness.step();
+    harness
+}
+
+fn options(data_dir: &Path, model: ModelChoice) -> AppOptions {
+    let dirs = DataDirs::resolve(Some(data_dir)).unwrap();
+    let mut options = AppOptions::new(dirs);
+    options.model = model;
+    options.network_allowed = false;
+    options
+}
+
+/// Steps the app until `done` holds (background threads need real time to answer).
+fn step_until(harness: &mut Harness<'_, TestApp>, what: &str, done: impl Fn(&App) -> bool) {
+    for _ in 0..3000 {
+        harness.step();
+        if done(harness.state().app()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("gave up waiting for: {what}");
+}
+
+/// A folder of copies of fixture photos: gps.jpg (with EXIF GPS), kauai.jpg, small.png and an
+/// empty file that can't be read.
+fn photo_folder(root: &Path) -> PathBuf {
+    let folder = root.join("photos");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    for name in ["gps.jpg", "kauai.jpg"] {
+        std::fs::copy(fixture_images().join(name), folder.join(name)).unwrap();
+    }
+    std::fs::copy(
+        fixture_images().join("small.png"),
+        folder.join("sub").join("small.png"),
+    )
+    .unwrap();
+    std::fs::write(folder.join("empty.jpg"), b"").unwrap();
+    folder
+}
+
+/// A file or folder dropped onto the window (what the windowing integration hands egui).
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn drop_onto_window(harness: &mut Harness<'_, TestApp>, path: &Path) {
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(path.to_owned())));
+}
+
+fn index_of(app: &App, name: &str) -> usize {
+    app.photos
+        .iter()
+        .position(|p| p.entry.file_name() == name)
+        .unwrap_or_else(|| panic!("{name} is not in the collection"))
+}
+
+#[test]
+fn open_run_accept_undo_and_reopen_from_the_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = photo_folder(tmp.path());
+    let data_dir = tmp.path().join("data");
+    let mut harness = start_app(options(&data_dir, ModelChoice::Fake(FakeEmbedder::new())));
+
+    // Open the folder by dropping it on the window.
+    drop_onto_window(&mut harness, &folder);
+    step_until(&mut harness, "the scan", |app| app.photos.len() == 4);
+    step_until(&mut harness, "the model", |app| {
+        matches!(app.model_state, ModelState::Ready(_))
+    });
+    let app = harness.state().app();
+    let empty = index_of(app, "empty.jpg");
+    assert!(
+        app.photos[empty].error().is_some(),
+        "the empty file is listed with its error"
+    );
+    assert!(app.photos[index_of(app, "gps.jpg")].entry.gps().is_some());
+
+    // Select kauai.jpg in the grid (by its accessible label).
+    harness.get_by_label_contains("kauai.jpg").click();
+    harness.step();
+    let kauai = index_of(harness.state().app(), "kauai.jpg");
+    assert_eq!(harness.state().app().selected, Some(kauai));
+    harness.get_by_label_contains("Not located yet");
+
+    // Run on the selection.
+    harness.get_by_label("Run on selection (1)").click();
+    step_until(&mut harness, "the result", |app| {
+        app.photos[kauai].result.is_some() && app.batch.is_none()
+    });
+    harness.step();
+    harness.step();
+
+    // Ranked candidates in the inspector...
+    let result = harness.state().app().photos[kauai]
+        .result
+        .clone()
+        .expect("located");
+    assert_eq!(result.candidates.len(), 5);
+    assert_eq!(
+        result.candidates[0].position,
+        FakeEmbedder::peak_for("kauai.jpg")
+    );
+    for rank in 1..=5 {
+        harness.get_by_label(&format!("Accept #{rank}"));
+    }
+    harness.get_by_label(&format!("{:.1}%", result.candidates[0].probability * 100.0));
+    // ...and on the map: the plugin drew each candidate, ranked, and the heatmap has points.
+    let drawn = harness.state().app().map.output.candidates.clone();
+    assert_eq!(
+        drawn.iter().map(|c| c.rank).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    for (d, c) in drawn.iter().zip(&result.candidates) {
+        assert_eq!(d.position, c.position);
+        assert_eq!(d.probability, c.probability);
+    }
+    assert!(harness.state().app().map.heat.point_count() > 0);
+
+    // Accept candidate #2: the inspector and the map show it.
+    harness.get_by_label("Accept #2").click();
+    harness.step();
+    harness.step();
+    let expected = Decision::Accepted {
+        rank: 2,
+        position: result.candidates[1].position,
+    };
+    assert_eq!(harness.state().app().photos[kauai].decision, Some(expected));
+    assert!(harness.state().app().map.output.accepted_screen.is_some());
+    harness.get_by_label_contains("(candidate #2)");
+
+    // Undo, then redo.
+    harness.get_by_label("Undo").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().app().photos[kauai].decision, None);
+    assert!(harness.state().app().map.output.accepted_screen.is_none());
+    harness.get_by_label("Redo").click();
+    harness.step();
+    assert_eq!(harness.state().app().photos[kauai].decision, Some(expected));
+    drop(harness);
+
+    // Reopen: the result and the decision come from the database; nothing is recomputed
+    // (the model is never asked: no batch, and the result is marked as stored).
+    let mut options = options(&data_dir, ModelChoice::Fake(FakeEmbedder::new()));
+    options.initial_paths = vec![folder.clone()];
+    let mut harness = start_app(options);
+    step_until(&mut harness, "the reopened folder", |app| {
+        app.photos.len() == 4
+            && app
+                .photos
+                .iter()
+                .any(|p| p.entry.file_name() == "kauai.jpg" && p.result.is_some())
+    });
+    let app = harness.state().app();
+    let kauai = index_of(app, "kauai.jpg");
+    let photo = &app.photos[kauai];
+    assert!(photo.result_from_store);
+    assert!(app.batch.is_none() && app.batch_summary.is_none());
+    assert_eq!(photo.result.as_ref().unwrap().candidates, result.candidates);
+    assert_eq!(photo.decision, Some(expected));
+    assert!(app.photos[index_of(app, "gps.jpg")].result.is_none());
+    harness.get_by_label_contains("kauai.jpg").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label_contains("From the database");
+    harness.get_by_label_contains("(candidate #2)");
+    // Heat points are loaded from the database on selection.
+    assert!(harness.state().app().map.heat.point_count() > 0);
+}
+
+#[test]
+fn a_batch_can_be_cancelled_midway() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("many");
+    std::fs::create_dir_all(&folder).unwrap();
+    let total = 40;
+    for i in 0..total {
+        std::fs::copy(
+            fixture_images().join("small.png"),
+            folder.join(format!("photo{i:02}.png")),
+        )
+        .unwrap();
+    }
+    let mut options = options(
+        &tmp.path().join("data"),
+        ModelChoice::Fake(FakeEmbedder::with_delay(Duration::from_millis(40))),
+    );
+    options.initial_paths = vec![folder];
+    let mut harness = start_app(options);
+    step_until(&mut harness, "the scan and the model", |app| {
+        app.photos.len() == total && matches!(app.model_state, ModelState::Ready(_))
+    });
+    harness
+        .get_by_label(&format!("Run on all shown ({total})"))
+        .click();
+    step_until(&mut harness, "a few results", |app| {
+        app.batch.as_ref().is_some_and(|b| b.done >= 2)
+    });
+    harness.get_by_label_contains("Locating").hover();
+    harness.get_by_label("Cancel run").click();
+    step_until(&mut harness, "the cancellation", |app| app.batch.is_none());
+    let located = |app: &App| app.photos.iter().filter(|p| p.is_located()).count();
+    let after_cancel = located(harness.state().app());
+    assert!(after_cancel >= 2 && after_cancel < total, "{after_cancel}");
+    assert!(
+        harness
+            .state()
+            .app()
+            .batch_summary
+            .as_deref()
+            .is_some_and(|s| s.starts_with("Cancelled")),
+        "{:?}",
+        harness.state().app().batch_summary
+    );
+    // Cancelling takes effect within one photo: at most the photo in flight still lands
+    // (as a stale generation, it is ignored).
+    for _ in 0..40 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(located(harness.state().app()), after_cancel);
+}
+
+#[test]
+fn without_a_model_the_app_browses_and_says_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = photo_folder(tmp.path());
+    let mut options = options(&tmp.path().join("data"), ModelChoice::Installed);
+    options.initial_paths = vec![folder];
+    let mut harness = start_app(options);
+    step_until(&mut harness, "the scan and the model check", |app| {
+        app.photos.len() == 4 && app.model_info.is_some()
+    });
+    harness.step();
+    let app = harness.state().app();
+    assert!(matches!(app.model_state, ModelState::NotLoaded(Some(_))));
+    assert!(
+        harness
+            .query_all_by_label_contains("GeoCLIP release")
+            .next()
+            .is_some()
+    );
+    assert!(
+        !harness
+            .query_all_by_label_contains("To fix:")
+            .collect::<Vec<_>>()
+            .is_empty()
+    );
+    assert!(
+        harness
+            .get_by_label("Run on selection (1)")
+            .accesskit_node()
+            .is_disabled()
+    );
+    // The map is drawn from the offline basemap (the network is off), with EXIF markers.
+    assert!(!harness.state().app().settings.network_enabled);
+    assert!(harness.state().app().map.output.exif_markers >= 1);
+}
+
+#[test]
+fn arrow_keys_move_the_selection_in_the_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = photo_folder(tmp.path());
+    let mut options = options(
+        &tmp.path().join("data"),
+        ModelChoice::Fake(FakeEmbedder::new()),
+    );
+    options.initial_paths = vec![folder];
+    options.settings.view_mode = geoloupe::app::ViewMode::List;
+    let mut harness = start_app(options);
+    step_until(&mut harness, "the scan", |app| app.photos.len() == 4);
+    harness.step();
+    let first = harness.state().app().view[0];
+    let second = harness.state().app().view[1];
+    assert_eq!(harness.state().app().selected, Some(first));
+    harness.key_press(egui::Key::ArrowDown);
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().app().selected, Some(second));
+    harness.key_press(egui::Key::ArrowUp);
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().app().selected, Some(first));
+    // Filters narrow the view.
+    harness.state_mut().app_mut().settings.name_filter = "kauai".into();
+    harness.state_mut().app_mut().mark_view_dirty();
+    harness.step();
+    assert_eq!(harness.state().app().view.len(), 1);
+}
+
+#[test]
+fn no_subcommand_opens_the_app_and_subcommands_stay_headless() {
+    use clap::Parser as _;
+    use geoloupe::cli::{Cli, Command};
+    let cli = Cli::try_parse_from(["geoloupe", "a.jpg", "photos"]).unwrap();
+    assert!(cli.command.is_none());
+    assert_eq!(
+        cli.paths,
+        vec![PathBuf::from("a.jpg"), PathBuf::from("photos")]
+    );
+    let cli = Cli::try_parse_from(["geoloupe"]).unwrap();
+    assert!(cli.command.is_none() && cli.paths.is_empty());
+    let cli = Cli::try_parse_from(["geoloupe", "--data-dir", "d", "model", "info"]).unwrap();
+    assert!(matches!(cli.command, Some(Command::Model(_))));
+    let cli = Cli::try_parse_from(["geoloupe", "locate", "a.jpg"]).unwrap();
+    assert!(matches!(cli.command, Some(Command::Locate(_))));
+}
+
+#[test]
+fn placing_by_hand_on_the_map_is_a_decision_that_can_be_undone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = photo_folder(tmp.path());
+    let mut options = options(
+        &tmp.path().join("data"),
+        ModelChoice::Fake(FakeEmbedder::new()),
+    );
+    options.initial_paths = vec![folder.join("kauai.jpg"), folder];
+    let mut harness = start_app(options);
+    step_until(&mut harness, "the scan", |app| app.photos.len() == 4);
+    harness.step();
+    let kauai = index_of(harness.state().app(), "kauai.jpg");
+    assert_eq!(
+        harness.state().app().selected,
+        Some(kauai),
+        "named first: selected"
+    );
+    harness.get_by_label("Place by hand").click();
+    harness.step();
+    // Click the middle of the map (between the browser and the side panel).
+    let at = egui::pos2(720.0, 480.0);
+    for pressed in [true, false] {
+        harness.event(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        harness.step();
+    }
+    harness.step();
+    let decision = harness.state().app().photos[kauai].decision;
+    assert!(
+        matches!(decision, Some(Decision::Manual { position }) if position.is_valid()),
+        "{decision:?}"
+    );
+    harness.get_by_label_contains("(by hand)");
+    harness.get_by_label("Undo").click();
+    harness.step();
+    assert_eq!(harness.state().app().photos[kauai].decision, None);
+}

@@ -1,0 +1,767 @@
+//! Exports read back by the tools people use: GPX through gpsbabel, GeoJSON through gpsbabel,
+//! XMP sidecars and EXIF GPS through exiftool. Also: merging keeps other tools' sidecar tags,
+//! EXIF writes keep the pixels byte-identical, a write that fails half-way leaves the original,
+//! a read-only folder is refused with nothing changed, and a dry run writes nothing.
+//!
+//! Needs `exiftool` and `gpsbabel` on PATH (Debian: `apt-get install libimage-exiftool-perl
+//! gpsbabel`; `.ci/run` installs them). Without them these tests fail and say so.
+
+// Helpers outside #[test] functions (and tests/common) unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use geoloupe::export::exif_write::{
+    BackupStore, plan_exif_writes, write_exif_gps, write_exif_gps_with,
+};
+use geoloupe::export::xmp::{SidecarStyle, plan_sidecars, sidecar_path, write_sidecar};
+use geoloupe::export::{
+    ExportError, ExportProvenance, ExportRecord, LocationSource, PointSet, csv::render_csv,
+    geojson::render_geojson, gpx::render_gpx,
+};
+use geoloupe::geo::{ClaimSource, LatLon};
+use geoloupe::model::{Candidate, Prediction};
+use serde_json::Value;
+
+const INSTALL_HINT: &str = "install them: `apt-get install -y libimage-exiftool-perl gpsbabel` \
+                            (Debian/Ubuntu; .ci/run does this)";
+
+/// Fails (never skips) when a tool is missing.
+fn require(tool: &str) {
+    let ok = Command::new(tool)
+        .arg(if tool == "exiftool" { "-ver" } else { "-V" })
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "`{tool}` is needed to read the exports back and was not found on PATH; {INSTALL_HINT}"
+    );
+}
+
+fn run(tool: &str, args: &[&str]) -> String {
+    require(tool);
+    let out = Command::new(tool).args(args).output().expect("run tool");
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// `exiftool -n -json FILE` -> the one object.
+fn exiftool_json(path: &Path) -> serde_json::Map<String, Value> {
+    let text = run("exiftool", &["-n", "-json", "-G1", path.to_str().unwrap()]);
+    let mut v: Vec<Value> = serde_json::from_str(&text).unwrap();
+    match v.remove(0) {
+        Value::Object(m) => m,
+        other => panic!("{other}"),
+    }
+}
+
+fn get_f64(map: &serde_json::Map<String, Value>, key: &str) -> f64 {
+    map.get(key)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{key} missing in {map:#?}"))
+}
+
+fn image(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/images")
+        .join(name)
+}
+
+fn copy_into(dir: &Path, fixture: &str, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(image(fixture), &to).unwrap();
+    to
+}
+
+/// A tiny gallery (`[lat, lon]`) and a prediction over it.
+fn gallery() -> Vec<[f32; 2]> {
+    vec![
+        [21.97, -159.37],
+        [21.90, -159.50],
+        [20.80, -156.33],
+        [48.85, 2.35],
+        [-33.86, 151.21],
+    ]
+}
+
+fn prediction(order: &[usize]) -> Prediction {
+    let g = gallery();
+    let mut probabilities = vec![0.02f32; g.len()];
+    let top = [0.6f32, 0.2, 0.14];
+    for (i, &idx) in order.iter().enumerate() {
+        probabilities[idx] = top[i];
+    }
+    let candidates = order
+        .iter()
+        .enumerate()
+        .map(|(i, &idx)| Candidate {
+            rank: i + 1,
+            gallery_index: idx,
+            position: LatLon::new(f64::from(g[idx][0]), f64::from(g[idx][1])),
+            probability: probabilities[idx],
+        })
+        .collect();
+    Prediction {
+        candidates,
+        probabilities: Arc::from(probabilities),
+    }
+}
+
+fn provenance() -> ExportProvenance {
+    ExportProvenance {
+        model: "GeoCLIP (CLIP ViT-L/14)".into(),
+        weights_sha256: "a".repeat(64),
+        gallery_sha256: "b".repeat(64),
+        backbone: "clip-vit-large-patch14".into(),
+        estimated_at: "2026-11-23T19:00:00Z".into(),
+    }
+}
+
+fn record(
+    path: &Path,
+    order: &[usize],
+    accepted: Option<LatLon>,
+    claim: Option<LatLon>,
+) -> ExportRecord {
+    ExportRecord::from_prediction(
+        path,
+        &prediction(order),
+        &gallery(),
+        provenance(),
+        accepted,
+        claim.map(|c| (c, ClaimSource::User)),
+    )
+    .unwrap()
+}
+
+/// Sets EXIF/XMP tags with exiftool (as a camera or another tool would have).
+fn exiftool_set(path: &Path, args: &[&str]) {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["-overwrite_original", path.to_str().unwrap()]);
+    run("exiftool", &all);
+}
+
+/// Three photos: one with a camera time (and an awkward name), one accepted, one plain.
+fn sample(dir: &Path) -> Vec<ExportRecord> {
+    let timed = copy_into(dir, "landscape.jpg", "café & <bar>, \"1\".jpg");
+    exiftool_set(
+        &timed,
+        &[
+            "-DateTimeOriginal=2021:06:01 12:34:56",
+            "-OffsetTimeOriginal=+02:00",
+        ],
+    );
+    let accepted = copy_into(dir, "kauai.jpg", "kauai.jpg");
+    let plain = copy_into(dir, "rotated.jpg", "rotated.jpg");
+    vec![
+        record(&timed, &[3, 4, 0], None, Some(LatLon::new(48.8566, 2.3522))),
+        record(
+            &accepted,
+            &[1, 0, 2],
+            Some(LatLon::new(22.054_321_9, -159.498_765_4)),
+            None,
+        ),
+        record(&plain, &[4, 3, 2], None, None),
+    ]
+}
+
+/// Parses CSV (RFC 4180 quoting) into rows of fields.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            ('\r', false) => {}
+            (c, _) => field.push(c),
+        }
+    }
+    rows
+}
+
+fn column(header: &[String], name: &str) -> usize {
+    header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+}
+
+#[test]
+fn gpx_reads_back_with_gpsbabel() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = sample(dir.path());
+    assert_eq!(
+        records[0].taken_at.as_ref().unwrap().xsd_date_time(),
+        "2021-06-01T10:34:56Z"
+    );
+    assert_eq!(records[1].location_source, LocationSource::Accepted);
+    let gpx = dir.path().join("out.gpx");
+    std::fs::write(&gpx, render_gpx(&records, PointSet::Chosen)).unwrap();
+
+    // Names and times through unicsv; full-precision coordinates through GeoJSON.
+    let csv = run(
+        "gpsbabel",
+        &[
+            "-i",
+            "gpx",
+            "-f",
+            gpx.to_str().unwrap(),
+            "-o",
+            "unicsv",
+            "-F",
+            "-",
+        ],
+    );
+    let rows = parse_csv(&csv);
+    let (header, rows) = (&rows[0], &rows[1..]);
+    assert_eq!(rows.len(), 3, "{csv}");
+    let (name, date, time) = (
+        column(header, "Name"),
+        column(header, "Date"),
+        column(header, "Time"),
+    );
+    assert_eq!(rows[0][name], "café & <bar>, \"1\".jpg");
+    assert_eq!(rows[0][date], "2021/06/01");
+    assert_eq!(rows[0][time], "10:34:56");
+    assert_eq!(rows[1][name], "kauai.jpg");
+    assert_eq!(rows[2][name], "rotated.jpg");
+    assert_eq!(rows[2][time], "", "no EXIF time, no <time>");
+
+    let geojson = dir.path().join("via-gpsbabel.geojson");
+    run(
+        "gpsbabel",
+        &[
+            "-i",
+            "gpx",
+            "-f",
+            gpx.to_str().unwrap(),
+            "-o",
+            "geojson",
+            "-F",
+            geojson.to_str().unwrap(),
+        ],
+    );
+    let v: Value = serde_json::from_slice(&std::fs::read(&geojson).unwrap()).unwrap();
+    let features = v["features"].as_array().unwrap();
+    for (f, r) in features.iter().zip(&records) {
+        let c = f["geometry"]["coordinates"].as_array().unwrap();
+        assert!((c[0].as_f64().unwrap() - r.location.lon_deg).abs() < 1e-6);
+        assert!((c[1].as_f64().unwrap() - r.location.lat_deg).abs() < 1e-6);
+    }
+    // The accepted location, not the top candidate.
+    assert!(
+        (features[1]["geometry"]["coordinates"][1].as_f64().unwrap() - 22.054_321_9).abs() < 1e-6
+    );
+    let desc = features[0]["properties"]["description"].as_str().unwrap();
+    assert!(
+        desc.contains("rank 1") && desc.contains("probability 0.6") && desc.contains("France"),
+        "{desc}"
+    );
+
+    // Provenance in <extensions>, in our namespace, survives an XML parser.
+    let text = std::fs::read_to_string(&gpx).unwrap();
+    assert!(text.contains(r#"<gpx version="1.1""#));
+    assert!(text.contains(&format!("<geoloupe:weightsSha256>{}<", "a".repeat(64))));
+    assert!(text.contains("<geoloupe:estimate>true</geoloupe:estimate>"));
+    assert!(text.contains("<geoloupe:claimProbabilityWithin25Km>0.6"));
+
+    // All candidates: the chosen point plus the others.
+    let all = render_gpx(&records, PointSet::AllCandidates);
+    // 3 per top-candidate photo (its top-1 isn't repeated), 1 + 3 for the accepted one.
+    assert_eq!(all.matches("<wpt ").count(), 10);
+    assert!(all.contains("<name>kauai.jpg #1</name>"));
+}
+
+#[test]
+fn csv_and_geojson_carry_the_same_points_lon_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = sample(dir.path());
+    let rows = parse_csv(&render_csv(&records, PointSet::AllCandidates));
+    let (header, rows) = (&rows[0], &rows[1..]);
+    let path = dir.path().join("out.geojson");
+    std::fs::write(&path, render_geojson(&records, PointSet::AllCandidates)).unwrap();
+    let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(v["type"], "FeatureCollection");
+    let features = v["features"].as_array().unwrap();
+    assert_eq!(features.len(), rows.len());
+    assert_eq!(rows.len(), 10);
+    let (lat, lon, name, country, p25) = (
+        column(header, "lat_deg"),
+        column(header, "lon_deg"),
+        column(header, "name"),
+        column(header, "country"),
+        column(header, "claim_probability_within_25_km"),
+    );
+    for (row, f) in rows.iter().zip(features) {
+        let c = f["geometry"]["coordinates"].as_array().unwrap();
+        let (row_lat, row_lon): (f64, f64) = (row[lat].parse().unwrap(), row[lon].parse().unwrap());
+        assert!(
+            (c[0].as_f64().unwrap() - row_lon).abs() < 1e-6,
+            "GeoJSON is [lon, lat]"
+        );
+        assert!((c[1].as_f64().unwrap() - row_lat).abs() < 1e-6);
+        assert_eq!(f["properties"]["name"], row[name].as_str());
+    }
+    assert_eq!(rows[0][country], "France");
+    assert_eq!(rows[3][name], "kauai.jpg");
+    assert!(rows[3][country].contains("United States"));
+    // Claim at Paris; 0.6 of the probability is on the Paris gallery point (~1 km away).
+    assert_eq!(rows[0][p25], "0.600000");
+    assert_eq!(
+        features[0]["properties"]["claim"]["claimed"]["lat_deg"],
+        48.8566
+    );
+
+    // gpsbabel reads our GeoJSON with the same coordinates (so the order is right).
+    let csv = run(
+        "gpsbabel",
+        &[
+            "-i",
+            "geojson",
+            "-f",
+            path.to_str().unwrap(),
+            "-o",
+            "unicsv",
+            "-F",
+            "-",
+        ],
+    );
+    let back = parse_csv(&csv);
+    let (bl, bo) = (column(&back[0], "Latitude"), column(&back[0], "Longitude"));
+    for (b, row) in back[1..].iter().zip(rows) {
+        let (x, y): (f64, f64) = (b[bl].parse().unwrap(), row[lat].parse().unwrap());
+        assert!((x - y).abs() < 1e-6, "{b:?} vs {row:?}");
+        let (x, y): (f64, f64) = (b[bo].parse().unwrap(), row[lon].parse().unwrap());
+        assert!((x - y).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn xmp_sidecars_read_back_with_exiftool() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = sample(dir.path());
+    for style in [SidecarStyle::AppendXmp, SidecarStyle::ReplaceExtension] {
+        for r in &records {
+            let written = write_sidecar(r, style).unwrap();
+            assert_eq!(written.path, sidecar_path(&r.path, style));
+            let tags = exiftool_json(&written.path);
+            assert!(
+                (get_f64(&tags, "XMP-exif:GPSLatitude") - r.location.lat_deg).abs() < 1e-6,
+                "{tags:#?}"
+            );
+            assert!((get_f64(&tags, "XMP-exif:GPSLongitude") - r.location.lon_deg).abs() < 1e-6);
+            assert_eq!(
+                tags["XMP-geoloupe:IsEstimate"],
+                Value::from(true),
+                "{tags:#?}"
+            );
+            assert_eq!(
+                tags["XMP-geoloupe:WeightsSha256"],
+                Value::from("a".repeat(64))
+            );
+            assert_eq!(
+                tags["XMP-geoloupe:Source"],
+                Value::from(r.location_source.as_str())
+            );
+        }
+    }
+    assert!(dir.path().join("kauai.jpg.xmp").is_file());
+    assert!(dir.path().join("kauai.xmp").is_file());
+    let tags = exiftool_json(&dir.path().join("kauai.jpg.xmp"));
+    // The accepted location is not a candidate: no rank/probability is claimed for it.
+    assert!(!tags.contains_key("XMP-geoloupe:Rank"));
+    let tags = exiftool_json(&dir.path().join("rotated.jpg.xmp"));
+    assert_eq!(tags["XMP-geoloupe:Rank"], Value::from(1));
+    assert!((get_f64(&tags, "XMP-geoloupe:Probability") - 0.6).abs() < 1e-6);
+}
+
+/// A sidecar as darktable writes it (attributes and nested elements), with an old GPS fix.
+const DARKTABLE_SIDECAR: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:exif="http://ns.adobe.com/exif/1.0/"
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:darktable="http://darktable.sf.net/"
+    exif:GPSLatitude="1,00.0000N"
+    exif:GPSAltitude="1234/10"
+    xmp:Rating="4"
+    darktable:xmp_version="5"
+    darktable:history_end="2">
+   <dc:subject>
+    <rdf:Bag>
+     <rdf:li>holiday &amp; family</rdf:li>
+     <rdf:li>beach</rdf:li>
+    </rdf:Bag>
+   </dc:subject>
+   <exif:GPSLongitude>2,00.0000E</exif:GPSLongitude>
+   <darktable:history>
+    <rdf:Seq>
+     <rdf:li darktable:operation="exposure" darktable:enabled="1"/>
+    </rdf:Seq>
+   </darktable:history>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"#;
+
+#[test]
+fn merging_keeps_other_tools_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = copy_into(dir.path(), "kauai.jpg", "IMG_0001.jpg");
+    let r = record(&photo, &[2, 0, 1], None, None);
+    let sidecar = sidecar_path(&photo, SidecarStyle::AppendXmp);
+    std::fs::write(&sidecar, DARKTABLE_SIDECAR).unwrap();
+    let before = exiftool_json(&sidecar);
+    assert_eq!(
+        plan_sidecars(std::slice::from_ref(&r), SidecarStyle::AppendXmp)[0].action,
+        "merge XMP sidecar"
+    );
+    for _ in 0..2 {
+        write_sidecar(&r, SidecarStyle::AppendXmp).unwrap();
+    }
+    let after = exiftool_json(&sidecar);
+    for key in [
+        "XMP-xmp:Rating",
+        "XMP-dc:Subject",
+        "XMP-darktable:Xmp_version",
+        "XMP-darktable:History_end",
+        "XMP-darktable:HistoryOperation",
+        "XMP-darktable:HistoryEnabled",
+        "XMP-exif:GPSAltitude",
+    ] {
+        assert!(before.contains_key(key), "{key} not in {before:#?}");
+        assert_eq!(before[key], after[key], "{key} changed: {after:#?}");
+    }
+    assert_eq!(
+        after["XMP-dc:Subject"],
+        serde_json::json!(["holiday & family", "beach"])
+    );
+    assert!((get_f64(&after, "XMP-exif:GPSLatitude") - 20.80).abs() < 1e-6);
+    assert!((get_f64(&after, "XMP-exif:GPSLongitude") + 156.33).abs() < 1e-5);
+    let text = std::fs::read_to_string(&sidecar).unwrap();
+    assert_eq!(text.matches("GPSLatitude").count(), 1, "{text}");
+    assert_eq!(text.matches("GPSLongitude").count(), 1, "{text}");
+    assert_eq!(text.matches("WeightsSha256").count(), 1, "{text}");
+
+    // A sidecar that isn't XML is left alone, with an error.
+    std::fs::write(&sidecar, "not <xml").unwrap();
+    let err = write_sidecar(&r, SidecarStyle::AppendXmp).unwrap_err();
+    assert!(matches!(err, ExportError::BadSidecar { .. }), "{err}");
+    assert_eq!(std::fs::read_to_string(&sidecar).unwrap(), "not <xml");
+}
+
+/// From the first SOS marker of the file itself (walking the segments, so a thumbnail's SOS
+/// inside APP1 isn't taken for it) to the end: the entropy-coded image data.
+fn scan_data(jpeg: &[u8]) -> &[u8] {
+    let mut at = 2;
+    while jpeg[at + 1] != 0xDA {
+        assert_eq!(jpeg[at], 0xFF, "marker expected at {at}");
+        at += 2 + usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+    }
+    &jpeg[at..]
+}
+
+fn pixels(path: &Path) -> Vec<u8> {
+    image::open(path).unwrap().into_rgb8().into_raw()
+}
+
+/// exiftool's view without the file-system tags and the GPS we changed.
+fn metadata_without_gps(path: &Path) -> serde_json::Map<String, Value> {
+    exiftool_json(path)
+        .into_iter()
+        .filter(|(k, _)| {
+            !k.starts_with("System:")
+                && !k.starts_with("File:")
+                && !k.starts_with("GPS:")
+                && !k.starts_with("Composite:GPS")
+                && k != "SourceFile"
+                && k != "ExifTool:Warning"
+        })
+        .collect()
+}
+
+#[test]
+fn exif_gps_keeps_pixels_and_other_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(dir.path().join("backups"));
+    let rich = copy_into(dir.path(), "landscape.jpg", "rich.jpg");
+    exiftool_set(
+        &rich,
+        &[
+            "-DateTimeOriginal=2021:06:01 12:34:56",
+            "-Make=TestCam",
+            "-Model=T 1",
+            "-Artist=A. Photographer",
+            "-XMP-xmp:Rating=5",
+            "-XMP-dc:Subject=keep me",
+            "-Comment=a JPEG comment",
+            "-GPSAltitude=12.5",
+            "-GPSAltitudeRef=0",
+            "-GPSLatitude=1",
+            "-GPSLatitudeRef=N",
+            // An IFD1 thumbnail (a camera's), which must stay reachable.
+            &format!("-ThumbnailImage<={}", image("rotated.jpg").display()),
+        ],
+    );
+    let cases = [
+        (rich, LatLon::new(-33.856_784_1, 151.215_297_3)),
+        (
+            copy_into(dir.path(), "kauai.jpg", "no-exif.jpg"),
+            LatLon::new(22.054_321, -159.498_765),
+        ),
+        (
+            copy_into(dir.path(), "rotated.jpg", "rotated.jpg"),
+            LatLon::new(64.1466, -21.9426),
+        ),
+    ];
+    for (photo, position) in &cases {
+        let original = std::fs::read(photo).unwrap();
+        let before_pixels = pixels(photo);
+        let before_meta = metadata_without_gps(photo);
+        let backup = write_exif_gps(photo, *position, &backups).unwrap();
+        assert_eq!(
+            std::fs::read(&backup).unwrap(),
+            original,
+            "backup = original"
+        );
+
+        let after = std::fs::read(photo).unwrap();
+        assert!(
+            scan_data(&after) == scan_data(&original),
+            "image data bytes differ"
+        );
+        assert!(pixels(photo) == before_pixels, "decoded pixels differ");
+        let tags = exiftool_json(photo);
+        assert!(!tags.contains_key("ExifTool:Warning"), "{tags:#?}");
+        assert!((get_f64(&tags, "Composite:GPSLatitude") - position.lat_deg).abs() < 1e-6);
+        assert!((get_f64(&tags, "Composite:GPSLongitude") - position.lon_deg).abs() < 1e-6);
+        assert_eq!(metadata_without_gps(photo), before_meta, "other metadata");
+    }
+    let rich_tags = exiftool_json(&cases[0].0);
+    assert_eq!(
+        rich_tags["GPS:GPSAltitude"],
+        Value::from(12.5),
+        "other GPS tags kept"
+    );
+    assert_eq!(rich_tags["IFD0:Make"], Value::from("TestCam"));
+    assert_eq!(rich_tags["XMP-xmp:Rating"], Value::from(5));
+    assert_eq!(
+        rich_tags["IFD1:ThumbnailLength"],
+        Value::from(std::fs::metadata(image("rotated.jpg")).unwrap().len()),
+        "{rich_tags:#?}"
+    );
+
+    // A second write keeps the first original as the backup.
+    let first_original = std::fs::read(backups.list().unwrap()[0].backup.clone()).unwrap();
+    write_exif_gps(&cases[0].0, LatLon::new(1.0, 2.0), &backups).unwrap();
+    assert_eq!(backups.list().unwrap().len(), 3);
+    assert_eq!(
+        std::fs::read(&backups.list().unwrap()[0].backup).unwrap(),
+        first_original
+    );
+    assert_eq!(backups.clear().unwrap(), 3);
+    assert!(backups.list().unwrap().is_empty());
+}
+
+#[test]
+fn a_write_that_fails_half_way_leaves_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(dir.path().join("backups"));
+    let photo = copy_into(dir.path(), "rotated.jpg", "photo.jpg");
+    let original = std::fs::read(&photo).unwrap();
+    let err = write_exif_gps_with(&photo, LatLon::new(10.0, 20.0), &backups, |w, bytes| {
+        w.write_all(&bytes[..bytes.len() / 2])?;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "no space left (simulated)",
+        ))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("no space left"), "{err}");
+    assert_eq!(std::fs::read(&photo).unwrap(), original);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    assert!(
+        backups.list().unwrap().is_empty(),
+        "no backup of an unchanged file"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_folder_is_refused_with_nothing_changed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(dir.path().join("backups"));
+    let folder = dir.path().join("photos");
+    std::fs::create_dir(&folder).unwrap();
+    let photo = copy_into(&folder, "kauai.jpg", "photo.jpg");
+    let r = record(&photo, &[0, 1, 2], None, None);
+    let original = std::fs::read(&photo).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
+
+    let exif_err = write_exif_gps(&photo, r.location, &backups).unwrap_err();
+    let sidecar_err = write_sidecar(&r, SidecarStyle::AppendXmp).unwrap_err();
+    let listing: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    for err in [&exif_err, &sidecar_err] {
+        assert!(matches!(err, ExportError::ReadOnlyFolder { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("read-only") && msg.contains("photos"), "{msg}");
+    }
+    assert_eq!(listing.len(), 1, "{listing:?}");
+    assert_eq!(std::fs::read(&photo).unwrap(), original);
+    assert!(backups.list().unwrap().is_empty());
+    assert!(!backups.dir().exists());
+
+    // A read-only file in a writable folder is refused too.
+    std::fs::set_permissions(&photo, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let err = write_exif_gps(&photo, r.location, &backups).unwrap_err();
+    assert!(matches!(err, ExportError::ReadOnlyFile { .. }), "{err}");
+    assert_eq!(std::fs::read(&photo).unwrap(), original);
+}
+
+#[test]
+fn a_dry_run_lists_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = copy_into(dir.path(), "kauai.jpg", "photo.jpg");
+    let png = copy_into(dir.path(), "small.png", "small.png");
+    let records = vec![
+        record(&photo, &[0, 1, 2], None, None),
+        record(&png, &[0, 1, 2], None, None),
+    ];
+    let listing = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                (p.clone(), std::fs::read(&p).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing(dir.path());
+    let sidecars = plan_sidecars(&records, SidecarStyle::ReplaceExtension);
+    assert_eq!(sidecars[0].path, dir.path().join("photo.xmp"));
+    assert_eq!(sidecars[0].action, "create XMP sidecar");
+    let exif = plan_exif_writes(&records);
+    assert_eq!(exif[0].action, "update EXIF GPS");
+    assert_eq!(exif[1].action, "skip");
+    assert_eq!(listing(dir.path()), before);
+}
+
+mod common;
+
+/// `geoloupe locate` with the tiny test backbone and the real GeoCLIP heads: a dry run writes
+/// nothing; then the exports, sidecars and EXIF GPS are written and read back; `backups clear`.
+#[test]
+fn locate_exports_from_the_command_line() {
+    require("exiftool");
+    let dirs = common::data_dirs();
+    let dir = tempfile::tempdir().unwrap();
+    let photo = copy_into(dir.path(), "kauai.jpg", "kauai.jpg");
+    let png = copy_into(dir.path(), "small.png", "small.png");
+    let out = |d: &str| dir.path().join(d).to_str().unwrap().to_owned();
+    let geoloupe = |extra: &[&str]| {
+        // The subcommand first, then the global --data-dir.
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_geoloupe"));
+        cmd.args(extra).arg("--data-dir").arg(&dirs.data_dir);
+        cmd.output().expect("run geoloupe")
+    };
+    let mut args = vec![
+        "locate".to_owned(),
+        "--backbone".into(),
+        common::tiny_clip().to_str().unwrap().into(),
+        "--top-k".into(),
+        "3".into(),
+        "--claimed=-33.8,151.2".into(),
+        "--export".into(),
+        out("out.gpx"),
+        "--export".into(),
+        out("out.csv"),
+        "--export".into(),
+        out("out.geojson"),
+        "--xmp-sidecars".into(),
+        "--write-exif".into(),
+        photo.to_str().unwrap().into(),
+        png.to_str().unwrap().into(),
+    ];
+    let original = std::fs::read(&photo).unwrap();
+    // Backups live in the shared test data folder: start from none.
+    assert!(geoloupe(&["backups", "clear"]).status.success());
+    let mut dry = args.clone();
+    dry.push("--dry-run".into());
+    let dry: Vec<&str> = dry.iter().map(String::as_str).collect();
+    let result = geoloupe(&dry);
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+    assert!(result.status.success(), "{stderr}");
+    assert!(stderr.contains("dry run: would write Gpx"), "{stderr}");
+    assert!(stderr.contains("kauai.jpg.xmp"), "{stderr}");
+    assert!(stderr.contains("update EXIF GPS"), "{stderr}");
+    let table = String::from_utf8_lossy(&result.stdout).into_owned();
+    assert!(table.contains("claimed (user)"), "{table}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "dry run wrote nothing"
+    );
+    assert_eq!(std::fs::read(&photo).unwrap(), original);
+
+    args.push("--best-only".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = geoloupe(&args);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let geojson: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.geojson")).unwrap()).unwrap();
+    let features = geojson["features"].as_array().unwrap();
+    assert_eq!(features.len(), 2, "--best-only: one point per photo");
+    let c = &features[0]["geometry"]["coordinates"];
+    let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+    assert!(features[0]["properties"]["claim"]["probability_within_200_km"].is_number());
+
+    let tags = exiftool_json(&photo);
+    assert!((get_f64(&tags, "Composite:GPSLatitude") - lat).abs() < 1e-6);
+    assert!((get_f64(&tags, "Composite:GPSLongitude") - lon).abs() < 1e-6);
+    let sidecar = exiftool_json(&dir.path().join("kauai.jpg.xmp"));
+    assert!((get_f64(&sidecar, "XMP-exif:GPSLatitude") - lat).abs() < 1e-6);
+    assert!(dir.path().join("small.png.xmp").is_file());
+    assert!(dir.path().join("out.gpx").is_file() && dir.path().join("out.csv").is_file());
+
+    let list = geoloupe(&["backups", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("kauai.jpg"));
+    let restore = geoloupe(&["backups", "restore"]);
+    assert!(restore.status.success());
+    assert_eq!(std::fs::read(&photo).unwrap(), original, "restored");
+    let clear = geoloupe(&["backups", "clear"]);
+    assert!(clear.status.success());
+}
