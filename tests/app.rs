@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use geoloupe::app::{App, AppOptions, ModelChoice, ModelState};
+use geoloupe::app::{App, AppOptions, Command, DecisionSource, ModelChoice, ModelState};
+use geoloupe::geo::ClaimSource;
 use geoloupe::library::store::Decision;
 use geoloupe::model::files::DataDirs;
 use geoloupe::model::worker::FakeEmbedder;
@@ -416,4 +417,302 @@ fn placing_by_hand_on_the_map_is_a_decision_that_can_be_undone() {
     harness.get_by_label("Undo").click();
     harness.step();
     assert_eq!(harness.state().app().photos[kauai].decision, None);
+}
+
+/// Opens a copy of the fixture photos, waits for the model and locates every photo shown.
+fn located_folder(tmp: &Path) -> (Harness<'static, TestApp>, PathBuf) {
+    let folder = photo_folder(tmp);
+    let mut options = options(&tmp.join("data"), ModelChoice::Fake(FakeEmbedder::new()));
+    options.initial_paths = vec![folder.clone()];
+    let mut harness = start_app(options);
+    step_until(&mut harness, "the scan and the model", |app| {
+        app.photos.len() == 4 && matches!(app.model_state, ModelState::Ready(_))
+    });
+    harness.get_by_label("Run on all shown (4)").click();
+    step_until(&mut harness, "the batch", |app| {
+        app.batch.is_none() && app.photos.iter().filter(|p| p.is_located()).count() == 3
+    });
+    harness.step();
+    (harness, folder)
+}
+
+/// The `(name, lat, lon)` of each waypoint of a GPX document.
+fn gpx_waypoints(gpx: &str) -> Vec<(String, f64, f64)> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(gpx);
+    let mut out = Vec::new();
+    let mut current: Option<(String, f64, f64)> = None;
+    let mut in_name = false;
+    loop {
+        match reader.read_event().unwrap() {
+            Event::Start(e) if e.name().as_ref() == b"wpt" => {
+                let mut wpt = (String::new(), f64::NAN, f64::NAN);
+                for attr in e.attributes() {
+                    let attr = attr.unwrap();
+                    let value: f64 = String::from_utf8_lossy(&attr.value).parse().unwrap();
+                    match attr.key.as_ref() {
+                        b"lat" => wpt.1 = value,
+                        b"lon" => wpt.2 = value,
+                        _ => {}
+                    }
+                }
+                current = Some(wpt);
+            }
+            Event::Start(e) if e.name().as_ref() == b"name" => in_name = current.is_some(),
+            Event::Text(t) if in_name => {
+                if let Some(wpt) = &mut current {
+                    wpt.0.push_str(&String::from_utf8_lossy(&t));
+                }
+            }
+            Event::End(e) if e.name().as_ref() == b"name" => in_name = false,
+            Event::End(e) if e.name().as_ref() == b"wpt" => out.extend(current.take()),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn the_claim_section_checks_the_exif_position_against_the_estimate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, _folder) = located_folder(tmp.path());
+    let gps = index_of(harness.state().app(), "gps.jpg");
+    harness.state_mut().app_mut().apply(Command::Select {
+        index: gps,
+        extend: false,
+    });
+    step_until(&mut harness, "the place index", |app| app.places_ready());
+    harness.step();
+    harness.step();
+
+    let app = harness.state().app();
+    let photo = &app.photos[gps];
+    let exif = photo.entry.gps().expect("gps.jpg has EXIF GPS");
+    let result = photo.result.clone().expect("located");
+    assert!(!result.heat.is_empty());
+    let check = geoloupe::app::export::claim_check(&result, exif, ClaimSource::ExifGps).unwrap();
+    // Recompute the expected numbers independently of the app.
+    let top1 = result.candidates[0].position;
+    assert!((check.top1_distance_km - exif.distance_km(&top1)).abs() < 1e-9);
+    let within_200: f64 = result
+        .heat
+        .iter()
+        .filter(|h| exif.distance_km(&h.position) <= 200.0)
+        .map(|h| f64::from(h.probability))
+        .sum();
+    assert!((check.probability_within_200_km - within_200).abs() < 1e-6);
+
+    harness.get_by_label(&format!("Claimed: {exif} (EXIF GPS)"));
+    assert_claim_shown(&harness, &check);
+    // Every candidate shows its nearest place.
+    for c in &result.candidates {
+        let place = geoloupe::geo::nearest_place(c.position).unwrap();
+        harness.get_by_label(&format!("#{} {}", c.rank, place.describe()));
+    }
+
+    // A photo without EXIF GPS takes a typed claim; typed at its top-1 candidate, the
+    // distance is 0 and the nearby shares are positive.
+    let kauai = index_of(harness.state().app(), "kauai.jpg");
+    harness.state_mut().app_mut().apply(Command::Select {
+        index: kauai,
+        extend: false,
+    });
+    harness.step();
+    harness.get_by_label_contains("Claimed lat, lon");
+    let photo = harness.state().app().photos[kauai].clone();
+    let result = photo.result.clone().unwrap();
+    let top1 = result.candidates[0].position;
+    harness.state_mut().app_mut().claim_inputs.insert(
+        photo.entry.path.clone(),
+        format!("{}, {}", top1.lat_deg, top1.lon_deg),
+    );
+    harness.step();
+    harness.step();
+    harness.get_by_label_contains("(typed)");
+    let check = geoloupe::app::export::claim_check(&result, top1, ClaimSource::User).unwrap();
+    assert!(check.top1_distance_km < 1e-6);
+    assert!(check.probability_within_25_km > 0.0);
+    assert!(check.probability_within_200_km >= check.probability_within_25_km);
+    assert_claim_shown(&harness, &check);
+}
+
+/// The inspector's claim grid shows these numbers (shares as lower bounds).
+fn assert_claim_shown(harness: &Harness<'_, TestApp>, check: &geoloupe::geo::ClaimCheck) {
+    let shown = |text: String| {
+        assert!(
+            harness.query_all_by_label(&text).next().is_some(),
+            "not shown: {text}"
+        );
+    };
+    shown("Claim to #1".into());
+    shown(format!("{:.1} km", check.top1_distance_km));
+    shown("Probability within 25 km".into());
+    shown(format!("≥ {:.1}%", check.probability_within_25_km * 100.0));
+    shown("Probability within 200 km".into());
+    shown(format!("≥ {:.1}%", check.probability_within_200_km * 100.0));
+}
+
+#[test]
+fn exported_gpx_has_one_waypoint_per_located_photo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, folder) = located_folder(tmp.path());
+    // Accept candidate #2 of kauai.jpg: the export uses it instead of the top-1.
+    let kauai = index_of(harness.state().app(), "kauai.jpg");
+    let second = harness.state().app().photos[kauai]
+        .result
+        .as_ref()
+        .unwrap()
+        .candidates[1]
+        .position;
+    harness.state_mut().app_mut().apply(Command::Accept {
+        index: kauai,
+        position: second,
+        source: DecisionSource::Candidate { rank: 2 },
+    });
+    harness.step();
+
+    let app = harness.state().app();
+    let records = app.export_records();
+    let mut expected: Vec<(String, f64, f64)> = app
+        .photos
+        .iter()
+        .filter_map(|p| {
+            let at = match &p.decision {
+                Some(d) => d.position(),
+                None => p.result.as_ref()?.candidates[0].position,
+            };
+            Some((p.entry.file_name(), at.lat_deg, at.lon_deg))
+        })
+        .collect();
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(expected.len(), 3, "gps.jpg, kauai.jpg, small.png");
+    assert_eq!(records.len(), 3);
+    let gps_record = records.iter().find(|r| r.file_name() == "gps.jpg").unwrap();
+    assert!(gps_record.claim.is_some(), "EXIF GPS is the claim");
+
+    let check = |gpx: &str| {
+        let mut waypoints = gpx_waypoints(gpx);
+        waypoints.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(waypoints.len(), expected.len(), "{gpx}");
+        for (w, e) in waypoints.iter().zip(&expected) {
+            assert_eq!(w.0, e.0);
+            assert!((w.1 - e.1).abs() < 1e-6, "{w:?} {e:?}");
+            assert!((w.2 - e.2).abs() < 1e-6, "{w:?} {e:?}");
+        }
+    };
+    check(&geoloupe::export::gpx::render_gpx(
+        &records,
+        geoloupe::export::PointSet::Chosen,
+    ));
+
+    // The same through the app's command (what the save dialog's answer runs).
+    let out = tmp.path().join("out.gpx");
+    harness
+        .state_mut()
+        .app_mut()
+        .apply(Command::ExportTo(out.clone()));
+    step_until(&mut harness, "the export", |app| app.export_task.is_none());
+    check(&std::fs::read_to_string(&out).unwrap());
+    assert!(
+        harness
+            .state()
+            .app()
+            .messages
+            .last()
+            .is_some_and(|m| m.starts_with("Exported 3 photos")),
+        "{:?}",
+        harness.state().app().messages
+    );
+    let claim_before = gps_record.claim.clone();
+    drop(harness);
+
+    // Reopened, results come from the database as summaries (no heat points loaded): the
+    // export still checks the EXIF claim, against the stored heat points.
+    let mut options = options(
+        &tmp.path().join("data"),
+        ModelChoice::Fake(FakeEmbedder::new()),
+    );
+    options.initial_paths = vec![folder];
+    let mut harness = start_app(options);
+    step_until(&mut harness, "the stored results", |app| {
+        app.photos.iter().filter(|p| p.result_from_store).count() == 3
+    });
+    let app = harness.state().app();
+    let gps = &app.photos[index_of(app, "gps.jpg")];
+    assert!(gps.result.as_ref().unwrap().heat.is_empty(), "a summary");
+    let records = app.export_records();
+    assert_eq!(records.len(), 3);
+    let gps_record = records.iter().find(|r| r.file_name() == "gps.jpg").unwrap();
+    assert_eq!(gps_record.claim, claim_before);
+}
+
+#[test]
+fn xmp_sidecars_are_written_only_after_confirming() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, folder) = located_folder(tmp.path());
+    let sidecars = || -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for dir in [folder.clone(), folder.join("sub")] {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "xmp") {
+                    found.push(path);
+                }
+            }
+        }
+        found.sort();
+        found
+    };
+
+    // The dry run lists, then Cancel: nothing written.
+    harness.get_by_label("Write XMP sidecars…").click();
+    step_until(&mut harness, "the dry run", |app| {
+        app.sidecar_confirm.is_some()
+    });
+    harness.step();
+    harness.get_by_label_contains("sidecars would be written");
+    harness.get_by_label_contains("kauai.jpg.xmp");
+    assert!(sidecars().is_empty());
+    harness.get_by_label("Cancel").click();
+    harness.step();
+    harness.step();
+    assert!(harness.state().app().sidecar_confirm.is_none());
+    assert!(sidecars().is_empty());
+
+    // Again, and Write.
+    harness.get_by_label("Write XMP sidecars…").click();
+    step_until(&mut harness, "the dry run", |app| {
+        app.sidecar_confirm.is_some()
+    });
+    harness.step();
+    for _ in 0..10 {
+        harness.step();
+    }
+    assert!(sidecars().is_empty(), "nothing before confirming");
+    harness.get_by_label("Write sidecars").click();
+    step_until(&mut harness, "the writes", |app| {
+        app.sidecar_confirm.is_none() && app.export_task.is_none()
+    });
+    // gps.jpg has a measured fix and no accepted location: skipped (an estimate never
+    // replaces a fix).
+    assert_eq!(
+        sidecars(),
+        vec![
+            folder.join("kauai.jpg.xmp"),
+            folder.join("sub/small.png.xmp")
+        ]
+    );
+    let text = std::fs::read_to_string(folder.join("kauai.jpg.xmp")).unwrap();
+    assert!(text.contains("GPSLatitude"), "{text}");
+    assert!(
+        harness
+            .state()
+            .app()
+            .messages
+            .last()
+            .is_some_and(|m| m.starts_with("Wrote 2 XMP sidecars")),
+        "{:?}",
+        harness.state().app().messages
+    );
 }

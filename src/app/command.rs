@@ -62,4 +62,14 @@ pub enum Command {
     /// Start downloading the model (only after the user confirmed).
     StartDownload,
     CancelDownload,
+    /// Open the save dialog for an export of the located photos in the view.
+    PickExport,
+    /// Export the located photos in the view here (GPX, CSV or GeoJSON by extension).
+    ExportTo(PathBuf),
+    /// List the XMP sidecars that would be written (the dry run) and ask to confirm.
+    PlanSidecars,
+    /// Write the sidecars the user confirmed.
+    WriteSidecars,
+    /// Close the confirmation without writing.
+    CancelSidecars,
 }

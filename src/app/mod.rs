@@ -4,6 +4,7 @@
 //! `inference`, `library`, `dialog`, `model-files`); each frame only drains their channels.
 
 pub mod command;
+pub mod export;
 pub mod settings;
 
 use std::collections::{BTreeSet, HashMap};
@@ -16,6 +17,7 @@ use anyhow::Context as _;
 pub use command::{Command, DecisionSource};
 pub use settings::{Settings, SortKey, StateFilter, ViewMode};
 
+use crate::geo::{ClaimSource, LatLon};
 use crate::library::store::{self, Decision, PhotoRecord, Store};
 use crate::library::{PhotoEntry, RepaintFn, ScanEvent, Scanner, ThumbnailEvent, ThumbnailWorker};
 use crate::model::engine::{LoadEvent, ModelPaths};
@@ -223,7 +225,16 @@ pub struct DownloadStatus {
 type IdentifyAnswer = Result<Vec<(PathBuf, PhotoRecord)>, String>;
 /// What a file dialog returned: whether it was for a model import, and the paths picked
 /// (`None`: cancelled).
-pub type DialogAnswer = Option<(bool, Vec<PathBuf>)>;
+pub type DialogAnswer = Option<(DialogPurpose, Vec<PathBuf>)>;
+
+/// What a file dialog was opened for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DialogPurpose {
+    OpenPhotos,
+    ImportModel,
+    /// Where to save an export (GPX, CSV or GeoJSON).
+    Export,
+}
 
 /// The running app.
 pub struct App {
@@ -260,6 +271,17 @@ pub struct App {
     pub import_task: Option<Task<Result<String, String>>>,
     pub download: Option<Download>,
     pub confirm_download: bool,
+    /// An export (GPX/CSV/GeoJSON) being written on the `export` thread.
+    pub export_task: Option<Task<Result<String, String>>>,
+    /// The dry run of "Write XMP sidecars" being prepared on the `export` thread.
+    pub sidecar_plan_task: Option<Task<export::SidecarPlan>>,
+    /// The dry run waiting for the user's confirmation (nothing is written before).
+    pub sidecar_confirm: Option<export::SidecarPlan>,
+    /// Claimed locations typed in the inspector, per photo (`lat, lon` text).
+    pub claim_inputs: HashMap<PathBuf, String>,
+    /// Set once the offline place index is built (the `places` thread); until then the
+    /// inspector doesn't look places up, so no frame waits for it.
+    pub places_ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub map: MapState,
     /// Errors and notes for the user, newest last (shown once each in the status line).
     pub messages: Vec<String>,
@@ -323,6 +345,11 @@ impl App {
             import_task: None,
             download: None,
             confirm_download: false,
+            export_task: None,
+            sidecar_plan_task: None,
+            sidecar_confirm: None,
+            claim_inputs: HashMap::new(),
+            places_ready: Default::default(),
             map: MapState {
                 memory: walkers::MapMemory::default(),
                 basemap: BasemapTiles::new(ctx.clone()),
@@ -337,6 +364,7 @@ impl App {
             last_frame: None,
         };
         let _ = app.map.memory.set_zoom(2.0);
+        app.warm_up_places();
         app.refresh_model_info();
         app.load_model();
         if !options.initial_paths.is_empty() {
@@ -392,6 +420,8 @@ impl App {
             || self.identify_task.is_some()
             || self.download.is_some()
             || self.import_task.is_some()
+            || self.export_task.is_some()
+            || self.sidecar_plan_task.is_some()
             || matches!(self.model_state, ModelState::Loading(_))
     }
 
@@ -748,14 +778,37 @@ impl App {
         }
         if let Some(answer) = self.dialog.as_ref().and_then(Task::poll) {
             self.dialog = None;
-            if let Some((is_import, paths)) = answer {
-                if is_import {
+            match answer {
+                Some((DialogPurpose::ImportModel, paths)) => {
                     if let Some(p) = paths.into_iter().next() {
                         self.commands.push(Command::ImportModel(p));
                     }
-                } else if !paths.is_empty() {
+                }
+                Some((DialogPurpose::Export, paths)) => {
+                    if let Some(p) = paths.into_iter().next() {
+                        self.commands.push(Command::ExportTo(p));
+                    }
+                }
+                Some((DialogPurpose::OpenPhotos, paths)) if !paths.is_empty() => {
                     self.commands.push(Command::Open(paths));
                 }
+                _ => {}
+            }
+        }
+        if let Some(answer) = self.export_task.as_ref().and_then(Task::poll) {
+            self.export_task = None;
+            match answer {
+                Ok(note) => self.messages.push(note),
+                Err(e) => self.messages.push(format!("export failed: {e}")),
+            }
+        }
+        if let Some(plan) = self.sidecar_plan_task.as_ref().and_then(Task::poll) {
+            self.sidecar_plan_task = None;
+            if plan.records.is_empty() {
+                self.messages
+                    .push("No located photos in the view: no sidecars to write".into());
+            } else {
+                self.sidecar_confirm = Some(plan);
             }
         }
         if let Some(answer) = self.import_task.as_ref().and_then(Task::poll) {
@@ -1012,6 +1065,11 @@ impl App {
             Command::PickModelImport => self.pick_model_import(),
             Command::ImportModel(path) => self.import_model(path),
             Command::StartDownload => self.start_download(),
+            Command::PickExport => self.pick_export(),
+            Command::ExportTo(path) => self.export_to(path),
+            Command::PlanSidecars => self.plan_sidecars(),
+            Command::WriteSidecars => self.write_sidecars(),
+            Command::CancelSidecars => self.sidecar_confirm = None,
             Command::CancelDownload => {
                 if let Some(d) = self.download.take() {
                     d.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -1057,7 +1115,7 @@ impl App {
                     .add_filter("Images", crate::cli::PHOTO_EXTENSIONS)
                     .pick_files()
             };
-            picked.map(|p| (false, p))
+            picked.map(|p| (DialogPurpose::OpenPhotos, p))
         })
         .map_err(|e| self.messages.push(format!("{e:#}")))
         .ok();
@@ -1072,8 +1130,200 @@ impl App {
                 .set_title("Import the GeoCLIP wheel (.whl) or a model folder")
                 .add_filter("GeoCLIP wheel", &["whl"])
                 .pick_file()
-                .map(|p| (true, vec![p]))
+                .map(|p| (DialogPurpose::ImportModel, vec![p]))
         })
+        .map_err(|e| self.messages.push(format!("{e:#}")))
+        .ok();
+    }
+
+    // ----- exports -----------------------------------------------------------------------
+
+    /// Builds the offline place index on the `places` thread, once.
+    fn warm_up_places(&mut self) {
+        let ready = self.places_ready.clone();
+        let repaint = self.repaint_fn();
+        let started = std::thread::Builder::new()
+            .name("places".into())
+            .spawn(move || {
+                crate::geo::warm_up_places();
+                ready.store(true, std::sync::atomic::Ordering::Release);
+                repaint();
+            });
+        if let Err(e) = started {
+            self.messages.push(format!(
+                "place names unavailable: starting the places thread: {e}"
+            ));
+        }
+    }
+
+    /// Whether place names can be looked up without waiting.
+    pub fn places_ready(&self) -> bool {
+        self.places_ready.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The claimed location of a photo: its EXIF GPS, else what the user typed for it.
+    pub fn claim_of(&self, photo: &Photo) -> Option<(LatLon, ClaimSource)> {
+        photo
+            .entry
+            .gps()
+            .map(|p| (p, ClaimSource::ExifGps))
+            .or_else(|| {
+                self.claim_inputs
+                    .get(&photo.entry.path)
+                    .and_then(|t| export::parse_claim(t))
+                    .map(|p| (p, ClaimSource::User))
+            })
+    }
+
+    /// What an export holds for the located photos of the current view: the accepted location
+    /// (else top-1), the candidates and provenance of the stored result, and the claim (EXIF
+    /// GPS or typed) checked over the heat points. Cheap: no place look-ups, no file or
+    /// database reads (claims of results loaded as summaries, without heat points, are left
+    /// for [`export::complete_claims`] on the worker thread).
+    pub fn export_inputs(&self) -> Vec<export::ExportInput> {
+        self.view
+            .iter()
+            .filter_map(|&i| self.photos.get(i))
+            .filter_map(|photo| {
+                let result = photo.result.as_ref()?;
+                let claimed = self.claim_of(photo);
+                let (claim, unchecked_claim) = match claimed {
+                    Some(c) if result.heat.is_empty() && self.store.is_some() => (None, Some(c)),
+                    Some((at, source)) => (export::claim_check(result, at, source), None),
+                    None => (None, None),
+                };
+                Some(export::ExportInput {
+                    path: photo.entry.path.clone(),
+                    candidates: result.candidates.clone(),
+                    provenance: export::provenance_of(result),
+                    accepted: photo.decision.as_ref().map(Decision::position),
+                    claim,
+                    unchecked_claim,
+                })
+            })
+            .collect()
+    }
+
+    /// What the `export` thread does with [`App::export_inputs`] (claims completed from the
+    /// database, place look-ups, EXIF times), here on the calling thread, for tests.
+    pub fn export_records(&self) -> Vec<crate::export::ExportRecord> {
+        export::build_records(self.export_job()())
+    }
+
+    /// The inputs, and the job that completes them on a worker thread.
+    fn export_job(&self) -> impl FnOnce() -> Vec<export::ExportInput> + Send + 'static {
+        let mut inputs = self.export_inputs();
+        let store_path = store::default_path(&self.dirs);
+        move || {
+            export::complete_claims(&mut inputs, &store_path);
+            inputs
+        }
+    }
+
+    /// Whether the view shows a located photo (what the export buttons need).
+    pub fn view_has_located(&self) -> bool {
+        self.view
+            .iter()
+            .any(|&i| self.photos.get(i).is_some_and(Photo::is_located))
+    }
+
+    fn pick_export(&mut self) {
+        if self.dialog.is_some() {
+            return;
+        }
+        let start = self.settings.last_opened.last().cloned();
+        self.dialog = Task::spawn(
+            "dialog",
+            "Choosing where to export",
+            self.repaint_fn(),
+            || {
+                let mut dialog = rfd::FileDialog::new();
+                if let Some(dir) = start.filter(|p| p.is_dir()) {
+                    dialog = dialog.set_directory(dir);
+                }
+                dialog
+                    .set_title("Export the located photos")
+                    .add_filter("GPX", &["gpx"])
+                    .add_filter("CSV", &["csv"])
+                    .add_filter("GeoJSON", &["geojson", "json"])
+                    .set_file_name("geoloupe.gpx")
+                    .save_file()
+                    .map(|p| (DialogPurpose::Export, vec![p]))
+            },
+        )
+        .map_err(|e| self.messages.push(format!("{e:#}")))
+        .ok();
+    }
+
+    fn export_to(&mut self, path: PathBuf) {
+        if self.export_task.is_some() {
+            self.messages
+                .push("An export is already being written".into());
+            return;
+        }
+        if !self.view_has_located() {
+            self.messages
+                .push("No located photos in the view: nothing to export".into());
+            return;
+        }
+        let job = self.export_job();
+        self.export_task = Task::spawn(
+            "export",
+            format!("Exporting to {}", path.display()),
+            self.repaint_fn(),
+            move || export::export_to(&path, job()),
+        )
+        .map_err(|e| self.messages.push(format!("{e:#}")))
+        .ok();
+    }
+
+    /// Prepares the dry run of "Write XMP sidecars"; the confirmation dialog shows it.
+    fn plan_sidecars(&mut self) {
+        if self.sidecar_plan_task.is_some() || self.export_task.is_some() {
+            return;
+        }
+        if !self.view_has_located() {
+            self.messages
+                .push("No located photos in the view: no sidecars to write".into());
+            return;
+        }
+        let job = self.export_job();
+        let style = crate::export::xmp::SidecarStyle::default();
+        self.sidecar_plan_task = Task::spawn(
+            "export",
+            "Listing the sidecars to write",
+            self.repaint_fn(),
+            move || {
+                let records = export::build_records(job());
+                let plan = crate::export::xmp::plan_sidecars(&records, style);
+                export::SidecarPlan { records, plan }
+            },
+        )
+        .map_err(|e| self.messages.push(format!("{e:#}")))
+        .ok();
+    }
+
+    /// Writes the confirmed sidecars (only after the user pressed "Write").
+    fn write_sidecars(&mut self) {
+        let Some(confirmed) = self.sidecar_confirm.take() else {
+            return;
+        };
+        if self.export_task.is_some() {
+            self.messages
+                .push("An export is already being written".into());
+            self.sidecar_confirm = Some(confirmed);
+            return;
+        }
+        let style = crate::export::xmp::SidecarStyle::default();
+        self.export_task = Task::spawn(
+            "export",
+            "Writing XMP sidecars",
+            self.repaint_fn(),
+            move || {
+                let results = crate::export::xmp::write_sidecars(&confirmed.records, style);
+                Ok(export::summarise_sidecar_writes(&results))
+            },
+        )
         .map_err(|e| self.messages.push(format!("{e:#}")))
         .ok();
     }

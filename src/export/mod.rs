@@ -465,7 +465,8 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-fn format_unix_secs(secs: i64) -> String {
+/// `YYYY-MM-DDTHH:MM:SS` (UTC, no zone suffix) of a Unix time.
+pub fn format_unix_secs(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     format!(

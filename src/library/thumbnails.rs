@@ -28,6 +28,7 @@ use image::{DynamicImage, RgbImage, RgbaImage};
 
 use super::{LibraryError, RepaintFn, unix_nanos};
 use crate::model::files::DataDirs;
+use crate::model::preprocess::EofFlaggingReader;
 
 /// The default thumbnail edge, in pixels.
 pub const DEFAULT_SIZE_PX: u32 = 256;
@@ -271,34 +272,6 @@ fn decode_jpeg_scaled(bytes: &[u8], size_px: u32) -> Option<RgbImage> {
         .ok()
         .flatten()
         .filter(|_| !ran_out.load(Ordering::Relaxed))
-}
-
-/// Notes when libjpeg asks for more data than the file has (a truncated JPEG).
-struct EofFlaggingReader<'a> {
-    rest: &'a [u8],
-    ran_out: &'a AtomicBool,
-}
-
-impl std::io::Read for EofFlaggingReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = std::io::BufRead::fill_buf(self)?.len().min(buf.len());
-        buf[..n].copy_from_slice(&self.rest[..n]);
-        std::io::BufRead::consume(self, n);
-        Ok(n)
-    }
-}
-
-impl std::io::BufRead for EofFlaggingReader<'_> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        if self.rest.is_empty() {
-            self.ran_out.store(true, Ordering::Relaxed);
-        }
-        Ok(self.rest)
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.rest = &self.rest[amt.min(self.rest.len())..];
-    }
 }
 
 enum Request {

@@ -390,10 +390,11 @@ fn jpeg_exif_orientation(bytes: &[u8]) -> image::metadata::Orientation {
         .unwrap_or(image::metadata::Orientation::NoTransforms)
 }
 
-/// The JPEG bytes for libjpeg's source manager, noting when libjpeg asks for more than there is.
-struct EofFlaggingReader<'a> {
-    rest: &'a [u8],
-    ran_out: &'a AtomicBool,
+/// The JPEG bytes for libjpeg's source manager, noting when libjpeg asks for more than there is
+/// (a truncated file: libjpeg itself would only warn and pad with grey).
+pub(crate) struct EofFlaggingReader<'a> {
+    pub(crate) rest: &'a [u8],
+    pub(crate) ran_out: &'a AtomicBool,
 }
 
 impl std::io::Read for EofFlaggingReader<'_> {

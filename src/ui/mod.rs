@@ -37,6 +37,47 @@ pub fn frame_ui(ui: &mut egui::Ui, app: &mut App) {
     if app.confirm_download {
         model_panel::confirm_download_ui(ui.ctx(), app);
     }
+    if app.sidecar_confirm.is_some() {
+        confirm_sidecars_ui(ui.ctx(), app);
+    }
+}
+
+/// The dry run of "Write XMP sidecars": every file that would be written, and nothing
+/// written until the user presses "Write".
+fn confirm_sidecars_ui(ctx: &egui::Context, app: &mut App) {
+    let Some(confirm) = &app.sidecar_confirm else {
+        return;
+    };
+    let mut command = None;
+    egui::Window::new("Write XMP sidecars?")
+        .collapsible(false)
+        .resizable(true)
+        .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+        .show(ctx, |ui| {
+            let writes = confirm.plan.iter().filter(|p| p.action != "skip").count();
+            ui.label(format!(
+                "{writes} sidecars would be written (existing ones are merged: other tools' tags are kept). Nothing is written until you press Write."
+            ));
+            egui::ScrollArea::vertical()
+                .max_height(300.0)
+                .show(ui, |ui| {
+                    for planned in &confirm.plan {
+                        ui.label(egui::RichText::new(planned.to_string()).small());
+                    }
+                });
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(writes > 0, egui::Button::new("Write sidecars"))
+                    .clicked()
+                {
+                    command = Some(Command::WriteSidecars);
+                }
+                if ui.button("Cancel").clicked() {
+                    command = Some(Command::CancelSidecars);
+                }
+            });
+        });
+    app.commands.extend(command);
 }
 
 fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
@@ -49,9 +90,34 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
         if ui.button("Open folder…").clicked() {
             app.commands.push(Command::PickPaths { folders: true });
         }
-        if app.dialog.is_some() {
+        ui.separator();
+        let located = app.view_has_located();
+        let exporting = app.export_task.is_some() || app.sidecar_plan_task.is_some();
+        if ui
+            .add_enabled(located && !exporting, egui::Button::new("Export…"))
+            .on_hover_text("Save the located photos shown as GPX, CSV or GeoJSON")
+            .clicked()
+        {
+            app.commands.push(Command::PickExport);
+        }
+        if ui
+            .add_enabled(located && !exporting, egui::Button::new("Write XMP sidecars…"))
+            .on_hover_text("Lists the sidecars first (photo.jpg.xmp); writes only after you confirm")
+            .clicked()
+        {
+            app.commands.push(Command::PlanSidecars);
+        }
+        if let Some(task) = &app.export_task {
             ui.spinner();
-            ui.label("A file dialog is open");
+            ui.label(&task.label);
+        }
+        if let Some(task) = &app.sidecar_plan_task {
+            ui.spinner();
+            ui.label(&task.label);
+        }
+        if let Some(task) = &app.dialog {
+            ui.spinner();
+            ui.label(format!("A file dialog is open: {}", task.label));
         }
         ui.separator();
         if ui
