@@ -162,6 +162,17 @@ pub struct Batch {
     pub eta: Option<Duration>,
 }
 
+impl Batch {
+    /// Done over total, for progress bars (0 for an empty batch).
+    pub fn fraction(&self) -> f32 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.done as f32 / self.total as f32
+        }
+    }
+}
+
 /// A one-shot job on a named thread whose answer arrives on a channel.
 pub struct Task<T> {
     pub label: String,
@@ -1374,26 +1385,24 @@ impl App {
 
     /// Re-reads what model files are installed (on a thread: it opens the files).
     pub fn refresh_model_info(&mut self) {
-        let dirs = self.dirs.clone();
-        self.model_info_task = Task::spawn(
-            "model-files",
-            "Checking model files",
-            self.repaint_fn(),
-            move || files::info(&dirs, false),
-        )
-        .map_err(|e| self.messages.push(format!("{e:#}")))
-        .ok();
+        self.read_model_info(false);
     }
 
     /// Verifies installed files against their manifests (slow: hashes ~1.7 GB).
     pub fn verify_model_files(&mut self) {
+        self.read_model_info(true);
+    }
+
+    fn read_model_info(&mut self, verify_hashes: bool) {
         let dirs = self.dirs.clone();
-        self.model_info_task = Task::spawn(
-            "model-files",
-            "Verifying model files",
-            self.repaint_fn(),
-            move || files::info(&dirs, true),
-        )
+        let label = if verify_hashes {
+            "Verifying model files"
+        } else {
+            "Checking model files"
+        };
+        self.model_info_task = Task::spawn("model-files", label, self.repaint_fn(), move || {
+            files::info(&dirs, verify_hashes)
+        })
         .map_err(|e| self.messages.push(format!("{e:#}")))
         .ok();
     }

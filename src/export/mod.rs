@@ -147,6 +147,19 @@ pub struct TakenAt {
 }
 
 impl TakenAt {
+    /// From the library's EXIF text, `YYYY-MM-DDTHH:MM:SS` with an optional `+HH:MM` offset.
+    pub fn from_exif_text(text: &str) -> Option<Self> {
+        const LOCAL_LEN: usize = "YYYY-MM-DDTHH:MM:SS".len();
+        let local = text.get(..LOCAL_LEN)?.to_owned();
+        let offset = text.get(LOCAL_LEN..)?;
+        Some(Self {
+            local,
+            utc_offset_minutes: (!offset.is_empty())
+                .then(|| parse_offset(offset.as_bytes()))
+                .flatten(),
+        })
+    }
+
     /// xsd:dateTime: in UTC with `Z` when the offset is known, else the local time without a
     /// zone (GPX and XMP allow that; the reader decides).
     pub fn xsd_date_time(&self) -> String {
@@ -398,36 +411,12 @@ pub(crate) fn skip_measured(record: &ExportRecord, path: &Path) -> Option<Planne
     })
 }
 
-/// Reads DateTimeOriginal (or DateTime) and OffsetTimeOriginal from a photo's EXIF; `None`
-/// when the photo has none or it can't be read.
+/// When the photo was taken, from its EXIF (DateTimeOriginal or DateTime, plus
+/// OffsetTimeOriginal) as [`crate::library::exif::read_exif`] reads it; `None` when the photo has
+/// none or it can't be read.
 pub fn read_taken_at(path: &Path) -> Option<TakenAt> {
-    use ::exif::{In, Tag, Value};
-    let file = std::fs::File::open(path).ok()?;
-    let exif = ::exif::Reader::new()
-        .read_from_container(&mut std::io::BufReader::new(file))
-        .ok()?;
-    let field = exif
-        .get_field(Tag::DateTimeOriginal, In::PRIMARY)
-        .or_else(|| exif.get_field(Tag::DateTime, In::PRIMARY))?;
-    let Value::Ascii(v) = &field.value else {
-        return None;
-    };
-    let dt = ::exif::DateTime::from_ascii(v.first()?).ok()?;
-    let local = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second
-    );
-    let utc_offset_minutes = match exif
-        .get_field(Tag::OffsetTimeOriginal, In::PRIMARY)
-        .map(|f| &f.value)
-    {
-        Some(Value::Ascii(v)) => v.first().and_then(|o| parse_offset(o)),
-        _ => None,
-    };
-    Some(TakenAt {
-        local,
-        utc_offset_minutes,
-    })
+    let text = crate::library::exif::read_exif(path).ok()?.taken_at?;
+    TakenAt::from_exif_text(&text)
 }
 
 /// `+HH:MM` / `-HH:MM` -> minutes.
@@ -604,6 +593,16 @@ fn unique_counter() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn taken_at_from_the_librarys_exif_text() {
+        let t = TakenAt::from_exif_text("2023-07-14T16:20:05-10:00").unwrap();
+        assert_eq!(t.local, "2023-07-14T16:20:05");
+        assert_eq!(t.utc_offset_minutes, Some(-600));
+        let naive = TakenAt::from_exif_text("2023-07-14T16:20:05").unwrap();
+        assert_eq!(naive.utc_offset_minutes, None);
+        assert_eq!(TakenAt::from_exif_text("2023-07-14"), None);
+    }
 
     #[test]
     fn dates_round_trip() {

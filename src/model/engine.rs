@@ -33,6 +33,35 @@ pub struct Prediction {
     pub probabilities: Arc<[f32]>,
 }
 
+impl Prediction {
+    /// GeoCLIP's ranking of one photo's logits over the gallery: softmax, then the `top_k_count`
+    /// most probable points as ranked candidates (`position_of` maps a gallery index to its
+    /// coordinates; an index it doesn't know is left out).
+    pub fn from_logits(
+        logits: &[f32],
+        top_k_count: usize,
+        position_of: impl Fn(usize) -> Option<LatLon>,
+    ) -> Self {
+        let probabilities: Arc<[f32]> = softmax(logits).into();
+        let candidates = top_k(&probabilities, top_k_count)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                Some(Candidate {
+                    rank: i + 1,
+                    gallery_index: r.gallery_index,
+                    position: position_of(r.gallery_index)?,
+                    probability: r.probability,
+                })
+            })
+            .collect();
+        Self {
+            candidates,
+            probabilities,
+        }
+    }
+}
+
 /// Which files a run used: the evidence record of an estimate.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Provenance {
@@ -245,25 +274,7 @@ impl GeoClip {
             .map_err(ModelError::candle("scoring against the gallery"))?;
         Ok(logits
             .iter()
-            .map(|row| {
-                let probabilities: Arc<[f32]> = softmax(row).into();
-                let candidates = top_k(&probabilities, top_k_count)
-                    .into_iter()
-                    .enumerate()
-                    .filter_map(|(i, r)| {
-                        Some(Candidate {
-                            rank: i + 1,
-                            gallery_index: r.gallery_index,
-                            position: self.gallery.lat_lon(r.gallery_index)?,
-                            probability: r.probability,
-                        })
-                    })
-                    .collect();
-                Prediction {
-                    candidates,
-                    probabilities,
-                }
-            })
+            .map(|row| Prediction::from_logits(row, top_k_count, |i| self.gallery.lat_lon(i)))
             .collect())
     }
 }

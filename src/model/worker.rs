@@ -305,23 +305,7 @@ impl Embedder for FakeEmbedder {
                 -(p.distance_km(&peak) / 1000.0) as f32
             })
             .collect();
-        let probabilities: Arc<[f32]> = crate::geo::softmax(&logits).into();
-        let candidates = crate::geo::top_k(&probabilities, top_k)
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                Some(Candidate {
-                    rank: i + 1,
-                    gallery_index: r.gallery_index,
-                    position: Self::grid_position(r.gallery_index)?,
-                    probability: r.probability,
-                })
-            })
-            .collect();
-        Ok(Prediction {
-            candidates,
-            probabilities,
-        })
+        Ok(Prediction::from_logits(&logits, top_k, Self::grid_position))
     }
 
     fn gallery_position(&self, index: usize) -> Option<LatLon> {

@@ -150,17 +150,12 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
 fn status_ui(ui: &mut egui::Ui, app: &mut App) {
     ui.horizontal(|ui| {
         if let Some(batch) = app.batch.clone() {
-            let fraction = if batch.total == 0 {
-                0.0
-            } else {
-                batch.done as f32 / batch.total as f32
-            };
             let eta = batch
                 .eta
                 .map(|d| format!(", {} left", format_duration(d)))
                 .unwrap_or_default();
             ui.add(
-                egui::ProgressBar::new(fraction)
+                egui::ProgressBar::new(batch.fraction())
                     .desired_width(260.0)
                     .text(format!("Locating {}/{}{eta}", batch.done, batch.total)),
             );

@@ -79,17 +79,12 @@ pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
         }
     });
     if let Some(batch) = app.batch.clone() {
-        let fraction = if batch.total == 0 {
-            0.0
-        } else {
-            batch.done as f32 / batch.total as f32
-        };
         let eta = batch
             .eta
             .map(|d| format!(" · {} left", super::format_duration(d)))
             .unwrap_or_default();
         ui.add(
-            egui::ProgressBar::new(fraction)
+            egui::ProgressBar::new(batch.fraction())
                 .show_percentage()
                 .text(format!("{}/{} photos{eta}", batch.done, batch.total)),
         );
