@@ -6,11 +6,12 @@
 //! `pre_layrnorm`, pre-norm encoder layers with quick_gelu MLPs, `post_layernorm` on the class
 //! token, then the bias-free projection.
 
-use candle_core::{D, Module as _, Tensor};
+use candle_core::{D, DType, Device, Module as _, Tensor};
 use candle_nn::LayerNorm;
 
 use super::ModelError;
-use super::weights::{Dense, TensorSource};
+use super::kernels;
+use super::weights::{Dense, TensorSource, with_cpu_f32};
 
 /// The vision half of a Hugging Face `CLIPConfig`.
 #[derive(Clone, Debug, PartialEq)]
@@ -294,10 +295,9 @@ impl ClipVision {
         let x = (residual + h)?;
         let residual = &x;
         let h = layer.layer_norm2.forward(&x)?;
-        let h = layer.fc1.forward(&h)?;
         let h = match self.cfg.hidden_act {
-            Activation::QuickGelu => (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)?,
-            Activation::Gelu => h.gelu_erf()?,
+            Activation::QuickGelu => layer.fc1.forward_act(&h, kernels::Activation::QuickGelu)?,
+            Activation::Gelu => layer.fc1.forward(&h)?.gelu_erf()?,
         };
         let h = layer.fc2.forward(&h)?;
         residual + h
@@ -314,6 +314,11 @@ impl ClipVision {
                 .contiguous()
         };
         let qkv = layer.qkv_proj.forward(x)?;
+        if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
+            let out = with_cpu_f32(&qkv, |qkv| kernels::attention(qkv, (b, t, hidden), heads))?;
+            let out = Tensor::from_vec(out, (b, t, hidden), &Device::Cpu)?;
+            return layer.out_proj.forward(&out);
+        }
         let q = split((qkv.narrow(2, 0, hidden)? * scale)?)?;
         let k = split(qkv.narrow(2, hidden, hidden)?)?;
         let v = split(qkv.narrow(2, 2 * hidden, hidden)?)?;

@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Module as _, Tensor};
 use rayon::prelude::*;
 
 use super::ModelError;
+use super::kernels::Activation;
 use super::weights::{Dense, TensorSource};
 use crate::geo::equal_earth_projection_f32;
 
@@ -61,7 +62,8 @@ impl ImageMlp {
     }
 
     pub fn forward(&self, clip_embeds: &Tensor) -> candle_core::Result<Tensor> {
-        self.fc2.forward(&self.fc0.forward(clip_embeds)?.relu()?)
+        self.fc2
+            .forward(&self.fc0.forward_act(clip_embeds, Activation::Relu)?)
     }
 }
 
@@ -157,7 +159,7 @@ impl LocationEncoder {
             .to_device(&self.device)?;
             let mut h = rff;
             for layer in &capsule.layers {
-                h = layer.forward(&h)?.relu()?;
+                h = layer.forward_act(&h, Activation::Relu)?;
             }
             total = (total + capsule.head.forward(&h)?)?;
         }

@@ -8,6 +8,7 @@ use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
 
 use super::ModelError;
+use super::kernels::{self, Activation};
 
 /// Anything that hands out named tensors of a known shape, as f32 on a device.
 pub trait TensorSource {
@@ -88,6 +89,7 @@ impl TensorSource for WeightFile {
         self.tensors
             .load(name, &Device::Cpu)
             .and_then(|t| t.to_dtype(DType::F32))
+            .and_then(without_subnormals)
             .and_then(|t| t.to_device(&self.device))
             .map_err(ModelError::candle(format!(
                 "could not load tensor `{name}` from {}",
@@ -113,6 +115,18 @@ impl TensorSource for WeightFile {
         }
         Ok(())
     }
+}
+
+/// The tensor with its subnormal values set to zero ([`kernels::flush_subnormals`] says why);
+/// the same tensor when it has none.
+fn without_subnormals(t: Tensor) -> candle_core::Result<Tensor> {
+    let has_subnormals = with_cpu_f32(&t.contiguous()?, |v| v.iter().any(|x| x.is_subnormal()))?;
+    if !has_subnormals {
+        return Ok(t);
+    }
+    let mut values = t.flatten_all()?.to_vec1::<f32>()?;
+    kernels::flush_subnormals(&mut values);
+    Tensor::from_vec(values, t.shape(), &Device::Cpu)
 }
 
 /// Random weights (normal, std 0.02; layer norms at 1 and 0). For benchmarks of full-size
@@ -203,20 +217,63 @@ impl Dense {
     }
 }
 
-impl candle_core::Module for Dense {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let dims = x.dims().to_vec();
+impl Dense {
+    /// `act(x @ weightᵀ + bias)` over the last dimension of `x`. On the CPU in f32 this is one
+    /// fused kernel ([`kernels::linear`]); elsewhere candle's ops.
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
         let (in_dim, out_dim) = self.weight_t.dims2()?;
         let rows = x.elem_count() / in_dim.max(1);
+        let mut out_dims = x.dims().to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = out_dim;
+        }
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            let x = x.contiguous()?;
+            let y = with_cpu_f32(&x, |x| {
+                with_cpu_f32(&self.weight_t, |w| {
+                    let run = |bias: Option<&[f32]>| {
+                        kernels::linear(x, w, bias, (rows, in_dim, out_dim), act)
+                    };
+                    match &self.bias {
+                        Some(b) => with_cpu_f32(b, |b| run(Some(b))),
+                        None => Ok(run(None)),
+                    }
+                })
+                .flatten()
+            })
+            .flatten()?;
+            return Tensor::from_vec(y, out_dims, &Device::Cpu);
+        }
         let y = x.reshape((rows, in_dim))?.matmul(&self.weight_t)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };
-        let mut out_dims = dims;
-        if let Some(last) = out_dims.last_mut() {
-            *last = out_dim;
-        }
+        let y = match act {
+            Activation::Identity => y,
+            Activation::Relu => y.relu()?,
+            Activation::QuickGelu => (&y * candle_nn::ops::sigmoid(&(&y * 1.702)?)?)?,
+        };
         y.reshape(out_dims)
+    }
+}
+
+impl candle_core::Module for Dense {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_act(x, Activation::Identity)
+    }
+}
+
+/// Runs `f` on the elements of a contiguous f32 tensor in CPU memory, without copying.
+pub(crate) fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("expected a contiguous tensor".into()))?;
+    match &*storage {
+        candle_core::Storage::Cpu(cpu) => Ok(f(&cpu.as_slice::<f32>()?[start..end])),
+        _ => Err(candle_core::Error::Msg(
+            "expected a tensor in CPU memory".into(),
+        )),
     }
 }
