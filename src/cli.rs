@@ -641,6 +641,9 @@ fn model(dirs: &DataDirs, cmd: ModelCommand) -> anyhow::Result<()> {
                     "MISSING"
                 };
                 println!("\n{}: {state}\n  folder: {}", c.name, c.dir.display());
+                if let Some(detail) = &c.detail {
+                    println!("  model:  {detail}");
+                }
                 for f in &c.files {
                     println!(
                         "  {:<28} {:>12} bytes  sha256 {}",

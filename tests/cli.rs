@@ -252,8 +252,30 @@ fn model_info_lists_installed_and_missing() {
     );
     assert!(stdout.contains("model.safetensors"), "{stdout}");
     assert!(
-        stdout.contains("CLIP ViT-L/14 backbone: MISSING")
+        stdout.contains("CLIP backbone: MISSING")
             && stdout.contains("geoloupe model download"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn model_info_describes_the_installed_backbone() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_geoloupe"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let import = run(&["model", "import", tiny_clip().to_str().unwrap()]);
+    assert!(import.status.success(), "{}", text(&import.stderr));
+    let stdout = text(&run(&["model", "info"]).stdout);
+    // The tiny test backbone is installed, and said not to be GeoCLIP's ViT-L/14.
+    assert!(stdout.contains("CLIP backbone: installed"), "{stdout}");
+    assert!(
+        stdout.contains("model:  not ViT-L/14, GeoCLIP's backbone: 2 layers"),
         "{stdout}"
     );
 }

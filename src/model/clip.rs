@@ -51,6 +51,24 @@ impl ClipVisionConfig {
         }
     }
 
+    /// One line for people: the shape, and whether it is the ViT-L/14 GeoCLIP was trained on.
+    pub fn describe(&self) -> String {
+        let shape = format!(
+            "{} layers, width {}, {} heads, patch {}, {} px, projection {}",
+            self.num_hidden_layers,
+            self.hidden_size,
+            self.num_attention_heads,
+            self.patch_size,
+            self.image_size,
+            self.projection_dim
+        );
+        if *self == Self::vit_large_patch14() {
+            format!("ViT-L/14 ({shape})")
+        } else {
+            format!("not ViT-L/14, GeoCLIP's backbone: {shape}")
+        }
+    }
+
     /// Reads a Hugging Face `config.json` of a `CLIPModel` (or a bare `CLIPVisionConfig`),
     /// with transformers' defaults for absent fields.
     pub fn from_hf_json(text: &str) -> Result<Self, String> {
@@ -350,6 +368,19 @@ mod tests {
             ClipVisionConfig::from_hf_json(json).unwrap(),
             ClipVisionConfig::vit_large_patch14()
         );
+    }
+
+    #[test]
+    fn describes_the_shape_and_says_when_it_is_not_vit_l14() {
+        let large = ClipVisionConfig::vit_large_patch14();
+        assert!(large.describe().starts_with("ViT-L/14 (24 layers, width 1024"));
+        let tiny = ClipVisionConfig {
+            num_hidden_layers: 2,
+            hidden_size: 64,
+            ..large
+        };
+        assert!(tiny.describe().starts_with("not ViT-L/14"), "{}", tiny.describe());
+        assert!(tiny.describe().contains("2 layers, width 64"));
     }
 
     #[test]

@@ -680,6 +680,8 @@ pub struct ComponentInfo {
     pub name: &'static str,
     pub dir: PathBuf,
     pub installed: bool,
+    /// What was found, for people (the backbone's shape).
+    pub detail: Option<String>,
     pub problem: Option<String>,
     pub files: Vec<ManifestEntry>,
     pub fix: Option<String>,
@@ -692,10 +694,13 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
         "geoloupe model download   (or: geoloupe model import <Hugging Face CLIP folder>)";
     let check = |name: &'static str,
                  dir: PathBuf,
-                 open: &dyn Fn(&Path) -> Result<(), ModelError>,
+                 open: &dyn Fn(&Path) -> Result<Option<String>, ModelError>,
                  fix: &str| {
         let manifest = Manifest::read(&dir);
-        let mut problem = open(&dir).err().map(|e| e.to_string());
+        let (detail, mut problem) = match open(&dir) {
+            Ok(detail) => (detail, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         if problem.is_none() && verify_hashes {
             problem = match &manifest {
                 Some(m) => m.verify(&dir).err().map(|e| e.to_string()),
@@ -705,6 +710,7 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
         ComponentInfo {
             name,
             installed: problem.is_none(),
+            detail,
             fix: problem.as_ref().map(|_| fix.to_owned()),
             problem,
             files: manifest.map(|m| m.files).unwrap_or_default(),
@@ -715,13 +721,13 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
         check(
             "GeoCLIP release (heads + gallery)",
             dirs.release_dir(),
-            &|d| Release::open(d).map(|_| ()),
+            &|d| Release::open(d).map(|_| None),
             release_fix,
         ),
         check(
-            "CLIP ViT-L/14 backbone",
+            "CLIP backbone",
             dirs.backbone_dir(),
-            &|d| Backbone::open(d).map(|_| ()),
+            &|d| Backbone::open(d).map(|b| Some(b.vision.describe())),
             backbone_fix,
         ),
     ]

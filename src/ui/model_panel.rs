@@ -115,6 +115,9 @@ fn files_ui(ui: &mut egui::Ui, app: &mut App) {
                 })
                 .response
                 .on_hover_text(c.dir.display().to_string());
+                if let Some(detail) = &c.detail {
+                    ui.label(egui::RichText::new(detail).small());
+                }
                 if let Some(problem) = &c.problem {
                     ui.label(egui::RichText::new(problem).small().weak());
                 }
