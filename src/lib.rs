@@ -14,4 +14,5 @@ pub mod export;
 pub mod geo;
 pub mod library;
 pub mod model;
+pub mod threads;
 pub mod ui;

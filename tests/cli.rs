@@ -252,8 +252,7 @@ fn model_info_lists_installed_and_missing() {
     );
     assert!(stdout.contains("model.safetensors"), "{stdout}");
     assert!(
-        stdout.contains("CLIP backbone: MISSING")
-            && stdout.contains("geoloupe model download"),
+        stdout.contains("CLIP backbone: MISSING") && stdout.contains("geoloupe model download"),
         "{stdout}"
     );
 }

@@ -307,6 +307,7 @@ impl ThumbnailWorker {
         let thread = std::thread::Builder::new()
             .name("thumbnails".into())
             .spawn(move || {
+                crate::threads::lower_current_thread_priority();
                 for request in request_rx {
                     let Request::Make { path, generation } = request else {
                         break;

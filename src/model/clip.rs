@@ -373,13 +373,21 @@ mod tests {
     #[test]
     fn describes_the_shape_and_says_when_it_is_not_vit_l14() {
         let large = ClipVisionConfig::vit_large_patch14();
-        assert!(large.describe().starts_with("ViT-L/14 (24 layers, width 1024"));
+        assert!(
+            large
+                .describe()
+                .starts_with("ViT-L/14 (24 layers, width 1024")
+        );
         let tiny = ClipVisionConfig {
             num_hidden_layers: 2,
             hidden_size: 64,
             ..large
         };
-        assert!(tiny.describe().starts_with("not ViT-L/14"), "{}", tiny.describe());
+        assert!(
+            tiny.describe().starts_with("not ViT-L/14"),
+            "{}",
+            tiny.describe()
+        );
         assert!(tiny.describe().contains("2 layers, width 64"));
     }
 

@@ -441,13 +441,22 @@ impl InferenceWorker {
         let thread = std::thread::Builder::new()
             .name("inference".into())
             .spawn(move || {
+                crate::threads::lower_current_thread_priority();
                 let mut state = WorkerThread {
                     embedder: None,
                     events: event_tx,
                     generation: thread_generation,
                     repaint,
                 };
-                state.serve(&command_rx);
+                // Every parallel loop of a job runs in this low-priority pool, so the window
+                // keeps its frames while a batch or the gallery encode uses all cores. Without
+                // a pool (it could not be built) the jobs use the global one: slower frames,
+                // same results.
+                let mut serve = move || state.serve(&command_rx);
+                match crate::threads::background_pool("inference") {
+                    Ok(pool) => pool.install(serve),
+                    Err(_) => serve(),
+                }
             })
             .map_err(WorkerError::Spawn)?;
         Ok(Self {

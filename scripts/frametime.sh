@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Frame time of the real desktop app under Xvfb while a batch runs on every core.
+#
+# Imports the real GeoCLIP heads (the wheel that scripts/test.sh downloads) and the tiny test
+# backbone into a temporary data dir, encodes the gallery once (`geoloupe locate`), opens the
+# app on N copies of a test photo, clicks "Run on all shown" and screenshots the status bar,
+# whose "frame time" reads eframe's per-frame work (median and worst of the last 120 frames),
+# every few seconds. Writes the bars, stacked, to the output PNG.
+#
+# Needs what scripts/screenshot.sh needs. Usage: scripts/frametime.sh [output.png] [photos]
+# With GEOLOUPE_FAKE_MODEL=1 GEOLOUPE_FAKE_DELAY_MS=50 it measures the same without CPU load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-target/frametime.png}"
+count="${2:-400}"
+wheel="${GEOCLIP_WHEEL:-target/downloads/geoclip-1.3.0-py3-none-any.whl}"
+
+cargo build --bin geoloupe
+bin="${CARGO_TARGET_DIR:-target}/debug/geoloupe"
+
+work="$(mktemp -d)"
+trap 'kill "${app_pid:-}" "${xvfb_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+data="$work/data"
+mkdir -p "$work/photos" "$work/home"
+for i in $(seq 1 "$count"); do cp tests/fixtures/images/kauai.jpg "$work/photos/p$i.jpg"; done
+if [ -z "${GEOLOUPE_FAKE_MODEL:-}" ]; then
+  "$bin" --data-dir "$data" model import "$wheel" >/dev/null
+  "$bin" --data-dir "$data" model import tests/fixtures/tiny_clip >/dev/null
+  # Encode and cache the gallery now, so the app's model is ready at once.
+  "$bin" --data-dir "$data" locate tests/fixtures/images/kauai.jpg >/dev/null
+  run_button_y=221
+else
+  run_button_y=129
+fi
+
+display=":${FRAMETIME_DISPLAY:-79}"
+Xvfb "$display" -screen 0 1440x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+xvfb_pid=$!
+sleep 2
+export DISPLAY="$display" LIBGL_ALWAYS_SOFTWARE=1 WAYLAND_DISPLAY= XDG_SESSION_TYPE=x11
+export GEOLOUPE_DATA_DIR="$data" GEOLOUPE_OFFLINE=1 HOME="$work/home"
+"$bin" "$work/photos" >"$work/app.log" 2>&1 &
+app_pid=$!
+window=""
+for _ in $(seq 1 60); do
+  window="$(xdotool search --name '^geoloupe$' 2>/dev/null | head -n1 || true)"
+  [ -n "$window" ] && break
+  sleep 1
+done
+[ -n "$window" ] || { echo "the window did not appear" >&2; cat "$work/app.log" >&2; exit 1; }
+xdotool windowsize "$window" 1440 900 windowmove "$window" 0 0 || true
+sleep 6
+xdotool mousemove 1316 "$run_button_y" click 1
+for shot in 1 2 3 4 5 6; do
+  # Keep frames coming: move the pointer over the map.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    xdotool mousemove 600 400; sleep 0.15; xdotool mousemove 800 500; sleep 0.15
+  done
+  xwd -root -silent -display "$display" | convert xwd:- -crop 1440x30+0+870 "$work/bar_$shot.png"
+done
+convert "$work"/bar_*.png -append "$out"
+echo "wrote $out"
