@@ -10,7 +10,7 @@ pub mod settings;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, sync_channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
@@ -216,6 +216,37 @@ pub struct MapState {
     pub output: MapOutput,
     /// Clicking the map places the selected photo.
     pub place_mode: bool,
+    /// Whether OpenStreetMap tiles arrive.
+    pub tile_watch: TileWatch,
+}
+
+/// Notices when OpenStreetMap tiles don't arrive (no network, a proxy, the server down): walkers
+/// logs failed fetches and never retries them, and the basemap underneath hides the gap, so
+/// without this the map would look offline while the switch says online.
+#[derive(Debug, Default)]
+pub struct TileWatch {
+    missing_since: Option<Instant>,
+}
+
+impl TileWatch {
+    /// How long the tile under the map's centre may be missing before the map says so.
+    pub const GRACE: Duration = Duration::from_secs(8);
+
+    /// Called each frame with whether the centre tile is there; true once it has been missing
+    /// for [`Self::GRACE`].
+    pub fn update(&mut self, now: Instant, centre_tile_loaded: bool) -> bool {
+        if centre_tile_loaded {
+            self.missing_since = None;
+            return false;
+        }
+        let since = *self.missing_since.get_or_insert(now);
+        now.duration_since(since) >= Self::GRACE
+    }
+
+    /// Forget the wait (the network was switched off).
+    pub fn reset(&mut self) {
+        self.missing_since = None;
+    }
 }
 
 /// A model download in progress.
@@ -367,6 +398,7 @@ impl App {
                 heat: HeatTiles::new(ctx.clone()),
                 output: MapOutput::default(),
                 place_mode: false,
+                tile_watch: TileWatch::default(),
             },
             messages,
             commands: Vec::new(),

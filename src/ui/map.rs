@@ -8,7 +8,7 @@ use egui::{Align2, Color32, Vec2};
 use crate::app::{App, Command, DecisionSource};
 use crate::geo::LatLon;
 use crate::geo::heatmap::colour_ramp;
-use crate::ui::overlays::{MarkersPlugin, to_position};
+use crate::ui::overlays::{MarkersPlugin, from_position, to_position};
 
 pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     egui::Frame::new()
@@ -50,15 +50,26 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     let place_mode = app.map.place_mode && selected.is_some();
     let network = app.settings.network_enabled;
     let state = &mut app.map;
+    let centre = centre_tile(&state.memory);
     let mut attributions = vec![walkers::Tiles::attribution(&state.basemap)];
     let mut map = walkers::Map::new(
         Some(&mut state.basemap),
         &mut state.memory,
-        walkers::lat_lon(20.0, 0.0),
+        walkers::lat_lon(MAP_HOME_LAT_LON.0, MAP_HOME_LAT_LON.1),
     );
-    if let Some(osm) = state.osm.as_mut().filter(|_| network) {
-        attributions.push(walkers::Tiles::attribution(osm));
-        map = map.with_layer(osm, 1.0);
+    let mut tiles_missing = false;
+    match state.osm.as_mut().filter(|_| network) {
+        Some(osm) => {
+            let loaded = walkers::Tiles::at(osm, centre).is_some();
+            tiles_missing = state.tile_watch.update(std::time::Instant::now(), loaded);
+            if !loaded && !tiles_missing {
+                // Look again when the grace period is over, even if nothing else repaints.
+                ui.ctx().request_repaint_after(crate::app::TileWatch::GRACE);
+            }
+            attributions.push(walkers::Tiles::attribution(osm));
+            map = map.with_layer(osm, 1.0);
+        }
+        None => state.tile_watch.reset(),
     }
     if show_heat {
         attributions.push(walkers::Tiles::attribution(&state.heat));
@@ -83,6 +94,9 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     let rect = response.rect;
 
     attribution_ui(ui, rect, &attributions, network);
+    if tiles_missing {
+        tiles_missing_ui(ui, rect);
+    }
     if show_heat {
         legend_ui(ui, rect, opacity);
     }
@@ -101,6 +115,44 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
             source: DecisionSource::Manual,
         });
     }
+}
+
+/// The OpenStreetMap tile under the map's centre at the zoom walkers draws.
+fn centre_tile(memory: &walkers::MapMemory) -> walkers::TileId {
+    let centre = memory
+        .detached()
+        .map(from_position)
+        .unwrap_or(LatLon::new(MAP_HOME_LAT_LON.0, MAP_HOME_LAT_LON.1));
+    let zoom = memory.zoom().round().clamp(0.0, 19.0) as u8;
+    let (x, y) = crate::geo::heatmap::mercator_unit(centre);
+    let n = 1u32 << zoom;
+    let index = |unit: f64| ((unit * f64::from(n)) as u32).min(n - 1);
+    walkers::TileId {
+        x: index(x),
+        y: index(y),
+        zoom,
+    }
+}
+
+/// Where the map centres until it is moved: `(lat, lon)` in degrees.
+const MAP_HOME_LAT_LON: (f64, f64) = (20.0, 0.0);
+
+fn tiles_missing_ui(ui: &egui::Ui, rect: egui::Rect) {
+    egui::Area::new(egui::Id::unique("map tiles missing"))
+        .fixed_pos(rect.left_top() + Vec2::new(8.0, 8.0))
+        .order(egui::Order::Foreground)
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    "OpenStreetMap tiles are not loading: showing the offline basemap",
+                )
+                .on_hover_text(
+                    "No answer from tile.openstreetmap.org (no network, a proxy or a firewall?). \
+                     Coastlines and borders come from the built-in Natural Earth basemap.",
+                );
+            });
+        });
 }
 
 fn toolbar_ui(ui: &mut egui::Ui, app: &mut App) {
@@ -238,4 +290,52 @@ fn legend_ui(ui: &mut egui::Ui, rect: egui::Rect, opacity: f32) {
                     });
                 });
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::TileWatch;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn centre_tile_follows_the_map() {
+        let mut memory = walkers::MapMemory::default();
+        memory.set_zoom(2.0).expect("zoom 2");
+        // Home (20° N, 0°) at zoom 2: column 2 of 4, row 1 of 4.
+        assert_eq!(
+            centre_tile(&memory),
+            walkers::TileId {
+                x: 2,
+                y: 1,
+                zoom: 2
+            }
+        );
+        // Sydney (33.87° S, 151.21° E) at zoom 10: the OSM tile 942, 614.
+        memory.center_at(to_position(LatLon::new(-33.87, 151.21)));
+        memory.set_zoom(10.0).expect("zoom 10");
+        assert_eq!(
+            centre_tile(&memory),
+            walkers::TileId {
+                x: 942,
+                y: 614,
+                zoom: 10
+            }
+        );
+    }
+
+    #[test]
+    fn tile_watch_speaks_up_only_after_the_grace_period() {
+        let mut watch = TileWatch::default();
+        let t0 = Instant::now();
+        assert!(!watch.update(t0, false));
+        assert!(!watch.update(t0 + TileWatch::GRACE - Duration::from_millis(1), false));
+        assert!(watch.update(t0 + TileWatch::GRACE, false));
+        // A tile arrives: quiet again, and the wait starts over.
+        assert!(!watch.update(t0 + TileWatch::GRACE * 2, true));
+        assert!(!watch.update(t0 + TileWatch::GRACE * 2, false));
+        assert!(watch.update(t0 + TileWatch::GRACE * 3, false));
+        watch.reset();
+        assert!(!watch.update(t0 + TileWatch::GRACE * 3, false));
+    }
 }
