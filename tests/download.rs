@@ -97,6 +97,8 @@ struct Faults {
     wrong_big_etag: Option<String>,
     /// Cut the connection half-way through the big file's body for this many GETs.
     drop_big_gets: usize,
+    /// Send half of the big file's body, then nothing more until the hub shuts down.
+    stall_big: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -270,6 +272,23 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             return not_found(&stream);
         };
         let headers = vec![("Content-Length".to_owned(), file.bytes.len().to_string())];
+        if !is_head && name == BIG_FILE && shared.faults.stall_big {
+            respond(
+                &stream,
+                "200 OK",
+                &headers,
+                &file.bytes[..file.bytes.len() / 2],
+                true,
+            )?;
+            // Bounded: until the hub shuts down, or 60 s.
+            for _ in 0..600 {
+                if shared.shutdown.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            return stream.shutdown(Shutdown::Both);
+        }
         if !is_head
             && name == BIG_FILE
             && shared.big_gets.fetch_add(1, Ordering::SeqCst) < shared.faults.drop_big_gets
@@ -483,6 +502,7 @@ fn wrong_hub_sha256_is_a_checksum_mismatch_and_the_blob_is_deleted() {
     let hub = FakeHub::start(Faults {
         wrong_big_etag: Some(wrong.clone()),
         drop_big_gets: 0,
+        stall_big: false,
     });
     let cache = tempfile::tempdir().expect("tempdir");
     let error =
@@ -555,6 +575,7 @@ fn a_dropped_connection_is_retried_within_one_fetch() {
     let hub = FakeHub::start(Faults {
         wrong_big_etag: None,
         drop_big_gets: 1,
+        stall_big: false,
     });
     let cache = tempfile::tempdir().expect("tempdir");
     let fetched = fetch(&hub.options(cache.path()), &repo_files(), &mut NoProgress)
@@ -573,12 +594,57 @@ fn a_dropped_connection_is_retried_within_one_fetch() {
     );
 }
 
+/// Cancels as soon as the big file's first bytes have arrived.
+#[derive(Default)]
+struct CancelMidFile {
+    seen_bytes: u64,
+}
+
+impl DownloadProgress for CancelMidFile {
+    fn file_started(&mut self, _file: &str, _total_bytes: Option<u64>) {}
+    fn bytes(&mut self, file: &str, done_bytes: u64) {
+        if file == BIG_FILE {
+            self.seen_bytes = done_bytes;
+        }
+    }
+    fn file_finished(&mut self, _file: &str) {}
+    fn cancelled(&self) -> bool {
+        self.seen_bytes > 0
+    }
+}
+
+#[test]
+fn cancel_stops_a_transfer_mid_file() {
+    // The hub sends half of the big file and then stalls until it shuts down: the fetch can
+    // only return while the hub is up if cancelling stops the transfer itself.
+    let hub = FakeHub::start(Faults {
+        stall_big: true,
+        ..Faults::default()
+    });
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut progress = CancelMidFile::default();
+    let result = fetch(&hub.options(cache.path()), &repo_files(), &mut progress);
+    assert!(
+        matches!(&result, Err(DownloadError::Cancelled { file, .. }) if file == BIG_FILE),
+        "{result:?}"
+    );
+    assert!(progress.seen_bytes > 0 && progress.seen_bytes < BIG_BYTES as u64);
+    // The hub is still stalling: nothing was retried after the cancel.
+    let cdn_gets = hub
+        .log()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/cdn/"))
+        .count();
+    assert_eq!(cdn_gets, 1, "{:?}", hub.log());
+}
+
 #[test]
 fn a_transfer_that_keeps_breaking_fails_and_a_rerun_completes_it() {
     // More drops than one fetch tries: the first fetch fails, the second completes.
     let hub = FakeHub::start(Faults {
         wrong_big_etag: None,
         drop_big_gets: 3,
+        stall_big: false,
     });
     let cache = tempfile::tempdir().expect("tempdir");
     let mut progress = Recorder::default();

@@ -1584,7 +1584,7 @@ impl App {
 }
 
 /// Downloads the release and the backbone (as `geoloupe model download --yes` does), stopping
-/// between files when `cancel` is set.
+/// mid-file when `cancel` is set.
 fn download_models(
     dirs: &DataDirs,
     status: &std::sync::Mutex<DownloadStatus>,

@@ -1,7 +1,7 @@
 //! Fetching model files from the Hugging Face Hub, for `geoloupe model download`.
 //!
 //! This is the only place where geoloupe talks to the network, and it only does so when the user
-//! asks for it. Everything goes through the `hf-hub` crate (1.0, blocking API), so files land in
+//! asks for it. Everything goes through the `hf-hub` crate (1.0), so files land in
 //! the standard Hugging Face cache that Python's `huggingface_hub` and other tools share:
 //! `<cache>/models--<owner>--<name>/{blobs/<etag>, snapshots/<commit>/<file>, refs/<revision>}`.
 //!
@@ -16,7 +16,7 @@
 //!   the sha256 of the content) and with an optional pinned value per file; a mismatch deletes the
 //!   bad blob so that the next run downloads it again;
 //! - **progress** per file through the small [`DownloadProgress`] trait (bridged from `hf-hub`'s
-//!   progress events, which arrive on its runtime thread);
+//!   progress events), and **cancel mid-file** through the same trait;
 //! - **retries** of a transfer that broke off mid-body (`hf-hub` only retries failed connects and
 //!   5xx answers), and errors that name the repo, the file and what to do next.
 //!
@@ -28,11 +28,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Duration;
 
 use hf_hub::progress::{DownloadEvent, FileStatus, ProgressEvent, ProgressHandler};
-use hf_hub::{HFClient, HFClientSync, HFError, HFRepositorySync, RepoTypeModel};
+use hf_hub::{HFClient, HFClientSync, HFError, HFRepository, HFRepositorySync, RepoTypeModel};
 
 /// The public Hub, used when neither the options nor `HF_ENDPOINT` name another endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -46,6 +46,9 @@ const RETRY_PAUSE_MS: u64 = 250;
 /// How many progress events may wait between `hf-hub`'s runtime thread and the caller; when
 /// the caller lags, intermediate byte counts are dropped (the next one supersedes them).
 const PROGRESS_QUEUE_LEN: usize = 64;
+
+/// How often, during a transfer, progress is forwarded and cancellation asked for.
+const PROGRESS_POLL_MS: u64 = 50;
 
 /// Where and how to fetch. Build it with [`DownloadOptions::from_env`] and override fields.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -150,6 +153,12 @@ pub trait DownloadProgress: Send {
     fn bytes(&mut self, file: &str, done_bytes: u64);
     /// The file is in the cache and its checksum passed.
     fn file_finished(&mut self, file: &str);
+    /// Asked several times a second during a transfer: `true` stops it mid-file with
+    /// [`DownloadError::Cancelled`]. Files that completed stay in the cache; the broken-off one
+    /// starts over on the next run.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Progress that goes nowhere.
@@ -253,6 +262,8 @@ pub enum DownloadError {
         file: String,
         reason: String,
     },
+    #[error("the download of {file} from {repo_id} was cancelled")]
+    Cancelled { repo_id: String, file: String },
     #[error("could not {action}: {path}: {source}")]
     Io {
         action: String,
@@ -351,12 +362,16 @@ fn validate(repo: &RepoFiles) -> Result<(), DownloadError> {
     Ok(())
 }
 
-/// An `hf-hub` client bound to one repo.
+/// An `hf-hub` client bound to one repo: the blocking handle for cache lookups, and the async
+/// one with a runtime of our own for transfers, so that a transfer can be dropped (cancelled)
+/// mid-file.
 struct Hub<'a> {
     repo: &'a RepoFiles,
     endpoint: String,
     cache_dir: PathBuf,
     handle: HFRepositorySync<RepoTypeModel>,
+    transfers: HFRepository<RepoTypeModel>,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl<'a> Hub<'a> {
@@ -381,14 +396,21 @@ impl<'a> Hub<'a> {
         let client = builder.build().map_err(|e| client_error(e.to_string()))?;
         let endpoint = client.endpoint().to_owned();
         let cache_dir = client.cache_dir().to_path_buf();
-        let sync = HFClientSync::from_inner(client).map_err(|e| client_error(e.to_string()))?;
         let (owner, name) = hf_hub::split_id(&repo.repo_id);
+        let transfers = client.model(owner, name);
+        let sync = HFClientSync::from_inner(client).map_err(|e| client_error(e.to_string()))?;
         let handle = sync.model(owner, name);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| client_error(format!("could not start its runtime: {e}")))?;
         Ok(Self {
             repo,
             endpoint,
             cache_dir,
             handle,
+            transfers,
+            runtime,
         })
     }
 
@@ -456,8 +478,10 @@ impl<'a> Hub<'a> {
         }
     }
 
-    /// One `hf-hub` download of `file`, on a named worker thread while this thread forwards the
-    /// progress events. Returns hf-hub's result and the size announced in its Start event.
+    /// One `hf-hub` transfer of `file`, driven on this thread by the Hub's runtime, which also
+    /// forwards progress and asks `progress.cancelled()` every [`PROGRESS_POLL_MS`]; on cancel
+    /// the transfer's future is dropped, which closes the connection. Returns hf-hub's result
+    /// and the size announced in its Start event.
     fn download_once(
         &self,
         file: &str,
@@ -465,61 +489,60 @@ impl<'a> Hub<'a> {
         started: &mut bool,
     ) -> Result<(Result<PathBuf, HFError>, Option<u64>), DownloadError> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(PROGRESS_QUEUE_LEN);
-        let handle = self.handle.clone();
-        let revision = self.repo.revision.clone();
-        let filename = file.to_owned();
         let forward = ForwardProgress {
             file: file.to_owned(),
             sender,
         };
         let mut announced_bytes = None;
-        let result = std::thread::scope(|scope| {
-            let worker = std::thread::Builder::new()
-                .name("hf-download".to_owned())
-                .spawn_scoped(scope, move || {
-                    handle
-                        .download_file()
-                        .filename(filename)
-                        .revision(revision)
-                        .progress(forward)
-                        .send()
-                })
-                .map_err(|source| DownloadError::Io {
-                    action: "start the download thread".to_owned(),
-                    path: PathBuf::from(file),
-                    source,
-                })?;
-            let mut on_event = |event: Forwarded| match event {
-                Forwarded::Started { total_bytes } => {
-                    announced_bytes = (total_bytes > 0).then_some(total_bytes);
-                    if !*started {
-                        *started = true;
-                        progress.file_started(file, announced_bytes);
+        let mut forward_events = |progress: &mut dyn DownloadProgress| {
+            for event in receiver.try_iter() {
+                match event {
+                    Forwarded::Started { total_bytes } => {
+                        announced_bytes = (total_bytes > 0).then_some(total_bytes);
+                        if !*started {
+                            *started = true;
+                            progress.file_started(file, announced_bytes);
+                        }
                     }
-                }
-                Forwarded::Bytes { done_bytes } => {
-                    if *started {
-                        progress.bytes(file, done_bytes);
+                    Forwarded::Bytes { done_bytes } => {
+                        if *started {
+                            progress.bytes(file, done_bytes);
+                        }
                     }
-                }
-            };
-            // Bounded: ends when the worker has finished (or dropped every sender).
-            loop {
-                match receiver.recv_timeout(Duration::from_millis(50)) {
-                    Ok(event) => on_event(event),
-                    Err(RecvTimeoutError::Timeout) if !worker.is_finished() => {}
-                    Err(_) => break,
                 }
             }
-            receiver.try_iter().for_each(&mut on_event);
-            worker.join().map_err(|_| DownloadError::Hub {
-                endpoint: self.endpoint.clone(),
+        };
+        let transfer = self
+            .transfers
+            .download_file()
+            .filename(file)
+            .revision(self.repo.revision.clone())
+            .progress(forward)
+            .send();
+        let result = self.runtime.block_on(async {
+            tokio::pin!(transfer);
+            // Bounded: ends when the transfer does (hf-hub's own timeouts and retries apply)
+            // or when the caller cancels.
+            loop {
+                tokio::select! {
+                    result = &mut transfer => break Some(result),
+                    () = tokio::time::sleep(Duration::from_millis(PROGRESS_POLL_MS)) => {
+                        forward_events(progress);
+                        if progress.cancelled() {
+                            break None;
+                        }
+                    }
+                }
+            }
+        });
+        forward_events(progress);
+        match result {
+            Some(result) => Ok((result, announced_bytes)),
+            None => Err(DownloadError::Cancelled {
                 repo_id: self.repo.repo_id.clone(),
                 file: file.to_owned(),
-                reason: "the download thread panicked".to_owned(),
-            })
-        })?;
-        Ok((result, announced_bytes))
+            }),
+        }
     }
 
     /// Our error for an `hf-hub` error while fetching `file`.

@@ -733,6 +733,27 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
     ]
 }
 
+/// The caller's progress, plus its cancel flag, which stops a transfer mid-file.
+struct CancellableProgress<'a> {
+    inner: &'a mut dyn super::download::DownloadProgress,
+    cancel: &'a std::sync::atomic::AtomicBool,
+}
+
+impl super::download::DownloadProgress for CancellableProgress<'_> {
+    fn file_started(&mut self, file: &str, total_bytes: Option<u64>) {
+        self.inner.file_started(file, total_bytes);
+    }
+    fn bytes(&mut self, file: &str, done_bytes: u64) {
+        self.inner.bytes(file, done_bytes);
+    }
+    fn file_finished(&mut self, file: &str) {
+        self.inner.file_finished(file);
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::SeqCst) || self.inner.cancelled()
+    }
+}
+
 /// Files of the release and the backbone on the Hub, for `model download`.
 pub fn hub_repos() -> [super::download::RepoFiles; 2] {
     [
@@ -757,9 +778,9 @@ pub fn hub_repos() -> [super::download::RepoFiles; 2] {
 
 /// Downloads the GeoCLIP release and its CLIP backbone from the Hub (`hub_repos`) and installs
 /// each into its data folder, checking that it opens before it replaces anything. Consent is the
-/// caller's: `geoloupe model download` asks on the terminal, the app in a dialog. `cancel` is
-/// checked between repositories and after each fetch (a file being transferred is finished
-/// first; hf-hub resumes partial files on the next try).
+/// caller's: `geoloupe model download` asks on the terminal, the app in a dialog. `cancel`
+/// stops a transfer mid-file (several times a second) and is checked between repositories;
+/// files that completed stay in the Hugging Face cache for the next try.
 pub fn download_and_install(
     dirs: &DataDirs,
     options: &super::download::DownloadOptions,
@@ -776,7 +797,19 @@ pub fn download_and_install(
         if cancel.load(Ordering::SeqCst) {
             return Err(ModelError::Cancelled);
         }
-        let fetched = super::download::fetch(options, repo, progress)?;
+        let fetched = match super::download::fetch(
+            options,
+            repo,
+            &mut CancellableProgress {
+                inner: &mut *progress,
+                cancel,
+            },
+        ) {
+            Err(super::download::DownloadError::Cancelled { .. }) => {
+                return Err(ModelError::Cancelled);
+            }
+            other => other?,
+        };
         if cancel.load(Ordering::SeqCst) {
             return Err(ModelError::Cancelled);
         }
