@@ -668,7 +668,7 @@ fn xmp_sidecars_are_written_only_after_confirming() {
     // The dry run lists, then Cancel: nothing written.
     harness.get_by_label("Write XMP sidecars…").click();
     step_until(&mut harness, "the dry run", |app| {
-        app.sidecar_confirm.is_some()
+        app.write_confirm.is_some()
     });
     harness.step();
     harness.get_by_label_contains("sidecars would be written");
@@ -677,13 +677,13 @@ fn xmp_sidecars_are_written_only_after_confirming() {
     harness.get_by_label("Cancel").click();
     harness.step();
     harness.step();
-    assert!(harness.state().app().sidecar_confirm.is_none());
+    assert!(harness.state().app().write_confirm.is_none());
     assert!(sidecars().is_empty());
 
     // Again, and Write.
     harness.get_by_label("Write XMP sidecars…").click();
     step_until(&mut harness, "the dry run", |app| {
-        app.sidecar_confirm.is_some()
+        app.write_confirm.is_some()
     });
     harness.step();
     for _ in 0..10 {
@@ -692,7 +692,7 @@ fn xmp_sidecars_are_written_only_after_confirming() {
     assert!(sidecars().is_empty(), "nothing before confirming");
     harness.get_by_label("Write sidecars").click();
     step_until(&mut harness, "the writes", |app| {
-        app.sidecar_confirm.is_none() && app.export_task.is_none()
+        app.write_confirm.is_none() && app.export_task.is_none()
     });
     // gps.jpg has a measured fix and no accepted location: skipped (an estimate never
     // replaces a fix).
@@ -715,4 +715,88 @@ fn xmp_sidecars_are_written_only_after_confirming() {
         "{:?}",
         harness.state().app().messages
     );
+}
+
+#[test]
+fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, folder) = located_folder(tmp.path());
+    let kauai = folder.join("kauai.jpg");
+    let original = std::fs::read(&kauai).unwrap();
+    let top1 = {
+        let app = harness.state().app();
+        app.photos[index_of(app, "kauai.jpg")]
+            .result
+            .as_ref()
+            .unwrap()
+            .candidates[0]
+            .position
+    };
+
+    harness.get_by_label("Write EXIF GPS…").click();
+    step_until(&mut harness, "the dry run", |app| {
+        app.write_confirm.is_some()
+    });
+    harness.step();
+    harness.get_by_label_contains("1 photos would get EXIF GPS");
+    assert_eq!(
+        std::fs::read(&kauai).unwrap(),
+        original,
+        "nothing before confirming"
+    );
+    harness.get_by_label("Write EXIF GPS").click();
+    step_until(&mut harness, "the writes", |app| {
+        app.write_confirm.is_none() && app.export_task.is_none()
+    });
+
+    // The JPEG now carries the top-1 candidate as EXIF GPS; gps.jpg (a fix of its own, no
+    // accepted location) and small.png (not a JPEG) are untouched.
+    let written = geoloupe::library::exif::read_exif(&kauai)
+        .unwrap()
+        .gps
+        .unwrap();
+    assert!(
+        (written.lat_deg - top1.lat_deg).abs() < 1e-5,
+        "{written:?} vs {top1:?}"
+    );
+    assert!(
+        (written.lon_deg - top1.lon_deg).abs() < 1e-5,
+        "{written:?} vs {top1:?}"
+    );
+    assert_eq!(
+        std::fs::read(folder.join("gps.jpg")).unwrap(),
+        std::fs::read(fixture_images().join("gps.jpg")).unwrap()
+    );
+    let app = harness.state().app();
+    assert!(
+        app.messages
+            .last()
+            .is_some_and(|m| m.starts_with("Wrote EXIF GPS into 1 photos")),
+        "{:?}",
+        app.messages
+    );
+    // The browser shows the new EXIF position at once.
+    assert_eq!(
+        app.photos[index_of(app, "kauai.jpg")].entry.gps(),
+        Some(written)
+    );
+    // The original is in the backups, byte for byte.
+    let backups = geoloupe::export::exif_write::BackupStore::in_data_dir(&tmp.path().join("data"));
+    let entries = backups.list().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(std::fs::read(&entries[0].backup).unwrap(), original);
+
+    // Reopened from the database, the result is current: our own write is not an edit.
+    drop(harness);
+    let mut options = options(
+        &tmp.path().join("data"),
+        ModelChoice::Fake(FakeEmbedder::new()),
+    );
+    options.initial_paths = vec![folder.clone()];
+    let mut harness = start_app(options);
+    step_until(&mut harness, "the reopened results", |app| {
+        app.photos.len() == 4 && app.photos.iter().filter(|p| p.is_located()).count() == 3
+    });
+    let app = harness.state().app();
+    assert!(!app.photos[index_of(app, "kauai.jpg")].result_stale);
 }

@@ -348,6 +348,36 @@ fn store_notices_moved_edited_touched_and_copied_files() {
 }
 
 #[test]
+fn our_own_exif_write_keeps_results_current_but_an_edit_does_not() {
+    use geoloupe::export::exif_write::{BackupStore, write_exif_gps};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("lib.sqlite3")).unwrap();
+    let photo = dir.path().join("kauai.jpg");
+    copy(&image("kauai.jpg"), &photo);
+    store.identify(&photo).unwrap();
+    store.save_result(&photo, &fake_result(&photo)).unwrap();
+
+    // geoloupe writes EXIF GPS into the file (size, mtime and the first 64 KiB change) and
+    // tells the store: the result stays current.
+    let backups = BackupStore::new(dir.path().join("backups"));
+    write_exif_gps(&photo, LatLon::new(22.2, -159.5), &backups).unwrap();
+    store.adopt_own_write(&photo).unwrap();
+    let record = store.identify(&photo).unwrap();
+    assert_eq!(record.status, FileStatus::Unchanged);
+    assert!(!record.result.unwrap().stale);
+
+    // Without telling the store, the same kind of write is an edit.
+    write_exif_gps(&photo, LatLon::new(10.0, 10.0), &backups).unwrap();
+    let record = store.identify(&photo).unwrap();
+    assert_eq!(record.status, FileStatus::Edited);
+    assert!(record.result.unwrap().stale);
+
+    // And adopting a write does not revive a result that was already stale.
+    store.adopt_own_write(&photo).unwrap();
+    assert!(store.identify(&photo).unwrap().result.unwrap().stale);
+}
+
+#[test]
 fn decisions_undo_and_redo_across_photos_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lib.sqlite3");

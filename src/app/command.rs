@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::app::export::WriteTarget;
 use crate::geo::LatLon;
 
 /// Where an accepted location came from.
@@ -66,10 +67,10 @@ pub enum Command {
     PickExport,
     /// Export the located photos in the view here (GPX, CSV or GeoJSON by extension).
     ExportTo(PathBuf),
-    /// List the XMP sidecars that would be written (the dry run) and ask to confirm.
-    PlanSidecars,
-    /// Write the sidecars the user confirmed.
-    WriteSidecars,
+    /// List what would be written (the dry run: XMP sidecars or EXIF GPS) and ask to confirm.
+    PlanWrites(WriteTarget),
+    /// Write what the user confirmed.
+    WriteConfirmed,
     /// Close the confirmation without writing.
-    CancelSidecars,
+    CancelWrites,
 }

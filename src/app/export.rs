@@ -152,15 +152,130 @@ pub fn export_to(path: &Path, inputs: Vec<ExportInput>) -> Result<String, String
     ))
 }
 
-/// Sidecars the user is asked to confirm: the records and the dry-run plan.
+/// What the "Write …" actions put into the photos' metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteTarget {
+    /// `photo.jpg.xmp` beside each photo, merged with what other tools wrote there.
+    XmpSidecars,
+    /// EXIF GPS written into each JPEG (pixels untouched, the original backed up first).
+    ExifGps,
+}
+
+impl WriteTarget {
+    pub fn menu_label(self) -> &'static str {
+        match self {
+            Self::XmpSidecars => "Write XMP sidecars…",
+            Self::ExifGps => "Write EXIF GPS…",
+        }
+    }
+
+    pub fn menu_hint(self) -> &'static str {
+        match self {
+            Self::XmpSidecars => {
+                "Lists the sidecars first (photo.jpg.xmp); writes only after you confirm"
+            }
+            Self::ExifGps => {
+                "Lists the JPEGs first; writes only after you confirm. Each original is backed up \
+                 (`geoloupe backups restore` puts it back); photos with a GPS fix of their own \
+                 and no accepted location are skipped"
+            }
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::XmpSidecars => "Write XMP sidecars?",
+            Self::ExifGps => "Write EXIF GPS into the photos?",
+        }
+    }
+
+    pub fn confirm_label(self) -> &'static str {
+        match self {
+            Self::XmpSidecars => "Write sidecars",
+            Self::ExifGps => "Write EXIF GPS",
+        }
+    }
+
+    /// The dialog's line above the dry run.
+    pub fn plan_note(self, writes: usize) -> String {
+        match self {
+            Self::XmpSidecars => format!(
+                "{writes} sidecars would be written (existing ones are merged: other tools' tags \
+                 are kept). Nothing is written until you press Write."
+            ),
+            Self::ExifGps => format!(
+                "{writes} photos would get EXIF GPS written into the file (the pixels are not \
+                 re-encoded; each original is backed up first). Nothing is written until you \
+                 press Write."
+            ),
+        }
+    }
+}
+
+/// Writes the user is asked to confirm: the records and the dry-run plan.
 #[derive(Clone, Debug)]
-pub struct SidecarPlan {
+pub struct WritePlan {
+    pub target: WriteTarget,
     pub records: Vec<ExportRecord>,
     pub plan: Vec<PlannedWrite>,
 }
 
-/// The note for the status line after writing sidecars.
-pub fn summarise_sidecar_writes(results: &[Result<PlannedWrite, export::ExportError>]) -> String {
+/// What a background export or write reports back to the UI thread.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// For the status line.
+    pub note: String,
+    /// Photos whose own bytes geoloupe rewrote (EXIF GPS): the library re-reads their EXIF and
+    /// adopts the new content so their results don't turn stale.
+    pub rewritten: Vec<PathBuf>,
+}
+
+/// Plans the writes (the dry run); touches nothing.
+pub fn plan_writes(target: WriteTarget, records: Vec<ExportRecord>) -> WritePlan {
+    let plan = match target {
+        WriteTarget::XmpSidecars => {
+            export::xmp::plan_sidecars(&records, export::xmp::SidecarStyle::default())
+        }
+        WriteTarget::ExifGps => export::exif_write::plan_exif_writes(&records),
+    };
+    WritePlan {
+        target,
+        records,
+        plan,
+    }
+}
+
+/// Carries out a confirmed plan; EXIF backups go to `backups`.
+pub fn write_confirmed(
+    confirmed: &WritePlan,
+    backups: &export::exif_write::BackupStore,
+) -> WriteOutcome {
+    let results = match confirmed.target {
+        WriteTarget::XmpSidecars => {
+            export::xmp::write_sidecars(&confirmed.records, export::xmp::SidecarStyle::default())
+        }
+        WriteTarget::ExifGps => export::exif_write::write_exif_gps_all(&confirmed.records, backups),
+    };
+    let rewritten = match confirmed.target {
+        WriteTarget::XmpSidecars => Vec::new(),
+        WriteTarget::ExifGps => results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|p| p.action != "skip")
+            .map(|p| p.path.clone())
+            .collect(),
+    };
+    WriteOutcome {
+        note: summarise_writes(confirmed.target, &results),
+        rewritten,
+    }
+}
+
+/// The note for the status line after writing.
+pub fn summarise_writes(
+    target: WriteTarget,
+    results: &[Result<PlannedWrite, export::ExportError>],
+) -> String {
     let written = results
         .iter()
         .filter(|r| r.as_ref().is_ok_and(|p| p.action != "skip"))
@@ -173,7 +288,12 @@ pub fn summarise_sidecar_writes(results: &[Result<PlannedWrite, export::ExportEr
         .iter()
         .filter_map(|r| r.as_ref().err().map(ToString::to_string))
         .collect();
-    let mut note = format!("Wrote {written} XMP sidecars");
+    let mut note = match target {
+        WriteTarget::XmpSidecars => format!("Wrote {written} XMP sidecars"),
+        WriteTarget::ExifGps => {
+            format!("Wrote EXIF GPS into {written} photos (originals backed up)")
+        }
+    };
     if skipped > 0 {
         note.push_str(&format!(", skipped {skipped}"));
     }

@@ -314,11 +314,11 @@ pub struct App {
     pub download: Option<Download>,
     pub confirm_download: bool,
     /// An export (GPX/CSV/GeoJSON) being written on the `export` thread.
-    pub export_task: Option<Task<Result<String, String>>>,
+    pub export_task: Option<Task<Result<export::WriteOutcome, String>>>,
     /// The dry run of "Write XMP sidecars" being prepared on the `export` thread.
-    pub sidecar_plan_task: Option<Task<export::SidecarPlan>>,
+    pub write_plan_task: Option<Task<export::WritePlan>>,
     /// The dry run waiting for the user's confirmation (nothing is written before).
-    pub sidecar_confirm: Option<export::SidecarPlan>,
+    pub write_confirm: Option<export::WritePlan>,
     /// Claimed locations typed in the inspector, per photo (`lat, lon` text).
     pub claim_inputs: HashMap<PathBuf, String>,
     /// Set once the offline place index is built (the `places` thread); until then the
@@ -387,8 +387,8 @@ impl App {
             download: None,
             confirm_download: false,
             export_task: None,
-            sidecar_plan_task: None,
-            sidecar_confirm: None,
+            write_plan_task: None,
+            write_confirm: None,
             claim_inputs: HashMap::new(),
             places_ready: Default::default(),
             map: MapState {
@@ -459,7 +459,7 @@ impl App {
             || self.download.is_some()
             || self.import_task.is_some()
             || self.export_task.is_some()
-            || self.sidecar_plan_task.is_some()
+            || self.write_plan_task.is_some()
             || matches!(self.model_state, ModelState::Loading(_))
     }
 
@@ -836,17 +836,20 @@ impl App {
         if let Some(answer) = self.export_task.as_ref().and_then(Task::poll) {
             self.export_task = None;
             match answer {
-                Ok(note) => self.messages.push(note),
+                Ok(outcome) => {
+                    self.adopt_rewritten(&outcome.rewritten);
+                    self.messages.push(outcome.note);
+                }
                 Err(e) => self.messages.push(format!("export failed: {e}")),
             }
         }
-        if let Some(plan) = self.sidecar_plan_task.as_ref().and_then(Task::poll) {
-            self.sidecar_plan_task = None;
+        if let Some(plan) = self.write_plan_task.as_ref().and_then(Task::poll) {
+            self.write_plan_task = None;
             if plan.records.is_empty() {
                 self.messages
-                    .push("No located photos in the view: no sidecars to write".into());
+                    .push("No located photos in the view: nothing to write".into());
             } else {
-                self.sidecar_confirm = Some(plan);
+                self.write_confirm = Some(plan);
             }
         }
         if let Some(answer) = self.import_task.as_ref().and_then(Task::poll) {
@@ -1105,9 +1108,9 @@ impl App {
             Command::StartDownload => self.start_download(),
             Command::PickExport => self.pick_export(),
             Command::ExportTo(path) => self.export_to(path),
-            Command::PlanSidecars => self.plan_sidecars(),
-            Command::WriteSidecars => self.write_sidecars(),
-            Command::CancelSidecars => self.sidecar_confirm = None,
+            Command::PlanWrites(target) => self.plan_writes(target),
+            Command::WriteConfirmed => self.write_confirmed(),
+            Command::CancelWrites => self.write_confirm = None,
             Command::CancelDownload => {
                 if let Some(d) = self.download.take() {
                     d.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -1309,61 +1312,77 @@ impl App {
             "export",
             format!("Exporting to {}", path.display()),
             self.repaint_fn(),
-            move || export::export_to(&path, job()),
-        )
-        .map_err(|e| self.messages.push(format!("{e:#}")))
-        .ok();
-    }
-
-    /// Prepares the dry run of "Write XMP sidecars"; the confirmation dialog shows it.
-    fn plan_sidecars(&mut self) {
-        if self.sidecar_plan_task.is_some() || self.export_task.is_some() {
-            return;
-        }
-        if !self.view_has_located() {
-            self.messages
-                .push("No located photos in the view: no sidecars to write".into());
-            return;
-        }
-        let job = self.export_job();
-        let style = crate::export::xmp::SidecarStyle::default();
-        self.sidecar_plan_task = Task::spawn(
-            "export",
-            "Listing the sidecars to write",
-            self.repaint_fn(),
             move || {
-                let records = export::build_records(job());
-                let plan = crate::export::xmp::plan_sidecars(&records, style);
-                export::SidecarPlan { records, plan }
+                export::export_to(&path, job()).map(|note| export::WriteOutcome {
+                    note,
+                    rewritten: Vec::new(),
+                })
             },
         )
         .map_err(|e| self.messages.push(format!("{e:#}")))
         .ok();
     }
 
-    /// Writes the confirmed sidecars (only after the user pressed "Write").
-    fn write_sidecars(&mut self) {
-        let Some(confirmed) = self.sidecar_confirm.take() else {
+    /// Prepares the dry run of "Write XMP sidecars" or "Write EXIF GPS"; the confirmation
+    /// dialog shows it.
+    fn plan_writes(&mut self, target: export::WriteTarget) {
+        if self.write_plan_task.is_some() || self.export_task.is_some() {
+            return;
+        }
+        if !self.view_has_located() {
+            self.messages
+                .push("No located photos in the view: nothing to write".into());
+            return;
+        }
+        let job = self.export_job();
+        self.write_plan_task = Task::spawn(
+            "export",
+            "Listing what would be written",
+            self.repaint_fn(),
+            move || export::plan_writes(target, export::build_records(job())),
+        )
+        .map_err(|e| self.messages.push(format!("{e:#}")))
+        .ok();
+    }
+
+    /// Writes what the user confirmed (only after they pressed "Write").
+    fn write_confirmed(&mut self) {
+        let Some(confirmed) = self.write_confirm.take() else {
             return;
         };
         if self.export_task.is_some() {
             self.messages
                 .push("An export is already being written".into());
-            self.sidecar_confirm = Some(confirmed);
+            self.write_confirm = Some(confirmed);
             return;
         }
-        let style = crate::export::xmp::SidecarStyle::default();
-        self.export_task = Task::spawn(
-            "export",
-            "Writing XMP sidecars",
-            self.repaint_fn(),
-            move || {
-                let results = crate::export::xmp::write_sidecars(&confirmed.records, style);
-                Ok(export::summarise_sidecar_writes(&results))
-            },
-        )
+        let backups = crate::export::exif_write::BackupStore::in_data_dir(&self.dirs.data_dir);
+        let label = match confirmed.target {
+            export::WriteTarget::XmpSidecars => "Writing XMP sidecars",
+            export::WriteTarget::ExifGps => "Writing EXIF GPS",
+        };
+        self.export_task = Task::spawn("export", label, self.repaint_fn(), move || {
+            Ok(export::write_confirmed(&confirmed, &backups))
+        })
         .map_err(|e| self.messages.push(format!("{e:#}")))
         .ok();
+    }
+
+    /// After geoloupe rewrote these photos' EXIF: the browser shows their new EXIF GPS, and
+    /// the library adopts the new bytes so their results stay current.
+    fn adopt_rewritten(&mut self, rewritten: &[PathBuf]) {
+        for path in rewritten {
+            if let Some(store) = self.store.as_mut()
+                && let Err(e) = store.adopt_own_write(path)
+            {
+                self.messages.push(format!("library: {e}"));
+            }
+            if let Some(photo) = self.photos.iter_mut().find(|p| &p.entry.path == path)
+                && let Ok(exif) = crate::library::exif::read_exif(path)
+            {
+                photo.entry.exif = exif;
+            }
+        }
     }
 
     fn import_model(&mut self, source: PathBuf) {

@@ -308,6 +308,44 @@ impl Store {
         Ok(records)
     }
 
+    /// After geoloupe itself rewrote the photo's metadata (EXIF GPS written in place, pixels
+    /// untouched): records the file's new size, mtime and content key, and carries a result that
+    /// was current before over to the new content, so our own write is not taken for an edit
+    /// that makes the result stale. A photo the store doesn't know is left alone.
+    pub fn adopt_own_write(&mut self, path: &Path) -> Result<(), LibraryError> {
+        let path = absolute(path);
+        let meta =
+            std::fs::metadata(&path).map_err(LibraryError::io("read the metadata of", &path))?;
+        let size_bytes = i64::try_from(meta.len()).unwrap_or(i64::MAX);
+        let mtime_ns = meta.modified().map(unix_nanos).unwrap_or(0);
+        let content = content_key(&path)?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(LibraryError::sqlite("starting a transaction"))?;
+        let known: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, content_key FROM photos WHERE path = ?1",
+                params![path_key(&path)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(LibraryError::sqlite("finding a photo"))?;
+        if let Some((id, old_content)) = known {
+            tx.execute(
+                "UPDATE photos SET size_bytes = ?1, mtime_ns = ?2, content_key = ?3 WHERE id = ?4",
+                params![size_bytes, mtime_ns, content, id],
+            )
+            .map_err(LibraryError::sqlite("updating a photo"))?;
+            tx.execute(
+                "UPDATE results SET content_key = ?1 WHERE photo_id = ?2 AND content_key = ?3",
+                params![content, id, old_content],
+            )
+            .map_err(LibraryError::sqlite("updating a result"))?;
+        }
+        tx.commit().map_err(LibraryError::sqlite("committing"))
+    }
+
     /// Stores the model's result for the photo at `path` (replacing an earlier one).
     pub fn save_result(&mut self, path: &Path, result: &PhotoResult) -> Result<(), LibraryError> {
         let tx = self

@@ -8,6 +8,7 @@ pub mod map;
 pub mod model_panel;
 pub mod overlays;
 
+use crate::app::export::WriteTarget;
 use crate::app::{App, Command};
 
 /// The whole window for one frame.
@@ -37,27 +38,26 @@ pub fn frame_ui(ui: &mut egui::Ui, app: &mut App) {
     if app.confirm_download {
         model_panel::confirm_download_ui(ui.ctx(), app);
     }
-    if app.sidecar_confirm.is_some() {
-        confirm_sidecars_ui(ui.ctx(), app);
+    if app.write_confirm.is_some() {
+        confirm_writes_ui(ui.ctx(), app);
     }
 }
 
-/// The dry run of "Write XMP sidecars": every file that would be written, and nothing
-/// written until the user presses "Write".
-fn confirm_sidecars_ui(ctx: &egui::Context, app: &mut App) {
-    let Some(confirm) = &app.sidecar_confirm else {
+/// The dry run of "Write XMP sidecars" or "Write EXIF GPS": every file that would be written,
+/// and nothing written until the user presses "Write".
+fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
+    let Some(confirm) = &app.write_confirm else {
         return;
     };
+    let target = confirm.target;
     let mut command = None;
-    egui::Window::new("Write XMP sidecars?")
+    egui::Window::new(target.title())
         .collapsible(false)
         .resizable(true)
         .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
         .show(ctx, |ui| {
             let writes = confirm.plan.iter().filter(|p| p.action != "skip").count();
-            ui.label(format!(
-                "{writes} sidecars would be written (existing ones are merged: other tools' tags are kept). Nothing is written until you press Write."
-            ));
+            ui.label(target.plan_note(writes));
             egui::ScrollArea::vertical()
                 .max_height(300.0)
                 .show(ui, |ui| {
@@ -67,13 +67,13 @@ fn confirm_sidecars_ui(ctx: &egui::Context, app: &mut App) {
                 });
             ui.horizontal(|ui| {
                 if ui
-                    .add_enabled(writes > 0, egui::Button::new("Write sidecars"))
+                    .add_enabled(writes > 0, egui::Button::new(target.confirm_label()))
                     .clicked()
                 {
-                    command = Some(Command::WriteSidecars);
+                    command = Some(Command::WriteConfirmed);
                 }
                 if ui.button("Cancel").clicked() {
-                    command = Some(Command::CancelSidecars);
+                    command = Some(Command::CancelWrites);
                 }
             });
         });
@@ -92,7 +92,7 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
         }
         ui.separator();
         let located = app.view_has_located();
-        let exporting = app.export_task.is_some() || app.sidecar_plan_task.is_some();
+        let exporting = app.export_task.is_some() || app.write_plan_task.is_some();
         if ui
             .add_enabled(located && !exporting, egui::Button::new("Export…"))
             .on_hover_text("Save the located photos shown as GPX, CSV or GeoJSON")
@@ -100,18 +100,20 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
         {
             app.commands.push(Command::PickExport);
         }
-        if ui
-            .add_enabled(located && !exporting, egui::Button::new("Write XMP sidecars…"))
-            .on_hover_text("Lists the sidecars first (photo.jpg.xmp); writes only after you confirm")
-            .clicked()
-        {
-            app.commands.push(Command::PlanSidecars);
+        for target in [WriteTarget::XmpSidecars, WriteTarget::ExifGps] {
+            if ui
+                .add_enabled(located && !exporting, egui::Button::new(target.menu_label()))
+                .on_hover_text(target.menu_hint())
+                .clicked()
+            {
+                app.commands.push(Command::PlanWrites(target));
+            }
         }
         if let Some(task) = &app.export_task {
             ui.spinner();
             ui.label(&task.label);
         }
-        if let Some(task) = &app.sidecar_plan_task {
+        if let Some(task) = &app.write_plan_task {
             ui.spinner();
             ui.label(&task.label);
         }
