@@ -33,22 +33,12 @@ else
   run_button_y=129
 fi
 
-display=":${FRAMETIME_DISPLAY:-79}"
-Xvfb "$display" -screen 0 1440x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-xvfb_pid=$!
-sleep 2
-export DISPLAY="$display" LIBGL_ALWAYS_SOFTWARE=1 WAYLAND_DISPLAY= XDG_SESSION_TYPE=x11
+source scripts/lib/window.sh
+start_xvfb ":${FRAMETIME_DISPLAY:-79}" "$work"
 export GEOLOUPE_DATA_DIR="$data" GEOLOUPE_OFFLINE=1 HOME="$work/home"
 "$bin" "$work/photos" >"$work/app.log" 2>&1 &
 app_pid=$!
-window=""
-for _ in $(seq 1 60); do
-  window="$(xdotool search --name '^geoloupe$' 2>/dev/null | head -n1 || true)"
-  [ -n "$window" ] && break
-  sleep 1
-done
-[ -n "$window" ] || { echo "the window did not appear" >&2; cat "$work/app.log" >&2; exit 1; }
-xdotool windowsize "$window" 1440 900 windowmove "$window" 0 0 || true
+wait_for_window "$work/app.log"
 sleep 6
 xdotool mousemove 1316 "$run_button_y" click 1
 for shot in 1 2 3 4 5 6; do
@@ -56,7 +46,7 @@ for shot in 1 2 3 4 5 6; do
   for _ in 1 2 3 4 5 6 7 8 9 10; do
     xdotool mousemove 600 400; sleep 0.15; xdotool mousemove 800 500; sleep 0.15
   done
-  xwd -root -silent -display "$display" | convert xwd:- -crop 1440x30+0+870 "$work/bar_$shot.png"
+  xwd -root -silent -display "$DISPLAY" | convert xwd:- -crop 1440x30+0+870 "$work/bar_$shot.png"
 done
 convert "$work"/bar_*.png -append "$out"
 echo "wrote $out"

@@ -15,13 +15,8 @@ bin="${CARGO_TARGET_DIR:-target}/debug/geoloupe"
 
 work="$(mktemp -d)"
 trap 'kill "${app_pid:-}" "${xvfb_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
-display=":${SCREENSHOT_DISPLAY:-77}"
-Xvfb "$display" -screen 0 1440x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-xvfb_pid=$!
-sleep 2
-export DISPLAY="$display"
-# Software GL (llvmpipe) through Mesa; no Wayland.
-export LIBGL_ALWAYS_SOFTWARE=1 WAYLAND_DISPLAY= XDG_SESSION_TYPE=x11
+source scripts/lib/window.sh
+start_xvfb ":${SCREENSHOT_DISPLAY:-77}" "$work"
 export GEOLOUPE_DATA_DIR="$work/data" GEOLOUPE_FAKE_MODEL=1 GEOLOUPE_OFFLINE=1
 export HOME="$work/home"   # fresh eframe settings
 mkdir -p "$HOME"
@@ -29,18 +24,7 @@ mkdir -p "$HOME"
 "$bin" tests/fixtures/images/gps.jpg tests/fixtures/images >"$work/app.log" 2>&1 &
 app_pid=$!
 
-window=""
-for _ in $(seq 1 60); do
-  window="$(xdotool search --name '^geoloupe$' 2>/dev/null | head -n1 || true)"
-  [ -n "$window" ] && break
-  sleep 1
-done
-if [ -z "$window" ]; then
-  echo "the window did not appear; app log:" >&2
-  cat "$work/app.log" >&2
-  exit 1
-fi
-xdotool windowsize "$window" 1440 900 windowmove "$window" 0 0 || true
+wait_for_window "$work/app.log"
 sleep 4
 # gps.jpg is selected (named first on the command line). Run the model on it: Space, and a
 # click on "Run on selection (1)" in case the key did not reach the window (no window manager).
@@ -52,5 +36,5 @@ xdotool mousemove 1172 129 click 1 || true
 sleep 0.3
 xdotool mousemove 700 600
 sleep 5
-xwd -root -silent -display "$display" | convert xwd:- "$out"
+xwd -root -silent -display "$DISPLAY" | convert xwd:- "$out"
 echo "wrote $out"

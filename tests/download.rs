@@ -272,7 +272,14 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             return not_found(&stream);
         };
         let headers = vec![("Content-Length".to_owned(), file.bytes.len().to_string())];
-        if !is_head && name == BIG_FILE && shared.faults.stall_big {
+        let stall = shared.faults.stall_big;
+        if !is_head
+            && name == BIG_FILE
+            && (stall
+                || shared.big_gets.fetch_add(1, Ordering::SeqCst) < shared.faults.drop_big_gets)
+        {
+            // Announce the whole body, send half, then stall (until the hub shuts down, or
+            // 60 s) or cut the connection at once.
             respond(
                 &stream,
                 "200 OK",
@@ -280,27 +287,12 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 &file.bytes[..file.bytes.len() / 2],
                 true,
             )?;
-            // Bounded: until the hub shuts down, or 60 s.
-            for _ in 0..600 {
+            for _ in 0..if stall { 600 } else { 0 } {
                 if shared.shutdown.load(Ordering::SeqCst) {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            return stream.shutdown(Shutdown::Both);
-        }
-        if !is_head
-            && name == BIG_FILE
-            && shared.big_gets.fetch_add(1, Ordering::SeqCst) < shared.faults.drop_big_gets
-        {
-            // Announce the whole body, send half, then cut the connection.
-            respond(
-                &stream,
-                "200 OK",
-                &headers,
-                &file.bytes[..file.bytes.len() / 2],
-                true,
-            )?;
             return stream.shutdown(Shutdown::Both);
         }
         return respond(&stream, "200 OK", &headers, &file.bytes, !is_head);
