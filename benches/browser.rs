@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use geoloupe::app::{App, AppOptions, ModelChoice, ViewMode};
 use geoloupe::model::files::DataDirs;
-use geoloupe::model::worker::FakeEmbedder;
+use geoloupe::runtime::inference::FakeEmbedder;
 
 struct State {
     options: Option<AppOptions>,
@@ -85,7 +85,7 @@ fn main() {
                     state.app = Some(App::new(ui.ctx(), options));
                 }
                 if let Some(app) = &mut state.app {
-                    app.app_ui(ui);
+                    geoloupe::ui::app_ui(ui, app);
                 }
             },
             State {
@@ -98,7 +98,7 @@ fn main() {
     loop {
         harness.step();
         let app = harness.state().app.as_ref().expect("app");
-        if app.photos.len() == count && app.scanner.is_none() {
+        if app.collection.photos.len() == count && app.scanners.is_empty() {
             break;
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -151,12 +151,7 @@ fn main() {
         .state()
         .app
         .as_ref()
-        .map(|a| {
-            a.photos
-                .iter()
-                .filter(|p| matches!(p.thumb, geoloupe::app::Thumb::Ready(_)))
-                .count()
-        })
+        .map(|a| a.thumbs.textures())
         .unwrap_or(0);
     println!("thumbnail textures held: {textures} (capped, of {count} photos)");
 }

@@ -12,7 +12,7 @@ use crate::export::exif_write::BackupStore;
 use crate::export::geojson::render_geojson;
 use crate::export::gpx::render_gpx;
 use crate::export::xmp::SidecarStyle;
-use crate::export::{self, ExportProvenance, ExportRecord, PointSet};
+use crate::export::{self, ExportRecord, PointSet};
 use crate::geo::ClaimSource;
 use crate::model::engine::{LoadEvent, ModelPaths, prepare_photo};
 use crate::model::files::{self, DataDirs};
@@ -196,15 +196,14 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-/// What a run ended with: `Ok(true)` if every photo succeeded.
-pub fn run(cli: Cli) -> anyhow::Result<bool> {
-    let dirs = DataDirs::resolve(cli.data_dir.as_deref())?;
-    match cli.command {
-        None => crate::app::run_native(dirs, cli.paths).map(|()| true),
-        Some(Command::Locate(args)) => locate(&dirs, &args),
-        Some(Command::Model(cmd)) => model(&dirs, cmd).map(|()| true),
-        Some(Command::Bench(args)) => bench(&dirs, &args).map(|()| true),
-        Some(Command::Backups(cmd)) => backups(&dirs, &cmd).map(|()| true),
+/// Runs a headless subcommand (`main` opens the desktop app when there is none). What it
+/// ended with: `Ok(true)` if every photo succeeded.
+pub fn run(dirs: &DataDirs, command: Command) -> anyhow::Result<bool> {
+    match command {
+        Command::Locate(args) => locate(dirs, &args),
+        Command::Model(cmd) => model(dirs, cmd).map(|()| true),
+        Command::Bench(args) => bench(dirs, &args).map(|()| true),
+        Command::Backups(cmd) => backups(dirs, &cmd).map(|()| true),
     }
 }
 
@@ -302,7 +301,8 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut records: Vec<ExportRecord> = Vec::new();
-    let export_provenance = ExportProvenance::from_engine(engine.provenance());
+    let provenance = engine.provenance(args.device);
+    let estimated_at = export::utc_now_rfc3339();
     let gallery_coords = &engine.gallery().coords_lat_lon_deg;
     if args.format == OutputFormat::Csv {
         writeln!(out, "path,rank,lat_deg,lon_deg,probability,gallery_index")?;
@@ -334,7 +334,8 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                         path,
                         &prediction,
                         gallery_coords,
-                        export_provenance.clone(),
+                        provenance.clone(),
+                        estimated_at.clone(),
                         None,
                         claim,
                     );
@@ -363,7 +364,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         PointSet::AllCandidates
     };
     match args.format {
-        OutputFormat::Json => write_json(&mut out, &records, engine.provenance())?,
+        OutputFormat::Json => write_json(&mut out, &records, &provenance)?,
         OutputFormat::Gpx => out.write_all(render_gpx(&records, point_set).as_bytes())?,
         OutputFormat::Geojson => out.write_all(render_geojson(&records, point_set).as_bytes())?,
         OutputFormat::Table | OutputFormat::Csv => {}
@@ -443,7 +444,7 @@ fn write_csv(out: &mut impl Write, path: &Path, prediction: &Prediction) -> std:
 fn write_json(
     out: &mut impl Write,
     records: &[ExportRecord],
-    provenance: &crate::model::engine::Provenance,
+    provenance: &crate::domain::Provenance,
 ) -> anyhow::Result<()> {
     let photos: Vec<_> = records
         .iter()

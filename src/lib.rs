@@ -10,9 +10,11 @@
 
 pub mod app;
 pub mod cli;
+pub mod domain;
 pub mod export;
 pub mod geo;
 pub mod library;
 pub mod model;
+pub mod runtime;
 pub mod threads;
 pub mod ui;

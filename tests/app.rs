@@ -11,10 +11,10 @@ use std::time::Duration;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use geoloupe::app::{App, AppOptions, Command, DecisionSource, ModelChoice, ModelState};
-use geoloupe::geo::ClaimSource;
-use geoloupe::library::store::Decision;
+use geoloupe::domain::Decision;
+use geoloupe::geo::{ClaimSource, LatLon};
 use geoloupe::model::files::DataDirs;
-use geoloupe::model::worker::FakeEmbedder;
+use geoloupe::runtime::inference::FakeEmbedder;
 
 fn fixture_images() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images")
@@ -36,9 +36,15 @@ impl TestApp {
 }
 
 fn start_app(options: AppOptions) -> Harness<'static, TestApp> {
+    start_app_with_max_steps(options, 10_000)
+}
+
+/// `max_steps` bounds how long building the harness runs the app until it is stable (a model
+/// still loading keeps a spinner turning, so it never is).
+fn start_app_with_max_steps(options: AppOptions, max_steps: u64) -> Harness<'static, TestApp> {
     let mut harness = Harness::builder()
         .with_size(egui::Vec2::new(1400.0, 900.0))
-        .with_max_steps(10_000)
+        .with_max_steps(max_steps)
         .build_ui_state(
             |ui, state: &mut TestApp| {
                 if state.app.is_none()
@@ -47,7 +53,7 @@ fn start_app(options: AppOptions) -> Harness<'static, TestApp> {
                     state.app = Some(App::new(ui.ctx(), options));
                 }
                 if let Some(app) = &mut state.app {
-                    app.app_ui(ui);
+                    geoloupe::ui::app_ui(ui, app);
                 }
             },
             TestApp {
@@ -118,7 +124,8 @@ fn drop_onto_window(harness: &mut Harness<'_, TestApp>, path: &Path) {
 }
 
 fn index_of(app: &App, name: &str) -> usize {
-    app.photos
+    app.collection
+        .photos
         .iter()
         .position(|p| p.entry.file_name() == name)
         .unwrap_or_else(|| panic!("{name} is not in the collection"))
@@ -133,35 +140,42 @@ fn open_run_accept_undo_and_reopen_from_the_database() {
 
     // Open the folder by dropping it on the window.
     drop_onto_window(&mut harness, &folder);
-    step_until(&mut harness, "the scan", |app| app.photos.len() == 4);
+    step_until(&mut harness, "the scan", |app| {
+        app.collection.photos.len() == 4
+    });
     step_until(&mut harness, "the model", |app| {
-        matches!(app.model_state, ModelState::Ready(_))
+        matches!(app.model.state, ModelState::Ready(_))
     });
     let app = harness.state().app();
     let empty = index_of(app, "empty.jpg");
     assert!(
-        app.photos[empty].error().is_some(),
+        app.collection.photos[empty].error().is_some(),
         "the empty file is listed with its error"
     );
-    assert!(app.photos[index_of(app, "gps.jpg")].entry.gps().is_some());
+    assert!(
+        app.collection.photos[index_of(app, "gps.jpg")]
+            .entry
+            .gps()
+            .is_some()
+    );
 
     // Select kauai.jpg in the grid (by its accessible label).
     harness.get_by_label_contains("kauai.jpg").click();
     harness.step();
     let kauai = index_of(harness.state().app(), "kauai.jpg");
-    assert_eq!(harness.state().app().selected, Some(kauai));
+    assert_eq!(harness.state().app().collection.selected, Some(kauai));
     harness.get_by_label_contains("Not located yet");
 
     // Run on the selection.
     harness.get_by_label("Run on selection (1)").click();
     step_until(&mut harness, "the result", |app| {
-        app.photos[kauai].result.is_some() && app.batch.is_none()
+        app.collection.photos[kauai].result.is_some() && app.model.batch.is_none()
     });
     harness.step();
     harness.step();
 
     // Ranked candidates in the inspector...
-    let result = harness.state().app().photos[kauai]
+    let result = harness.state().app().collection.photos[kauai]
         .result
         .clone()
         .expect("located");
@@ -194,19 +208,34 @@ fn open_run_accept_undo_and_reopen_from_the_database() {
         rank: 2,
         position: result.candidates[1].position,
     };
-    assert_eq!(harness.state().app().photos[kauai].decision, Some(expected));
+    assert_eq!(
+        harness.state().app().collection.photos[kauai].decision,
+        Some(expected)
+    );
     assert!(harness.state().app().map.output.accepted_screen.is_some());
     harness.get_by_label_contains("(candidate #2)");
 
-    // Undo, then redo.
+    // Undo, then redo (the library thread answers: the buttons follow its state).
+    step_until(&mut harness, "undo enabled", |app| app.can_undo);
     harness.get_by_label("Undo").click();
+    step_until(&mut harness, "the undo", |app| {
+        app.collection.photos[kauai].decision.is_none()
+    });
     harness.step();
-    harness.step();
-    assert_eq!(harness.state().app().photos[kauai].decision, None);
+    assert_eq!(
+        harness.state().app().collection.photos[kauai].decision,
+        None
+    );
     assert!(harness.state().app().map.output.accepted_screen.is_none());
+    step_until(&mut harness, "redo enabled", |app| app.can_redo);
     harness.get_by_label("Redo").click();
-    harness.step();
-    assert_eq!(harness.state().app().photos[kauai].decision, Some(expected));
+    step_until(&mut harness, "the redo", |app| {
+        app.collection.photos[kauai].decision.is_some()
+    });
+    assert_eq!(
+        harness.state().app().collection.photos[kauai].decision,
+        Some(expected)
+    );
     drop(harness);
 
     // Reopen: the result and the decision come from the database; nothing is recomputed
@@ -215,20 +244,25 @@ fn open_run_accept_undo_and_reopen_from_the_database() {
     options.initial_paths = vec![folder.clone()];
     let mut harness = start_app(options);
     step_until(&mut harness, "the reopened folder", |app| {
-        app.photos.len() == 4
+        app.collection.photos.len() == 4
             && app
+                .collection
                 .photos
                 .iter()
                 .any(|p| p.entry.file_name() == "kauai.jpg" && p.result.is_some())
     });
     let app = harness.state().app();
     let kauai = index_of(app, "kauai.jpg");
-    let photo = &app.photos[kauai];
+    let photo = &app.collection.photos[kauai];
     assert!(photo.result_from_store);
-    assert!(app.batch.is_none() && app.batch_summary.is_none());
+    assert!(app.model.batch.is_none() && app.model.batch_summary.is_none());
     assert_eq!(photo.result.as_ref().unwrap().candidates, result.candidates);
     assert_eq!(photo.decision, Some(expected));
-    assert!(app.photos[index_of(app, "gps.jpg")].result.is_none());
+    assert!(
+        app.collection.photos[index_of(app, "gps.jpg")]
+            .result
+            .is_none()
+    );
     harness.get_by_label_contains("kauai.jpg").click();
     harness.step();
     harness.step();
@@ -258,29 +292,38 @@ fn a_batch_can_be_cancelled_midway() {
     options.initial_paths = vec![folder];
     let mut harness = start_app(options);
     step_until(&mut harness, "the scan and the model", |app| {
-        app.photos.len() == total && matches!(app.model_state, ModelState::Ready(_))
+        app.collection.photos.len() == total && matches!(app.model.state, ModelState::Ready(_))
     });
     harness
         .get_by_label(&format!("Run on all shown ({total})"))
         .click();
     step_until(&mut harness, "a few results", |app| {
-        app.batch.as_ref().is_some_and(|b| b.done >= 2)
+        app.model.batch.as_ref().is_some_and(|b| b.done >= 2)
     });
     harness.get_by_label_contains("Locating").hover();
     harness.get_by_label("Cancel run").click();
-    step_until(&mut harness, "the cancellation", |app| app.batch.is_none());
-    let located = |app: &App| app.photos.iter().filter(|p| p.is_located()).count();
+    step_until(&mut harness, "the cancellation", |app| {
+        app.model.batch.is_none()
+    });
+    let located = |app: &App| {
+        app.collection
+            .photos
+            .iter()
+            .filter(|p| p.is_located())
+            .count()
+    };
     let after_cancel = located(harness.state().app());
     assert!(after_cancel >= 2 && after_cancel < total, "{after_cancel}");
     assert!(
         harness
             .state()
             .app()
+            .model
             .batch_summary
             .as_deref()
             .is_some_and(|s| s.starts_with("Cancelled")),
         "{:?}",
-        harness.state().app().batch_summary
+        harness.state().app().model.batch_summary
     );
     // Cancelling takes effect within one photo: at most the photo in flight still lands
     // (as a stale generation, it is ignored).
@@ -299,11 +342,11 @@ fn without_a_model_the_app_browses_and_says_what_is_missing() {
     options.initial_paths = vec![folder];
     let mut harness = start_app(options);
     step_until(&mut harness, "the scan and the model check", |app| {
-        app.photos.len() == 4 && app.model_info.is_some()
+        app.collection.photos.len() == 4 && app.model.info.is_some()
     });
     harness.step();
     let app = harness.state().app();
-    assert!(matches!(app.model_state, ModelState::NotLoaded(Some(_))));
+    assert!(matches!(app.model.state, ModelState::NotLoaded(Some(_))));
     assert!(
         harness
             .query_all_by_label_contains("GeoCLIP release")
@@ -338,24 +381,26 @@ fn arrow_keys_move_the_selection_in_the_list() {
     options.initial_paths = vec![folder];
     options.settings.view_mode = geoloupe::app::ViewMode::List;
     let mut harness = start_app(options);
-    step_until(&mut harness, "the scan", |app| app.photos.len() == 4);
+    step_until(&mut harness, "the scan", |app| {
+        app.collection.photos.len() == 4
+    });
     harness.step();
-    let first = harness.state().app().view[0];
-    let second = harness.state().app().view[1];
-    assert_eq!(harness.state().app().selected, Some(first));
+    let first = harness.state().app().collection.view[0];
+    let second = harness.state().app().collection.view[1];
+    assert_eq!(harness.state().app().collection.selected, Some(first));
     harness.key_press(egui::Key::ArrowDown);
     harness.step();
     harness.step();
-    assert_eq!(harness.state().app().selected, Some(second));
+    assert_eq!(harness.state().app().collection.selected, Some(second));
     harness.key_press(egui::Key::ArrowUp);
     harness.step();
     harness.step();
-    assert_eq!(harness.state().app().selected, Some(first));
+    assert_eq!(harness.state().app().collection.selected, Some(first));
     // Filters narrow the view.
     harness.state_mut().app_mut().settings.name_filter = "kauai".into();
-    harness.state_mut().app_mut().mark_view_dirty();
+    harness.state_mut().app_mut().collection.mark_view_dirty();
     harness.step();
-    assert_eq!(harness.state().app().view.len(), 1);
+    assert_eq!(harness.state().app().collection.view.len(), 1);
 }
 
 #[test]
@@ -386,11 +431,13 @@ fn placing_by_hand_on_the_map_is_a_decision_that_can_be_undone() {
     );
     options.initial_paths = vec![folder.join("kauai.jpg"), folder];
     let mut harness = start_app(options);
-    step_until(&mut harness, "the scan", |app| app.photos.len() == 4);
+    step_until(&mut harness, "the scan", |app| {
+        app.collection.photos.len() == 4
+    });
     harness.step();
     let kauai = index_of(harness.state().app(), "kauai.jpg");
     assert_eq!(
-        harness.state().app().selected,
+        harness.state().app().collection.selected,
         Some(kauai),
         "named first: selected"
     );
@@ -408,15 +455,21 @@ fn placing_by_hand_on_the_map_is_a_decision_that_can_be_undone() {
         harness.step();
     }
     harness.step();
-    let decision = harness.state().app().photos[kauai].decision;
+    let decision = harness.state().app().collection.photos[kauai].decision;
     assert!(
         matches!(decision, Some(Decision::Manual { position }) if position.is_valid()),
         "{decision:?}"
     );
     harness.get_by_label_contains("(by hand)");
+    step_until(&mut harness, "undo enabled", |app| app.can_undo);
     harness.get_by_label("Undo").click();
-    harness.step();
-    assert_eq!(harness.state().app().photos[kauai].decision, None);
+    step_until(&mut harness, "the undo", |app| {
+        app.collection.photos[kauai].decision.is_none()
+    });
+    assert_eq!(
+        harness.state().app().collection.photos[kauai].decision,
+        None
+    );
 }
 
 /// Opens a copy of the fixture photos, waits for the model and locates every photo shown.
@@ -426,11 +479,18 @@ fn located_folder(tmp: &Path) -> (Harness<'static, TestApp>, PathBuf) {
     options.initial_paths = vec![folder.clone()];
     let mut harness = start_app(options);
     step_until(&mut harness, "the scan and the model", |app| {
-        app.photos.len() == 4 && matches!(app.model_state, ModelState::Ready(_))
+        app.collection.photos.len() == 4 && matches!(app.model.state, ModelState::Ready(_))
     });
     harness.get_by_label("Run on all shown (4)").click();
     step_until(&mut harness, "the batch", |app| {
-        app.batch.is_none() && app.photos.iter().filter(|p| p.is_located()).count() == 3
+        app.model.batch.is_none()
+            && app
+                .collection
+                .photos
+                .iter()
+                .filter(|p| p.is_located())
+                .count()
+                == 3
     });
     harness.step();
     (harness, folder)
@@ -487,7 +547,7 @@ fn the_claim_section_checks_the_exif_position_against_the_estimate() {
     harness.step();
 
     let app = harness.state().app();
-    let photo = &app.photos[gps];
+    let photo = &app.collection.photos[gps];
     let exif = photo.entry.gps().expect("gps.jpg has EXIF GPS");
     let result = photo.result.clone().expect("located");
     assert!(!result.heat.is_empty());
@@ -520,7 +580,7 @@ fn the_claim_section_checks_the_exif_position_against_the_estimate() {
     });
     harness.step();
     harness.get_by_label_contains("Claimed lat, lon");
-    let photo = harness.state().app().photos[kauai].clone();
+    let photo = harness.state().app().collection.photos[kauai].clone();
     let result = photo.result.clone().unwrap();
     let top1 = result.candidates[0].position;
     harness.state_mut().app_mut().claim_inputs.insert(
@@ -559,7 +619,7 @@ fn exported_gpx_has_one_waypoint_per_located_photo() {
     let (mut harness, folder) = located_folder(tmp.path());
     // Accept candidate #2 of kauai.jpg: the export uses it instead of the top-1.
     let kauai = index_of(harness.state().app(), "kauai.jpg");
-    let second = harness.state().app().photos[kauai]
+    let second = harness.state().app().collection.photos[kauai]
         .result
         .as_ref()
         .unwrap()
@@ -575,6 +635,7 @@ fn exported_gpx_has_one_waypoint_per_located_photo() {
     let app = harness.state().app();
     let records = app.export_records();
     let mut expected: Vec<(String, f64, f64)> = app
+        .collection
         .photos
         .iter()
         .filter_map(|p| {
@@ -612,7 +673,7 @@ fn exported_gpx_has_one_waypoint_per_located_photo() {
         .state_mut()
         .app_mut()
         .apply(Command::ExportTo(out.clone()));
-    step_until(&mut harness, "the export", |app| app.export_task.is_none());
+    step_until(&mut harness, "the export", |app| app.jobs.export.is_none());
     check(&std::fs::read_to_string(&out).unwrap());
     assert!(
         harness
@@ -636,10 +697,15 @@ fn exported_gpx_has_one_waypoint_per_located_photo() {
     options.initial_paths = vec![folder];
     let mut harness = start_app(options);
     step_until(&mut harness, "the stored results", |app| {
-        app.photos.iter().filter(|p| p.result_from_store).count() == 3
+        app.collection
+            .photos
+            .iter()
+            .filter(|p| p.result_from_store)
+            .count()
+            == 3
     });
     let app = harness.state().app();
-    let gps = &app.photos[index_of(app, "gps.jpg")];
+    let gps = &app.collection.photos[index_of(app, "gps.jpg")];
     assert!(gps.result.as_ref().unwrap().heat.is_empty(), "a summary");
     let records = app.export_records();
     assert_eq!(records.len(), 3);
@@ -668,7 +734,7 @@ fn xmp_sidecars_are_written_only_after_confirming() {
     // The dry run lists, then Cancel: nothing written.
     harness.get_by_label("Write XMP sidecars…").click();
     step_until(&mut harness, "the dry run", |app| {
-        app.write_confirm.is_some()
+        app.jobs.write_confirm.is_some()
     });
     harness.step();
     harness.get_by_label_contains("sidecars would be written");
@@ -677,13 +743,13 @@ fn xmp_sidecars_are_written_only_after_confirming() {
     harness.get_by_label("Cancel").click();
     harness.step();
     harness.step();
-    assert!(harness.state().app().write_confirm.is_none());
+    assert!(harness.state().app().jobs.write_confirm.is_none());
     assert!(sidecars().is_empty());
 
     // Again, and Write.
     harness.get_by_label("Write XMP sidecars…").click();
     step_until(&mut harness, "the dry run", |app| {
-        app.write_confirm.is_some()
+        app.jobs.write_confirm.is_some()
     });
     harness.step();
     for _ in 0..10 {
@@ -692,7 +758,7 @@ fn xmp_sidecars_are_written_only_after_confirming() {
     assert!(sidecars().is_empty(), "nothing before confirming");
     harness.get_by_label("Write sidecars").click();
     step_until(&mut harness, "the writes", |app| {
-        app.write_confirm.is_none() && app.export_task.is_none()
+        app.jobs.write_confirm.is_none() && app.jobs.export.is_none()
     });
     // gps.jpg has a measured fix and no accepted location: skipped (an estimate never
     // replaces a fix).
@@ -725,7 +791,7 @@ fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current()
     let original = std::fs::read(&kauai).unwrap();
     let top1 = {
         let app = harness.state().app();
-        app.photos[index_of(app, "kauai.jpg")]
+        app.collection.photos[index_of(app, "kauai.jpg")]
             .result
             .as_ref()
             .unwrap()
@@ -735,7 +801,7 @@ fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current()
 
     harness.get_by_label("Write EXIF GPS…").click();
     step_until(&mut harness, "the dry run", |app| {
-        app.write_confirm.is_some()
+        app.jobs.write_confirm.is_some()
     });
     harness.step();
     harness.get_by_label_contains("1 photos would get EXIF GPS");
@@ -746,7 +812,7 @@ fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current()
     );
     harness.get_by_label("Write EXIF GPS").click();
     step_until(&mut harness, "the writes", |app| {
-        app.write_confirm.is_none() && app.export_task.is_none()
+        app.jobs.write_confirm.is_none() && app.jobs.export.is_none()
     });
 
     // The JPEG now carries the top-1 candidate as EXIF GPS; gps.jpg (a fix of its own, no
@@ -777,7 +843,9 @@ fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current()
     );
     // The browser shows the new EXIF position at once.
     assert_eq!(
-        app.photos[index_of(app, "kauai.jpg")].entry.gps(),
+        app.collection.photos[index_of(app, "kauai.jpg")]
+            .entry
+            .gps(),
         Some(written)
     );
     // The original is in the backups, byte for byte.
@@ -795,8 +863,231 @@ fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current()
     options.initial_paths = vec![folder.clone()];
     let mut harness = start_app(options);
     step_until(&mut harness, "the reopened results", |app| {
-        app.photos.len() == 4 && app.photos.iter().filter(|p| p.is_located()).count() == 3
+        app.collection.photos.len() == 4
+            && app
+                .collection
+                .photos
+                .iter()
+                .filter(|p| p.is_located())
+                .count()
+                == 3
     });
     let app = harness.state().app();
-    assert!(!app.photos[index_of(app, "kauai.jpg")].result_stale);
+    assert!(!app.collection.photos[index_of(app, "kauai.jpg")].result_stale);
+}
+
+// ----- issue 8: one owner for every piece of state ---------------------------------------
+
+/// A folder of `count` small PNGs (`p0000.png`, ...), for long scans and identifies.
+fn big_folder(root: &Path, name: &str, count: usize) -> PathBuf {
+    let folder = root.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    let bytes = std::fs::read(fixture_images().join("small.png")).unwrap();
+    for i in 0..count {
+        std::fs::write(folder.join(format!("p{i:04}.png")), &bytes).unwrap();
+    }
+    folder
+}
+
+/// Waits until the library thread has answered everything it was sent.
+fn library_settled(app: &App) -> bool {
+    app.scanners.is_empty() && app.identify_pending == 0 && app.decisions_in_flight() == 0
+}
+
+/// The decision the database holds for `path` (read after the app is gone).
+fn stored_decision(data_dir: &Path, path: &Path) -> Option<Decision> {
+    let store = geoloupe::library::Store::open(&data_dir.join("library.sqlite3")).unwrap();
+    store.decision(path).unwrap()
+}
+
+/// Issue 8, items 1 and 2: Accepts made while a 2,000-photo folder is read in are saved (the
+/// UI, the identify and the writes share one connection on the library thread: no "database
+/// is locked"), and an identify snapshot taken before an Accept never reverts it.
+#[test]
+fn accepts_during_a_long_identify_are_saved_and_never_reverted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = big_folder(tmp.path(), "many", 2000);
+    let data_dir = tmp.path().join("data");
+    let mut options = options(&data_dir, ModelChoice::Fake(FakeEmbedder::new()));
+    options.initial_paths = vec![folder.clone()];
+    let mut harness = start_app(options);
+    step_until(&mut harness, "the scan", |app| {
+        app.collection.photos.len() == 2000
+    });
+    assert!(
+        harness.state().app().identify_pending > 0,
+        "the Accepts below happen while the folder is still being identified"
+    );
+    let first = LatLon::new(10.0, 20.0);
+    let last = LatLon::new(-30.0, 40.0);
+    let app = harness.state_mut().app_mut();
+    let index_first = index_of(app, "p0000.png");
+    let index_last = index_of(app, "p1999.png");
+    for (index, position) in [(index_first, first), (index_last, last)] {
+        app.apply(Command::Accept {
+            index,
+            position,
+            source: DecisionSource::Manual,
+        });
+    }
+    step_until(
+        &mut harness,
+        "the identify and the decisions",
+        library_settled,
+    );
+    for _ in 0..5 {
+        harness.step();
+    }
+    let app = harness.state().app();
+    assert_eq!(
+        app.collection.photos[index_first].decision,
+        Some(Decision::Manual { position: first })
+    );
+    assert_eq!(
+        app.collection.photos[index_last].decision,
+        Some(Decision::Manual { position: last })
+    );
+    assert!(
+        app.messages.iter().all(|m| !m.contains("locked")),
+        "{:?}",
+        app.messages
+    );
+    drop(harness);
+    assert_eq!(
+        stored_decision(&data_dir, &folder.join("p0000.png")),
+        Some(Decision::Manual { position: first })
+    );
+    assert_eq!(
+        stored_decision(&data_dir, &folder.join("p1999.png")),
+        Some(Decision::Manual { position: last })
+    );
+}
+
+/// Issue 8, item 3: a second folder opened while the first is being scanned adds to it; both
+/// folders' photos are listed and both get their earlier results from the database.
+#[test]
+fn two_folders_opened_in_a_row_are_both_read_in_with_their_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = big_folder(tmp.path(), "first", 300);
+    let second = photo_folder(tmp.path());
+    let data_dir = tmp.path().join("data");
+    // Earlier results for one photo of each folder.
+    {
+        let mut store = geoloupe::library::Store::open(&data_dir.join("library.sqlite3")).unwrap();
+        let mut fake = FakeEmbedder::new();
+        for path in [first.join("p0123.png"), second.join("kauai.jpg")] {
+            use geoloupe::runtime::inference::Embedder as _;
+            let prediction = fake.locate(&path, 3).unwrap();
+            let result = geoloupe::domain::PhotoResult::from_prediction(
+                &prediction,
+                3,
+                fake.provenance(),
+                &|i| fake.gallery_position(i),
+            );
+            store.save_result(&path, &result).unwrap();
+        }
+    }
+    let mut harness = start_app(options(&data_dir, ModelChoice::Fake(FakeEmbedder::new())));
+    {
+        let app = harness.state_mut().app_mut();
+        app.apply(Command::Open(vec![first.clone()]));
+        app.apply(Command::Open(vec![second.clone()]));
+        assert_eq!(app.scanners.len(), 2, "the first scan goes on");
+    }
+    step_until(&mut harness, "both scans and identifies", |app| {
+        app.collection.photos.len() == 304 && library_settled(app)
+    });
+    let app = harness.state().app();
+    for name in ["p0123.png", "kauai.jpg"] {
+        let photo = &app.collection.photos[index_of(app, name)];
+        assert!(
+            photo.result.is_some() && photo.result_from_store,
+            "{name}: earlier result loaded"
+        );
+    }
+}
+
+/// Issue 8, item 8: Space runs only a ready model (as the button does), and cancelling what
+/// the user started never cancels a model load.
+#[test]
+fn space_waits_for_the_model_and_never_cancels_its_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = photo_folder(tmp.path());
+    let mut options = options(
+        &tmp.path().join("data"),
+        ModelChoice::Fake(FakeEmbedder::with_load_delay(Duration::from_secs(5))),
+    );
+    options.initial_paths = vec![folder.join("kauai.jpg")];
+    let mut harness = start_app_with_max_steps(options, 20);
+    step_until(&mut harness, "the photo", |app| {
+        app.collection.selected.is_some()
+    });
+    assert!(
+        matches!(harness.state().app().model.state, ModelState::Loading(_)),
+        "{:?}",
+        harness.state().app().model.state
+    );
+    harness.key_press(egui::Key::Space);
+    harness.step();
+    let app = harness.state().app();
+    assert!(
+        app.model.batch.is_none(),
+        "nothing was queued behind the load"
+    );
+    assert!(
+        app.messages
+            .last()
+            .is_some_and(|m| m.contains("still loading")),
+        "{:?}",
+        app.messages
+    );
+    harness.state_mut().app_mut().apply(Command::CancelRun);
+    step_until(&mut harness, "the model", |app| {
+        !matches!(app.model.state, ModelState::Loading(_))
+    });
+    assert!(
+        matches!(harness.state().app().model.state, ModelState::Ready(_)),
+        "{:?}",
+        harness.state().app().model.state
+    );
+    harness.key_press(egui::Key::Space);
+    step_until(&mut harness, "the run", |app| {
+        app.model.batch.is_none() && app.collection.photos.iter().any(|p| p.is_located())
+    });
+}
+
+/// Issue 8, item 9: closing the window while EXIF GPS is being written finishes the write and
+/// records it (the result stays current), instead of leaving it unrecorded.
+#[test]
+fn closing_the_window_mid_write_still_records_the_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, folder) = located_folder(tmp.path());
+    let kauai = folder.join("kauai.jpg");
+    let original = std::fs::read(&kauai).unwrap();
+    harness.get_by_label("Write EXIF GPS…").click();
+    step_until(&mut harness, "the dry run", |app| {
+        app.jobs.write_confirm.is_some()
+    });
+    harness.step();
+    harness.get_by_label("Write EXIF GPS").click();
+    harness.step();
+    assert!(
+        harness.state().app().jobs.export.is_some(),
+        "the write started"
+    );
+    // The window closes at once.
+    drop(harness);
+    assert_ne!(
+        std::fs::read(&kauai).unwrap(),
+        original,
+        "the write finished"
+    );
+    let mut store =
+        geoloupe::library::Store::open(&tmp.path().join("data").join("library.sqlite3")).unwrap();
+    let record = store.identify(&kauai).unwrap();
+    let result = record.result.expect("the result is kept");
+    assert!(
+        !result.stale,
+        "geoloupe's own write was recorded, not taken for an edit"
+    );
 }

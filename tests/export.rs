@@ -13,13 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use geoloupe::domain::Provenance;
 use geoloupe::export::exif_write::{
     BackupStore, plan_exif_writes, write_exif_gps, write_exif_gps_with,
 };
 use geoloupe::export::xmp::{SidecarStyle, plan_sidecars, sidecar_path, write_sidecar};
 use geoloupe::export::{
-    ExportError, ExportProvenance, ExportRecord, LocationSource, PointSet, csv::render_csv,
-    geojson::render_geojson, gpx::render_gpx,
+    ExportError, ExportRecord, LocationSource, PointSet, csv::render_csv, geojson::render_geojson,
+    gpx::render_gpx,
 };
 use geoloupe::geo::{ClaimSource, LatLon};
 use geoloupe::model::{Candidate, Prediction};
@@ -113,15 +114,18 @@ fn prediction(order: &[usize]) -> Prediction {
     }
 }
 
-fn provenance() -> ExportProvenance {
-    ExportProvenance {
+fn provenance() -> Provenance {
+    Provenance {
         model: "GeoCLIP (CLIP ViT-L/14)".into(),
         weights_sha256: "a".repeat(64),
         gallery_sha256: "b".repeat(64),
         backbone: "clip-vit-large-patch14".into(),
-        estimated_at: "2026-11-23T19:00:00Z".into(),
+        backbone_sha256: None,
+        device: "cpu".into(),
     }
 }
+
+const ESTIMATED_AT: &str = "2026-11-23T19:00:00Z";
 
 fn record(
     path: &Path,
@@ -134,6 +138,7 @@ fn record(
         &prediction(order),
         &gallery(),
         provenance(),
+        ESTIMATED_AT.into(),
         accepted,
         claim.map(|c| (c, ClaimSource::User)),
     )

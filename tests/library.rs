@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::fixtures;
+use geoloupe::domain::{Decision, PhotoResult};
 use geoloupe::geo::LatLon;
 use geoloupe::library::scan::{ScanEvent, ScanOptions, Scanner, scan_paths};
-use geoloupe::library::store::{Decision, FileStatus, Store};
+use geoloupe::library::store::{FileStatus, Store};
 use geoloupe::library::thumbnails::{ThumbnailEvent, ThumbnailWorker};
 use geoloupe::library::{LibraryError, exif, no_repaint};
-use geoloupe::model::worker::{
-    Embedder as _, FakeEmbedder, InferenceWorker, PhotoResult, WorkerEvent, ready_factory,
+use geoloupe::runtime::inference::{
+    Embedder as _, FakeEmbedder, InferenceWorker, WorkerEvent, ready_factory,
 };
 
 /// Generous bound for waiting on a worker thread (not a timing assertion).
@@ -584,7 +585,7 @@ fn cancelling_takes_effect_within_one_photo() {
 #[test]
 fn worker_runs_the_real_geoclip_engine() {
     use geoloupe::model::engine::{GeoClip, ModelPaths};
-    use geoloupe::model::worker::geoclip_factory;
+    use geoloupe::runtime::inference::geoclip_factory;
     let dirs = common::data_dirs();
     let mut paths = ModelPaths::installed(dirs);
     paths.backbone_dir = common::tiny_clip();

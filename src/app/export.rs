@@ -4,17 +4,20 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::export::{self, ExportProvenance, ExportRecord, PlannedWrite, PointSet};
+use crate::domain::PhotoResult;
+use crate::domain::Provenance;
+use crate::export::{self, ExportRecord, PlannedWrite, PointSet};
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, check_claim_points};
 use crate::model::Candidate;
-use crate::model::worker::PhotoResult;
 
 /// One located photo as the app shows it, before place names and EXIF times are looked up.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExportInput {
     pub path: PathBuf,
     pub candidates: Vec<Candidate>,
-    pub provenance: ExportProvenance,
+    pub provenance: Provenance,
+    /// When the estimate was made, UTC, RFC 3339.
+    pub estimated_at: String,
     /// The user's accepted location, if any (else the top-1 candidate is exported).
     pub accepted: Option<LatLon>,
     pub claim: Option<ClaimCheck>,
@@ -23,18 +26,12 @@ pub struct ExportInput {
     pub unchecked_claim: Option<(LatLon, ClaimSource)>,
 }
 
-/// The export provenance of a stored result (its `RunProvenance` and computation time).
-pub fn provenance_of(result: &PhotoResult) -> ExportProvenance {
-    ExportProvenance {
-        model: result.provenance.model.clone(),
-        weights_sha256: result.provenance.weights_sha256.clone(),
-        gallery_sha256: result.provenance.gallery_sha256.clone(),
-        backbone: result.provenance.backbone.clone(),
-        estimated_at: format!(
-            "{}Z",
-            export::format_unix_secs(result.computed_at_unix_secs)
-        ),
-    }
+/// When a result was computed, UTC, RFC 3339 (what exports call `estimated_at`).
+pub fn estimated_at(result: &PhotoResult) -> String {
+    format!(
+        "{}Z",
+        export::format_unix_secs(result.computed_at_unix_secs)
+    )
 }
 
 /// The claim check of `claimed` against a result's heat points (the shares are lower bounds:
@@ -69,19 +66,25 @@ pub fn parse_claim(text: &str) -> Option<LatLon> {
     position.is_valid().then_some(position)
 }
 
-/// Checks the claims left unchecked in `inputs` with heat points read from the database at
-/// `store_path` (its own connection: call it on a worker thread). A photo whose result can't be
-/// read keeps no claim.
-pub fn complete_claims(inputs: &mut [ExportInput], store_path: &Path) {
-    if inputs.iter().all(|i| i.unchecked_claim.is_none()) {
+/// Checks the claims left unchecked in `inputs` with heat points from the database: `read`
+/// gets the stored results of the given photos (in the app, from the library thread, which
+/// holds the only connection: call this on a worker thread). A photo whose result can't be read
+/// keeps no claim.
+pub fn complete_claims(
+    inputs: &mut [ExportInput],
+    read: impl FnOnce(Vec<PathBuf>) -> Vec<Option<crate::library::StoredResult>>,
+) {
+    let unchecked: Vec<usize> = (0..inputs.len())
+        .filter(|&i| inputs[i].unchecked_claim.is_some())
+        .collect();
+    if unchecked.is_empty() {
         return;
     }
-    let Ok(store) = crate::library::store::Store::open(store_path) else {
-        return;
-    };
-    for input in inputs.iter_mut() {
+    let stored = read(unchecked.iter().map(|&i| inputs[i].path.clone()).collect());
+    for (i, stored) in unchecked.into_iter().zip(stored) {
+        let input = &mut inputs[i];
         if let Some((claimed, source)) = input.unchecked_claim.take()
-            && let Ok(Some(stored)) = store.result(&input.path)
+            && let Some(stored) = stored
         {
             input.claim = claim_check(&stored.result, claimed, source);
         }
@@ -94,7 +97,14 @@ pub fn build_records(inputs: Vec<ExportInput>) -> Vec<ExportRecord> {
     inputs
         .into_iter()
         .filter_map(|i| {
-            ExportRecord::new(&i.path, &i.candidates, i.provenance, i.accepted, i.claim)
+            ExportRecord::new(
+                &i.path,
+                &i.candidates,
+                i.provenance,
+                i.estimated_at,
+                i.accepted,
+                i.claim,
+            )
         })
         .collect()
 }

@@ -1,32 +1,51 @@
-//! The desktop app: [`App`] holds the runtime handles (workers, database, textures, map
-//! state), [`Settings`] what is persisted, and panels push [`Command`]s that [`App::apply`]
-//! runs after the frame. Everything long runs on named threads (`scan`, `thumbnails`,
-//! `inference`, `library`, `dialog`, `model-files`); each frame only drains their channels.
+//! The desktop app's state, as a composition of parts with one owner each:
+//!
+//! | part | what it holds |
+//! |---|---|
+//! | [`Collection`] (`collection`) | the photos, what is known of each, the view, the selection (no egui) |
+//! | [`Thumbs`] (`thumbs`) | thumbnail textures and the "thumbnails" worker |
+//! | [`ModelPart`] (`model`) | the inference worker, the model's state, the batch in progress |
+//! | [`LibraryThread`] (`library`) | the only SQLite connection, on the "library" thread |
+//! | [`Jobs`] (`jobs`) | one-shot tasks: dialogs, import, download, exports and writes |
+//! | [`MapState`] (`map`) | walkers' memory, tile layers, what the markers reported |
+//! | [`Messages`] (`messages`) | the newest errors and notes, bounded |
+//!
+//! Panels (in `ui`) read this state and push [`Command`]s; [`App::apply`] runs them after the
+//! frame. [`App::begin_frame`] drains every worker's channel without blocking. Nothing here
+//! draws: drawing is `ui`'s, which is the only layer above this one.
 
+pub mod collection;
 pub mod command;
 pub mod export;
+pub mod map;
+pub mod messages;
 pub mod settings;
+pub mod thumbs;
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, sync_channel};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use anyhow::Context as _;
-
+pub use collection::{Collection, Photo};
 pub use command::{Command, DecisionSource};
+pub use map::{MapState, TileWatch};
+pub use messages::Messages;
 pub use settings::{Settings, SortKey, StateFilter, ViewMode};
+pub use thumbs::{Thumb, Thumbs};
 
+use crate::domain::{Decision, PhotoResult, Provenance, RepaintFn};
 use crate::geo::{ClaimSource, LatLon};
-use crate::library::store::{self, Decision, PhotoRecord, Store};
-use crate::library::{PhotoEntry, RepaintFn, ScanEvent, Scanner, ThumbnailEvent, ThumbnailWorker};
+use crate::library::store::{self, DecisionChange, PhotoRecord};
+use crate::library::{ScanEvent, Scanner, ThumbnailWorker};
 use crate::model::engine::{LoadEvent, ModelPaths};
 use crate::model::files::{self, ComponentInfo, DataDirs};
-use crate::model::worker::{
-    EmbedderFactory, FakeEmbedder, InferenceWorker, PhotoResult, RunProvenance, WorkerEvent,
-    geoclip_factory, ready_factory,
+use crate::runtime::inference::{
+    EmbedderFactory, FakeEmbedder, InferenceWorker, WorkerEvent, fake_factory, geoclip_factory,
 };
-use crate::ui::overlays::{BasemapTiles, HeatTiles, MapOutput};
+use crate::runtime::library::{LibraryCommand, LibraryEvent, LibrarySender, LibraryThread};
+use crate::runtime::task::{Task, TaskFailed};
 
 /// Which model the app runs.
 #[derive(Clone, Debug)]
@@ -61,94 +80,13 @@ impl AppOptions {
     }
 }
 
-/// A thumbnail's state in the browser.
-#[derive(Clone, Default)]
-pub enum Thumb {
-    #[default]
-    None,
-    Requested,
-    Ready(egui::TextureHandle),
-    Failed(String),
-}
-
-impl std::fmt::Debug for Thumb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::None => f.write_str("None"),
-            Self::Requested => f.write_str("Requested"),
-            Self::Ready(t) => write!(f, "Ready({:?})", t.size()),
-            Self::Failed(e) => write!(f, "Failed({e:?})"),
-        }
-    }
-}
-
-/// One photo of the collection.
-#[derive(Clone, Debug)]
-pub struct Photo {
-    pub entry: PhotoEntry,
-    /// The model's latest result (from this session or the database). Heat points are loaded
-    /// when the photo is selected.
-    pub result: Option<PhotoResult>,
-    /// Whether `result` came from the database (not computed in this session).
-    pub result_from_store: bool,
-    /// The result is older than the file's content.
-    pub result_stale: bool,
-    pub decision: Option<Decision>,
-    /// Why the model could not run on it.
-    pub run_error: Option<String>,
-    pub thumb: Thumb,
-    /// Frame the thumbnail was last visible in (for evicting textures).
-    pub thumb_seen_frame: u64,
-}
-
-impl Photo {
-    fn new(entry: PhotoEntry) -> Self {
-        Self {
-            entry,
-            result: None,
-            result_from_store: false,
-            result_stale: false,
-            decision: None,
-            run_error: None,
-            thumb: Thumb::None,
-            thumb_seen_frame: 0,
-        }
-    }
-
-    pub fn error(&self) -> Option<&str> {
-        self.entry
-            .error
-            .as_deref()
-            .or(self.run_error.as_deref())
-            .or(match &self.thumb {
-                Thumb::Failed(e) => Some(e.as_str()),
-                _ => None,
-            })
-    }
-
-    pub fn is_located(&self) -> bool {
-        self.result.is_some()
-    }
-
-    pub fn matches(&self, filter: StateFilter) -> bool {
-        match filter {
-            StateFilter::All => true,
-            StateFilter::HasExifGps => self.entry.gps().is_some(),
-            StateFilter::Located => self.is_located(),
-            StateFilter::NotLocated => !self.is_located(),
-            StateFilter::Accepted => self.decision.is_some(),
-            StateFilter::Failed => self.error().is_some(),
-        }
-    }
-}
-
 /// The model as the app sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelState {
     /// Not loaded; the reason (what is missing and how to get it) when known.
     NotLoaded(Option<String>),
     Loading(String),
-    Ready(RunProvenance),
+    Ready(Provenance),
     Failed(String),
 }
 
@@ -173,87 +111,29 @@ impl Batch {
     }
 }
 
-/// A one-shot job on a named thread whose answer arrives on a channel.
-pub struct Task<T> {
-    pub label: String,
-    receiver: Receiver<T>,
+/// The model: its worker, its state and the batch in progress.
+pub struct ModelPart {
+    pub worker: Option<InferenceWorker>,
+    pub choice: ModelChoice,
+    pub state: ModelState,
+    pub info: Option<Vec<ComponentInfo>>,
+    pub info_task: Option<Task<Vec<ComponentInfo>>>,
+    pub batch: Option<Batch>,
+    /// The last batch's outcome, for the status line.
+    pub batch_summary: Option<String>,
 }
 
-impl<T: Send + 'static> Task<T> {
-    pub fn spawn(
-        thread_name: &str,
-        label: impl Into<String>,
-        repaint: RepaintFn,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<Self> {
-        let (tx, receiver) = sync_channel(1);
-        std::thread::Builder::new()
-            .name(thread_name.into())
-            .spawn(move || {
-                let _ = tx.send(job());
-                repaint();
-            })
-            .with_context(|| format!("starting the {thread_name} thread"))?;
-        Ok(Self {
-            label: label.into(),
-            receiver,
-        })
-    }
-
-    /// The answer, once (then the task is done).
-    pub fn poll(&self) -> Option<T> {
-        self.receiver.try_recv().ok()
-    }
-}
-
-/// Map state: walkers' memory, the tile layers and what the markers plugin reported.
-pub struct MapState {
-    pub memory: walkers::MapMemory,
-    pub basemap: BasemapTiles,
-    /// OpenStreetMap, only while the network is on (dropped when switched off).
-    pub osm: Option<walkers::HttpTiles>,
-    pub heat: HeatTiles,
-    pub output: MapOutput,
-    /// Clicking the map places the selected photo.
-    pub place_mode: bool,
-    /// Whether OpenStreetMap tiles arrive.
-    pub tile_watch: TileWatch,
-}
-
-/// Notices when OpenStreetMap tiles don't arrive (no network, a proxy, the server down): walkers
-/// logs failed fetches and never retries them, and the basemap underneath hides the gap, so
-/// without this the map would look offline while the switch says online.
-#[derive(Debug, Default)]
-pub struct TileWatch {
-    missing_since: Option<Instant>,
-}
-
-impl TileWatch {
-    /// How long the tile under the map's centre may be missing before the map says so.
-    pub const GRACE: Duration = Duration::from_secs(8);
-
-    /// Called each frame with whether the centre tile is there; true once it has been missing
-    /// for [`Self::GRACE`].
-    pub fn update(&mut self, now: Instant, centre_tile_loaded: bool) -> bool {
-        if centre_tile_loaded {
-            self.missing_since = None;
-            return false;
-        }
-        let since = *self.missing_since.get_or_insert(now);
-        now.duration_since(since) >= Self::GRACE
-    }
-
-    /// Forget the wait (the network was switched off).
-    pub fn reset(&mut self) {
-        self.missing_since = None;
+impl ModelPart {
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, ModelState::Ready(_))
     }
 }
 
 /// A model download in progress.
 pub struct Download {
     pub task: Task<Result<String, String>>,
-    pub progress: std::sync::Arc<std::sync::Mutex<DownloadStatus>>,
-    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub progress: Arc<std::sync::Mutex<DownloadStatus>>,
+    pub cancel: Arc<AtomicBool>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -263,10 +143,7 @@ pub struct DownloadStatus {
     pub total_bytes: Option<u64>,
 }
 
-/// Earlier results and decisions for newly listed photos (from the `library` thread).
-type IdentifyAnswer = Result<Vec<(PathBuf, PhotoRecord)>, String>;
-/// What a file dialog returned: whether it was for a model import, and the paths picked
-/// (`None`: cancelled).
+/// What a file dialog returned: what it was for, and the paths picked (`None`: cancelled).
 pub type DialogAnswer = Option<(DialogPurpose, Vec<PathBuf>)>;
 
 /// What a file dialog was opened for.
@@ -278,157 +155,172 @@ pub enum DialogPurpose {
     Export,
 }
 
-/// The running app.
+/// One-shot jobs on named threads, one slot each. Dropping a slot joins its thread.
+#[derive(Default)]
+pub struct Jobs {
+    pub dialog: Option<Task<DialogAnswer>>,
+    pub import: Option<Task<Result<String, String>>>,
+    pub download: Option<Download>,
+    pub confirm_download: bool,
+    /// An export (GPX/CSV/GeoJSON) or a confirmed write being done on the `export` thread.
+    pub export: Option<Task<Result<export::WriteOutcome, String>>>,
+    /// The dry run of "Write XMP sidecars" / "Write EXIF GPS" being prepared.
+    pub write_plan: Option<Task<export::WritePlan>>,
+    /// The dry run waiting for the user's confirmation (nothing is written before).
+    pub write_confirm: Option<export::WritePlan>,
+    /// The offline place index being built, once.
+    places: Option<Task<()>>,
+}
+
+impl Jobs {
+    pub fn is_busy(&self) -> bool {
+        self.dialog.is_some()
+            || self.import.is_some()
+            || self.download.is_some()
+            || self.export.is_some()
+            || self.write_plan.is_some()
+    }
+}
+
+/// A decision sent to the library thread and not yet confirmed: the UI shows it at once, and
+/// an older snapshot of the photo (an identify that ran before) does not overwrite it.
+#[derive(Clone, Copy, Debug)]
+struct PendingDecision {
+    in_flight: usize,
+    /// The last decision the database confirmed (what a failure goes back to).
+    confirmed: Option<Decision>,
+}
+
+/// The running app. See the module docs.
 pub struct App {
     pub ctx: egui::Context,
     pub settings: Settings,
     pub dirs: DataDirs,
     pub network_allowed: bool,
-    pub photos: Vec<Photo>,
-    by_path: HashMap<PathBuf, usize>,
-    /// Indices into `photos`, filtered and sorted as the browser shows them.
-    pub view: Vec<usize>,
-    view_dirty: bool,
-    /// The photo the inspector and the map show.
-    pub selected: Option<usize>,
-    /// All selected photos (Ctrl-click adds).
-    pub selection: BTreeSet<usize>,
-    pub scanner: Option<Scanner>,
+    pub collection: Collection,
+    pub thumbs: Thumbs,
+    /// Scans in progress, one per open action (a second folder opened while the first is read
+    /// in gets its own).
+    pub scanners: Vec<Scanner>,
     pub scan_status: Option<String>,
-    /// A photo given by name at start, selected once the scan lists it.
-    pending_select: Option<PathBuf>,
-    pub thumbnails: Option<ThumbnailWorker>,
-    thumbs_in_flight: usize,
-    pub worker: Option<InferenceWorker>,
-    pub model_choice: ModelChoice,
-    pub model_state: ModelState,
-    pub model_info: Option<Vec<ComponentInfo>>,
-    pub model_info_task: Option<Task<Vec<ComponentInfo>>>,
-    pub batch: Option<Batch>,
-    /// The last batch's outcome, for the status line.
-    pub batch_summary: Option<String>,
-    pub store: Option<Store>,
-    identify_task: Option<Task<IdentifyAnswer>>,
-    pub dialog: Option<Task<DialogAnswer>>,
-    pub import_task: Option<Task<Result<String, String>>>,
-    pub download: Option<Download>,
-    pub confirm_download: bool,
-    /// An export (GPX/CSV/GeoJSON) being written on the `export` thread.
-    pub export_task: Option<Task<Result<export::WriteOutcome, String>>>,
-    /// The dry run of "Write XMP sidecars" being prepared on the `export` thread.
-    pub write_plan_task: Option<Task<export::WritePlan>>,
-    /// The dry run waiting for the user's confirmation (nothing is written before).
-    pub write_confirm: Option<export::WritePlan>,
+    pub model: ModelPart,
+    pub library: LibraryThread,
+    /// Whether the database could be opened (results and decisions are saved).
+    pub library_available: bool,
+    pending_decisions: HashMap<usize, PendingDecision>,
+    /// Earlier results still being looked up in the database (photos sent, not yet answered).
+    pub identify_pending: usize,
+    pub can_undo: bool,
+    pub can_redo: bool,
+    pub jobs: Jobs,
     /// Claimed locations typed in the inspector, per photo (`lat, lon` text).
     pub claim_inputs: HashMap<PathBuf, String>,
-    /// Set once the offline place index is built (the `places` thread); until then the
-    /// inspector doesn't look places up, so no frame waits for it.
-    pub places_ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set once the offline place index is built; until then the inspector doesn't look places
+    /// up, so no frame waits for it.
+    places_ready: bool,
     pub map: MapState,
-    /// Errors and notes for the user, newest last (shown once each in the status line).
-    pub messages: Vec<String>,
+    pub messages: Messages,
     pub commands: Vec<Command>,
     /// Recent frame times, for the status line (display rate while a batch runs).
     frame_times: std::collections::VecDeque<f32>,
 }
 
+fn repaint_for(ctx: &egui::Context) -> RepaintFn {
+    let ctx = ctx.clone();
+    Box::new(move || ctx.request_repaint())
+}
+
 impl App {
     /// Builds the app, starts its workers and opens `options.initial_paths`. Nothing here
-    /// blocks on the disk beyond opening the database.
+    /// blocks on the disk: the database is opened on the library thread.
     pub fn new(ctx: &egui::Context, options: AppOptions) -> Self {
-        let repaint = |ctx: &egui::Context| -> RepaintFn {
-            let ctx = ctx.clone();
-            Box::new(move || ctx.request_repaint())
-        };
-        let mut messages = Vec::new();
+        let mut messages = Messages::default();
         let mut settings = options.settings.sanitised();
         if !options.network_allowed {
             settings.network_enabled = false;
         }
-        let thumbnails = crate::library::thumbnails::default_cache_dir()
-            .map(|_| options.dirs.cache_dir.join("thumbnails"))
-            .or_else(|_| Ok::<_, anyhow::Error>(options.dirs.cache_dir.join("thumbnails")))
-            .and_then(|dir| ThumbnailWorker::start(dir, 256, repaint(ctx)).context("thumbnails"))
-            .map_err(|e| messages.push(format!("{e:#}")))
-            .ok();
-        let worker = InferenceWorker::start(repaint(ctx))
+        let thumbnails = ThumbnailWorker::start(
+            options.dirs.cache_dir.join("thumbnails"),
+            256,
+            repaint_for(ctx),
+        )
+        .map_err(|e| messages.push(format!("thumbnails: {e}")))
+        .ok();
+        let worker = InferenceWorker::start(repaint_for(ctx))
             .map_err(|e| messages.push(e.to_string()))
             .ok();
-        let store = Store::open(&store::default_path(&options.dirs))
-            .map_err(|e| messages.push(format!("results will not be saved: {e}")))
-            .ok();
+        let mut library_available = true;
+        let library =
+            LibraryThread::start(Some(store::default_path(&options.dirs)), repaint_for(ctx))
+                .unwrap_or_else(|e| {
+                    messages.push(format!(
+                        "results will not be saved: starting the library thread: {e}"
+                    ));
+                    library_available = false;
+                    LibraryThread::unavailable()
+                });
         let mut app = Self {
             ctx: ctx.clone(),
             settings,
             dirs: options.dirs,
             network_allowed: options.network_allowed,
-            photos: Vec::new(),
-            by_path: HashMap::new(),
-            view: Vec::new(),
-            view_dirty: false,
-            selected: None,
-            selection: BTreeSet::new(),
-            scanner: None,
+            collection: Collection::default(),
+            thumbs: Thumbs::new(thumbnails),
+            scanners: Vec::new(),
             scan_status: None,
-            pending_select: None,
-            thumbnails,
-            thumbs_in_flight: 0,
-            worker,
-            model_choice: options.model,
-            model_state: ModelState::NotLoaded(None),
-            model_info: None,
-            model_info_task: None,
-            batch: None,
-            batch_summary: None,
-            store,
-            identify_task: None,
-            dialog: None,
-            import_task: None,
-            download: None,
-            confirm_download: false,
-            export_task: None,
-            write_plan_task: None,
-            write_confirm: None,
-            claim_inputs: HashMap::new(),
-            places_ready: Default::default(),
-            map: MapState {
-                memory: walkers::MapMemory::default(),
-                basemap: BasemapTiles::new(ctx.clone()),
-                osm: None,
-                heat: HeatTiles::new(ctx.clone()),
-                output: MapOutput::default(),
-                place_mode: false,
-                tile_watch: TileWatch::default(),
+            model: ModelPart {
+                worker,
+                choice: options.model,
+                state: ModelState::NotLoaded(None),
+                info: None,
+                info_task: None,
+                batch: None,
+                batch_summary: None,
             },
+            library,
+            library_available,
+            pending_decisions: HashMap::new(),
+            identify_pending: 0,
+            can_undo: false,
+            can_redo: false,
+            jobs: Jobs::default(),
+            claim_inputs: HashMap::new(),
+            places_ready: false,
+            map: MapState::new(ctx),
             messages,
             commands: Vec::new(),
             frame_times: std::collections::VecDeque::new(),
         };
-        let _ = app.map.memory.set_zoom(2.0);
         app.warm_up_places();
         app.refresh_model_info();
         app.load_model();
         if !options.initial_paths.is_empty() {
-            app.pending_select = options.initial_paths.iter().find(|p| p.is_file()).cloned();
+            app.collection.pending_select =
+                options.initial_paths.iter().find(|p| p.is_file()).cloned();
             app.open(options.initial_paths);
         }
         app
     }
 
     fn repaint_fn(&self) -> RepaintFn {
-        let ctx = self.ctx.clone();
-        Box::new(move || ctx.request_repaint())
+        repaint_for(&self.ctx)
     }
 
-    /// Draws one frame and applies the commands it produced. Call from `eframe::App::ui`, or
-    /// from an egui_kittest harness.
-    pub fn app_ui(&mut self, ui: &mut egui::Ui) {
-        self.drain_events();
-        self.handle_dropped_files(ui.ctx());
-        self.handle_keys(ui.ctx());
-        crate::ui::frame_ui(ui, self);
-        let commands = std::mem::take(&mut self.commands);
-        for command in commands {
+    /// Before drawing a frame: sends what waits for the library thread and drains every
+    /// worker's channel (never blocks), then brings the view up to date.
+    pub fn begin_frame(&mut self) {
+        self.library.flush();
+        self.drain_scans();
+        self.drain_library();
+        self.thumbs.drain(&self.ctx, &mut self.collection);
+        self.drain_inference();
+        self.drain_tasks();
+        self.refresh_view();
+    }
+
+    /// After drawing: applies the commands the frame produced.
+    pub fn end_frame(&mut self) {
+        for command in std::mem::take(&mut self.commands) {
             self.apply(command);
         }
     }
@@ -453,243 +345,210 @@ impl App {
     }
 
     pub fn is_busy(&self) -> bool {
-        self.batch.is_some()
-            || self.scanner.is_some()
-            || self.identify_task.is_some()
-            || self.download.is_some()
-            || self.import_task.is_some()
-            || self.export_task.is_some()
-            || self.write_plan_task.is_some()
-            || matches!(self.model_state, ModelState::Loading(_))
+        self.model.batch.is_some()
+            || !self.scanners.is_empty()
+            || self.identify_pending > 0
+            || self.jobs.is_busy()
+            || matches!(self.model.state, ModelState::Loading(_))
     }
 
     // ----- events from the workers -------------------------------------------------------
 
-    /// Drains every worker's channel (never blocks).
-    pub fn drain_events(&mut self) {
-        self.drain_scan();
-        self.drain_identify();
-        self.drain_thumbnails();
-        self.drain_inference();
-        self.drain_tasks();
-    }
-
-    fn drain_scan(&mut self) {
-        let Some(scanner) = &self.scanner else {
-            return;
-        };
-        let mut finished = None;
-        let mut ended = false;
-        for event in scanner.events() {
-            match event {
-                ScanEvent::Progress(p) => {
-                    self.scan_status = Some(format!(
-                        "Scanning… {} photos in {} files",
-                        p.photos_found, p.files_seen
-                    ));
-                }
-                ScanEvent::Found(_) => {}
-                ScanEvent::Finished { entries, .. } => {
-                    finished = Some(entries);
-                    ended = true;
-                }
-                ScanEvent::Cancelled => ended = true,
-                ScanEvent::Failed(e) => {
-                    self.messages.push(e);
-                    ended = true;
-                }
-            }
-        }
-        if let Some(entries) = finished {
-            self.add_entries(entries);
-        }
-        if ended {
-            self.scanner = None;
-            self.scan_status = None;
-        }
-    }
-
-    fn add_entries(&mut self, entries: Vec<PhotoEntry>) {
-        let mut new_paths = Vec::new();
-        for entry in entries {
-            if self.by_path.contains_key(&entry.path) {
-                continue;
-            }
-            if entry.is_ok() {
-                new_paths.push(entry.path.clone());
-            }
-            self.by_path.insert(entry.path.clone(), self.photos.len());
-            self.photos.push(Photo::new(entry));
-        }
-        self.view_dirty = true;
-        if let Some(path) = self.pending_select.take()
-            && let Some(&index) = self.by_path.get(&path)
-        {
-            self.select(index, false);
-        }
-        // Earlier results and decisions, from the database, off the UI thread (new files are
-        // hashed for their content key).
-        if self.store.is_some() && !new_paths.is_empty() {
-            let db = self.store.as_ref().map(|s| s.path().to_owned());
-            if let Some(db) = db {
-                self.identify_task = Task::spawn(
-                    "library",
-                    "Reading earlier results",
-                    self.repaint_fn(),
-                    move || {
-                        let mut store = Store::open(&db).map_err(|e| e.to_string())?;
-                        let records = store.identify_many(&new_paths).map_err(|e| e.to_string())?;
-                        Ok(new_paths
-                            .into_iter()
-                            .zip(records)
-                            .filter_map(|(p, r)| r.ok().map(|r| (p, r)))
-                            .collect())
-                    },
-                )
-                .map_err(|e| self.messages.push(format!("{e:#}")))
-                .ok();
-            }
-        }
-    }
-
-    fn drain_identify(&mut self) {
-        let Some(answer) = self.identify_task.as_ref().and_then(Task::poll) else {
-            return;
-        };
-        self.identify_task = None;
-        match answer {
-            Ok(records) => {
-                for (path, record) in records {
-                    let Some(&index) = self.by_path.get(&path) else {
-                        continue;
-                    };
-                    let photo = &mut self.photos[index];
-                    photo.decision = record.decision;
-                    if photo.result.is_none()
-                        && let Some(summary) = record.result
-                    {
-                        photo.result = Some(PhotoResult {
-                            top_k: summary.candidates.len(),
-                            candidates: summary.candidates,
-                            heat: Vec::new(),
-                            heat_mass: 0.0,
-                            gallery_len: 0,
-                            provenance: RunProvenance::default(),
-                            computed_at_unix_secs: summary.computed_at_unix_secs,
-                        });
-                        photo.result_from_store = true;
-                        photo.result_stale = summary.stale;
+    fn drain_scans(&mut self) {
+        let mut finished = Vec::new();
+        let mut ended = vec![false; self.scanners.len()];
+        for (i, scanner) in self.scanners.iter().enumerate() {
+            for event in scanner.events() {
+                match event {
+                    ScanEvent::Progress(p) => {
+                        self.scan_status = Some(format!(
+                            "Scanning… {} photos in {} files",
+                            p.photos_found, p.files_seen
+                        ));
+                    }
+                    ScanEvent::Found(_) => {}
+                    ScanEvent::Finished { entries, .. } => {
+                        finished.push(entries);
+                        ended[i] = true;
+                    }
+                    ScanEvent::Cancelled => ended[i] = true,
+                    ScanEvent::Failed(e) => {
+                        self.messages.push(e);
+                        ended[i] = true;
                     }
                 }
-                self.view_dirty = true;
-                if let Some(i) = self.selected {
-                    self.load_full_result(i);
-                }
             }
-            Err(e) => self
-                .messages
-                .push(format!("could not read earlier results: {e}")),
+        }
+        for entries in finished {
+            self.add_entries(entries);
+        }
+        if ended.iter().any(|&e| e) {
+            let mut ended = ended.into_iter();
+            self.scanners.retain(|_| !ended.next().unwrap_or(false));
+            if self.scanners.is_empty() {
+                self.scan_status = None;
+            }
         }
     }
 
-    /// Loads the heat points of a result that came from the database as a summary.
+    fn add_entries(&mut self, entries: Vec<crate::library::PhotoEntry>) {
+        let new_paths = self.collection.add_entries(entries);
+        if let Some(path) = self.collection.pending_select.take() {
+            match self.collection.index_of(&path) {
+                Some(index) => self.select(index, false),
+                None => self.collection.pending_select = Some(path),
+            }
+        }
+        // Earlier results and decisions, from the database (new files are hashed for their
+        // content key on the library thread).
+        if !new_paths.is_empty() {
+            self.identify_pending += new_paths.len();
+            self.library.send(LibraryCommand::Identify(new_paths));
+        }
+    }
+
+    fn drain_library(&mut self) {
+        let events: Vec<LibraryEvent> = self.library.events().collect();
+        for event in events {
+            match event {
+                LibraryEvent::Unavailable(e) => {
+                    self.library_available = false;
+                    self.identify_pending = 0;
+                    self.messages
+                        .push(format!("results will not be saved: {e}"));
+                }
+                LibraryEvent::Identified(records) => self.identified(records),
+                LibraryEvent::Decided { path, change } => {
+                    self.decision_saved(&path, &change, true);
+                }
+                LibraryEvent::DecideFailed { path, error } => {
+                    self.messages.push(error);
+                    if let Some(i) = self.collection.index_of(&path)
+                        && let Some(pending) = self.pending_decisions.get_mut(&i)
+                    {
+                        pending.in_flight = pending.in_flight.saturating_sub(1);
+                        if pending.in_flight == 0 {
+                            let confirmed = pending.confirmed;
+                            self.pending_decisions.remove(&i);
+                            if let Some(photo) = self.collection.get_mut(i) {
+                                photo.decision = confirmed;
+                            }
+                            self.collection.photo_state_changed(&self.settings);
+                        }
+                    }
+                }
+                LibraryEvent::UndoneOrRedone { change } => {
+                    let path = change.path.clone();
+                    self.decision_saved(&path, &change, false);
+                }
+                LibraryEvent::UndoState { can_undo, can_redo } => {
+                    self.can_undo = can_undo;
+                    self.can_redo = can_redo;
+                }
+                LibraryEvent::Adopted { path, exif } => {
+                    if let Some(i) = self.collection.index_of(&path)
+                        && let Some(photo) = self.collection.get_mut(i)
+                    {
+                        photo.entry.exif = exif;
+                        self.collection.mark_view_dirty();
+                    }
+                }
+                LibraryEvent::Loaded { path, stored } => {
+                    if let Some(i) = self.collection.index_of(&path)
+                        && let Some(photo) = self.collection.get_mut(i)
+                        && photo.result_from_store
+                        && let Some(stored) = stored
+                    {
+                        photo.result = Some(stored.result);
+                        photo.result_stale = stored.stale;
+                    }
+                }
+                LibraryEvent::Error(e) => self.messages.push(e),
+            }
+        }
+    }
+
+    /// Earlier results and decisions arrived for some photos.
+    fn identified(&mut self, records: Vec<(PathBuf, PhotoRecord)>) {
+        self.identify_pending = self.identify_pending.saturating_sub(records.len());
+        let mut selected_loaded = false;
+        for (path, record) in records {
+            let Some(index) = self.collection.index_of(&path) else {
+                continue;
+            };
+            let pending = self.pending_decisions.contains_key(&index);
+            let Some(photo) = self.collection.get_mut(index) else {
+                continue;
+            };
+            if !pending {
+                // A decision made since this snapshot is still on its way: keep it.
+                photo.decision = record.decision;
+            }
+            if photo.result.is_none()
+                && let Some(summary) = record.result
+            {
+                photo.result = Some(PhotoResult {
+                    top_k: summary.candidates.len(),
+                    candidates: summary.candidates,
+                    heat: Vec::new(),
+                    heat_mass: 0.0,
+                    gallery_len: 0,
+                    provenance: Provenance::default(),
+                    computed_at_unix_secs: summary.computed_at_unix_secs,
+                });
+                photo.result_from_store = true;
+                photo.result_stale = summary.stale;
+                selected_loaded |= self.collection.selected == Some(index);
+            }
+        }
+        self.collection.photo_state_changed(&self.settings);
+        if selected_loaded && let Some(i) = self.collection.selected {
+            self.load_full_result(i);
+        }
+    }
+
+    /// A decision (made here, or undone/redone) is in the database.
+    fn decision_saved(&mut self, path: &std::path::Path, change: &DecisionChange, ours: bool) {
+        let Some(index) = self.collection.index_of(path) else {
+            return;
+        };
+        match self.pending_decisions.get_mut(&index) {
+            Some(pending) => {
+                pending.confirmed = change.after;
+                if ours {
+                    pending.in_flight = pending.in_flight.saturating_sub(1);
+                }
+                if pending.in_flight == 0 {
+                    self.pending_decisions.remove(&index);
+                    if let Some(photo) = self.collection.get_mut(index) {
+                        photo.decision = change.after;
+                    }
+                }
+            }
+            None => {
+                if let Some(photo) = self.collection.get_mut(index) {
+                    photo.decision = change.after;
+                }
+            }
+        }
+        self.collection.photo_state_changed(&self.settings);
+    }
+
+    /// Asks the library thread for the heat points of a result that came from the database as
+    /// a summary.
     fn load_full_result(&mut self, index: usize) {
-        let Some(photo) = self.photos.get_mut(index) else {
+        let Some(photo) = self.collection.get(index) else {
             return;
         };
         if !photo.result_from_store || photo.result.as_ref().is_some_and(|r| !r.heat.is_empty()) {
             return;
         }
-        let Some(store) = &self.store else {
-            return;
-        };
-        match store.result(&photo.entry.path) {
-            Ok(Some(stored)) => {
-                photo.result = Some(stored.result);
-                photo.result_stale = stored.stale;
-            }
-            Ok(None) => {}
-            Err(e) => self.messages.push(e.to_string()),
-        }
-    }
-
-    fn drain_thumbnails(&mut self) {
-        let Some(worker) = &self.thumbnails else {
-            return;
-        };
-        let frame = self.ctx.cumulative_frame_nr();
-        for event in worker.events() {
-            self.thumbs_in_flight = self.thumbs_in_flight.saturating_sub(1);
-            match event {
-                ThumbnailEvent::Ready(ready) => {
-                    if let Some(&i) = self.by_path.get(&ready.path) {
-                        let image = egui::ColorImage::from_rgba_unmultiplied(
-                            [ready.w as usize, ready.h as usize],
-                            &ready.rgba,
-                        );
-                        let texture = self.ctx.load_texture(
-                            format!("thumb/{i}"),
-                            image,
-                            egui::TextureOptions::LINEAR,
-                        );
-                        self.photos[i].thumb = Thumb::Ready(texture);
-                        self.photos[i].thumb_seen_frame = frame;
-                    }
-                }
-                ThumbnailEvent::Failed { path, error } => {
-                    if let Some(&i) = self.by_path.get(&path) {
-                        self.photos[i].thumb = Thumb::Failed(error);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Asks for the thumbnails of these photos (the visible ones) and evicts textures that
-    /// have not been visible for a while, so 10,000 photos never hold 10,000 textures.
-    pub fn want_thumbnails(&mut self, indices: &[usize]) {
-        const MAX_TEXTURES: usize = 600;
-        const MAX_IN_FLIGHT: usize = 48;
-        let frame = self.ctx.cumulative_frame_nr();
-        let Some(worker) = &self.thumbnails else {
-            return;
-        };
-        for &i in indices {
-            let Some(photo) = self.photos.get_mut(i) else {
-                continue;
-            };
-            photo.thumb_seen_frame = frame;
-            if matches!(photo.thumb, Thumb::None)
-                && photo.entry.is_ok()
-                && self.thumbs_in_flight < MAX_IN_FLIGHT
-                && worker.request(photo.entry.path.clone())
-            {
-                photo.thumb = Thumb::Requested;
-                self.thumbs_in_flight += 1;
-            }
-        }
-        let ready = self
-            .photos
-            .iter()
-            .filter(|p| matches!(p.thumb, Thumb::Ready(_)))
-            .count();
-        if ready > MAX_TEXTURES {
-            let mut by_age: Vec<(u64, usize)> = self
-                .photos
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| matches!(p.thumb, Thumb::Ready(_)))
-                .map(|(i, p)| (p.thumb_seen_frame, i))
-                .collect();
-            by_age.sort_unstable();
-            for &(_, i) in by_age.iter().take(ready - MAX_TEXTURES) {
-                self.photos[i].thumb = Thumb::None;
-            }
-        }
+        let path = photo.entry.path.clone();
+        self.library.send(LibraryCommand::LoadResult(path));
     }
 
     fn drain_inference(&mut self) {
-        let Some(worker) = &self.worker else {
+        let Some(worker) = &self.model.worker else {
             return;
         };
         let live = worker.generation();
@@ -700,7 +559,7 @@ impl App {
             }
             match event {
                 WorkerEvent::ModelLoading { stage } => {
-                    self.model_state = ModelState::Loading(match stage {
+                    self.model.state = ModelState::Loading(match stage {
                         LoadEvent::LoadingWeights => "Loading weights…".into(),
                         LoadEvent::GalleryFromCache { points } => {
                             format!("Gallery from cache ({points} points)…")
@@ -711,61 +570,60 @@ impl App {
                     });
                 }
                 WorkerEvent::ModelReady { provenance } => {
-                    self.model_state = ModelState::Ready(provenance);
+                    self.model.state = ModelState::Ready(provenance);
                 }
                 WorkerEvent::ModelFailed { error } => {
-                    self.model_state = ModelState::Failed(error);
+                    self.model.state = ModelState::Failed(error);
                 }
                 WorkerEvent::Progress {
                     done, total, eta, ..
                 } => {
-                    if let Some(batch) = &mut self.batch {
+                    if let Some(batch) = &mut self.model.batch {
                         batch.done = done;
                         batch.total = total;
                         batch.eta = eta;
                     }
                 }
                 WorkerEvent::Ranked { path, result, .. } => {
-                    if let Some(store) = &mut self.store
-                        && let Err(e) = store.save_result(&path, &result)
-                    {
-                        self.messages
-                            .push(format!("could not save the result: {e}"));
-                    }
-                    if let Some(&i) = self.by_path.get(&path) {
+                    self.library.send(LibraryCommand::SaveResult {
+                        path: path.clone(),
+                        result: Box::new(result.clone()),
+                    });
+                    if let Some(i) = self.collection.index_of(&path) {
                         // The selected photo's answer: show its best candidate.
-                        if self.selected == Some(i)
+                        if self.collection.selected == Some(i)
                             && let Some(best) = result.best()
                         {
-                            self.map
-                                .memory
-                                .center_at(crate::ui::overlays::to_position(best.position));
+                            self.map.center_at(best.position);
                         }
-                        let photo = &mut self.photos[i];
-                        photo.result = Some(result);
-                        photo.result_from_store = false;
-                        photo.result_stale = false;
-                        photo.run_error = None;
+                        if let Some(photo) = self.collection.get_mut(i) {
+                            photo.result = Some(result);
+                            photo.result_from_store = false;
+                            photo.result_stale = false;
+                            photo.run_error = None;
+                        }
                     }
-                    self.view_dirty = true;
+                    self.collection.photo_state_changed(&self.settings);
                 }
                 WorkerEvent::Failed { path, error, .. } => {
-                    if let Some(&i) = self.by_path.get(&path) {
-                        self.photos[i].run_error = Some(error);
+                    if let Some(i) = self.collection.index_of(&path)
+                        && let Some(photo) = self.collection.get_mut(i)
+                    {
+                        photo.run_error = Some(error);
                     }
-                    if let Some(batch) = &mut self.batch {
+                    if let Some(batch) = &mut self.model.batch {
                         batch.failed += 1;
                     }
-                    self.view_dirty = true;
+                    self.collection.photo_state_changed(&self.settings);
                 }
                 WorkerEvent::NoModel { .. } => {
-                    self.batch = None;
+                    self.model.batch = None;
                     self.messages
-                        .push("No model is loaded: see the Model panel.".into());
+                        .push("No model is loaded: see the Model panel.");
                 }
                 WorkerEvent::Cancelled { done, total, .. } => {
-                    self.batch = None;
-                    self.batch_summary = Some(format!("Cancelled after {done} of {total}"));
+                    self.model.batch = None;
+                    self.model.batch_summary = Some(format!("Cancelled after {done} of {total}"));
                 }
                 WorkerEvent::Finished {
                     done,
@@ -773,8 +631,8 @@ impl App {
                     elapsed,
                     ..
                 } => {
-                    self.batch = None;
-                    self.batch_summary = Some(format!(
+                    self.model.batch = None;
+                    self.model.batch_summary = Some(format!(
                         "Located {} photos in {:.1} s{}",
                         done - failed,
                         elapsed.as_secs_f32(),
@@ -789,9 +647,24 @@ impl App {
         }
     }
 
+    /// Takes the answer of a finished task out of its slot (the slot is free again, also when
+    /// the task panicked: that is reported once).
+    fn take_answer<T: Send + 'static>(
+        slot: &mut Option<Task<T>>,
+        messages: &mut Messages,
+    ) -> Option<T> {
+        let answer = slot.as_ref()?.poll()?;
+        *slot = None;
+        answer
+            .map_err(|e: TaskFailed| messages.push(e.to_string()))
+            .ok()
+    }
+
     fn drain_tasks(&mut self) {
-        if let Some(info) = self.model_info_task.as_ref().and_then(Task::poll) {
-            self.model_info_task = None;
+        if Self::take_answer(&mut self.jobs.places, &mut self.messages).is_some() {
+            self.places_ready = true;
+        }
+        if let Some(info) = Self::take_answer(&mut self.model.info_task, &mut self.messages) {
             let missing: Vec<String> = info
                 .iter()
                 .filter(|c| !c.installed)
@@ -806,16 +679,15 @@ impl App {
                     )
                 })
                 .collect();
-            if matches!(self.model_choice, ModelChoice::Installed)
-                && matches!(self.model_state, ModelState::NotLoaded(_))
+            if matches!(self.model.choice, ModelChoice::Installed)
+                && matches!(self.model.state, ModelState::NotLoaded(_))
             {
-                self.model_state =
+                self.model.state =
                     ModelState::NotLoaded((!missing.is_empty()).then(|| missing.join("\n")));
             }
-            self.model_info = Some(info);
+            self.model.info = Some(info);
         }
-        if let Some(answer) = self.dialog.as_ref().and_then(Task::poll) {
-            self.dialog = None;
+        if let Some(answer) = Self::take_answer(&mut self.jobs.dialog, &mut self.messages) {
             match answer {
                 Some((DialogPurpose::ImportModel, paths)) => {
                     if let Some(p) = paths.into_iter().next() {
@@ -833,210 +705,71 @@ impl App {
                 _ => {}
             }
         }
-        if let Some(answer) = self.export_task.as_ref().and_then(Task::poll) {
-            self.export_task = None;
+        if let Some(answer) = Self::take_answer(&mut self.jobs.export, &mut self.messages) {
             match answer {
-                Ok(outcome) => {
-                    self.adopt_rewritten(&outcome.rewritten);
-                    self.messages.push(outcome.note);
-                }
+                Ok(outcome) => self.messages.push(outcome.note),
                 Err(e) => self.messages.push(format!("export failed: {e}")),
             }
         }
-        if let Some(plan) = self.write_plan_task.as_ref().and_then(Task::poll) {
-            self.write_plan_task = None;
+        if let Some(plan) = Self::take_answer(&mut self.jobs.write_plan, &mut self.messages) {
             if plan.records.is_empty() {
                 self.messages
-                    .push("No located photos in the view: nothing to write".into());
+                    .push("No located photos in the view: nothing to write");
             } else {
-                self.write_confirm = Some(plan);
+                self.jobs.write_confirm = Some(plan);
             }
         }
-        if let Some(answer) = self.import_task.as_ref().and_then(Task::poll) {
-            self.import_task = None;
+        if let Some(answer) = Self::take_answer(&mut self.jobs.import, &mut self.messages) {
             match answer {
                 Ok(note) => {
                     self.messages.push(note);
-                    self.refresh_model_info();
-                    self.model_state = ModelState::NotLoaded(None);
-                    self.load_model();
+                    self.reload_model_files();
                 }
                 Err(e) => self.messages.push(format!("import failed: {e}")),
             }
         }
-        if let Some(answer) = self.download.as_ref().and_then(|d| d.task.poll()) {
-            self.download = None;
+        let download = self.jobs.download.as_ref().and_then(|d| d.task.poll());
+        if let Some(answer) = download {
+            self.jobs.download = None;
             match answer {
-                Ok(note) => {
+                Ok(Ok(note)) => {
                     self.messages.push(note);
-                    self.refresh_model_info();
-                    self.model_state = ModelState::NotLoaded(None);
-                    self.load_model();
+                    self.reload_model_files();
                 }
-                Err(e) => self.messages.push(format!("download failed: {e}")),
+                Ok(Err(e)) => self.messages.push(format!("download failed: {e}")),
+                Err(e) => self.messages.push(e.to_string()),
             }
         }
     }
 
-    // ----- input -------------------------------------------------------------------------
-
-    fn handle_dropped_files(&mut self, ctx: &egui::Context) {
-        let dropped: Vec<PathBuf> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .map(|f| f.path().to_owned())
-                .collect()
-        });
-        if !dropped.is_empty() {
-            self.commands.push(Command::Open(dropped));
-        }
-    }
-
-    fn handle_keys(&mut self, ctx: &egui::Context) {
-        if ctx.memory(|m| m.focused().is_some()) {
-            return;
-        }
-        let columns = crate::ui::browser::columns_hint(ctx, self).max(1) as isize;
-        let (left, right, up, down, enter, space, undo, redo) = ctx.input(|i| {
-            let cmd = i.modifiers.command;
-            (
-                i.key_pressed(egui::Key::ArrowLeft),
-                i.key_pressed(egui::Key::ArrowRight),
-                i.key_pressed(egui::Key::ArrowUp),
-                i.key_pressed(egui::Key::ArrowDown),
-                i.key_pressed(egui::Key::Enter),
-                i.key_pressed(egui::Key::Space),
-                cmd && !i.modifiers.shift && i.key_pressed(egui::Key::Z),
-                cmd && (i.key_pressed(egui::Key::Y)
-                    || (i.modifiers.shift && i.key_pressed(egui::Key::Z))),
-            )
-        });
-        let step = match self.settings.view_mode {
-            ViewMode::Grid => columns,
-            ViewMode::List => 1,
-        };
-        for (pressed, delta) in [(left, -1), (right, 1), (up, -step), (down, step)] {
-            if pressed {
-                self.commands.push(Command::MoveSelection { delta });
-            }
-        }
-        if enter
-            && let Some(i) = self.selected
-            && let Some(p) = self.photos.get(i)
-            && let Some(at) = p
-                .decision
-                .map(|d| d.position())
-                .or(p.result.as_ref().and_then(|r| r.best()).map(|c| c.position))
-                .or(p.entry.gps())
-        {
-            self.commands.push(Command::CenterMap(at));
-        }
-        if space {
-            self.commands.push(Command::Run { all: false });
-        }
-        if undo {
-            self.commands.push(Command::Undo);
-        }
-        if redo {
-            self.commands.push(Command::Redo);
-        }
+    fn reload_model_files(&mut self) {
+        self.refresh_model_info();
+        self.model.state = ModelState::NotLoaded(None);
+        self.load_model();
     }
 
     // ----- the view ----------------------------------------------------------------------
 
     /// Recomputes the filtered, sorted view when something it depends on changed.
     pub fn refresh_view(&mut self) {
-        if !self.view_dirty {
-            return;
-        }
-        self.view_dirty = false;
-        let name = self.settings.name_filter.to_lowercase();
-        let folder = self.settings.folder_filter.clone();
-        let filter = self.settings.state_filter;
-        let mut view: Vec<usize> = (0..self.photos.len())
-            .filter(|&i| {
-                let p = &self.photos[i];
-                p.matches(filter)
-                    && (name.is_empty() || p.entry.file_name().to_lowercase().contains(&name))
-                    && folder
-                        .as_deref()
-                        .is_none_or(|f| p.entry.path.starts_with(f))
-            })
-            .collect();
-        let photos = &self.photos;
-        let state_rank = |p: &Photo| {
-            u8::from(p.decision.is_some()) * 4
-                + u8::from(p.is_located()) * 2
-                + u8::from(p.entry.gps().is_some())
-        };
-        match self.settings.sort {
-            SortKey::Path => view.sort_by(|&a, &b| photos[a].entry.path.cmp(&photos[b].entry.path)),
-            SortKey::Name => {
-                view.sort_by_cached_key(|&i| photos[i].entry.file_name().to_lowercase())
-            }
-            SortKey::Date => view.sort_by_key(|&i| {
-                (
-                    photos[i].entry.exif.taken_at.clone(),
-                    photos[i].entry.modified,
-                )
-            }),
-            SortKey::State => view.sort_by_key(|&i| std::cmp::Reverse(state_rank(&photos[i]))),
-        }
-        if self.settings.sort_descending {
-            view.reverse();
-        }
-        self.view = view;
-        if self.selected.is_none()
-            && let Some(&first) = self.view.first()
-        {
+        if let Some(first) = self.collection.refresh_view(&self.settings) {
             self.select(first, false);
         }
     }
 
-    pub fn mark_view_dirty(&mut self) {
-        self.view_dirty = true;
-    }
-
-    /// The folders of the collection (for the folder filter).
-    pub fn folders(&self) -> Vec<PathBuf> {
-        let set: BTreeSet<PathBuf> = self
-            .photos
-            .iter()
-            .map(|p| p.entry.folder().to_owned())
-            .collect();
-        set.into_iter().collect()
-    }
-
-    pub fn selected_photo(&self) -> Option<&Photo> {
-        self.selected.and_then(|i| self.photos.get(i))
-    }
-
-    pub fn photo_index(&self, path: &Path) -> Option<usize> {
-        self.by_path.get(path).copied()
-    }
-
     fn select(&mut self, index: usize, extend: bool) {
-        if index >= self.photos.len() {
+        if !self.collection.select(index, extend) {
             return;
         }
-        if !extend {
-            self.selection.clear();
-        }
-        self.selection.insert(index);
-        self.selected = Some(index);
         self.load_full_result(index);
-        if let Some(p) = self.photos.get(index)
-            && let Some(at) = p.decision.map(|d| d.position()).or(p.entry.gps()).or(p
-                .result
-                .as_ref()
-                .and_then(|r| r.best())
-                .map(|c| c.position))
-        {
-            self.map
-                .memory
-                .center_at(crate::ui::overlays::to_position(at));
+        if let Some(at) = self.collection.get(index).and_then(Photo::focus) {
+            self.map.center_at(at);
         }
+    }
+
+    /// Asks for the thumbnails of these photos (the visible ones).
+    pub fn want_thumbnails(&mut self, indices: &[usize]) {
+        self.thumbs.want(&self.ctx, &self.collection, indices);
     }
 
     // ----- commands ----------------------------------------------------------------------
@@ -1047,41 +780,30 @@ impl App {
             Command::PickPaths { folders } => self.pick_paths(folders),
             Command::Open(paths) => self.open(paths),
             Command::CloseAll => {
-                self.photos.clear();
-                self.by_path.clear();
-                self.view.clear();
-                self.selection.clear();
-                self.selected = None;
+                self.collection.clear();
+                self.thumbs.clear();
+                self.pending_decisions.clear();
                 self.settings.last_opened.clear();
             }
             Command::Select { index, extend } => self.select(index, extend),
             Command::MoveSelection { delta } => {
                 self.refresh_view();
-                let at = self
-                    .selected
-                    .and_then(|s| self.view.iter().position(|&i| i == s));
-                let next = match at {
-                    Some(at) => at
-                        .saturating_add_signed(delta)
-                        .min(self.view.len().saturating_sub(1)),
-                    None => 0,
-                };
-                if let Some(&index) = self.view.get(next) {
+                if let Some(index) = self.collection.moved_selection(delta) {
                     self.select(index, false);
                 }
             }
             Command::Run { all } => self.run(all),
             Command::CancelRun => {
-                if let Some(worker) = &self.worker {
+                if let Some(worker) = &self.model.worker {
                     let _ = worker.cancel_all();
                 }
-                if let Some(batch) = self.batch.take() {
-                    self.batch_summary =
+                if let Some(batch) = self.model.batch.take() {
+                    self.model.batch_summary =
                         Some(format!("Cancelled after {} of {}", batch.done, batch.total));
                 }
             }
             Command::LoadModel => {
-                self.model_state = ModelState::NotLoaded(None);
+                self.model.state = ModelState::NotLoaded(None);
                 self.load_model();
             }
             Command::Accept {
@@ -1096,13 +818,9 @@ impl App {
                 self.decide(index, Some(decision));
             }
             Command::ClearDecision { index } => self.decide(index, None),
-            Command::Undo => self.undo_redo(true),
-            Command::Redo => self.undo_redo(false),
-            Command::CenterMap(at) => {
-                self.map
-                    .memory
-                    .center_at(crate::ui::overlays::to_position(at));
-            }
+            Command::Undo => self.library.send(LibraryCommand::Undo),
+            Command::Redo => self.library.send(LibraryCommand::Redo),
+            Command::CenterMap(at) => self.map.center_at(at),
             Command::PickModelImport => self.pick_model_import(),
             Command::ImportModel(path) => self.import_model(path),
             Command::StartDownload => self.start_download(),
@@ -1110,19 +828,19 @@ impl App {
             Command::ExportTo(path) => self.export_to(path),
             Command::PlanWrites(target) => self.plan_writes(target),
             Command::WriteConfirmed => self.write_confirmed(),
-            Command::CancelWrites => self.write_confirm = None,
+            Command::CancelWrites => self.jobs.write_confirm = None,
             Command::CancelDownload => {
-                if let Some(d) = self.download.take() {
-                    d.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-                    self.messages.push(
-                        "Download cancelled (the file in progress stops at its next chunk)".into(),
-                    );
+                if let Some(d) = self.jobs.download.take() {
+                    d.cancel.store(true, Ordering::SeqCst);
+                    self.messages
+                        .push("Download cancelled (the file in progress stops at its next chunk)");
                 }
             }
         }
     }
 
-    /// Scans paths (folders recursively) on the scan thread.
+    /// Scans paths (folders recursively) on a scan thread of their own; scans already running
+    /// go on.
     pub fn open(&mut self, paths: Vec<PathBuf>) {
         for p in &paths {
             if !self.settings.last_opened.contains(p) {
@@ -1132,18 +850,27 @@ impl App {
         match Scanner::start(paths, Default::default(), self.repaint_fn()) {
             Ok(scanner) => {
                 self.scan_status = Some("Scanning…".into());
-                self.scanner = Some(scanner);
+                self.scanners.push(scanner);
             }
             Err(e) => self.messages.push(e.to_string()),
         }
     }
 
-    fn pick_paths(&mut self, folders: bool) {
-        if self.dialog.is_some() {
+    fn spawn_dialog(&mut self, label: &str, job: impl FnOnce() -> DialogAnswer + Send + 'static) {
+        if self.jobs.dialog.is_some() {
             return;
         }
+        self.jobs.dialog = Task::spawn("dialog", label, self.repaint_fn(), job)
+            .map_err(|e| {
+                self.messages
+                    .push(format!("starting the dialog thread: {e}"))
+            })
+            .ok();
+    }
+
+    fn pick_paths(&mut self, folders: bool) {
         let start = self.settings.last_opened.last().cloned();
-        self.dialog = Task::spawn("dialog", "Choosing photos", self.repaint_fn(), move || {
+        self.spawn_dialog("Choosing photos", move || {
             let mut dialog = rfd::FileDialog::new();
             if let Some(dir) = start.filter(|p| p.is_dir()) {
                 dialog = dialog.set_directory(dir);
@@ -1153,53 +880,62 @@ impl App {
             } else {
                 dialog
                     .set_title("Open photos")
-                    .add_filter("Images", crate::cli::PHOTO_EXTENSIONS)
+                    .add_filter("Images", crate::library::scan::PHOTO_EXTENSIONS)
                     .pick_files()
             };
             picked.map(|p| (DialogPurpose::OpenPhotos, p))
-        })
-        .map_err(|e| self.messages.push(format!("{e:#}")))
-        .ok();
+        });
     }
 
     fn pick_model_import(&mut self) {
-        if self.dialog.is_some() {
-            return;
-        }
-        self.dialog = Task::spawn("dialog", "Choosing model files", self.repaint_fn(), || {
+        self.spawn_dialog("Choosing model files", || {
             rfd::FileDialog::new()
                 .set_title("Import the GeoCLIP wheel (.whl) or a model folder")
                 .add_filter("GeoCLIP wheel", &["whl"])
                 .pick_file()
                 .map(|p| (DialogPurpose::ImportModel, vec![p]))
-        })
-        .map_err(|e| self.messages.push(format!("{e:#}")))
-        .ok();
+        });
+    }
+
+    fn pick_export(&mut self) {
+        let start = self.settings.last_opened.last().cloned();
+        self.spawn_dialog("Choosing where to export", || {
+            let mut dialog = rfd::FileDialog::new();
+            if let Some(dir) = start.filter(|p| p.is_dir()) {
+                dialog = dialog.set_directory(dir);
+            }
+            dialog
+                .set_title("Export the located photos")
+                .add_filter("GPX", &["gpx"])
+                .add_filter("CSV", &["csv"])
+                .add_filter("GeoJSON", &["geojson", "json"])
+                .set_file_name("geoloupe.gpx")
+                .save_file()
+                .map(|p| (DialogPurpose::Export, vec![p]))
+        });
     }
 
     // ----- exports -----------------------------------------------------------------------
 
     /// Builds the offline place index on the `places` thread, once.
     fn warm_up_places(&mut self) {
-        let ready = self.places_ready.clone();
-        let repaint = self.repaint_fn();
-        let started = std::thread::Builder::new()
-            .name("places".into())
-            .spawn(move || {
-                crate::geo::warm_up_places();
-                ready.store(true, std::sync::atomic::Ordering::Release);
-                repaint();
-            });
-        if let Err(e) = started {
+        self.jobs.places = Task::spawn(
+            "places",
+            "Building the place index",
+            self.repaint_fn(),
+            crate::geo::warm_up_places,
+        )
+        .map_err(|e| {
             self.messages.push(format!(
                 "place names unavailable: starting the places thread: {e}"
-            ));
-        }
+            ))
+        })
+        .ok();
     }
 
     /// Whether place names can be looked up without waiting.
     pub fn places_ready(&self) -> bool {
-        self.places_ready.load(std::sync::atomic::Ordering::Acquire)
+        self.places_ready
     }
 
     /// The claimed location of a photo: its EXIF GPS, else what the user typed for it.
@@ -1220,23 +956,25 @@ impl App {
     /// (else top-1), the candidates and provenance of the stored result, and the claim (EXIF
     /// GPS or typed) checked over the heat points. Cheap: no place look-ups, no file or
     /// database reads (claims of results loaded as summaries, without heat points, are left
-    /// for [`export::complete_claims`] on the worker thread).
+    /// for [`export::complete_claims`] on the worker thread, which asks the library thread).
     pub fn export_inputs(&self) -> Vec<export::ExportInput> {
-        self.view
+        self.collection
+            .view
             .iter()
-            .filter_map(|&i| self.photos.get(i))
+            .filter_map(|&i| self.collection.get(i))
             .filter_map(|photo| {
                 let result = photo.result.as_ref()?;
                 let claimed = self.claim_of(photo);
                 let (claim, unchecked_claim) = match claimed {
-                    Some(c) if result.heat.is_empty() && self.store.is_some() => (None, Some(c)),
+                    Some(c) if result.heat.is_empty() && self.library_available => (None, Some(c)),
                     Some((at, source)) => (export::claim_check(result, at, source), None),
                     None => (None, None),
                 };
                 Some(export::ExportInput {
                     path: photo.entry.path.clone(),
                     candidates: result.candidates.clone(),
-                    provenance: export::provenance_of(result),
+                    provenance: result.provenance.clone(),
+                    estimated_at: export::estimated_at(result),
                     accepted: photo.decision.as_ref().map(Decision::position),
                     claim,
                     unchecked_claim,
@@ -1246,114 +984,99 @@ impl App {
     }
 
     /// What the `export` thread does with [`App::export_inputs`] (claims completed from the
-    /// database, place look-ups, EXIF times), here on the calling thread, for tests.
+    /// database, place look-ups, EXIF times), here on the calling thread, for tests. Blocks
+    /// until the library thread answers: never call it from a frame.
     pub fn export_records(&self) -> Vec<crate::export::ExportRecord> {
         export::build_records(self.export_job()())
     }
 
-    /// The inputs, and the job that completes them on a worker thread.
+    /// The inputs, and the job that completes them on a worker thread. (Commands still in the
+    /// outbox are sent first by the callers that can: [`LibraryThread::flush`].)
     fn export_job(&self) -> impl FnOnce() -> Vec<export::ExportInput> + Send + 'static {
         let mut inputs = self.export_inputs();
-        let store_path = store::default_path(&self.dirs);
+        let library = self.library.sender();
         move || {
-            export::complete_claims(&mut inputs, &store_path);
+            export::complete_claims(&mut inputs, |paths| {
+                library.read_results(paths).unwrap_or_default()
+            });
             inputs
         }
     }
 
     /// Whether the view shows a located photo (what the export buttons need).
     pub fn view_has_located(&self) -> bool {
-        self.view
-            .iter()
-            .any(|&i| self.photos.get(i).is_some_and(Photo::is_located))
+        self.collection.view_has_located()
     }
 
-    fn pick_export(&mut self) {
-        if self.dialog.is_some() {
-            return;
-        }
-        let start = self.settings.last_opened.last().cloned();
-        self.dialog = Task::spawn(
-            "dialog",
-            "Choosing where to export",
-            self.repaint_fn(),
-            || {
-                let mut dialog = rfd::FileDialog::new();
-                if let Some(dir) = start.filter(|p| p.is_dir()) {
-                    dialog = dialog.set_directory(dir);
-                }
-                dialog
-                    .set_title("Export the located photos")
-                    .add_filter("GPX", &["gpx"])
-                    .add_filter("CSV", &["csv"])
-                    .add_filter("GeoJSON", &["geojson", "json"])
-                    .set_file_name("geoloupe.gpx")
-                    .save_file()
-                    .map(|p| (DialogPurpose::Export, vec![p]))
-            },
-        )
-        .map_err(|e| self.messages.push(format!("{e:#}")))
-        .ok();
+    fn spawn_export(
+        &mut self,
+        label: String,
+        job: impl FnOnce() -> Result<export::WriteOutcome, String> + Send + 'static,
+    ) {
+        self.jobs.export = Task::spawn("export", label, self.repaint_fn(), job)
+            .map_err(|e| {
+                self.messages
+                    .push(format!("starting the export thread: {e}"))
+            })
+            .ok();
     }
 
     fn export_to(&mut self, path: PathBuf) {
-        if self.export_task.is_some() {
-            self.messages
-                .push("An export is already being written".into());
+        if self.jobs.export.is_some() {
+            self.messages.push("An export is already being written");
             return;
         }
         if !self.view_has_located() {
             self.messages
-                .push("No located photos in the view: nothing to export".into());
+                .push("No located photos in the view: nothing to export");
             return;
         }
+        self.library.flush();
         let job = self.export_job();
-        self.export_task = Task::spawn(
-            "export",
-            format!("Exporting to {}", path.display()),
-            self.repaint_fn(),
-            move || {
-                export::export_to(&path, job()).map(|note| export::WriteOutcome {
-                    note,
-                    rewritten: Vec::new(),
-                })
-            },
-        )
-        .map_err(|e| self.messages.push(format!("{e:#}")))
-        .ok();
+        self.spawn_export(format!("Exporting to {}", path.display()), move || {
+            export::export_to(&path, job()).map(|note| export::WriteOutcome {
+                note,
+                rewritten: Vec::new(),
+            })
+        });
     }
 
     /// Prepares the dry run of "Write XMP sidecars" or "Write EXIF GPS"; the confirmation
     /// dialog shows it.
     fn plan_writes(&mut self, target: export::WriteTarget) {
-        if self.write_plan_task.is_some() || self.export_task.is_some() {
+        if self.jobs.write_plan.is_some() || self.jobs.export.is_some() {
             return;
         }
         if !self.view_has_located() {
             self.messages
-                .push("No located photos in the view: nothing to write".into());
+                .push("No located photos in the view: nothing to write");
             return;
         }
+        self.library.flush();
         let job = self.export_job();
-        self.write_plan_task = Task::spawn(
+        self.jobs.write_plan = Task::spawn(
             "export",
             "Listing what would be written",
             self.repaint_fn(),
             move || export::plan_writes(target, export::build_records(job())),
         )
-        .map_err(|e| self.messages.push(format!("{e:#}")))
+        .map_err(|e| {
+            self.messages
+                .push(format!("starting the export thread: {e}"))
+        })
         .ok();
     }
 
-    /// Writes what the user confirmed (only after they pressed "Write").
+    /// Writes what the user confirmed (only after they pressed "Write"). The job itself tells
+    /// the library thread about the photos it rewrote, so the record is kept even when the
+    /// window closes meanwhile (closing waits for the write to end).
     fn write_confirmed(&mut self) {
-        let Some(confirmed) = self.write_confirm.take() else {
+        let Some(confirmed) = self.jobs.write_confirm.take() else {
             return;
         };
-        if self.export_task.is_some() {
-            self.messages
-                .push("An export is already being written".into());
-            self.write_confirm = Some(confirmed);
+        if self.jobs.export.is_some() {
+            self.messages.push("An export is already being written");
+            self.jobs.write_confirm = Some(confirmed);
             return;
         }
         let backups = crate::export::exif_write::BackupStore::in_data_dir(&self.dirs.data_dir);
@@ -1361,33 +1084,21 @@ impl App {
             export::WriteTarget::XmpSidecars => "Writing XMP sidecars",
             export::WriteTarget::ExifGps => "Writing EXIF GPS",
         };
-        self.export_task = Task::spawn("export", label, self.repaint_fn(), move || {
-            Ok(export::write_confirmed(&confirmed, &backups))
-        })
-        .map_err(|e| self.messages.push(format!("{e:#}")))
-        .ok();
+        let library = self.library.sender();
+        self.spawn_export(label.to_owned(), move || {
+            let outcome = export::write_confirmed(&confirmed, &backups);
+            if !outcome.rewritten.is_empty() {
+                library.send(LibraryCommand::AdoptOwnWrites(outcome.rewritten.clone()));
+            }
+            Ok(outcome)
+        });
     }
 
-    /// After geoloupe rewrote these photos' EXIF: the browser shows their new EXIF GPS, and
-    /// the library adopts the new bytes so their results stay current.
-    fn adopt_rewritten(&mut self, rewritten: &[PathBuf]) {
-        for path in rewritten {
-            if let Some(store) = self.store.as_mut()
-                && let Err(e) = store.adopt_own_write(path)
-            {
-                self.messages.push(format!("library: {e}"));
-            }
-            if let Some(photo) = self.photos.iter_mut().find(|p| &p.entry.path == path)
-                && let Ok(exif) = crate::library::exif::read_exif(path)
-            {
-                photo.entry.exif = exif;
-            }
-        }
-    }
+    // ----- model files -------------------------------------------------------------------
 
     fn import_model(&mut self, source: PathBuf) {
         let dirs = self.dirs.clone();
-        self.import_task = Task::spawn(
+        self.jobs.import = Task::spawn(
             "model-files",
             format!("Importing {}", source.display()),
             self.repaint_fn(),
@@ -1397,19 +1108,22 @@ impl App {
                     .map_err(|e| e.to_string())
             },
         )
-        .map_err(|e| self.messages.push(format!("{e:#}")))
+        .map_err(|e| {
+            self.messages
+                .push(format!("starting the import thread: {e}"))
+        })
         .ok();
     }
 
     fn start_download(&mut self) {
-        self.confirm_download = false;
+        self.jobs.confirm_download = false;
         if !self.settings.network_enabled {
             self.messages
-                .push("The network is switched off: turn it on to download.".into());
+                .push("The network is switched off: turn it on to download.");
             return;
         }
-        let progress = std::sync::Arc::new(std::sync::Mutex::new(DownloadStatus::default()));
-        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let progress = Arc::new(std::sync::Mutex::new(DownloadStatus::default()));
+        let cancel = Arc::new(AtomicBool::new(false));
         let dirs = self.dirs.clone();
         let (thread_progress, thread_cancel) = (progress.clone(), cancel.clone());
         match Task::spawn(
@@ -1419,13 +1133,15 @@ impl App {
             move || download_models(&dirs, &thread_progress, &thread_cancel),
         ) {
             Ok(task) => {
-                self.download = Some(Download {
+                self.jobs.download = Some(Download {
                     task,
                     progress,
                     cancel,
                 })
             }
-            Err(e) => self.messages.push(format!("{e:#}")),
+            Err(e) => self
+                .messages
+                .push(format!("starting the download thread: {e}")),
         }
     }
 
@@ -1446,24 +1162,27 @@ impl App {
         } else {
             "Checking model files"
         };
-        self.model_info_task = Task::spawn("model-files", label, self.repaint_fn(), move || {
+        self.model.info_task = Task::spawn("model-files", label, self.repaint_fn(), move || {
             files::info(&dirs, verify_hashes)
         })
-        .map_err(|e| self.messages.push(format!("{e:#}")))
+        .map_err(|e| {
+            self.messages
+                .push(format!("starting the model-files thread: {e}"))
+        })
         .ok();
     }
 
     fn load_model(&mut self) {
-        let Some(worker) = &self.worker else {
+        let Some(worker) = &self.model.worker else {
             return;
         };
-        let factory: EmbedderFactory = match &self.model_choice {
-            ModelChoice::Fake(fake) => ready_factory(fake.clone()),
+        let factory: EmbedderFactory = match &self.model.choice {
+            ModelChoice::Fake(fake) => fake_factory(fake.clone()),
             ModelChoice::Installed => {
                 let paths = ModelPaths::installed(&self.dirs);
                 if !paths.release_dir.join("manifest.json").exists() && !paths.backbone_dir.exists()
                 {
-                    self.model_state = ModelState::NotLoaded(Some(
+                    self.model.state = ModelState::NotLoaded(Some(
                         "No model installed: import the GeoCLIP wheel or download it (Model panel)."
                             .into(),
                     ));
@@ -1473,109 +1192,79 @@ impl App {
             }
         };
         match worker.load_model(factory) {
-            Ok(()) => self.model_state = ModelState::Loading("Loading the model…".into()),
-            Err(e) => self.model_state = ModelState::Failed(e.to_string()),
+            Ok(()) => self.model.state = ModelState::Loading("Loading the model…".into()),
+            Err(e) => self.model.state = ModelState::Failed(e.to_string()),
         }
     }
 
-    /// Runs the model on the selection (or the whole view).
+    /// Runs the model on the selection (or the whole view). Only a ready model runs, whether
+    /// asked by the button or by Space.
     fn run(&mut self, all: bool) {
-        if self.worker.is_none() {
+        if self.model.batch.is_some() {
+            self.messages
+                .push("A batch is already running: cancel it first.");
             return;
         }
-        if self.batch.is_some() {
-            self.messages
-                .push("A batch is already running: cancel it first.".into());
+        if !self.model.is_ready() {
+            self.messages.push(match &self.model.state {
+                ModelState::Loading(_) => "The model is still loading: run it once it is ready.",
+                _ => "No model is loaded: see the Model panel.",
+            });
             return;
         }
         self.refresh_view();
-        let indices: Vec<usize> = if all {
-            self.view.clone()
-        } else {
-            self.selection.iter().copied().collect()
-        };
-        let jobs: Vec<PathBuf> = indices
-            .iter()
-            .filter_map(|&i| self.photos.get(i))
-            .filter(|p| p.entry.is_ok())
-            .map(|p| p.entry.path.clone())
-            .collect();
+        let jobs = self.collection.runnable(all);
         if jobs.is_empty() {
             return;
         }
         let total = jobs.len();
-        let Some(worker) = &self.worker else {
+        let Some(worker) = &self.model.worker else {
             return;
         };
         match worker.run(jobs, self.settings.top_k) {
             Ok(generation) => {
-                self.batch = Some(Batch {
+                self.model.batch = Some(Batch {
                     generation,
                     done: 0,
                     total,
                     failed: 0,
                     eta: None,
                 });
-                self.batch_summary = None;
+                self.model.batch_summary = None;
             }
             Err(e) => self.messages.push(e.to_string()),
         }
     }
 
+    /// Shows the decision at once and sends it to the library thread; the photo keeps it
+    /// until the database confirms (or refuses) it.
     fn decide(&mut self, index: usize, decision: Option<Decision>) {
-        let Some(photo) = self.photos.get_mut(index) else {
+        let Some(photo) = self.collection.get_mut(index) else {
             return;
         };
-        match &mut self.store {
-            Some(store) => match store.decide(&photo.entry.path, decision) {
-                Ok(change) => photo.decision = change.after,
-                Err(e) => self
-                    .messages
-                    .push(format!("could not save the decision: {e}")),
-            },
-            None => {
-                photo.decision = decision;
-                self.messages
-                    .push("No database: the decision is not saved and can't be undone.".into());
-            }
-        }
-        self.view_dirty = true;
+        let before = photo.decision;
+        photo.decision = decision;
+        let path = photo.entry.path.clone();
+        let pending = self
+            .pending_decisions
+            .entry(index)
+            .or_insert(PendingDecision {
+                in_flight: 0,
+                confirmed: before,
+            });
+        pending.in_flight += 1;
+        self.library.send(LibraryCommand::Decide { path, decision });
+        self.collection.photo_state_changed(&self.settings);
     }
 
-    fn undo_redo(&mut self, undo: bool) {
-        let Some(store) = &mut self.store else {
-            return;
-        };
-        let change = if undo { store.undo() } else { store.redo() };
-        match change {
-            Ok(Some(change)) => {
-                let path = change.path.clone();
-                let index = self.by_path.get(&path).copied().or_else(|| {
-                    // The store keys photos by absolute path.
-                    self.photos
-                        .iter()
-                        .position(|p| std::path::absolute(&p.entry.path).is_ok_and(|a| a == path))
-                });
-                if let Some(i) = index {
-                    self.photos[i].decision = change.after;
-                    self.view_dirty = true;
-                }
-            }
-            Ok(None) => {}
-            Err(e) => self.messages.push(e.to_string()),
-        }
+    /// Decisions sent to the library thread and not yet confirmed.
+    pub fn decisions_in_flight(&self) -> usize {
+        self.pending_decisions.values().map(|p| p.in_flight).sum()
     }
 
-    pub fn can_undo(&self) -> bool {
-        self.store
-            .as_ref()
-            .is_some_and(|s| s.can_undo().unwrap_or(false))
-    }
-
-    pub fn can_redo(&self) -> bool {
-        self.store
-            .as_ref()
-            .is_some_and(|s| s.can_redo().unwrap_or(false))
+    /// A sender for the library thread, for jobs and tests.
+    pub fn library_sender(&self) -> LibrarySender {
+        self.library.sender()
     }
 
     /// Turns the network on or off: off drops the tile downloader at once.
@@ -1599,6 +1288,18 @@ impl App {
                 self.ctx.clone(),
             ));
         }
+    }
+}
+
+impl Drop for App {
+    /// Closing the window: every job runs to its end (a write is finished and recorded, not
+    /// cut off), then the library thread saves what it was sent and stops.
+    fn drop(&mut self) {
+        // The library thread must not wait on events nobody reads while jobs wait on it.
+        self.library.detach_events();
+        self.jobs = Jobs::default();
+        self.model.info_task = None;
+        self.scanners.clear();
     }
 }
 
@@ -1636,103 +1337,4 @@ fn download_models(
         .map(|r| format!("{} installed in {}", r.kind, r.dir.display()))
         .collect::<Vec<_>>()
         .join("; "))
-}
-
-/// eframe glue: settings through eframe's storage, the frame through [`App::app_ui`].
-pub struct EframeApp {
-    pub app: App,
-}
-
-impl EframeApp {
-    pub fn new(cc: &eframe::CreationContext<'_>, mut options: AppOptions) -> Self {
-        if let Some(storage) = cc.storage
-            && let Some(settings) = eframe::get_value::<Settings>(storage, settings::SETTINGS_KEY)
-        {
-            options.settings = settings;
-        }
-        if options.initial_paths.is_empty() {
-            options.initial_paths = options
-                .settings
-                .last_opened
-                .iter()
-                .filter(|p| p.exists())
-                .cloned()
-                .collect();
-        }
-        Self {
-            app: App::new(&cc.egui_ctx, options),
-        }
-    }
-}
-
-impl eframe::App for EframeApp {
-    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
-        if let Some(secs) = frame.info().cpu_usage {
-            self.app.note_frame_cost(secs);
-        }
-        self.app.app_ui(ui);
-    }
-
-    fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, settings::SETTINGS_KEY, &self.app.settings);
-    }
-}
-
-/// The app icon (256 px PNG from `icons/`), for the window.
-pub const ICON_PNG: &[u8] = include_bytes!("../../icons/geoloupe-256.png");
-
-/// Decodes [`ICON_PNG`] for the window manager.
-pub fn window_icon() -> Option<egui::IconData> {
-    let image = image::load_from_memory(ICON_PNG).ok()?.into_rgba8();
-    let (width, height) = image.dimensions();
-    Some(egui::IconData {
-        rgba: image.into_raw(),
-        width,
-        height,
-    })
-}
-
-/// Opens the desktop app on `paths` (blocks until the window closes).
-pub fn run_native(dirs: DataDirs, paths: Vec<PathBuf>) -> anyhow::Result<()> {
-    let paths: Vec<PathBuf> = paths
-        .into_iter()
-        .map(|p| std::path::absolute(&p).unwrap_or(p))
-        .collect();
-    let mut viewport = egui::ViewportBuilder::default()
-        .with_title("geoloupe")
-        .with_app_id("org.geoloupe.geoloupe")
-        .with_inner_size([1400.0, 860.0])
-        .with_min_inner_size([800.0, 500.0])
-        .with_drag_and_drop(true);
-    if let Some(icon) = window_icon() {
-        viewport = viewport.with_icon(icon);
-    }
-    let native = eframe::NativeOptions {
-        viewport,
-        ..Default::default()
-    };
-    let mut options = AppOptions::new(dirs);
-    options.initial_paths = paths;
-    if std::env::var_os("GEOLOUPE_OFFLINE").is_some() {
-        // Nothing touches the network (the map shows the offline basemap).
-        options.network_allowed = false;
-    }
-    if std::env::var_os("GEOLOUPE_FAKE_MODEL").is_some() {
-        // Demos and screenshots without the 1.7 GB model.
-        // GEOLOUPE_FAKE_DELAY_MS: each photo takes that long (measuring the frame time of a
-        // batch without its CPU load).
-        let delay_ms = std::env::var("GEOLOUPE_FAKE_DELAY_MS")
-            .ok()
-            .and_then(|ms| ms.parse().ok())
-            .unwrap_or(0);
-        options.model = ModelChoice::Fake(FakeEmbedder::with_delay(
-            std::time::Duration::from_millis(delay_ms),
-        ));
-    }
-    eframe::run_native(
-        "geoloupe",
-        native,
-        Box::new(move |cc| Ok(Box::new(EframeApp::new(cc, options)))),
-    )
-    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }

@@ -91,7 +91,7 @@ fn row(point: &ExportPoint<'_>) -> Vec<String> {
         r.provenance.backbone.clone(),
         r.provenance.weights_sha256.clone(),
         r.provenance.gallery_sha256.clone(),
-        r.provenance.estimated_at.clone(),
+        r.estimated_at.clone(),
     ]
 }
 

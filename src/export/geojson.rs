@@ -7,6 +7,9 @@ use super::{ExportPoint, ExportRecord, PointSet, points};
 
 fn feature(point: &ExportPoint<'_>) -> Value {
     let r = point.record;
+    // The evidence record, with when the estimate was made (as GPX and CSV carry it).
+    let mut provenance = json!(r.provenance);
+    provenance["estimated_at"] = json!(r.estimated_at);
     let mut properties = json!({
         "name": point.name,
         "photo": r.path.display().to_string(),
@@ -16,7 +19,7 @@ fn feature(point: &ExportPoint<'_>) -> Value {
         "lon_deg": point.position.lon_deg,
         "taken_at": r.taken_at.as_ref().map(|t| t.local_with_offset()),
         "description": point.description(),
-        "provenance": r.provenance,
+        "provenance": provenance,
     });
     if let Some(c) = point.candidate {
         properties["rank"] = json!(c.rank);

@@ -96,6 +96,6 @@ fn write_waypoint(out: &mut String, point: &ExportPoint<'_>) {
     field("backbone", &prov.backbone);
     field("weightsSha256", &prov.weights_sha256);
     field("gallerySha256", &prov.gallery_sha256);
-    field("estimatedAt", &prov.estimated_at);
+    field("estimatedAt", &record.estimated_at);
     out.push_str("    </extensions>\n  </wpt>\n");
 }

@@ -23,16 +23,15 @@ pub mod xmp;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::domain::{Candidate, Prediction, Provenance};
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, Place, check_claim, nearest_place};
-use crate::model::engine::Provenance;
-use crate::model::{Candidate, Prediction};
 
 /// Our XML namespace (GPX extensions and XMP sidecars).
 pub const GEOLOUPE_NS: &str = "https://github.com/geoloupe/geoloupe/ns/estimate/1.0/";
 /// The prefix we use for [`GEOLOUPE_NS`].
 pub const GEOLOUPE_PREFIX: &str = "geoloupe";
 /// The model named in provenance records (the backbone is recorded separately).
-pub const MODEL_NAME: &str = "GeoCLIP";
+pub use crate::domain::MODEL_NAME;
 
 /// Errors of the export domain. Paths come last in messages.
 #[derive(Debug, thiserror::Error)]
@@ -105,38 +104,6 @@ pub struct ExportCandidate {
     pub place: Option<Place>,
 }
 
-/// What an estimate rests on.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ExportProvenance {
-    /// The model, e.g. [`MODEL_NAME`].
-    pub model: String,
-    /// sha256 of the GeoCLIP weights file.
-    pub weights_sha256: String,
-    /// sha256 of the GPS gallery CSV.
-    pub gallery_sha256: String,
-    /// The CLIP backbone's folder name (e.g. `clip-vit-large-patch14`).
-    pub backbone: String,
-    /// When the estimate was made, UTC, RFC 3339 (`2026-11-23T19:40:00Z`).
-    pub estimated_at: String,
-}
-
-impl ExportProvenance {
-    /// From the engine's [`Provenance`], made now.
-    pub fn from_engine(provenance: &Provenance) -> Self {
-        Self {
-            model: MODEL_NAME.to_owned(),
-            weights_sha256: provenance.weights_sha256.clone(),
-            gallery_sha256: provenance.gallery_sha256.clone(),
-            backbone: provenance
-                .backbone_dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            estimated_at: utc_now_rfc3339(),
-        }
-    }
-}
-
 /// When a photo was taken, from EXIF DateTimeOriginal (+ OffsetTimeOriginal).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TakenAt {
@@ -201,7 +168,10 @@ pub struct ExportRecord {
     pub candidates: Vec<ExportCandidate>,
     /// The claimed location compared with the model's answer.
     pub claim: Option<ClaimCheck>,
-    pub provenance: ExportProvenance,
+    /// Which model made the estimate (hashes and the backbone's name: no paths).
+    pub provenance: Provenance,
+    /// When the estimate was made, UTC, RFC 3339 (`2026-11-23T19:40:00Z`).
+    pub estimated_at: String,
     pub taken_at: Option<TakenAt>,
 }
 
@@ -234,7 +204,8 @@ impl ExportRecord {
     pub fn new(
         path: &Path,
         candidates: &[Candidate],
-        provenance: ExportProvenance,
+        provenance: Provenance,
+        estimated_at: String,
         accepted: Option<LatLon>,
         claim: Option<ClaimCheck>,
     ) -> Option<Self> {
@@ -261,6 +232,7 @@ impl ExportRecord {
             candidates,
             claim,
             provenance,
+            estimated_at,
             taken_at: read_taken_at(path),
         })
     }
@@ -272,7 +244,8 @@ impl ExportRecord {
         path: &Path,
         prediction: &Prediction,
         gallery_coords_lat_lon_deg: &[[f32; 2]],
-        provenance: ExportProvenance,
+        provenance: Provenance,
+        estimated_at: String,
         accepted: Option<LatLon>,
         claim: Option<(LatLon, ClaimSource)>,
     ) -> Option<Self> {
@@ -288,7 +261,14 @@ impl ExportRecord {
             .ok(),
             _ => None,
         };
-        Self::new(path, &prediction.candidates, provenance, accepted, claim)
+        Self::new(
+            path,
+            &prediction.candidates,
+            provenance,
+            estimated_at,
+            accepted,
+            claim,
+        )
     }
 }
 

@@ -112,7 +112,7 @@ pub fn sidecar_properties(record: &ExportRecord) -> Vec<(&'static str, &'static 
     props.push((GEOLOUPE_NS, "Backbone", prov.backbone.clone()));
     props.push((GEOLOUPE_NS, "WeightsSha256", prov.weights_sha256.clone()));
     props.push((GEOLOUPE_NS, "GallerySha256", prov.gallery_sha256.clone()));
-    props.push((GEOLOUPE_NS, "EstimatedAt", prov.estimated_at.clone()));
+    props.push((GEOLOUPE_NS, "EstimatedAt", record.estimated_at.clone()));
     if let Some(place) = &record.place {
         props.push((GEOLOUPE_NS, "Place", place.label()));
         props.push((GEOLOUPE_NS, "CountryCode", place.country_code.clone()));

@@ -18,21 +18,13 @@ pub mod thumbnails;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+pub use crate::domain::{Decision, PhotoFormat, RepaintFn, no_repaint};
 pub use exif::ExifInfo;
-pub use scan::{PhotoFormat, ScanEvent, ScanProgress, Scanner, scan_paths};
-pub use store::{Decision, FileStatus, PhotoRecord, Store, StoredResult};
+pub use scan::{ScanEvent, ScanProgress, Scanner, scan_paths};
+pub use store::{FileStatus, PhotoRecord, Store, StoredResult};
 pub use thumbnails::{ThumbnailEvent, ThumbnailReady, ThumbnailWorker};
 
 use crate::geo::LatLon;
-
-/// Called by a worker thread after each event it sends, so the UI wakes up and drains the
-/// channel (in the app: `move || ctx.request_repaint()`).
-pub type RepaintFn = Box<dyn Fn() + Send + Sync>;
-
-/// A repaint callback that does nothing (tests, headless use).
-pub fn no_repaint() -> RepaintFn {
-    Box::new(|| {})
-}
 
 /// Errors of the library domain. Paths come last in messages.
 #[derive(Debug, thiserror::Error)]
@@ -125,14 +117,6 @@ impl PhotoEntry {
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
-}
-
-/// Seconds since the Unix epoch, now.
-pub(crate) fn now_unix_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Nanoseconds since the Unix epoch of a file time (0 before 1970), saturating.

@@ -22,7 +22,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TryIter, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{LibraryError, PhotoEntry, RepaintFn};
+use super::{LibraryError, PhotoEntry};
+use crate::domain::{PhotoFormat, RepaintFn};
 
 /// Extensions looked for in folders (compared lowercase).
 pub const PHOTO_EXTENSIONS: &[&str] = &[
@@ -31,43 +32,6 @@ pub const PHOTO_EXTENSIONS: &[&str] = &[
 
 /// How many entries a [`ScanEvent::Found`] batch carries at most.
 pub const FOUND_BATCH: usize = 256;
-
-/// What a file's first bytes say it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum PhotoFormat {
-    Jpeg,
-    Png,
-    WebP,
-    Tiff,
-    Gif,
-    Bmp,
-}
-
-impl PhotoFormat {
-    /// Sniffs the magic bytes.
-    pub fn sniff(head: &[u8]) -> Option<Self> {
-        match image::guess_format(head).ok()? {
-            image::ImageFormat::Jpeg => Some(Self::Jpeg),
-            image::ImageFormat::Png => Some(Self::Png),
-            image::ImageFormat::WebP => Some(Self::WebP),
-            image::ImageFormat::Tiff => Some(Self::Tiff),
-            image::ImageFormat::Gif => Some(Self::Gif),
-            image::ImageFormat::Bmp => Some(Self::Bmp),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Jpeg => "JPEG",
-            Self::Png => "PNG",
-            Self::WebP => "WebP",
-            Self::Tiff => "TIFF",
-            Self::Gif => "GIF",
-            Self::Bmp => "BMP",
-        }
-    }
-}
 
 /// Whether a path has one of [`PHOTO_EXTENSIONS`].
 pub fn has_photo_extension(path: &Path) -> bool {
@@ -329,12 +293,11 @@ impl Scanner {
 impl Drop for Scanner {
     fn drop(&mut self) {
         self.cancel();
+        // Detach the events: a thread blocked on the full channel fails its send and ends,
+        // so joining never polls.
+        let (_, detached) = sync_channel(0);
+        drop(std::mem::replace(&mut self.events, detached));
         if let Some(thread) = self.thread.take() {
-            // Drain while waiting, so a thread blocked on the full channel can finish.
-            while !thread.is_finished() {
-                for _ in self.events.try_iter() {}
-                std::thread::sleep(Duration::from_millis(1));
-            }
             let _ = thread.join();
         }
     }

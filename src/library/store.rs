@@ -20,7 +20,7 @@
 //!
 //! # Results
 //! Per photo, the latest run: its top-k candidates and, for the heatmap, the kept heat points
-//! (see [`crate::model::worker`]: at most 2000 points holding 99% of the probability, stored
+//! (see [`crate::domain::heat_points`]: at most 2000 points holding 99% of the probability, stored
 //! as f32 lat, lon, probability, about 24 KB at most) with the provenance (model, weights and
 //! gallery sha256, backbone, device) and the time. The full 100K probability vector (400 KB)
 //! is not stored.
@@ -39,11 +39,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::{LibraryError, now_unix_secs, unix_nanos};
+use super::{LibraryError, unix_nanos};
+use crate::domain::{Candidate, Decision, HeatPoint, PhotoResult, Provenance, now_unix_secs};
 use crate::geo::LatLon;
-use crate::model::Candidate;
 use crate::model::files::DataDirs;
-use crate::model::worker::{HeatPoint, PhotoResult, RunProvenance};
 
 pub const DATABASE_FILE: &str = "library.sqlite3";
 /// Bytes hashed at each end of a file for its content key.
@@ -146,23 +145,6 @@ pub enum FileStatus {
     },
     /// The path is known but the content changed: results are stale.
     Edited,
-}
-
-/// Where the user put a photo.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Decision {
-    /// The model's candidate `rank` (1 = best) accepted.
-    Accepted { rank: usize, position: LatLon },
-    /// Placed by hand on the map.
-    Manual { position: LatLon },
-}
-
-impl Decision {
-    pub fn position(&self) -> LatLon {
-        match self {
-            Self::Accepted { position, .. } | Self::Manual { position } => *position,
-        }
-    }
 }
 
 /// A stored result without its heat points (cheap to load for a whole folder).
@@ -411,11 +393,12 @@ impl Store {
                             heat_mass: row.get::<_, f64>(6)? as f32,
                             gallery_len: row.get::<_, i64>(3)? as usize,
                             top_k: row.get::<_, i64>(2)? as usize,
-                            provenance: RunProvenance {
+                            provenance: Provenance {
                                 model: row.get(7)?,
                                 weights_sha256: row.get(8)?,
                                 gallery_sha256: row.get(9)?,
-                                backbone: row.get(10)?,
+                                // Older databases stored the backbone's whole path.
+                                backbone: Provenance::backbone_name(&row.get::<_, String>(10)?),
                                 backbone_sha256: row.get(11)?,
                                 device: row.get(12)?,
                             },
@@ -781,7 +764,7 @@ fn decision_from(
     }
 }
 
-fn provenance_id(conn: &Connection, p: &RunProvenance) -> Result<i64, LibraryError> {
+fn provenance_id(conn: &Connection, p: &Provenance) -> Result<i64, LibraryError> {
     conn.execute(
         "INSERT OR IGNORE INTO provenance (model, weights_sha256, gallery_sha256, backbone,
             backbone_sha256, device) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -26,7 +26,8 @@ use std::time::Duration;
 
 use image::{DynamicImage, RgbImage, RgbaImage};
 
-use super::{LibraryError, RepaintFn, unix_nanos};
+use super::{LibraryError, unix_nanos};
+use crate::domain::RepaintFn;
 use crate::model::files::DataDirs;
 use crate::model::preprocess::EofFlaggingReader;
 

@@ -2,7 +2,6 @@
 //! ranked GPS candidates, exactly as `GeoCLIP.forward` + `predict` score.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
@@ -12,59 +11,14 @@ use super::gallery::{self, Gallery};
 use super::heads::{ImageMlp, LocationEncoder};
 use super::preprocess::{PreprocessConfig, Preprocessed};
 use super::weights::WeightFile;
-use super::{ModelError, sha256_file};
-use crate::geo::{LatLon, softmax, top_k};
+use super::{DeviceChoice, ModelError, sha256_file};
+use crate::domain::Provenance;
+pub use crate::domain::{Candidate, MODEL_NAME, Prediction};
 
-/// One ranked GPS candidate.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Candidate {
-    /// 1 is the model's best guess.
-    pub rank: usize,
-    pub gallery_index: usize,
-    pub position: LatLon,
-    pub probability: f32,
-}
-
-/// The model's answer for one photo.
+/// Which files the engine loaded (local paths: for messages on this machine, never written into
+/// a shared file; [`GeoClip::provenance`] is the record that is).
 #[derive(Clone, Debug)]
-pub struct Prediction {
-    pub candidates: Vec<Candidate>,
-    /// The probability of every gallery point (sums to 1): the heatmap's input.
-    pub probabilities: Arc<[f32]>,
-}
-
-impl Prediction {
-    /// GeoCLIP's ranking of one photo's logits over the gallery: softmax, then the `top_k_count`
-    /// most probable points as ranked candidates (`position_of` maps a gallery index to its
-    /// coordinates; an index it doesn't know is left out).
-    pub fn from_logits(
-        logits: &[f32],
-        top_k_count: usize,
-        position_of: impl Fn(usize) -> Option<LatLon>,
-    ) -> Self {
-        let probabilities: Arc<[f32]> = softmax(logits).into();
-        let candidates = top_k(&probabilities, top_k_count)
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                Some(Candidate {
-                    rank: i + 1,
-                    gallery_index: r.gallery_index,
-                    position: position_of(r.gallery_index)?,
-                    probability: r.probability,
-                })
-            })
-            .collect();
-        Self {
-            candidates,
-            probabilities,
-        }
-    }
-}
-
-/// Which files a run used: the evidence record of an estimate.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Provenance {
+pub struct LoadedFiles {
     pub weights_sha256: String,
     pub gallery_sha256: String,
     pub gallery_path: PathBuf,
@@ -110,7 +64,7 @@ pub struct GeoClip {
     gallery: Gallery,
     /// (N, 512), rows L2-normalised.
     gallery_features: Tensor,
-    provenance: Provenance,
+    files: LoadedFiles,
 }
 
 impl GeoClip {
@@ -168,7 +122,7 @@ impl GeoClip {
             mlp: Release::mlp(&heads)?,
             logit_scale: Release::logit_scale(&heads)?,
             location,
-            provenance: Provenance {
+            files: LoadedFiles {
                 weights_sha256,
                 gallery_sha256: gallery.sha256.clone(),
                 gallery_path,
@@ -191,7 +145,7 @@ impl GeoClip {
         gallery: Gallery,
         gallery_features: Tensor,
     ) -> Self {
-        let provenance = Provenance {
+        let files = LoadedFiles {
             weights_sha256: String::new(),
             gallery_sha256: gallery.sha256.clone(),
             gallery_path: gallery.path.clone(),
@@ -206,7 +160,7 @@ impl GeoClip {
             logit_scale,
             gallery,
             gallery_features,
-            provenance,
+            files,
         }
     }
 
@@ -218,8 +172,28 @@ impl GeoClip {
         &self.gallery
     }
 
-    pub fn provenance(&self) -> &Provenance {
-        &self.provenance
+    pub fn files(&self) -> &LoadedFiles {
+        &self.files
+    }
+
+    /// The evidence record of this engine's estimates on `device`: hashes and the backbone's
+    /// folder name (its weights' sha256 from the install manifest when there is one), no paths.
+    pub fn provenance(&self, device: DeviceChoice) -> Provenance {
+        let files = &self.files;
+        let backbone_sha256 = super::files::Manifest::read(&files.backbone_dir).and_then(|m| {
+            m.files
+                .into_iter()
+                .find(|f| f.name == super::files::WEIGHTS_FILE)
+                .map(|f| f.sha256)
+        });
+        Provenance {
+            model: MODEL_NAME.to_owned(),
+            weights_sha256: files.weights_sha256.clone(),
+            gallery_sha256: files.gallery_sha256.clone(),
+            backbone: Provenance::backbone_name(&files.backbone_dir.to_string_lossy()),
+            backbone_sha256,
+            device: format!("{device:?}").to_lowercase(),
+        }
     }
 
     pub fn location_encoder(&self) -> &LocationEncoder {

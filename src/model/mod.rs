@@ -15,11 +15,11 @@ pub mod heads;
 pub mod kernels;
 pub mod preprocess;
 pub mod weights;
-pub mod worker;
 
 use std::path::PathBuf;
 
-pub use engine::{Candidate, GeoClip, Prediction};
+pub use crate::domain::{Candidate, Prediction};
+pub use engine::GeoClip;
 
 /// Errors of the model domain. Paths come last in messages.
 #[derive(Debug, thiserror::Error)]

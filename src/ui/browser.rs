@@ -1,7 +1,7 @@
 //! The photo browser: a virtualised thumbnail grid or list (only visible rows are laid out and
 //! only their thumbnails requested, so 10,000 photos scroll smoothly), per-photo badges (EXIF
 //! GPS, located, accepted, error), sort and filters. Keys: arrows move, Enter centres the map,
-//! Space runs the model on the selection (handled in [`crate::app::App`]).
+//! Space runs the model on the selection (handled in [`super::input`]).
 
 use egui::{Color32, Sense, Vec2};
 
@@ -11,7 +11,7 @@ const GRID_COLUMNS_ID: &str = "geoloupe.grid_columns";
 const LIST_ROW_HEIGHT: f32 = 24.0;
 
 /// The number of grid columns drawn last frame (for Up/Down in the grid).
-pub fn columns_hint(ctx: &egui::Context, _app: &App) -> usize {
+pub fn columns_hint(ctx: &egui::Context) -> usize {
     ctx.data(|d| d.get_temp::<usize>(egui::Id::unique(GRID_COLUMNS_ID)))
         .unwrap_or(1)
 }
@@ -19,7 +19,7 @@ pub fn columns_hint(ctx: &egui::Context, _app: &App) -> usize {
 pub fn browser_ui(ui: &mut egui::Ui, app: &mut App) {
     toolbar_ui(ui, app);
     ui.separator();
-    if app.photos.is_empty() {
+    if app.collection.photos.is_empty() {
         ui.vertical_centered(|ui| {
             ui.add_space(40.0);
             ui.label("No photos yet.");
@@ -27,7 +27,7 @@ pub fn browser_ui(ui: &mut egui::Ui, app: &mut App) {
         });
         return;
     }
-    if app.view.is_empty() {
+    if app.collection.view.is_empty() {
         ui.label("No photo matches the filters.");
         return;
     }
@@ -86,7 +86,7 @@ fn toolbar_ui(ui: &mut egui::Ui, app: &mut App) {
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut app.settings.folder_filter, None, "All folders");
                 // Listed only while the menu is open (it walks every photo).
-                for f in app.folders() {
+                for f in app.collection.folders() {
                     let label = f.display().to_string();
                     ui.selectable_value(&mut app.settings.folder_filter, Some(f), label);
                 }
@@ -108,7 +108,7 @@ fn toolbar_ui(ui: &mut egui::Ui, app: &mut App) {
             app.settings.folder_filter.clone(),
         )
     {
-        app.mark_view_dirty();
+        app.collection.mark_view_dirty();
     }
 }
 
@@ -182,7 +182,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut App) {
         .max(1.0) as usize;
     ui.ctx()
         .data_mut(|d| d.insert_temp(egui::Id::unique(GRID_COLUMNS_ID), columns));
-    let rows = app.view.len().div_ceil(columns);
+    let rows = app.collection.view.len().div_ceil(columns);
     let scroll_to = scroll_target(ui, app, columns);
     let mut area = egui::ScrollArea::vertical().auto_shrink([false, false]);
     if let Some(row) = scroll_to {
@@ -197,12 +197,12 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut App) {
         for row in row_range {
             ui.horizontal(|ui| {
                 for col in 0..columns {
-                    let Some(&index) = app.view.get(row * columns + col) else {
+                    let Some(&index) = app.collection.view.get(row * columns + col) else {
                         break;
                     };
                     visible.push(index);
-                    let photo = &app.photos[index];
-                    let selected = app.selection.contains(&index);
+                    let photo = &app.collection.photos[index];
+                    let selected = app.collection.selection.contains(&index);
                     let (rect, response) = ui.allocate_exact_size(cell_size, Sense::click());
                     response.widget_info(|| {
                         egui::WidgetInfo::selected(
@@ -213,7 +213,14 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut App) {
                         )
                     });
                     if ui.is_rect_visible(rect) {
-                        paint_cell(ui, rect, photo, selected, response.hovered());
+                        paint_cell(
+                            ui,
+                            rect,
+                            photo,
+                            app.thumbs.get(index),
+                            selected,
+                            response.hovered(),
+                        );
                     }
                     if let Some(c) = click_command(ui, &response, index) {
                         commands.push(c);
@@ -229,12 +236,19 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut App) {
     app.want_thumbnails(&visible);
 }
 
-fn paint_cell(ui: &egui::Ui, rect: egui::Rect, photo: &Photo, selected: bool, hovered: bool) {
+fn paint_cell(
+    ui: &egui::Ui,
+    rect: egui::Rect,
+    photo: &Photo,
+    thumb: &Thumb,
+    selected: bool,
+    hovered: bool,
+) {
     let painter = ui.painter();
     let visuals = ui.visuals();
     let image_rect = egui::Rect::from_min_size(rect.min, Vec2::splat(rect.width()));
     painter.rect_filled(image_rect, 4.0, visuals.extreme_bg_color);
-    match &photo.thumb {
+    match thumb {
         Thumb::Ready(texture) => {
             let size = texture.size_vec2();
             let scale = (image_rect.width() / size.x).min(image_rect.height() / size.y);
@@ -313,13 +327,13 @@ fn scroll_target(ui: &egui::Ui, app: &App, columns: usize) -> Option<usize> {
     if !moved {
         return None;
     }
-    let selected = app.selected?;
-    let at = app.view.iter().position(|&i| i == selected)?;
+    let selected = app.collection.selected?;
+    let at = app.collection.view.iter().position(|&i| i == selected)?;
     Some(at / columns.max(1))
 }
 
 fn list_ui(ui: &mut egui::Ui, app: &mut App) {
-    let rows = app.view.len();
+    let rows = app.collection.view.len();
     let scroll_to = scroll_target(ui, app, 1);
     let mut area = egui::ScrollArea::vertical().auto_shrink([false, false]);
     if let Some(row) = scroll_to {
@@ -331,10 +345,10 @@ fn list_ui(ui: &mut egui::Ui, app: &mut App) {
     let mut visible = Vec::new();
     area.show_rows(ui, LIST_ROW_HEIGHT, rows, |ui, row_range| {
         for row in row_range {
-            let index = app.view[row];
+            let index = app.collection.view[row];
             visible.push(index);
-            let photo = &app.photos[index];
-            let selected = app.selection.contains(&index);
+            let photo = &app.collection.photos[index];
+            let selected = app.collection.selection.contains(&index);
             let (rect, response) = ui.allocate_exact_size(
                 Vec2::new(ui.available_width(), LIST_ROW_HEIGHT),
                 Sense::click(),
@@ -352,7 +366,7 @@ fn list_ui(ui: &mut egui::Ui, app: &mut App) {
                 rect.min + Vec2::new(2.0, 2.0),
                 Vec2::splat(LIST_ROW_HEIGHT - 4.0),
             );
-            if let Thumb::Ready(texture) = &photo.thumb {
+            if let Thumb::Ready(texture) = app.thumbs.get(index) {
                 painter.image(
                     texture.id(),
                     thumb_rect,

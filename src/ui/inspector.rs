@@ -5,16 +5,16 @@
 //! share of probability near it.
 
 use crate::app::{App, Command, DecisionSource, export};
+use crate::domain::Decision;
 use crate::geo::{ClaimSource, nearest_place};
-use crate::library::store::Decision;
 
 pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
     ui.heading("Photo");
-    let Some(index) = app.selected else {
+    let Some(index) = app.collection.selected else {
         ui.label("Select a photo.");
         return;
     };
-    let Some(photo) = app.photos.get(index) else {
+    let Some(photo) = app.collection.photos.get(index) else {
         return;
     };
     ui.label(egui::RichText::new(photo.entry.file_name()).strong());
@@ -63,14 +63,14 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
             ui.label("Not located yet: press Space or “Run on selection”.");
         }
         Some(result) => {
-            if app.photos[index].result_from_store {
+            if app.collection.photos[index].result_from_store {
                 ui.label(
                     egui::RichText::new("From the database (computed earlier)")
                         .small()
                         .weak(),
                 );
             }
-            if app.photos[index].result_stale {
+            if app.collection.photos[index].result_stale {
                 ui.colored_label(
                     ui.visuals().warn_fg_color,
                     "The file changed since: run again for a fresh result.",
@@ -139,7 +139,7 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
 }
 
 /// The nearest populated place of each candidate (once the place index is built).
-fn places_ui(ui: &mut egui::Ui, app: &App, result: &crate::model::worker::PhotoResult) {
+fn places_ui(ui: &mut egui::Ui, app: &App, result: &crate::domain::PhotoResult) {
     ui.add_space(4.0);
     ui.label(egui::RichText::new("Nearest places").strong())
         .on_hover_text(crate::geo::PLACES_ATTRIBUTION);
@@ -160,7 +160,7 @@ fn places_ui(ui: &mut egui::Ui, app: &App, result: &crate::model::worker::PhotoR
 
 /// The claimed location (EXIF GPS, else typed) against the model's answer.
 fn claim_ui(ui: &mut egui::Ui, app: &mut App, index: usize) {
-    let Some(photo) = app.photos.get(index) else {
+    let Some(photo) = app.collection.photos.get(index) else {
         return;
     };
     let path = photo.entry.path.clone();

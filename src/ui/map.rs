@@ -5,10 +5,11 @@
 
 use egui::{Align2, Color32, Vec2};
 
+use crate::app::map::{from_position, to_position};
 use crate::app::{App, Command, DecisionSource};
 use crate::geo::LatLon;
 use crate::geo::heatmap::colour_ramp;
-use crate::ui::overlays::{MarkersPlugin, from_position, to_position};
+use crate::ui::overlays::MarkersPlugin;
 
 pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     egui::Frame::new()
@@ -16,8 +17,8 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         .show(ui, |ui| toolbar_ui(ui, app));
     app.ensure_tiles();
 
-    let selected = app.selected;
-    let selected_photo = selected.and_then(|i| app.photos.get(i));
+    let selected = app.collection.selected;
+    let selected_photo = selected.and_then(|i| app.collection.photos.get(i));
     let selected_exif = selected_photo.and_then(|p| p.entry.gps());
     let accepted = selected_photo
         .and_then(|p| p.decision)
@@ -40,7 +41,11 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         .unwrap_or_default();
     app.map.heat.set(heat_key, move || heat_source);
     let exif_positions: Vec<LatLon> = if app.settings.show_exif_markers {
-        app.photos.iter().filter_map(|p| p.entry.gps()).collect()
+        app.collection
+            .photos
+            .iter()
+            .filter_map(|p| p.entry.gps())
+            .collect()
     } else {
         Vec::new()
     };
@@ -84,7 +89,7 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         output: &mut state.output,
     });
     // Beyond the antimeridian (walkers does not wrap the world) it is ocean, not a hole.
-    let [r, g, b, _] = crate::ui::overlays::basemap::OCEAN_RGBA;
+    let [r, g, b, _] = crate::app::map::basemap::OCEAN_RGBA;
     ui.painter().rect_filled(
         ui.available_rect_before_wrap(),
         0.0,
@@ -164,7 +169,7 @@ fn toolbar_ui(ui: &mut egui::Ui, app: &mut App) {
         );
         ui.checkbox(&mut app.settings.show_exif_markers, "EXIF positions");
         ui.add_enabled(
-            app.selected.is_some(),
+            app.collection.selected.is_some(),
             egui::Checkbox::new(&mut app.map.place_mode, "Place by hand"),
         )
         .on_hover_text(
@@ -189,7 +194,7 @@ fn zoom_buttons_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
                 if ui.button(" - ").on_hover_text("Zoom out").clicked() {
                     let _ = app.map.memory.zoom_out();
                 }
-                if let Some(p) = app.selected_photo()
+                if let Some(p) = app.collection.selected_photo()
                     && let Some(at) = p
                         .decision
                         .map(|d| d.position())

@@ -1,15 +1,29 @@
-//! The panels, one file each: [`browser`] (left), [`map`] (centre), [`model_panel`] and
+//! The top layer: [`app_ui`] runs one frame, [`window`] opens the native window. The panels,
+//! one file each: [`browser`] (left), [`map`] (centre), [`model_panel`] and
 //! [`inspector`] (right), and the map [`overlays`]. Panels read the [`App`] and push
 //! [`crate::app::Command`]s; they never run anything long.
 
 pub mod browser;
+pub mod input;
 pub mod inspector;
 pub mod map;
 pub mod model_panel;
 pub mod overlays;
+pub mod window;
 
 use crate::app::export::WriteTarget;
 use crate::app::{App, Command};
+
+/// One frame of the app: drains the workers, reads keys and dropped files, draws every panel,
+/// then applies the commands the frame produced. Called by eframe (`window`) and by
+/// egui_kittest harnesses.
+pub fn app_ui(ui: &mut egui::Ui, app: &mut App) {
+    app.begin_frame();
+    input::handle_dropped_files(ui.ctx(), app);
+    input::handle_keys(ui.ctx(), app);
+    frame_ui(ui, app);
+    app.end_frame();
+}
 
 /// The whole window for one frame.
 pub fn frame_ui(ui: &mut egui::Ui, app: &mut App) {
@@ -35,10 +49,10 @@ pub fn frame_ui(ui: &mut egui::Ui, app: &mut App) {
     egui::CentralPanel::default()
         .frame(egui::Frame::NONE)
         .show(ui, |ui| map::map_ui(ui, app));
-    if app.confirm_download {
+    if app.jobs.confirm_download {
         model_panel::confirm_download_ui(ui.ctx(), app);
     }
-    if app.write_confirm.is_some() {
+    if app.jobs.write_confirm.is_some() {
         confirm_writes_ui(ui.ctx(), app);
     }
 }
@@ -46,7 +60,7 @@ pub fn frame_ui(ui: &mut egui::Ui, app: &mut App) {
 /// The dry run of "Write XMP sidecars" or "Write EXIF GPS": every file that would be written,
 /// and nothing written until the user presses "Write".
 fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
-    let Some(confirm) = &app.write_confirm else {
+    let Some(confirm) = &app.jobs.write_confirm else {
         return;
     };
     let target = confirm.target;
@@ -92,7 +106,7 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
         }
         ui.separator();
         let located = app.view_has_located();
-        let exporting = app.export_task.is_some() || app.write_plan_task.is_some();
+        let exporting = app.jobs.export.is_some() || app.jobs.write_plan.is_some();
         if ui
             .add_enabled(located && !exporting, egui::Button::new("Export…"))
             .on_hover_text("Save the located photos shown as GPX, CSV or GeoJSON")
@@ -109,28 +123,28 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
                 app.commands.push(Command::PlanWrites(target));
             }
         }
-        if let Some(task) = &app.export_task {
+        if let Some(task) = &app.jobs.export {
             ui.spinner();
             ui.label(&task.label);
         }
-        if let Some(task) = &app.write_plan_task {
+        if let Some(task) = &app.jobs.write_plan {
             ui.spinner();
             ui.label(&task.label);
         }
-        if let Some(task) = &app.dialog {
+        if let Some(task) = &app.jobs.dialog {
             ui.spinner();
             ui.label(format!("A file dialog is open: {}", task.label));
         }
         ui.separator();
         if ui
-            .add_enabled(app.can_undo(), egui::Button::new("Undo"))
+            .add_enabled(app.can_undo, egui::Button::new("Undo"))
             .on_hover_text("Undo the last location decision (Ctrl+Z)")
             .clicked()
         {
             app.commands.push(Command::Undo);
         }
         if ui
-            .add_enabled(app.can_redo(), egui::Button::new("Redo"))
+            .add_enabled(app.can_redo, egui::Button::new("Redo"))
             .on_hover_text("Redo (Ctrl+Y)")
             .clicked()
         {
@@ -151,7 +165,7 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
 
 fn status_ui(ui: &mut egui::Ui, app: &mut App) {
     ui.horizontal(|ui| {
-        if let Some(batch) = app.batch.clone() {
+        if let Some(batch) = app.model.batch.clone() {
             let eta = batch
                 .eta
                 .map(|d| format!(", {} left", format_duration(d)))
@@ -164,7 +178,7 @@ fn status_ui(ui: &mut egui::Ui, app: &mut App) {
             if ui.button("Cancel").clicked() {
                 app.commands.push(Command::CancelRun);
             }
-        } else if let Some(summary) = &app.batch_summary {
+        } else if let Some(summary) = &app.model.batch_summary {
             ui.label(summary);
         }
         if let Some(scan) = &app.scan_status {
@@ -175,10 +189,18 @@ fn status_ui(ui: &mut egui::Ui, app: &mut App) {
         ui.separator();
         ui.label(format!(
             "{} photos, {} shown, {} located, {} accepted",
-            app.photos.len(),
-            app.view.len(),
-            app.photos.iter().filter(|p| p.is_located()).count(),
-            app.photos.iter().filter(|p| p.decision.is_some()).count()
+            app.collection.photos.len(),
+            app.collection.view.len(),
+            app.collection
+                .photos
+                .iter()
+                .filter(|p| p.is_located())
+                .count(),
+            app.collection
+                .photos
+                .iter()
+                .filter(|p| p.decision.is_some())
+                .count()
         ));
         if let Some((median, worst)) = app.recent_frame_ms()
             && app.is_busy()

@@ -7,7 +7,7 @@ use crate::model::DeviceChoice;
 
 pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
     ui.heading("Model");
-    match &app.model_state {
+    match &app.model.state {
         ModelState::Ready(p) => {
             ui.label(format!("Ready: {} on {}", p.model, p.device));
         }
@@ -24,7 +24,7 @@ pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
             ui.label(reason.as_deref().unwrap_or("Not loaded.").to_owned());
         }
     }
-    if matches!(app.model_choice, ModelChoice::Installed) {
+    if matches!(app.model.choice, ModelChoice::Installed) {
         files_ui(ui, app);
     }
     ui.add_space(4.0);
@@ -56,8 +56,8 @@ pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
             ui.end_row();
         });
     ui.horizontal_wrapped(|ui| {
-        let ready = matches!(app.model_state, ModelState::Ready(_)) && app.batch.is_none();
-        let n_selected = app.selection.len();
+        let ready = matches!(app.model.state, ModelState::Ready(_)) && app.model.batch.is_none();
+        let n_selected = app.collection.selection.len();
         if ui
             .add_enabled(
                 ready && n_selected > 0,
@@ -70,15 +70,15 @@ pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
         }
         if ui
             .add_enabled(
-                ready && !app.view.is_empty(),
-                egui::Button::new(format!("Run on all shown ({})", app.view.len())),
+                ready && !app.collection.view.is_empty(),
+                egui::Button::new(format!("Run on all shown ({})", app.collection.view.len())),
             )
             .clicked()
         {
             app.commands.push(Command::Run { all: true });
         }
     });
-    if let Some(batch) = app.batch.clone() {
+    if let Some(batch) = app.model.batch.clone() {
         let eta = batch
             .eta
             .map(|d| format!(" · {} left", super::format_duration(d)))
@@ -95,7 +95,7 @@ pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
 }
 
 fn files_ui(ui: &mut egui::Ui, app: &mut App) {
-    match &app.model_info {
+    match &app.model.info {
         None => {
             ui.horizontal(|ui| {
                 ui.spinner();
@@ -128,7 +128,7 @@ fn files_ui(ui: &mut egui::Ui, app: &mut App) {
         }
     }
     ui.horizontal_wrapped(|ui| {
-        let busy = app.import_task.is_some() || app.download.is_some();
+        let busy = app.jobs.import.is_some() || app.jobs.download.is_some();
         if ui
             .add_enabled(!busy, egui::Button::new("Import…"))
             .on_hover_text(
@@ -146,29 +146,29 @@ fn files_ui(ui: &mut egui::Ui, app: &mut App) {
             .on_disabled_hover_text("Turn the network on to download")
             .clicked()
         {
-            app.confirm_download = true;
+            app.jobs.confirm_download = true;
         }
         if ui
-            .add_enabled(app.model_info_task.is_none(), egui::Button::new("Verify"))
+            .add_enabled(app.model.info_task.is_none(), egui::Button::new("Verify"))
             .on_hover_text("Re-hash every installed file against its manifest")
             .clicked()
         {
             app.verify_model_files();
         }
     });
-    if let Some(task) = &app.model_info_task {
+    if let Some(task) = &app.model.info_task {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label(&task.label);
         });
     }
-    if let Some(task) = &app.import_task {
+    if let Some(task) = &app.jobs.import {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label(&task.label);
         });
     }
-    if let Some(download) = &app.download {
+    if let Some(download) = &app.jobs.download {
         let status = download
             .progress
             .lock()
@@ -216,11 +216,11 @@ pub fn confirm_download_ui(ctx: &egui::Context, app: &mut App) {
                     app.commands.push(Command::StartDownload);
                 }
                 if ui.button("Not now").clicked() {
-                    app.confirm_download = false;
+                    app.jobs.confirm_download = false;
                 }
             });
         });
     if !open {
-        app.confirm_download = false;
+        app.jobs.confirm_download = false;
     }
 }

@@ -9,41 +9,13 @@
 use egui::{Align2, Color32, FontId, Pos2, Response, Sense, Stroke, Ui, Vec2};
 use walkers::{MapMemory, Plugin, Projector};
 
-use super::{from_position, to_position};
+use crate::app::map::{DrawnCandidate, MapOutput, from_position, to_position};
+use crate::domain::Candidate;
 use crate::geo::LatLon;
-use crate::model::Candidate;
 
 pub const EXIF_COLOUR: Color32 = Color32::from_rgb(30, 110, 230);
 pub const CANDIDATE_COLOUR: Color32 = Color32::from_rgb(245, 130, 20);
 pub const ACCEPTED_COLOUR: Color32 = Color32::from_rgb(20, 160, 70);
-
-/// A candidate marker as drawn this frame.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DrawnCandidate {
-    pub rank: usize,
-    pub position: LatLon,
-    pub probability: f32,
-    /// Distance to the photo's EXIF position, when it has one.
-    pub distance_to_exif_km: Option<f64>,
-    /// Where on screen (points).
-    pub screen: Pos2,
-}
-
-/// What the markers plugin drew and what happened, for one frame.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct MapOutput {
-    pub candidates: Vec<DrawnCandidate>,
-    /// EXIF positions on the map (all photos that have one, when shown; drawn where visible).
-    pub exif_markers: usize,
-    /// Where the accepted location was drawn, if any.
-    pub accepted_screen: Option<Pos2>,
-    /// The rank of the candidate the user clicked.
-    pub clicked_rank: Option<usize>,
-    /// The rank of the candidate under the pointer.
-    pub hovered_rank: Option<usize>,
-    /// A location placed by hand (click in place mode, or the accepted pin dropped).
-    pub placed: Option<LatLon>,
-}
 
 /// Everything the plugin draws for one frame.
 pub struct MarkersPlugin<'a> {

@@ -17,8 +17,8 @@
 //! The model sits behind [`Embedder`], so tests and demos use [`FakeEmbedder`].
 //!
 //! Results are [`PhotoResult`]s: the top-k candidates, and for the heatmap the most probable
-//! gallery points with their positions ([`HeatPoint`]): at most [`HEAT_MAX_POINTS`], fewer
-//! once they hold [`HEAT_MASS`] of the probability. The full 100K vector is not kept: it is
+//! gallery points with their positions ([`HeatPoint`](crate::domain::HeatPoint)): at most [`HEAT_MAX_POINTS`](crate::domain::HEAT_MAX_POINTS), fewer
+//! once they hold [`HEAT_MASS`](crate::domain::HEAT_MASS) of the probability. The full 100K vector is not kept: it is
 //! 400 KB a photo, while the kept points are the part of the heatmap that is visible at all.
 
 use std::path::{Path, PathBuf};
@@ -28,135 +28,20 @@ use std::sync::mpsc::{Receiver, SyncSender, TryIter, TrySendError, sync_channel}
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::engine::{GeoClip, LoadEvent, ModelPaths, prepare_photo};
-use super::{Candidate, DeviceChoice, ModelError, Prediction};
+use crate::domain::{PhotoResult, Prediction, Provenance, RepaintFn};
 use crate::geo::LatLon;
-use crate::library::RepaintFn;
+use crate::model::engine::{GeoClip, LoadEvent, ModelPaths, prepare_photo};
+use crate::model::{DeviceChoice, ModelError};
 
 /// Commands waiting for the thread, at most.
 pub const COMMAND_QUEUE: usize = 16;
 /// Events waiting for the UI, at most (the thread waits when the UI falls behind).
 pub const EVENT_QUEUE: usize = 256;
-/// Heat points kept per photo, at most.
-pub const HEAT_MAX_POINTS: usize = 2000;
-/// Heat points stop once they hold this much probability.
-pub const HEAT_MASS: f32 = 0.99;
-
-/// One gallery point of the heatmap.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct HeatPoint {
-    pub position: LatLon,
-    pub probability: f32,
-}
-
-/// Which model produced a result: the evidence record stored with it.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RunProvenance {
-    /// Human-readable model name ("GeoCLIP", "fake (tests)").
-    pub model: String,
-    pub weights_sha256: String,
-    pub gallery_sha256: String,
-    /// The backbone folder.
-    pub backbone: String,
-    /// sha256 of the backbone weights, from its install manifest, when known.
-    pub backbone_sha256: Option<String>,
-    /// "cpu", "cuda", "metal".
-    pub device: String,
-}
-
-/// The model's answer for one photo, as the app keeps it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PhotoResult {
-    /// Ranked, best first (`rank` 1).
-    pub candidates: Vec<Candidate>,
-    /// The most probable gallery points, most probable first (see the module docs).
-    pub heat: Vec<HeatPoint>,
-    /// The probability `heat` holds (<= 1): the rest is spread too thin to see.
-    pub heat_mass: f32,
-    /// Points in the gallery the probabilities were over.
-    pub gallery_len: usize,
-    /// The k asked for.
-    pub top_k: usize,
-    pub provenance: RunProvenance,
-    pub computed_at_unix_secs: i64,
-}
-
-impl PhotoResult {
-    /// Builds a result from a [`Prediction`]: the heat points are the top of its probability
-    /// vector (see [`heat_points`]).
-    pub fn from_prediction(
-        prediction: &Prediction,
-        top_k: usize,
-        provenance: RunProvenance,
-        position_of: &dyn Fn(usize) -> Option<LatLon>,
-    ) -> Self {
-        let (heat, heat_mass) = heat_points(
-            &prediction.probabilities,
-            position_of,
-            HEAT_MAX_POINTS,
-            HEAT_MASS,
-        );
-        Self {
-            candidates: prediction.candidates.clone(),
-            heat,
-            heat_mass,
-            gallery_len: prediction.probabilities.len(),
-            top_k,
-            provenance,
-            computed_at_unix_secs: crate::library::now_unix_secs(),
-        }
-    }
-
-    pub fn best(&self) -> Option<&Candidate> {
-        self.candidates.first()
-    }
-}
-
-/// The most probable points of `probabilities`, most probable first, until they hold `mass`
-/// or there are `max_points`; with the probability they hold.
-pub fn heat_points(
-    probabilities: &[f32],
-    position_of: &dyn Fn(usize) -> Option<LatLon>,
-    max_points: usize,
-    mass: f32,
-) -> (Vec<HeatPoint>, f32) {
-    let mut order: Vec<usize> = (0..probabilities.len()).collect();
-    let keep = max_points.min(order.len());
-    if keep == 0 {
-        return (Vec::new(), 0.0);
-    }
-    let by_probability_desc = |a: &usize, b: &usize| {
-        probabilities[*b]
-            .total_cmp(&probabilities[*a])
-            .then(a.cmp(b))
-    };
-    if keep < order.len() {
-        order.select_nth_unstable_by(keep - 1, by_probability_desc);
-        order.truncate(keep);
-    }
-    order.sort_unstable_by(by_probability_desc);
-    let mut heat = Vec::with_capacity(keep);
-    let mut held = 0.0f32;
-    for index in order {
-        if held >= mass {
-            break;
-        }
-        let Some(position) = position_of(index) else {
-            continue;
-        };
-        held += probabilities[index];
-        heat.push(HeatPoint {
-            position,
-            probability: probabilities[index],
-        });
-    }
-    (heat, held.min(1.0))
-}
 
 /// A photo geolocation model, run inside the worker thread.
 pub trait Embedder: Send {
     /// Which model this is, stored with every result.
-    fn provenance(&self) -> RunProvenance;
+    fn provenance(&self) -> Provenance;
     /// Ranks the gallery for one photo. Errors are messages for the user (they name the file).
     fn locate(&mut self, photo: &Path, top_k: usize) -> Result<Prediction, String>;
     /// The position of a gallery point (for the heatmap).
@@ -166,7 +51,7 @@ pub trait Embedder: Send {
 /// The real GeoCLIP engine as an [`Embedder`].
 pub struct GeoClipEmbedder {
     engine: GeoClip,
-    provenance: RunProvenance,
+    provenance: Provenance,
 }
 
 impl GeoClipEmbedder {
@@ -182,21 +67,7 @@ impl GeoClipEmbedder {
     }
 
     pub fn from_engine(engine: GeoClip, device: DeviceChoice) -> Self {
-        let p = engine.provenance();
-        let backbone_sha256 = super::files::Manifest::read(&p.backbone_dir).and_then(|m| {
-            m.files
-                .into_iter()
-                .find(|f| f.name == super::files::WEIGHTS_FILE)
-                .map(|f| f.sha256)
-        });
-        let provenance = RunProvenance {
-            model: "GeoCLIP".into(),
-            weights_sha256: p.weights_sha256.clone(),
-            gallery_sha256: p.gallery_sha256.clone(),
-            backbone: p.backbone_dir.display().to_string(),
-            backbone_sha256,
-            device: format!("{device:?}").to_lowercase(),
-        };
+        let provenance = engine.provenance(device);
         Self { engine, provenance }
     }
 
@@ -206,7 +77,7 @@ impl GeoClipEmbedder {
 }
 
 impl Embedder for GeoClipEmbedder {
-    fn provenance(&self) -> RunProvenance {
+    fn provenance(&self) -> Provenance {
         self.provenance.clone()
     }
 
@@ -232,10 +103,11 @@ impl Embedder for GeoClipEmbedder {
 /// point derived from a hash of its file name (not its path, so a moved photo gets the same
 /// answer) and fall off with distance. Files that are empty or not images (by their first
 /// bytes) fail as the real model would. `delay` makes each photo take that long (for
-/// cancellation tests).
+/// cancellation tests), `load_delay` the load ([`fake_factory`]: a model still loading).
 #[derive(Clone, Debug, Default)]
 pub struct FakeEmbedder {
     pub delay: Duration,
+    pub load_delay: Duration,
 }
 
 impl FakeEmbedder {
@@ -247,7 +119,18 @@ impl FakeEmbedder {
     }
 
     pub fn with_delay(delay: Duration) -> Self {
-        Self { delay }
+        Self {
+            delay,
+            ..Self::default()
+        }
+    }
+
+    /// A fake whose load takes `load_delay` (reporting, and cancellable, every 10 ms).
+    pub fn with_load_delay(load_delay: Duration) -> Self {
+        Self {
+            load_delay,
+            ..Self::default()
+        }
     }
 
     /// The point a file name peaks at.
@@ -266,8 +149,8 @@ impl FakeEmbedder {
 }
 
 impl Embedder for FakeEmbedder {
-    fn provenance(&self) -> RunProvenance {
-        RunProvenance {
+    fn provenance(&self) -> Provenance {
+        Provenance {
             model: "fake (tests)".into(),
             weights_sha256: "0".repeat(64),
             gallery_sha256: "0".repeat(64),
@@ -288,7 +171,7 @@ impl Embedder for FakeEmbedder {
         if n == 0 {
             return Err(format!("empty file (0 bytes): {}", photo.display()));
         }
-        if crate::library::PhotoFormat::sniff(&head[..n]).is_none() {
+        if crate::domain::PhotoFormat::sniff(&head[..n]).is_none() {
             return Err(format!(
                 "not a supported image (JPEG, PNG, WebP, TIFF, GIF, BMP): {}",
                 photo.display()
@@ -327,6 +210,20 @@ pub fn geoclip_factory(paths: ModelPaths, device: DeviceChoice) -> EmbedderFacto
     })
 }
 
+/// A factory for the fake: ready after its `load_delay`, unless the load is cancelled.
+pub fn fake_factory(fake: FakeEmbedder) -> EmbedderFactory {
+    Box::new(move |on_event: &mut dyn FnMut(LoadEvent) -> bool| {
+        let started = Instant::now();
+        while started.elapsed() < fake.load_delay {
+            if !on_event(LoadEvent::LoadingWeights) {
+                return Err("cancelled".into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Box::new(fake) as Box<dyn Embedder>)
+    })
+}
+
 /// A factory for any ready embedder (e.g. [`FakeEmbedder`]).
 pub fn ready_factory(embedder: impl Embedder + 'static) -> EmbedderFactory {
     Box::new(
@@ -356,7 +253,7 @@ pub enum WorkerEvent {
         stage: LoadEvent,
     },
     ModelReady {
-        provenance: RunProvenance,
+        provenance: Provenance,
     },
     /// The model could not be loaded (or the load was cancelled); the previous model, if any,
     /// stays in use.
@@ -428,6 +325,9 @@ pub struct InferenceWorker {
     commands: SyncSender<Command>,
     events: Receiver<WorkerEvent>,
     generation: Arc<AtomicU64>,
+    /// Bumped to cancel a model load (apart from runs: cancelling a run queued behind a load
+    /// leaves the load alone).
+    load_generation: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -438,6 +338,8 @@ impl InferenceWorker {
         let (event_tx, events) = sync_channel(EVENT_QUEUE);
         let generation = Arc::new(AtomicU64::new(0));
         let thread_generation = Arc::clone(&generation);
+        let load_generation = Arc::new(AtomicU64::new(0));
+        let thread_load_generation = Arc::clone(&load_generation);
         let thread = std::thread::Builder::new()
             .name("inference".into())
             .spawn(move || {
@@ -446,6 +348,7 @@ impl InferenceWorker {
                     embedder: None,
                     events: event_tx,
                     generation: thread_generation,
+                    load_generation: thread_load_generation,
                     repaint,
                 };
                 // Every parallel loop of a job runs in this low-priority pool, so the window
@@ -463,17 +366,24 @@ impl InferenceWorker {
             commands,
             events,
             generation,
+            load_generation,
             thread: Some(thread),
         })
     }
 
     /// Loads (or replaces) the model inside the thread; `ModelLoading`.. then `ModelReady` or
-    /// `ModelFailed` follow. Cancelled by [`cancel_all`](Self::cancel_all).
+    /// `ModelFailed` follow. Cancelled by [`cancel_load`](Self::cancel_load) (not by
+    /// [`cancel_all`](Self::cancel_all), which cancels runs).
     pub fn load_model(&self, factory: EmbedderFactory) -> Result<(), WorkerError> {
         self.send(Command::LoadModel {
             factory,
-            generation: self.generation(),
+            generation: self.load_generation.load(Ordering::SeqCst),
         })
+    }
+
+    /// Cancels a model load in progress or queued.
+    pub fn cancel_load(&self) {
+        self.load_generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Queues a run over `jobs` (after any run already queued); returns its generation.
@@ -487,8 +397,8 @@ impl InferenceWorker {
         Ok(generation)
     }
 
-    /// Cancels the running and queued runs (and a model load) within one photo; returns the
-    /// new generation. Events of older generations are stale from now on.
+    /// Cancels the running and queued runs within one photo (a model load goes on); returns
+    /// the new generation. Events of older generations are stale from now on.
     pub fn cancel_all(&self) -> u64 {
         self.generation.fetch_add(1, Ordering::SeqCst) + 1
     }
@@ -519,19 +429,13 @@ impl InferenceWorker {
 impl Drop for InferenceWorker {
     fn drop(&mut self) {
         self.cancel_all();
+        self.cancel_load();
+        // Detach the events: the thread's sends fail from now on (it stops at its next event),
+        // so it never waits on a UI that is gone, and nothing here has to poll.
+        let (_, detached) = sync_channel(0);
+        drop(std::mem::replace(&mut self.events, detached));
+        let _ = self.commands.send(Command::Shutdown);
         if let Some(thread) = self.thread.take() {
-            // Keep draining events so the thread never waits on a full event channel.
-            let mut shutdown_sent = false;
-            while !thread.is_finished() {
-                if !shutdown_sent {
-                    shutdown_sent = match self.commands.try_send(Command::Shutdown) {
-                        Ok(()) | Err(TrySendError::Disconnected(_)) => true,
-                        Err(TrySendError::Full(_)) => false,
-                    };
-                }
-                for _ in self.events.try_iter() {}
-                std::thread::sleep(Duration::from_millis(1));
-            }
             let _ = thread.join();
         }
     }
@@ -541,6 +445,7 @@ struct WorkerThread {
     embedder: Option<Box<dyn Embedder>>,
     events: SyncSender<WorkerEvent>,
     generation: Arc<AtomicU64>,
+    load_generation: Arc<AtomicU64>,
     repaint: RepaintFn,
 }
 
@@ -577,14 +482,14 @@ impl WorkerThread {
     }
 
     fn load(&mut self, factory: EmbedderFactory, generation: u64) -> bool {
-        if generation != self.current() {
+        if live_changed(&self.load_generation, generation) {
             return self.emit(WorkerEvent::ModelFailed {
                 error: "cancelled".into(),
             });
         }
         let events = self.events.clone();
         let repaint = &self.repaint;
-        let live = Arc::clone(&self.generation);
+        let live = Arc::clone(&self.load_generation);
         let mut last_report: Option<Instant> = None;
         let result = factory(&mut |stage| {
             // Gallery encoding reports often: pass on about 10 a second.
@@ -605,7 +510,7 @@ impl WorkerThread {
                 self.emit(WorkerEvent::ModelReady { provenance })
             }
             Err(error) => {
-                let error = if live_changed(&self.generation, generation) {
+                let error = if live_changed(&self.load_generation, generation) {
                     "cancelled".to_owned()
                 } else {
                     error
@@ -706,19 +611,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn heat_points_stop_at_mass_and_are_sorted() {
-        let probabilities = [0.05, 0.6, 0.3, 0.05];
-        let pos = |i: usize| Some(LatLon::new(i as f64, 0.0));
-        let (heat, mass) = heat_points(&probabilities, &pos, 10, 0.85);
-        assert_eq!(heat.len(), 2);
-        assert_eq!(heat[0].position.lat_deg, 1.0);
-        assert_eq!(heat[1].position.lat_deg, 2.0);
-        assert!((mass - 0.9).abs() < 1e-6);
-        let (heat, _) = heat_points(&probabilities, &pos, 3, 1.0);
-        assert_eq!(heat.len(), 3);
-    }
-
-    #[test]
     fn fake_is_deterministic_by_file_name() {
         let dir = tempfile::tempdir().unwrap();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/small.png");
@@ -735,5 +627,56 @@ mod tests {
         assert_eq!(pa.candidates[0].position, FakeEmbedder::peak_for("a.png"));
         let sum: f32 = pa.probabilities.iter().sum();
         assert!((sum - 1.0).abs() < 1e-4);
+    }
+
+    /// A load that reports for about `steps` x 5 ms and stops when told.
+    fn slow_factory(steps: usize) -> EmbedderFactory {
+        Box::new(move |on_event: &mut dyn FnMut(LoadEvent) -> bool| {
+            for _ in 0..steps {
+                if !on_event(LoadEvent::LoadingWeights) {
+                    return Err("stopped".into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(Box::new(FakeEmbedder::new()) as Box<dyn Embedder>)
+        })
+    }
+
+    fn load_outcome(worker: &InferenceWorker) -> WorkerEvent {
+        loop {
+            match worker.recv_timeout(Duration::from_secs(20)) {
+                Some(
+                    event @ (WorkerEvent::ModelReady { .. } | WorkerEvent::ModelFailed { .. }),
+                ) => {
+                    return event;
+                }
+                Some(_) => {}
+                None => panic!("the load never ended"),
+            }
+        }
+    }
+
+    #[test]
+    fn cancelling_a_run_queued_behind_a_load_leaves_the_load_alone() {
+        let worker = InferenceWorker::start(crate::domain::no_repaint()).unwrap();
+        worker.load_model(slow_factory(40)).unwrap();
+        worker.run(vec![PathBuf::from("queued.jpg")], 1).unwrap();
+        worker.cancel_all();
+        assert!(
+            matches!(load_outcome(&worker), WorkerEvent::ModelReady { .. }),
+            "the load went on"
+        );
+    }
+
+    #[test]
+    fn a_load_can_be_cancelled_on_its_own() {
+        let worker = InferenceWorker::start(crate::domain::no_repaint()).unwrap();
+        worker.load_model(slow_factory(4000)).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        worker.cancel_load();
+        match load_outcome(&worker) {
+            WorkerEvent::ModelFailed { error } => assert_eq!(error, "cancelled"),
+            other => panic!("expected a cancelled load, got {other:?}"),
+        }
     }
 }

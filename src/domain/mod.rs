@@ -1,0 +1,294 @@
+//! The shared vocabulary of geoloupe: what the model answers ([`Candidate`], [`Prediction`],
+//! [`PhotoResult`] with its [`HeatPoint`]s), which model answered ([`Provenance`], the one
+//! evidence record every store, export and sidecar uses), what the user decided ([`Decision`]),
+//! and what a photo file is ([`PhotoFormat`]). Pure data and pure functions: no egui, no candle,
+//! no I/O, so every layer above (`model`, `library`, `export`, `runtime`, `app`, `ui`, `cli`)
+//! can share them without pointing at each other.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::geo::{LatLon, softmax, top_k};
+
+/// Called by a worker thread after each event it sends, so the UI wakes up and drains the
+/// channel (in the app: `move || ctx.request_repaint()`).
+pub type RepaintFn = Box<dyn Fn() + Send + Sync>;
+
+/// A repaint callback that does nothing (tests, headless use).
+pub fn no_repaint() -> RepaintFn {
+    Box::new(|| {})
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now_unix_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The model named in provenance records (the backbone is recorded separately).
+pub const MODEL_NAME: &str = "GeoCLIP";
+
+/// One ranked GPS candidate.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Candidate {
+    /// 1 is the model's best guess.
+    pub rank: usize,
+    pub gallery_index: usize,
+    pub position: LatLon,
+    pub probability: f32,
+}
+
+/// The model's answer for one photo.
+#[derive(Clone, Debug)]
+pub struct Prediction {
+    pub candidates: Vec<Candidate>,
+    /// The probability of every gallery point (sums to 1): the heatmap's input.
+    pub probabilities: Arc<[f32]>,
+}
+
+impl Prediction {
+    /// GeoCLIP's ranking of one photo's logits over the gallery: softmax, then the `top_k_count`
+    /// most probable points as ranked candidates (`position_of` maps a gallery index to its
+    /// coordinates; an index it doesn't know is left out).
+    pub fn from_logits(
+        logits: &[f32],
+        top_k_count: usize,
+        position_of: impl Fn(usize) -> Option<LatLon>,
+    ) -> Self {
+        let probabilities: Arc<[f32]> = softmax(logits).into();
+        let candidates = top_k(&probabilities, top_k_count)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                Some(Candidate {
+                    rank: i + 1,
+                    gallery_index: r.gallery_index,
+                    position: position_of(r.gallery_index)?,
+                    probability: r.probability,
+                })
+            })
+            .collect();
+        Self {
+            candidates,
+            probabilities,
+        }
+    }
+}
+
+/// Heat points kept per photo, at most.
+pub const HEAT_MAX_POINTS: usize = 2000;
+/// Heat points stop once they hold this much probability.
+pub const HEAT_MASS: f32 = 0.99;
+
+/// One gallery point of the heatmap.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeatPoint {
+    pub position: LatLon,
+    pub probability: f32,
+}
+
+/// Which model produced a result: the evidence record stored with it, exported with it (GPX,
+/// CSV, GeoJSON, XMP) and printed by the CLI. It names files by content hash and the backbone by
+/// its folder name, never by a path: a file shared with others carries no private path. When
+/// the estimate was made is the result's own time (`PhotoResult::computed_at_unix_secs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    /// Human-readable model name ("GeoCLIP", "fake (tests)").
+    pub model: String,
+    pub weights_sha256: String,
+    pub gallery_sha256: String,
+    /// The backbone's folder name (`clip-vit-large-patch14`), never its path: see
+    /// [`Provenance::backbone_name`].
+    pub backbone: String,
+    /// sha256 of the backbone weights, from its install manifest, when known.
+    pub backbone_sha256: Option<String>,
+    /// "cpu", "cuda", "metal".
+    pub device: String,
+}
+
+impl Provenance {
+    /// The name a backbone folder is recorded under: its last component. Older databases stored
+    /// the whole path; reading one through this keeps the private part out of every export.
+    pub fn backbone_name(backbone: &str) -> String {
+        backbone
+            .rsplit(['/', '\\'])
+            .find(|part| !part.is_empty())
+            .unwrap_or(backbone)
+            .to_owned()
+    }
+}
+
+/// The model's answer for one photo, as the app keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhotoResult {
+    /// Ranked, best first (`rank` 1).
+    pub candidates: Vec<Candidate>,
+    /// The most probable gallery points, most probable first (see the module docs).
+    pub heat: Vec<HeatPoint>,
+    /// The probability `heat` holds (<= 1): the rest is spread too thin to see.
+    pub heat_mass: f32,
+    /// Points in the gallery the probabilities were over.
+    pub gallery_len: usize,
+    /// The k asked for.
+    pub top_k: usize,
+    pub provenance: Provenance,
+    pub computed_at_unix_secs: i64,
+}
+
+impl PhotoResult {
+    /// Builds a result from a [`Prediction`]: the heat points are the top of its probability
+    /// vector (see [`heat_points`]).
+    pub fn from_prediction(
+        prediction: &Prediction,
+        top_k: usize,
+        provenance: Provenance,
+        position_of: &dyn Fn(usize) -> Option<LatLon>,
+    ) -> Self {
+        let (heat, heat_mass) = heat_points(
+            &prediction.probabilities,
+            position_of,
+            HEAT_MAX_POINTS,
+            HEAT_MASS,
+        );
+        Self {
+            candidates: prediction.candidates.clone(),
+            heat,
+            heat_mass,
+            gallery_len: prediction.probabilities.len(),
+            top_k,
+            provenance,
+            computed_at_unix_secs: now_unix_secs(),
+        }
+    }
+
+    pub fn best(&self) -> Option<&Candidate> {
+        self.candidates.first()
+    }
+}
+
+/// The most probable points of `probabilities`, most probable first, until they hold `mass`
+/// or there are `max_points`; with the probability they hold.
+pub fn heat_points(
+    probabilities: &[f32],
+    position_of: &dyn Fn(usize) -> Option<LatLon>,
+    max_points: usize,
+    mass: f32,
+) -> (Vec<HeatPoint>, f32) {
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    let keep = max_points.min(order.len());
+    if keep == 0 {
+        return (Vec::new(), 0.0);
+    }
+    let by_probability_desc = |a: &usize, b: &usize| {
+        probabilities[*b]
+            .total_cmp(&probabilities[*a])
+            .then(a.cmp(b))
+    };
+    if keep < order.len() {
+        order.select_nth_unstable_by(keep - 1, by_probability_desc);
+        order.truncate(keep);
+    }
+    order.sort_unstable_by(by_probability_desc);
+    let mut heat = Vec::with_capacity(keep);
+    let mut held = 0.0f32;
+    for index in order {
+        if held >= mass {
+            break;
+        }
+        let Some(position) = position_of(index) else {
+            continue;
+        };
+        held += probabilities[index];
+        heat.push(HeatPoint {
+            position,
+            probability: probabilities[index],
+        });
+    }
+    (heat, held.min(1.0))
+}
+
+/// Where the user put a photo.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Decision {
+    /// The model's candidate `rank` (1 = best) accepted.
+    Accepted { rank: usize, position: LatLon },
+    /// Placed by hand on the map.
+    Manual { position: LatLon },
+}
+
+impl Decision {
+    pub fn position(&self) -> LatLon {
+        match self {
+            Self::Accepted { position, .. } | Self::Manual { position } => *position,
+        }
+    }
+}
+
+/// What a file's first bytes say it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PhotoFormat {
+    Jpeg,
+    Png,
+    WebP,
+    Tiff,
+    Gif,
+    Bmp,
+}
+
+impl PhotoFormat {
+    /// Sniffs the magic bytes.
+    pub fn sniff(head: &[u8]) -> Option<Self> {
+        match image::guess_format(head).ok()? {
+            image::ImageFormat::Jpeg => Some(Self::Jpeg),
+            image::ImageFormat::Png => Some(Self::Png),
+            image::ImageFormat::WebP => Some(Self::WebP),
+            image::ImageFormat::Tiff => Some(Self::Tiff),
+            image::ImageFormat::Gif => Some(Self::Gif),
+            image::ImageFormat::Bmp => Some(Self::Bmp),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jpeg => "JPEG",
+            Self::Png => "PNG",
+            Self::WebP => "WebP",
+            Self::Tiff => "TIFF",
+            Self::Gif => "GIF",
+            Self::Bmp => "BMP",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heat_points_stop_at_mass_and_are_sorted() {
+        let probabilities = [0.05, 0.6, 0.3, 0.05];
+        let pos = |i: usize| Some(LatLon::new(i as f64, 0.0));
+        let (heat, mass) = heat_points(&probabilities, &pos, 10, 0.85);
+        assert_eq!(heat.len(), 2);
+        assert_eq!(heat[0].position.lat_deg, 1.0);
+        assert_eq!(heat[1].position.lat_deg, 2.0);
+        assert!((mass - 0.9).abs() < 1e-6);
+        let (heat, _) = heat_points(&probabilities, &pos, 3, 1.0);
+        assert_eq!(heat.len(), 3);
+    }
+
+    #[test]
+    fn backbone_is_recorded_by_name_only() {
+        assert_eq!(
+            Provenance::backbone_name(
+                "/home/ann/.local/share/geoloupe/models/clip-vit-large-patch14"
+            ),
+            "clip-vit-large-patch14"
+        );
+        assert_eq!(Provenance::backbone_name("C:\\Users\\ann\\clip\\"), "clip");
+        assert_eq!(Provenance::backbone_name("none"), "none");
+    }
+}

@@ -1,0 +1,67 @@
+//! Keys and dropped files, turned into [`Command`]s: arrows move the selection, Enter centres
+//! the map, Space runs the model on the selection (the app runs only a ready model), Ctrl+Z /
+//! Ctrl+Y (or Ctrl+Shift+Z) undo and redo decisions. Nothing here while a text field has focus.
+
+use std::path::PathBuf;
+
+use crate::app::{App, Command, ViewMode};
+
+pub fn handle_dropped_files(ctx: &egui::Context, app: &mut App) {
+    let dropped: Vec<PathBuf> = ctx.input(|i| {
+        i.raw
+            .dropped_files
+            .iter()
+            .map(|f| f.path().to_owned())
+            .collect()
+    });
+    if !dropped.is_empty() {
+        app.commands.push(Command::Open(dropped));
+    }
+}
+
+pub fn handle_keys(ctx: &egui::Context, app: &mut App) {
+    if ctx.memory(|m| m.focused().is_some()) {
+        return;
+    }
+    let columns = super::browser::columns_hint(ctx).max(1) as isize;
+    let (left, right, up, down, enter, space, undo, redo) = ctx.input(|i| {
+        let cmd = i.modifiers.command;
+        (
+            i.key_pressed(egui::Key::ArrowLeft),
+            i.key_pressed(egui::Key::ArrowRight),
+            i.key_pressed(egui::Key::ArrowUp),
+            i.key_pressed(egui::Key::ArrowDown),
+            i.key_pressed(egui::Key::Enter),
+            i.key_pressed(egui::Key::Space),
+            cmd && !i.modifiers.shift && i.key_pressed(egui::Key::Z),
+            cmd && (i.key_pressed(egui::Key::Y)
+                || (i.modifiers.shift && i.key_pressed(egui::Key::Z))),
+        )
+    });
+    let step = match app.settings.view_mode {
+        ViewMode::Grid => columns,
+        ViewMode::List => 1,
+    };
+    for (pressed, delta) in [(left, -1), (right, 1), (up, -step), (down, step)] {
+        if pressed {
+            app.commands.push(Command::MoveSelection { delta });
+        }
+    }
+    if enter
+        && let Some(at) = app
+            .collection
+            .selected_photo()
+            .and_then(|p| p.focus_on_enter())
+    {
+        app.commands.push(Command::CenterMap(at));
+    }
+    if space {
+        app.commands.push(Command::Run { all: false });
+    }
+    if undo {
+        app.commands.push(Command::Undo);
+    }
+    if redo {
+        app.commands.push(Command::Redo);
+    }
+}
