@@ -7,12 +7,19 @@
 # whose "frame time" reads eframe's per-frame work (median and worst of the last 120 frames),
 # every few seconds. Writes the bars, stacked, to the output PNG.
 #
+# With a third argument, a second folder of that many photos is opened with the first, so it
+# is scanned and read in from the database (the library thread hashing new files) while the
+# batch runs: "Run on all shown" is clicked as soon as the first folder is listed, with the
+# list filtered to its folder.
+#
 # Needs what scripts/screenshot.sh needs. Usage: scripts/frametime.sh [output.png] [photos]
-# With GEOLOUPE_FAKE_MODEL=1 GEOLOUPE_FAKE_DELAY_MS=50 it measures the same without CPU load.
+# [photos read in meanwhile]. With GEOLOUPE_FAKE_MODEL=1 GEOLOUPE_FAKE_DELAY_MS=50 it measures
+# the same without CPU load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-target/frametime.png}"
 count="${2:-400}"
+extra="${3:-0}"
 wheel="${GEOCLIP_WHEEL:-target/downloads/geoclip-1.3.0-py3-none-any.whl}"
 
 cargo build --bin geoloupe
@@ -23,6 +30,12 @@ trap 'kill "${app_pid:-}" "${xvfb_pid:-}" 2>/dev/null || true; rm -rf "$work"' E
 data="$work/data"
 mkdir -p "$work/photos" "$work/home"
 for i in $(seq 1 "$count"); do cp tests/fixtures/images/kauai.jpg "$work/photos/p$i.jpg"; done
+folders=("$work/photos")
+if [ "$extra" -gt 0 ]; then
+  mkdir -p "$work/more"
+  for i in $(seq 1 "$extra"); do cp tests/fixtures/images/small.png "$work/more/m$i.png"; done
+  folders+=("$work/more")
+fi
 if [ -z "${GEOLOUPE_FAKE_MODEL:-}" ]; then
   "$bin" --data-dir "$data" model import "$wheel" >/dev/null
   "$bin" --data-dir "$data" model import tests/fixtures/tiny_clip >/dev/null
@@ -36,7 +49,7 @@ fi
 source scripts/lib/window.sh
 start_xvfb ":${FRAMETIME_DISPLAY:-79}" "$work"
 export GEOLOUPE_DATA_DIR="$data" GEOLOUPE_OFFLINE=1 HOME="$work/home"
-"$bin" "$work/photos" >"$work/app.log" 2>&1 &
+"$bin" "${folders[@]}" >"$work/app.log" 2>&1 &
 app_pid=$!
 wait_for_window "$work/app.log"
 sleep 6

@@ -298,3 +298,40 @@ fn download_without_consent_does_nothing() {
     assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
     assert!(!dir.path().join("models").exists());
 }
+
+/// Issue 8, item 4: what `locate` prints and every file it writes (GPX, CSV, GeoJSON, XMP
+/// sidecars) name the backbone by its folder name only: neither the data folder's path nor the
+/// backbone's appears in a file meant to be shared.
+#[test]
+fn outputs_and_exports_carry_no_private_model_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = tmp.path().join("kauai.jpg");
+    std::fs::copy(image_path("kauai.jpg"), &photo).unwrap();
+    let exports: Vec<PathBuf> = ["out.gpx", "out.csv", "out.geojson"]
+        .iter()
+        .map(|name| tmp.path().join(name))
+        .collect();
+    let mut extra = vec!["--format", "json", "--xmp-sidecars"];
+    for export in &exports {
+        extra.extend(["--export", export.to_str().unwrap()]);
+    }
+    let out = locate(&extra, std::slice::from_ref(&photo));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let private = [
+        data_dirs().data_dir.display().to_string(),
+        tiny_clip().display().to_string(),
+    ];
+    let mut shared = vec![("stdout".to_owned(), text(&out.stdout))];
+    for file in exports.iter().chain([&tmp.path().join("kauai.jpg.xmp")]) {
+        shared.push((
+            file.display().to_string(),
+            std::fs::read_to_string(file).unwrap(),
+        ));
+    }
+    for (name, content) in &shared {
+        for path in &private {
+            assert!(!content.contains(path.as_str()), "{name} contains {path}");
+        }
+        assert!(content.contains("tiny_clip"), "{name} names the backbone");
+    }
+}

@@ -607,6 +607,10 @@ fn worker_runs_the_real_geoclip_engine() {
     };
     assert_eq!(provenance.model, "GeoCLIP");
     assert_eq!(provenance.weights_sha256.len(), 64);
+    assert_eq!(
+        provenance.backbone, "tiny_clip",
+        "the backbone is recorded by its folder's name, never its path"
+    );
     let photo = image("kauai.jpg");
     worker.run(vec![photo.clone()], 5).unwrap();
     let events = wait_for(&worker, |e| matches!(e, WorkerEvent::Finished { .. }));
