@@ -1091,3 +1091,30 @@ fn closing_the_window_mid_write_still_records_the_write() {
         "geoloupe's own write was recorded, not taken for an edit"
     );
 }
+
+/// Ctrl+Z undoes also right after a button was clicked (the button keeps keyboard focus), as
+/// in any editor; only typing in a text field keeps the keys for itself.
+#[test]
+fn ctrl_z_undoes_right_after_clicking_accept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, _folder) = located_folder(tmp.path());
+    let kauai = index_of(harness.state().app(), "kauai.jpg");
+    harness.get_by_label_contains("kauai.jpg").click();
+    step_until(&mut harness, "kauai selected", |app| {
+        app.collection.selected == Some(kauai)
+    });
+    harness.step();
+    harness.get_by_label("Accept #1").click();
+    step_until(&mut harness, "the decision saved", |app| {
+        app.can_undo && app.decisions_in_flight() == 0
+    });
+    assert!(
+        harness.state().app().collection.photos[kauai]
+            .decision
+            .is_some()
+    );
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    step_until(&mut harness, "the undo", |app| {
+        app.collection.photos[kauai].decision.is_none()
+    });
+}

@@ -20,12 +20,31 @@ pub fn handle_dropped_files(ctx: &egui::Context, app: &mut App) {
 }
 
 pub fn handle_keys(ctx: &egui::Context, app: &mut App) {
+    // Undo and redo work whatever has focus (a button clicked last keeps it), except while
+    // typing; the other keys only when no widget has focus (Space and Enter press a focused
+    // button).
+    if ctx.text_edit_focused() {
+        return;
+    }
+    let (undo, redo) = ctx.input(|i| {
+        let cmd = i.modifiers.command;
+        (
+            cmd && !i.modifiers.shift && i.key_pressed(egui::Key::Z),
+            cmd && (i.key_pressed(egui::Key::Y)
+                || (i.modifiers.shift && i.key_pressed(egui::Key::Z))),
+        )
+    });
+    if undo {
+        app.commands.push(Command::Undo);
+    }
+    if redo {
+        app.commands.push(Command::Redo);
+    }
     if ctx.memory(|m| m.focused().is_some()) {
         return;
     }
     let columns = super::browser::columns_hint(ctx).max(1) as isize;
-    let (left, right, up, down, enter, space, undo, redo) = ctx.input(|i| {
-        let cmd = i.modifiers.command;
+    let (left, right, up, down, enter, space) = ctx.input(|i| {
         (
             i.key_pressed(egui::Key::ArrowLeft),
             i.key_pressed(egui::Key::ArrowRight),
@@ -33,9 +52,6 @@ pub fn handle_keys(ctx: &egui::Context, app: &mut App) {
             i.key_pressed(egui::Key::ArrowDown),
             i.key_pressed(egui::Key::Enter),
             i.key_pressed(egui::Key::Space),
-            cmd && !i.modifiers.shift && i.key_pressed(egui::Key::Z),
-            cmd && (i.key_pressed(egui::Key::Y)
-                || (i.modifiers.shift && i.key_pressed(egui::Key::Z))),
         )
     });
     let step = match app.settings.view_mode {
@@ -57,11 +73,5 @@ pub fn handle_keys(ctx: &egui::Context, app: &mut App) {
     }
     if space {
         app.commands.push(Command::Run { all: false });
-    }
-    if undo {
-        app.commands.push(Command::Undo);
-    }
-    if redo {
-        app.commands.push(Command::Redo);
     }
 }
