@@ -52,8 +52,20 @@ export GEOLOUPE_DATA_DIR="$data" GEOLOUPE_OFFLINE=1 HOME="$work/home"
 "$bin" "${folders[@]}" >"$work/app.log" 2>&1 &
 app_pid=$!
 wait_for_window "$work/app.log"
-sleep 6
+if [ "$extra" -gt 0 ]; then
+  # Show only the batch's photos (the JPEGs) while the PNGs are still being read in.
+  sleep 3
+  xdotool windowfocus "$window"
+  xdotool mousemove 60 82 click 1
+  xdotool type ".jpg"
+  xdotool mousemove 700 450 click 1
+  sleep 0.5
+else
+  sleep 6
+fi
 xdotool mousemove 1316 "$run_button_y" click 1
+xwd -root -silent -display "$DISPLAY" | convert xwd:- "$work/started.png"
+cp "$work/started.png" "${out%.png}-start.png"
 for shot in 1 2 3 4 5 6; do
   # Keep frames coming: move the pointer over the map.
   for _ in 1 2 3 4 5 6 7 8 9 10; do
