@@ -1,25 +1,29 @@
 //! The headless command line: `geoloupe locate`, `geoloupe model ...`, `geoloupe bench`.
 
 use std::io::{IsTerminal as _, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
-use crate::export::csv::render_csv;
+use crate::domain::Provenance;
 use crate::export::exif_write::BackupStore;
-use crate::export::geojson::render_geojson;
-use crate::export::gpx::render_gpx;
 use crate::export::xmp::SidecarStyle;
-use crate::export::{self, ExportRecord, PointSet};
-use crate::geo::ClaimSource;
+use crate::export::{
+    self, ExportCandidate, ExportFormat, ExportRecord, ExportWriter, PathStyle, PhotoPaths,
+    PointSet, WriteBack,
+};
+use crate::geo::{ClaimCheck, ClaimSource, Place};
+use crate::library::PhotoEntry;
+use crate::library::scan::{ScanOptions, scan_paths};
 use crate::model::engine::{LoadEvent, ModelPaths, prepare_photo};
 use crate::model::files::{self, DataDirs};
-use crate::model::{DeviceChoice, GeoClip, Prediction, download};
+use crate::model::{DeviceChoice, GeoClip, download};
 
-/// File extensions `locate` picks up when walking a folder.
-pub const PHOTO_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "tif", "tiff", "gif", "bmp"];
+/// File extensions looked for in folders: the app's scanner's list, re-exported for callers
+/// that still name it here (use [`crate::library::scan::PHOTO_EXTENSIONS`]).
+pub use crate::library::scan::PHOTO_EXTENSIONS;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -94,14 +98,21 @@ fn parse_lat_lon(text: &str) -> Result<crate::geo::LatLon, String> {
 
 #[derive(Debug, clap::Args)]
 pub struct LocateArgs {
-    /// Photos or folders (searched recursively).
+    /// Photos or folders (searched recursively, as the app does: JPEG, PNG, WebP, TIFF, GIF
+    /// and BMP by extension, hidden files and folders skipped).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Candidates per photo.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub top_k: u32,
+    /// What to print, photo by photo as the results come.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// How photo paths are written, on standard output and in --export files: relative (to the
+    /// export file's folder; on standard output, to the current folder), name (file name only)
+    /// or full (absolute).
+    #[arg(long = "paths", value_enum, default_value_t = PathStyle::Relative, value_name = "STYLE")]
+    pub path_style: PathStyle,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
     /// A CLIP folder in Hugging Face layout (default: the installed backbone).
@@ -140,12 +151,23 @@ pub struct LocateArgs {
     pub dry_run: bool,
 }
 
+/// `locate`'s output. Every format is written as the results come, each photo flushed as soon
+/// as it is located, so a run cut short keeps the photos done (`json`, `gpx` and `geojson` then
+/// lack only their closing part). A path that isn't plain UTF-8 text is written readably plus
+/// its exact bytes in hex (`path_bytes_hex`; see [`crate::export::paths`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// For people: each photo's path, then its candidates with the nearest place.
     Table,
+    /// One JSON document: `provenance`, `places_attribution`, and `photos` (an array).
     Json,
+    /// JSON Lines: one JSON object per photo and line (the items of `json`'s `photos`).
+    Jsonl,
+    /// One row per candidate: `path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex`.
     Csv,
+    /// GPX 1.1, as `--export FILE.gpx` writes it.
     Gpx,
+    /// GeoJSON, as `--export FILE.geojson` writes it.
     Geojson,
 }
 
@@ -207,48 +229,24 @@ pub fn run(dirs: &DataDirs, command: Command) -> anyhow::Result<bool> {
     }
 }
 
-/// Expands folders into the photos below them (sorted); files are kept as given.
-pub fn collect_photos(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
-    let mut photos = Vec::new();
-    let mut errors = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found = Vec::new();
-            walk(path, &mut found, &mut errors);
-            found.sort();
-            photos.extend(found);
-        } else if path.exists() {
-            photos.push(path.clone());
-        } else if path.symlink_metadata().is_ok() {
-            // A link that leads nowhere (dangling or a loop): reading it names the reason.
-            photos.push(path.clone());
-        } else {
-            errors.push(format!("no such file or folder: {}", path.display()));
-        }
-    }
-    (photos, errors)
-}
-
-fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => return errors.push(format!("could not list folder ({e}): {}", dir.display())),
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            walk(&path, found, errors);
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
-            found.push(path);
-        }
-    }
+/// The photos `locate` works on, found by the app's scanner ([`scan_paths`]: the same
+/// extensions, hidden files and folders skipped, sorted, no duplicates), with their EXIF GPS;
+/// and one error line (path last) for each file or folder it could not use.
+fn find_photos(paths: &[PathBuf]) -> anyhow::Result<(Vec<PhotoEntry>, Vec<String>)> {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let entries = scan_paths(
+        paths,
+        ScanOptions { read_exif: true },
+        &never,
+        &mut |_| {},
+        &mut |_| {},
+    )?;
+    let (bad, photos): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| e.error.is_some());
+    let errors = bad
+        .into_iter()
+        .map(|e| format!("{}: {}", e.error.unwrap_or_default(), e.path.display()))
+        .collect();
+    Ok((photos, errors))
 }
 
 fn progress_bar(len: u64, message: &str) -> indicatif::ProgressBar {
@@ -272,12 +270,19 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         paths.backbone_dir = backbone.clone();
     }
     paths.gallery_csv = args.gallery.clone();
-    let export_kinds = args
+    let export_formats = args
         .export
         .iter()
-        .map(|p| export_kind(p))
+        .map(|p| {
+            ExportFormat::from_path(p).ok_or_else(|| {
+                anyhow!(
+                    "--export needs a .gpx, .csv or .geojson file name: {}",
+                    p.display()
+                )
+            })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let (photos, mut failures) = collect_photos(&args.paths);
+    let (photos, mut failures) = find_photos(&args.paths)?;
     for e in &failures {
         eprintln!("error: {e}");
     }
@@ -297,83 +302,93 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         bar.finish_and_clear();
     }
 
-    let bar = (photos.len() > 3).then(|| progress_bar(photos.len() as u64, "locating"));
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut records: Vec<ExportRecord> = Vec::new();
+    let point_set = if args.best_only {
+        PointSet::Chosen
+    } else {
+        PointSet::AllCandidates
+    };
+    // On standard output, relative paths start from the current folder.
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let provenance = engine.provenance(args.device);
     let estimated_at = export::utc_now_rfc3339();
+    let stdout = std::io::stdout();
+    let mut printer = Printer::begin(
+        args.format,
+        point_set,
+        PhotoPaths::from_dir(args.path_style, &cwd),
+        std::io::BufWriter::new(stdout.lock()),
+        &provenance,
+    )?;
+    let bar = (photos.len() > 3).then(|| progress_bar(photos.len() as u64, "locating"));
+    let mut records: Vec<ExportRecord> = Vec::new();
     let gallery_coords = &engine.gallery().coords_lat_lon_deg;
-    if args.format == OutputFormat::Csv {
-        writeln!(out, "path,rank,lat_deg,lon_deg,probability,gallery_index")?;
-    }
     let cfg = engine.preprocess_config().clone();
-    for chunk in photos.chunks(args.batch_size as usize) {
-        let prepared: Vec<_> = chunk.par_iter().map(|p| prepare_photo(p, &cfg)).collect();
-        let ok: Vec<_> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
-        let mut predictions = engine.predict(&ok, args.top_k as usize)?.into_iter();
-        for (path, prep) in chunk.iter().zip(&prepared) {
-            match prep {
-                Err(e) => {
-                    let line = format!("error: {e}");
-                    match &bar {
-                        Some(b) => b.suspend(|| eprintln!("{line}")),
-                        None => eprintln!("{line}"),
-                    }
-                    failures.push(line);
-                }
-                Ok(_) => {
+    let mut report = |line: String| {
+        match &bar {
+            Some(b) => b.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+        failures.push(line);
+    };
+    let mut locate_all = || -> anyhow::Result<()> {
+        for chunk in photos.chunks(args.batch_size as usize) {
+            // Each photo is decoded and reduced to its 224 x 224 tensor by one rayon worker
+            // before that worker decodes the next: at most one decoded photo per worker.
+            let prepared: Vec<_> = chunk
+                .par_iter()
+                .map(|p| prepare_photo(&p.path, &cfg))
+                .collect();
+            let ok: Vec<_> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
+            let mut predictions = engine.predict(&ok, args.top_k as usize)?.into_iter();
+            for (entry, prep) in chunk.iter().zip(&prepared) {
+                if let Err(e) = prep {
+                    report(format!("error: {e}"));
+                } else {
                     let Some(prediction) = predictions.next() else {
                         bail!("internal error: fewer predictions than photos")
                     };
                     let claim = args
                         .claimed
                         .map(|c| (c, ClaimSource::User))
-                        .or_else(|| photo_gps(path).map(|g| (g, ClaimSource::ExifGps)));
-                    let record = ExportRecord::from_prediction(
-                        path,
+                        .or_else(|| entry.exif.gps.map(|g| (g, ClaimSource::ExifGps)));
+                    match ExportRecord::from_prediction(
+                        &entry.path,
                         &prediction,
                         gallery_coords,
                         provenance.clone(),
                         estimated_at.clone(),
                         None,
                         claim,
-                    );
-                    match args.format {
-                        OutputFormat::Table => {
-                            write_table(&mut out, path, &prediction, record.as_ref())?
+                    ) {
+                        Some(record) => {
+                            match &bar {
+                                Some(b) => b.suspend(|| printer.photo(&record))?,
+                                None => printer.photo(&record)?,
+                            }
+                            records.push(record);
                         }
-                        OutputFormat::Csv => write_csv(&mut out, path, &prediction)?,
-                        OutputFormat::Json | OutputFormat::Gpx | OutputFormat::Geojson => {}
+                        None => report(format!("error: no candidates: {}", entry.path.display())),
                     }
-                    records.extend(record);
+                }
+                if let Some(b) = &bar {
+                    b.inc(1);
                 }
             }
-            if let Some(b) = &bar {
-                b.inc(1);
-            }
         }
-        out.flush()?;
-    }
+        Ok(())
+    };
+    let located = locate_all();
+    // Close the output (JSON's bracket, GPX's last tag) even when a batch failed.
+    let closed = printer.finish();
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let point_set = if args.best_only {
-        PointSet::Chosen
-    } else {
-        PointSet::AllCandidates
-    };
-    match args.format {
-        OutputFormat::Json => write_json(&mut out, &records, &provenance)?,
-        OutputFormat::Gpx => out.write_all(render_gpx(&records, point_set).as_bytes())?,
-        OutputFormat::Geojson => out.write_all(render_geojson(&records, point_set).as_bytes())?,
-        OutputFormat::Table | OutputFormat::Csv => {}
-    }
-    out.flush()?;
+    located?;
+    closed?;
     failures.extend(write_exports(
         dirs,
         args,
-        &export_kinds,
+        &export_formats,
         &records,
         point_set,
     ));
@@ -383,31 +398,167 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     Ok(failures.is_empty())
 }
 
+/// `locate`'s results on standard output, written photo by photo as they come and flushed
+/// after each, so nothing waits for the last photo.
+struct Printer<W: Write> {
+    format: OutputFormat,
+    paths: PhotoPaths,
+    out: W,
+    /// For `gpx` and `geojson`: the export pipeline's writer.
+    export: Option<ExportWriter>,
+    photos: usize,
+}
+
+impl<W: Write> Printer<W> {
+    /// Writes the opening part (CSV header, JSON's `provenance` and the start of `photos`).
+    fn begin(
+        format: OutputFormat,
+        set: PointSet,
+        paths: PhotoPaths,
+        mut out: W,
+        provenance: &Provenance,
+    ) -> anyhow::Result<Self> {
+        let export_format = match format {
+            OutputFormat::Gpx => Some(ExportFormat::Gpx),
+            OutputFormat::Geojson => Some(ExportFormat::GeoJson),
+            _ => None,
+        };
+        let mut export = export_format.map(|f| ExportWriter::new(f, set, paths.clone()));
+        match format {
+            OutputFormat::Table | OutputFormat::Jsonl => {}
+            OutputFormat::Csv => writeln!(
+                out,
+                "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex"
+            )?,
+            OutputFormat::Json => {
+                let mut head = String::from("{\n  \"provenance\": ");
+                let provenance = serde_json::to_string_pretty(provenance)?;
+                head.push_str(&provenance.replace('\n', "\n  "));
+                head.push_str(",\n  \"places_attribution\": ");
+                head.push_str(&serde_json::to_string(crate::geo::PLACES_ATTRIBUTION)?);
+                head.push_str(",\n  \"photos\": [");
+                out.write_all(head.as_bytes())?;
+            }
+            OutputFormat::Gpx | OutputFormat::Geojson => {
+                if let Some(w) = &mut export {
+                    w.begin(&mut out)?;
+                }
+            }
+        }
+        out.flush()?;
+        Ok(Self {
+            format,
+            paths,
+            out,
+            export,
+            photos: 0,
+        })
+    }
+
+    /// One photo's result, flushed.
+    fn photo(&mut self, record: &ExportRecord) -> anyhow::Result<()> {
+        match self.format {
+            OutputFormat::Table => write_table(&mut self.out, &self.paths, record)?,
+            OutputFormat::Csv => write_csv(&mut self.out, &self.paths, record)?,
+            OutputFormat::Json => {
+                let mut item = String::from(if self.photos == 0 { "\n" } else { ",\n" });
+                export::push_indented(&mut item, &PhotoJson::new(record, &self.paths), 4);
+                self.out.write_all(item.as_bytes())?;
+            }
+            OutputFormat::Jsonl => {
+                serde_json::to_writer(&mut self.out, &PhotoJson::new(record, &self.paths))?;
+                writeln!(self.out)?;
+            }
+            OutputFormat::Gpx | OutputFormat::Geojson => {
+                if let Some(w) = &mut self.export {
+                    w.record(&mut self.out, record)?;
+                }
+            }
+        }
+        self.photos += 1;
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// Writes the closing part.
+    fn finish(mut self) -> anyhow::Result<()> {
+        match self.format {
+            OutputFormat::Json => {
+                let tail = if self.photos == 0 {
+                    "]\n}\n"
+                } else {
+                    "\n  ]\n}\n"
+                };
+                self.out.write_all(tail.as_bytes())?;
+            }
+            OutputFormat::Gpx | OutputFormat::Geojson => {
+                if let Some(w) = &mut self.export {
+                    w.end(&mut self.out)?;
+                }
+            }
+            OutputFormat::Table | OutputFormat::Csv | OutputFormat::Jsonl => {}
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// One photo in `--format json` (an item of `photos`) and `--format jsonl` (a line).
+#[derive(serde::Serialize)]
+struct PhotoJson<'a> {
+    /// The path as `--paths` says; lossy when `path_bytes_hex` is present.
+    path: String,
+    /// The path's exact bytes, only when it isn't plain UTF-8 text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_bytes_hex: Option<String>,
+    candidates: &'a [ExportCandidate],
+    place: Option<&'a Place>,
+    claim: Option<&'a ClaimCheck>,
+    taken_at: Option<String>,
+    provenance: &'a Provenance,
+    estimated_at: &'a str,
+}
+
+impl<'a> PhotoJson<'a> {
+    fn new(record: &'a ExportRecord, paths: &PhotoPaths) -> Self {
+        let path = paths.text(&record.path);
+        Self {
+            path: path.text,
+            path_bytes_hex: path.bytes_hex,
+            candidates: &record.candidates,
+            place: record.place.as_ref(),
+            claim: record.claim.as_ref(),
+            taken_at: record.taken_at.as_ref().map(|t| t.local_with_offset()),
+            provenance: &record.provenance,
+            estimated_at: &record.estimated_at,
+        }
+    }
+}
+
 fn write_table(
     out: &mut impl Write,
-    path: &Path,
-    prediction: &Prediction,
-    record: Option<&ExportRecord>,
+    paths: &PhotoPaths,
+    record: &ExportRecord,
 ) -> std::io::Result<()> {
-    writeln!(out, "{}", path.display())?;
+    let path = paths.text(&record.path);
+    writeln!(out, "{}", path.text)?;
+    if let Some(hex) = &path.bytes_hex {
+        writeln!(out, "  path bytes (hex): {hex}")?;
+    }
     writeln!(
         out,
         "  {:>4}  {:>10}  {:>11}  {:>11}  nearest place",
         "rank", "lat_deg", "lon_deg", "probability"
     )?;
-    for (i, c) in prediction.candidates.iter().enumerate() {
-        let place = record
-            .and_then(|r| r.candidates.get(i))
-            .and_then(|e| e.place.as_ref())
-            .map(|p| p.describe())
-            .unwrap_or_default();
+    for c in &record.candidates {
+        let place = c.place.as_ref().map(|p| p.describe()).unwrap_or_default();
         writeln!(
             out,
             "  {:>4}  {:>10.5}  {:>11.5}  {:>11.6}  {place}",
             c.rank, c.position.lat_deg, c.position.lon_deg, c.probability
         )?;
     }
-    if let Some(claim) = record.and_then(|r| r.claim.as_ref()) {
+    if let Some(claim) = &record.claim {
         writeln!(
             out,
             "  claimed ({}) {}: {:.1} km from the top candidate; {:.1}% of the probability within 25 km, {:.1}% within 200 km",
@@ -421,82 +572,24 @@ fn write_table(
     Ok(())
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-fn write_csv(out: &mut impl Write, path: &Path, prediction: &Prediction) -> std::io::Result<()> {
-    let p = csv_field(&path.display().to_string());
-    for c in &prediction.candidates {
+fn write_csv(
+    out: &mut impl Write,
+    paths: &PhotoPaths,
+    record: &ExportRecord,
+) -> std::io::Result<()> {
+    let path = paths.text(&record.path);
+    let (p, hex) = (
+        export::csv::csv_field(&path.text),
+        path.bytes_hex.unwrap_or_default(),
+    );
+    for c in &record.candidates {
         writeln!(
             out,
-            "{p},{},{:.6},{:.6},{:.8},{}",
+            "{p},{},{:.6},{:.6},{:.8},{},{hex}",
             c.rank, c.position.lat_deg, c.position.lon_deg, c.probability, c.gallery_index
         )?;
     }
     Ok(())
-}
-
-fn write_json(
-    out: &mut impl Write,
-    records: &[ExportRecord],
-    provenance: &crate::domain::Provenance,
-) -> anyhow::Result<()> {
-    let photos: Vec<_> = records
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "path": r.path,
-                "candidates": r.candidates,
-                "place": r.place,
-                "claim": r.claim,
-                "taken_at": r.taken_at.as_ref().map(|t| t.local_with_offset()),
-            })
-        })
-        .collect();
-    serde_json::to_writer_pretty(
-        &mut *out,
-        &serde_json::json!({
-            "provenance": provenance,
-            "places_attribution": crate::geo::PLACES_ATTRIBUTION,
-            "photos": photos,
-        }),
-    )?;
-    writeln!(out)?;
-    Ok(())
-}
-
-/// The EXIF GPS position of a photo, when it has one (its default claim).
-fn photo_gps(path: &Path) -> Option<crate::geo::LatLon> {
-    crate::library::exif::read_exif(path).ok()?.gps
-}
-
-/// What `--export FILE` writes, by the file's extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ExportKind {
-    Gpx,
-    Csv,
-    GeoJson,
-}
-
-fn export_kind(path: &Path) -> anyhow::Result<ExportKind> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("gpx") => Ok(ExportKind::Gpx),
-        Some("csv") => Ok(ExportKind::Csv),
-        Some("geojson" | "json") => Ok(ExportKind::GeoJson),
-        _ => bail!(
-            "--export needs a .gpx, .csv or .geojson file name: {}",
-            path.display()
-        ),
-    }
 }
 
 /// `--export`, `--xmp-sidecars`, `--write-exif` (or, with `--dry-run`, what they would write).
@@ -504,71 +597,62 @@ fn export_kind(path: &Path) -> anyhow::Result<ExportKind> {
 fn write_exports(
     dirs: &DataDirs,
     args: &LocateArgs,
-    kinds: &[ExportKind],
+    formats: &[ExportFormat],
     records: &[ExportRecord],
     set: PointSet,
 ) -> Vec<String> {
     let mut failures = Vec::new();
     let dry = if args.dry_run { "dry run: would " } else { "" };
-    for (path, kind) in args.export.iter().zip(kinds) {
-        let text = match kind {
-            ExportKind::Gpx => render_gpx(records, set),
-            ExportKind::Csv => render_csv(records, set),
-            ExportKind::GeoJson => render_geojson(records, set),
-        };
+    for (path, format) in args.export.iter().zip(formats) {
         if args.dry_run {
+            let text = format.render(records, set, &PhotoPaths::for_file(args.path_style, path));
             eprintln!(
-                "{dry}write {kind:?} ({} photos, {} bytes): {}",
+                "{dry}write {format:?} ({} photos, {} bytes): {}",
                 records.len(),
                 text.len(),
                 path.display()
             );
         } else {
-            match export::write_atomic(path, text.as_bytes()) {
-                Ok(()) => eprintln!(
-                    "wrote {kind:?} ({} photos): {}",
+            match export::write_export(path, records, set, args.path_style) {
+                Ok(format) => eprintln!(
+                    "wrote {format:?} ({} photos): {}",
                     records.len(),
                     path.display()
                 ),
-                Err(e) => failures.push(format!("error: {e}")),
-            }
-        }
-    }
-    let mut report = |results: Vec<Result<export::PlannedWrite, export::ExportError>>| {
-        for r in results {
-            match r {
-                Ok(p) => eprintln!("{dry}{p}"),
                 Err(e) => {
                     eprintln!("error: {e}");
                     failures.push(format!("error: {e}"));
                 }
             }
         }
-    };
+    }
+    let mut write_backs = Vec::new();
     if args.xmp_sidecars {
-        let style = match args.sidecar_style {
+        write_backs.push(WriteBack::XmpSidecars(match args.sidecar_style {
             SidecarNaming::PhotoJpgXmp => SidecarStyle::AppendXmp,
             SidecarNaming::PhotoXmp => SidecarStyle::ReplaceExtension,
-        };
-        report(if args.dry_run {
-            export::xmp::plan_sidecars(records, style)
-                .into_iter()
-                .map(Ok)
-                .collect()
-        } else {
-            export::xmp::write_sidecars(records, style)
-        });
+        }));
     }
     if args.write_exif {
-        let backups = BackupStore::in_data_dir(&dirs.data_dir);
-        report(if args.dry_run {
-            export::exif_write::plan_exif_writes(records)
-                .into_iter()
-                .map(Ok)
-                .collect()
-        } else {
-            export::exif_write::write_exif_gps_all(records, &backups)
-        });
+        write_backs.push(WriteBack::ExifGps);
+    }
+    let backups = BackupStore::in_data_dir(&dirs.data_dir);
+    for write_back in write_backs {
+        if args.dry_run {
+            for p in write_back.plan(records) {
+                eprintln!("{dry}{p}");
+            }
+            continue;
+        }
+        for r in write_back.write(records, &backups) {
+            match r {
+                Ok(p) => eprintln!("{p}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failures.push(format!("error: {e}"));
+                }
+            }
+        }
     }
     failures
 }
@@ -761,4 +845,108 @@ fn bench(dirs: &DataDirs, args: &BenchArgs) -> anyhow::Result<()> {
         print!("{report}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::geo::LatLon;
+    use crate::model::Candidate;
+
+    /// A writer that shows only what was flushed.
+    #[derive(Default)]
+    struct FlushLog {
+        pending: Vec<u8>,
+        flushed: Rc<RefCell<Vec<u8>>>,
+    }
+
+    impl Write for FlushLog {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.pending.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.flushed.borrow_mut().append(&mut self.pending);
+            Ok(())
+        }
+    }
+
+    fn record(name: &str) -> ExportRecord {
+        let candidates = [Candidate {
+            rank: 1,
+            gallery_index: 7,
+            position: LatLon::new(48.85, 2.35),
+            probability: 0.5,
+        }];
+        ExportRecord::new(
+            Path::new(name),
+            &candidates,
+            provenance(),
+            "2026-11-30T00:00:00Z".into(),
+            None,
+            None,
+        )
+        .unwrap()
+    }
+
+    fn provenance() -> Provenance {
+        Provenance {
+            model: "GeoCLIP".into(),
+            weights_sha256: "a".repeat(64),
+            gallery_sha256: "b".repeat(64),
+            backbone: "clip".into(),
+            backbone_sha256: None,
+            device: "cpu".into(),
+        }
+    }
+
+    #[test]
+    fn each_photo_is_flushed_complete_before_the_next() {
+        let engine_provenance = provenance();
+        for format in OutputFormat::value_variants() {
+            let log = FlushLog::default();
+            let flushed = Rc::clone(&log.flushed);
+            let text = || String::from_utf8(flushed.borrow().clone()).unwrap();
+            let mut printer = Printer::begin(
+                *format,
+                PointSet::AllCandidates,
+                PhotoPaths::as_recorded(),
+                log,
+                &engine_provenance,
+            )
+            .unwrap();
+            printer.photo(&record("first.jpg")).unwrap();
+            let after_one = text();
+            assert!(after_one.contains("first.jpg"), "{format:?}: {after_one}");
+            // Only the closing part is missing.
+            match format {
+                OutputFormat::Json => {
+                    let v: serde_json::Value =
+                        serde_json::from_str(&format!("{after_one}\n  ]\n}}")).unwrap();
+                    assert_eq!(v["photos"][0]["path"], "first.jpg");
+                }
+                OutputFormat::Jsonl => {
+                    let v: serde_json::Value = serde_json::from_str(&after_one).unwrap();
+                    assert_eq!(v["path"], "first.jpg");
+                }
+                _ => {}
+            }
+            printer.photo(&record("second.jpg")).unwrap();
+            assert!(text().starts_with(&after_one) && text().contains("second.jpg"));
+            printer.finish().unwrap();
+            let whole = text();
+            match format {
+                OutputFormat::Json | OutputFormat::Geojson => {
+                    serde_json::from_str::<serde_json::Value>(&whole).unwrap();
+                }
+                OutputFormat::Jsonl => assert_eq!(whole.lines().count(), 2),
+                OutputFormat::Gpx => assert!(whole.ends_with("</gpx>\n")),
+                OutputFormat::Table | OutputFormat::Csv => {}
+            }
+        }
+    }
 }

@@ -76,9 +76,10 @@ fn json_and_csv_carry_the_same_candidates() {
     let csv = locate(&["--format", "csv", "--top-k", "3"], &[photo]);
     let csv_text = text(&csv.stdout);
     let lines: Vec<&str> = csv_text.lines().collect();
+    // `path_bytes_hex` (issue 8, item 11): a path that isn't plain UTF-8 text, byte for byte.
     assert_eq!(
         lines[0],
-        "path,rank,lat_deg,lon_deg,probability,gallery_index"
+        "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex"
     );
     assert_eq!(lines.len(), 4);
     for (line, c) in lines[1..].iter().zip(candidates) {
@@ -297,6 +298,296 @@ fn download_without_consent_does_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
     assert!(!dir.path().join("models").exists());
+}
+
+/// `geoloupe locate` run from `cwd` (where relative output paths start).
+fn locate_in(cwd: &Path, extra: &[&str], photos: &[&Path]) -> Output {
+    let dirs = data_dirs();
+    Command::new(env!("CARGO_BIN_EXE_geoloupe"))
+        .current_dir(cwd)
+        .arg("--data-dir")
+        .arg(&dirs.data_dir)
+        .args(["locate", "--backbone"])
+        .arg(tiny_clip())
+        .args(extra)
+        .args(photos)
+        .output()
+        .expect("run geoloupe")
+}
+
+/// `path` made absolute against `cwd` (already-absolute paths stay as they are).
+fn resolved(cwd: &Path, path: &Path) -> PathBuf {
+    let joined = cwd.join(path);
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[test]
+fn locate_finds_the_same_photos_as_the_app() {
+    use std::sync::atomic::AtomicBool;
+
+    use geoloupe::library::scan::{ScanOptions, scan_paths};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let hidden_dir = root.join("sub").join(".hiddendir");
+    std::fs::create_dir_all(&hidden_dir).unwrap();
+    for name in ["a.jpe", "b.jfif", ".hidden.jpg", "sub/d.JPG"] {
+        std::fs::copy(image_path("kauai.jpg"), root.join(name)).unwrap();
+    }
+    std::fs::copy(image_path("small.png"), hidden_dir.join("c.jpg")).unwrap();
+    std::fs::write(root.join("notes.txt"), "not a photo").unwrap();
+
+    let scanned: Vec<PathBuf> = scan_paths(
+        &[root.to_owned()],
+        ScanOptions { read_exif: false },
+        &AtomicBool::new(false),
+        &mut |_| {},
+        &mut |_| {},
+    )
+    .unwrap()
+    .into_iter()
+    .map(|e| e.path)
+    .collect();
+    assert_eq!(scanned.len(), 3, "a.jpe, b.jfif, sub/d.JPG: {scanned:?}");
+
+    let out = locate_in(root, &["--format", "json", "--top-k", "1"], &[root]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed: Vec<PathBuf> = value["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| resolved(root, Path::new(p["path"].as_str().unwrap())))
+        .collect();
+    assert_eq!(listed, scanned);
+}
+
+/// Hex digits -> bytes.
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Parses CSV (RFC 4180 quoting) into rows of fields.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    rows
+}
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_file_names_are_written_losslessly_in_every_format() {
+    use std::os::unix::ffi::OsStrExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9.jpg");
+    std::fs::copy(image_path("kauai.jpg"), root.join(latin1)).unwrap();
+    std::fs::copy(image_path("small.png"), root.join("plain.png")).unwrap();
+    let wanted: &[u8] = b"caf\xe9.jpg";
+    // Relative to the current folder (the default): the file names themselves.
+    let recovered = |path: &str, hex: Option<&str>| -> Vec<u8> {
+        match hex {
+            Some(h) if !h.is_empty() => unhex(h),
+            _ => path.as_bytes().to_vec(),
+        }
+    };
+    for format in ["json", "jsonl", "csv", "table", "gpx", "geojson"] {
+        let out = locate_in(root, &["--format", format, "--top-k", "2"], &[root]);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{format}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{format}: {stderr}");
+        let mut paths: Vec<Vec<u8>> = match format {
+            "json" => {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                v["photos"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| recovered(p["path"].as_str().unwrap(), p["path_bytes_hex"].as_str()))
+                    .collect()
+            }
+            "jsonl" => stdout
+                .lines()
+                .map(|line| {
+                    let p: serde_json::Value = serde_json::from_str(line).unwrap();
+                    recovered(p["path"].as_str().unwrap(), p["path_bytes_hex"].as_str())
+                })
+                .collect(),
+            "csv" => {
+                let rows = parse_csv(&stdout);
+                let header = &rows[0];
+                let hex = header.iter().position(|h| h == "path_bytes_hex").unwrap();
+                rows[1..]
+                    .iter()
+                    .filter(|r| r[1] == "1")
+                    .map(|r| recovered(&r[0], Some(&r[hex])))
+                    .collect()
+            }
+            "table" => {
+                let lines: Vec<&str> = stdout.lines().collect();
+                lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| !l.starts_with(' '))
+                    .map(|(i, l)| {
+                        let hex = lines
+                            .get(i + 1)
+                            .and_then(|next| next.trim().strip_prefix("path bytes (hex): "));
+                        recovered(l, hex)
+                    })
+                    .collect()
+            }
+            "gpx" => {
+                let mut found = Vec::new();
+                for wpt in stdout.split("<wpt ").skip(1) {
+                    let field = |name: &str| {
+                        let open = format!("<geoloupe:{name}>");
+                        let start = wpt.find(&open)? + open.len();
+                        let end = wpt[start..].find('<')? + start;
+                        Some(wpt[start..end].to_owned())
+                    };
+                    found.push(recovered(
+                        &field("photo").unwrap(),
+                        field("photoBytesHex").as_deref(),
+                    ));
+                }
+                found.dedup();
+                found
+            }
+            _ => {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let mut found: Vec<Vec<u8>> = v["features"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| {
+                        let p = &f["properties"];
+                        recovered(p["photo"].as_str().unwrap(), p["photo_bytes_hex"].as_str())
+                    })
+                    .collect();
+                found.dedup();
+                found
+            }
+        };
+        paths.sort();
+        assert_eq!(
+            paths,
+            vec![wanted.to_vec(), b"plain.png".to_vec()],
+            "{format}: {stdout}"
+        );
+    }
+}
+
+/// The `photo` fields (GPX `geoloupe:photo`, CSV `photo`, GeoJSON `properties.photo`) of the
+/// three export files in `dir`.
+fn exported_photo_paths(dir: &Path) -> [Vec<String>; 3] {
+    let gpx = std::fs::read_to_string(dir.join("out.gpx")).unwrap();
+    let from_gpx = gpx
+        .split("<geoloupe:photo>")
+        .skip(1)
+        .map(|s| s[..s.find('<').unwrap()].to_owned())
+        .collect();
+    let rows = parse_csv(&std::fs::read_to_string(dir.join("out.csv")).unwrap());
+    let col = rows[0].iter().position(|h| h == "photo").unwrap();
+    let from_csv = rows[1..].iter().map(|r| r[col].clone()).collect();
+    let geojson: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("out.geojson")).unwrap()).unwrap();
+    let from_geojson = geojson["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["photo"].as_str().unwrap().to_owned())
+        .collect();
+    [from_gpx, from_csv, from_geojson]
+}
+
+#[test]
+fn exports_write_photo_paths_relative_by_default_names_or_full_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let photos = root.join("photos");
+    let exports = root.join("exports");
+    std::fs::create_dir_all(photos.join("trip")).unwrap();
+    std::fs::create_dir_all(&exports).unwrap();
+    std::fs::copy(image_path("kauai.jpg"), photos.join("kauai.jpg")).unwrap();
+    std::fs::copy(
+        image_path("small.png"),
+        photos.join("trip").join("small.png"),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let targets: Vec<String> = ["out.gpx", "out.csv", "out.geojson"]
+            .iter()
+            .map(|n| exports.join(n).to_str().unwrap().to_owned())
+            .collect();
+        let mut args = vec!["--top-k", "1", "--best-only"];
+        args.extend_from_slice(extra);
+        for target in &targets {
+            args.extend(["--export", target.as_str()]);
+        }
+        // Run from elsewhere: the paths follow the export file, not the current folder.
+        let out = locate_in(Path::new("/"), &args, &[&photos]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let files: Vec<String> = ["out.gpx", "out.csv", "out.geojson"]
+            .iter()
+            .map(|n| std::fs::read_to_string(exports.join(n)).unwrap())
+            .collect();
+        (exported_photo_paths(&exports), files)
+    };
+    let private = root.to_str().unwrap();
+
+    let (by_default, files) = run(&[]);
+    for (paths, file) in by_default.iter().zip(&files) {
+        assert_eq!(paths, &["../photos/kauai.jpg", "../photos/trip/small.png"]);
+        assert!(!file.contains(private), "{file}");
+    }
+    let (relative, _) = run(&["--paths", "relative"]);
+    assert_eq!(relative, by_default);
+
+    let (names, files) = run(&["--paths", "name"]);
+    for (paths, file) in names.iter().zip(&files) {
+        assert_eq!(paths, &["kauai.jpg", "small.png"]);
+        assert!(!file.contains(private), "{file}");
+    }
+
+    let (full, _) = run(&["--paths", "full"]);
+    let expected = [
+        photos.join("kauai.jpg").to_str().unwrap().to_owned(),
+        photos.join("trip/small.png").to_str().unwrap().to_owned(),
+    ];
+    for paths in &full {
+        assert_eq!(paths, &expected);
+    }
 }
 
 /// Issue 8, item 4: what `locate` prints and every file it writes (GPX, CSV, GeoJSON, XMP

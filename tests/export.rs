@@ -770,3 +770,69 @@ fn locate_exports_from_the_command_line() {
     let clear = geoloupe(&["backups", "clear"]);
     assert!(clear.status.success());
 }
+
+/// One export pipeline for the app and the command line: the format by extension, photo paths
+/// relative to the export file by default (no private folder names leak), file names only, or
+/// full paths on request.
+#[test]
+fn exports_write_photo_paths_relative_to_the_file_by_default() {
+    use geoloupe::export::{ExportFormat, PathStyle, write_export};
+
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let kauai = copy_into(&photos, "kauai.jpg", "kauai.jpg");
+    let records = vec![record(&kauai, &[1, 0, 2], None, None)];
+    let private = dir.path().to_str().unwrap();
+    let full = kauai.to_str().unwrap();
+    for (name, format) in [
+        ("a.gpx", ExportFormat::Gpx),
+        ("a.CSV", ExportFormat::Csv),
+        ("a.geojson", ExportFormat::GeoJson),
+    ] {
+        let file = out.join(name);
+        assert_eq!(ExportFormat::from_path(&file), Some(format));
+        let written = |style: PathStyle| {
+            write_export(&file, &records, PointSet::Chosen, style).unwrap();
+            std::fs::read_to_string(&file).unwrap()
+        };
+        let text = written(PathStyle::default());
+        assert!(text.contains("../photos/kauai.jpg"), "{text}");
+        assert!(!text.contains(private), "{text}");
+        let text = written(PathStyle::Name);
+        assert!(
+            !text.contains("photos/kauai.jpg") && !text.contains(private),
+            "{text}"
+        );
+        let text = written(PathStyle::Full);
+        assert!(text.contains(full), "{text}");
+    }
+    let err = write_export(
+        &out.join("a.txt"),
+        &records,
+        PointSet::Chosen,
+        PathStyle::Name,
+    )
+    .unwrap_err();
+    assert!(matches!(err, ExportError::UnknownFormat { .. }), "{err}");
+
+    // The app's export writes through the same function.
+    let input = geoloupe::app::export::ExportInput {
+        path: kauai.clone(),
+        candidates: prediction(&[1, 0, 2]).candidates,
+        provenance: provenance(),
+        estimated_at: ESTIMATED_AT.into(),
+        accepted: None,
+        claim: None,
+        unchecked_claim: None,
+    };
+    let app_file = out.join("app.csv");
+    geoloupe::app::export::export_to(&app_file, vec![input]).unwrap();
+    let text = std::fs::read_to_string(&app_file).unwrap();
+    assert!(
+        text.contains("../photos/kauai.jpg") && !text.contains(private),
+        "{text}"
+    );
+}

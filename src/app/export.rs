@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::domain::PhotoResult;
-use crate::domain::Provenance;
-use crate::export::{self, ExportRecord, PlannedWrite, PointSet};
+use crate::domain::{PhotoResult, Provenance};
+use crate::export::{self, ExportRecord, PathStyle, PlannedWrite, PointSet, WriteBack};
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, check_claim_points};
 use crate::model::Candidate;
 
@@ -109,52 +108,33 @@ pub fn build_records(inputs: Vec<ExportInput>) -> Vec<ExportRecord> {
         .collect()
 }
 
-/// The export formats, chosen by the file's extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExportFormat {
-    Gpx,
-    Csv,
-    GeoJson,
-}
+/// The export formats, chosen by the file's extension (shared with the command line).
+pub use crate::export::ExportFormat;
 
-impl ExportFormat {
-    /// From `path`'s extension (any case); `None` for an unknown one.
-    pub fn from_path(path: &Path) -> Option<Self> {
-        let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
-        match ext.as_str() {
-            "gpx" => Some(Self::Gpx),
-            "csv" => Some(Self::Csv),
-            "geojson" | "json" => Some(Self::GeoJson),
-            _ => None,
-        }
-    }
-
-    pub fn render(self, records: &[ExportRecord]) -> String {
-        match self {
-            Self::Gpx => export::gpx::render_gpx(records, PointSet::Chosen),
-            Self::Csv => export::csv::render_csv(records, PointSet::Chosen),
-            Self::GeoJson => export::geojson::render_geojson(records, PointSet::Chosen),
-        }
-    }
-}
-
-/// Builds, renders (by `path`'s extension; a name without one gets `.gpx`) and writes
-/// atomically. Returns the note for the status line.
+/// [`export_to_with_paths`] with the default [`PathStyle`]: photo paths relative to the
+/// exported file.
 pub fn export_to(path: &Path, inputs: Vec<ExportInput>) -> Result<String, String> {
+    export_to_with_paths(path, inputs, PathStyle::default())
+}
+
+/// Builds the records and writes them with [`export::write_export`] (format by `path`'s
+/// extension; a name without one gets `.gpx`), photo paths as `style` says. Returns the note
+/// for the status line.
+pub fn export_to_with_paths(
+    path: &Path,
+    inputs: Vec<ExportInput>,
+    style: PathStyle,
+) -> Result<String, String> {
     let path = if path.extension().is_none() {
         path.with_extension("gpx")
     } else {
         path.to_owned()
     };
-    let format = ExportFormat::from_path(&path).ok_or_else(|| {
-        format!(
-            "choose a file name ending in .gpx, .csv or .geojson: {}",
-            path.display()
-        )
-    })?;
+    if ExportFormat::from_path(&path).is_none() {
+        return Err(export::ExportError::UnknownFormat { path }.to_string());
+    }
     let records = build_records(inputs);
-    let text = format.render(&records);
-    export::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())?;
+    export::write_export(&path, &records, PointSet::Chosen, style).map_err(|e| e.to_string())?;
     Ok(format!(
         "Exported {} photos to {}",
         records.len(),
@@ -172,6 +152,14 @@ pub enum WriteTarget {
 }
 
 impl WriteTarget {
+    /// The write-back it runs (sidecars named `photo.jpg.xmp`).
+    pub fn write_back(self) -> WriteBack {
+        match self {
+            Self::XmpSidecars => WriteBack::XmpSidecars(export::xmp::SidecarStyle::default()),
+            Self::ExifGps => WriteBack::ExifGps,
+        }
+    }
+
     pub fn menu_label(self) -> &'static str {
         match self {
             Self::XmpSidecars => "Write XMP sidecars…",
@@ -242,12 +230,7 @@ pub struct WriteOutcome {
 
 /// Plans the writes (the dry run); touches nothing.
 pub fn plan_writes(target: WriteTarget, records: Vec<ExportRecord>) -> WritePlan {
-    let plan = match target {
-        WriteTarget::XmpSidecars => {
-            export::xmp::plan_sidecars(&records, export::xmp::SidecarStyle::default())
-        }
-        WriteTarget::ExifGps => export::exif_write::plan_exif_writes(&records),
-    };
+    let plan = target.write_back().plan(&records);
     WritePlan {
         target,
         records,
@@ -260,18 +243,16 @@ pub fn write_confirmed(
     confirmed: &WritePlan,
     backups: &export::exif_write::BackupStore,
 ) -> WriteOutcome {
-    let results = match confirmed.target {
-        WriteTarget::XmpSidecars => {
-            export::xmp::write_sidecars(&confirmed.records, export::xmp::SidecarStyle::default())
-        }
-        WriteTarget::ExifGps => export::exif_write::write_exif_gps_all(&confirmed.records, backups),
-    };
+    let results = confirmed
+        .target
+        .write_back()
+        .write(&confirmed.records, backups);
     let rewritten = match confirmed.target {
         WriteTarget::XmpSidecars => Vec::new(),
         WriteTarget::ExifGps => results
             .iter()
             .filter_map(|r| r.as_ref().ok())
-            .filter(|p| p.action != "skip")
+            .filter(|p| !p.is_skip())
             .map(|p| p.path.clone())
             .collect(),
     };
@@ -288,11 +269,11 @@ pub fn summarise_writes(
 ) -> String {
     let written = results
         .iter()
-        .filter(|r| r.as_ref().is_ok_and(|p| p.action != "skip"))
+        .filter(|r| r.as_ref().is_ok_and(|p| !p.is_skip()))
         .count();
     let skipped = results
         .iter()
-        .filter(|r| r.as_ref().is_ok_and(|p| p.action == "skip"))
+        .filter(|r| r.as_ref().is_ok_and(PlannedWrite::is_skip))
         .count();
     let errors: Vec<String> = results
         .iter()

@@ -1,12 +1,15 @@
 //! CSV: one row per point (the same points as the GPX and GeoJSON), RFC 4180 quoting, a
-//! header row, latitude before longitude (named `lat_deg`, `lon_deg`).
+//! header row, latitude before longitude (named `lat_deg`, `lon_deg`). The photo's path is in
+//! `photo`, and its exact bytes in `photo_bytes_hex` when it isn't plain text (see
+//! [`super::paths`]; empty otherwise).
 
-use super::{ExportPoint, ExportRecord, PointSet, points};
+use super::{ExportFormat, ExportPoint, ExportRecord, PhotoPaths, PointSet, points};
 
 /// The header row's columns.
 pub const CSV_COLUMNS: &[&str] = &[
     "name",
     "photo",
+    "photo_bytes_hex",
     "role",
     "lat_deg",
     "lon_deg",
@@ -42,14 +45,16 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-fn row(point: &ExportPoint<'_>) -> Vec<String> {
+fn row(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Vec<String> {
     let r = point.record;
+    let photo = paths.text(&r.path);
     let c = point.candidate;
     let place = point.place;
     let claim = r.claim.as_ref();
     vec![
         point.name.clone(),
-        r.path.display().to_string(),
+        photo.text,
+        photo.bytes_hex.unwrap_or_default(),
         point.role.to_owned(),
         format!("{:.8}", point.position.lat_deg),
         format!("{:.8}", point.position.lon_deg),
@@ -95,16 +100,32 @@ fn row(point: &ExportPoint<'_>) -> Vec<String> {
     ]
 }
 
-/// The CSV document for `records` (header + one row per point, `\n` line ends).
+/// The CSV document for `records` (header + one row per point, `\n` line ends), with the
+/// photos' paths as the records hold them (files are written by [`super::write_export`], which
+/// writes them as the user chose).
 pub fn render_csv(records: &[ExportRecord], set: PointSet) -> String {
+    ExportFormat::Csv.render(records, set, &PhotoPaths::as_recorded())
+}
+
+/// The header row.
+pub(super) fn header() -> String {
     let mut out = CSV_COLUMNS.join(",");
     out.push('\n');
-    for point in points(records, set) {
-        let fields: Vec<String> = row(&point).iter().map(|f| csv_field(f)).collect();
+    out
+}
+
+/// One photo's rows.
+pub(super) fn push_record(
+    out: &mut String,
+    record: &ExportRecord,
+    set: PointSet,
+    paths: &PhotoPaths,
+) {
+    for point in points(std::slice::from_ref(record), set) {
+        let fields: Vec<String> = row(&point, paths).iter().map(|f| csv_field(f)).collect();
         out.push_str(&fields.join(","));
         out.push('\n');
     }
-    out
 }
 
 #[cfg(test)]

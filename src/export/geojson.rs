@@ -1,18 +1,21 @@
 //! GeoJSON (RFC 7946): a `FeatureCollection` of `Point`s. Positions are
-//! `[longitude, latitude]` (RFC 7946 section 3.1.1), WGS 84, no `crs` member.
+//! `[longitude, latitude]` (RFC 7946 section 3.1.1), WGS 84, no `crs` member. The photo's path
+//! is the `photo` property, with `photo_bytes_hex` beside it when the path isn't plain text
+//! (see [`super::paths`]).
 
 use serde_json::{Value, json};
 
-use super::{ExportPoint, ExportRecord, PointSet, points};
+use super::{ExportFormat, ExportPoint, ExportRecord, PhotoPaths, PointSet, points};
 
-fn feature(point: &ExportPoint<'_>) -> Value {
+fn feature(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Value {
     let r = point.record;
     // The evidence record, with when the estimate was made (as GPX and CSV carry it).
     let mut provenance = json!(r.provenance);
     provenance["estimated_at"] = json!(r.estimated_at);
+    let photo = paths.text(&r.path);
     let mut properties = json!({
         "name": point.name,
-        "photo": r.path.display().to_string(),
+        "photo": photo.text,
         "role": point.role,
         "is_estimate": true,
         "lat_deg": point.position.lat_deg,
@@ -21,6 +24,9 @@ fn feature(point: &ExportPoint<'_>) -> Value {
         "description": point.description(),
         "provenance": provenance,
     });
+    if let Some(hex) = photo.bytes_hex {
+        properties["photo_bytes_hex"] = json!(hex);
+    }
     if let Some(c) = point.candidate {
         properties["rank"] = json!(c.rank);
         properties["probability"] = json!(c.probability);
@@ -47,17 +53,52 @@ fn feature(point: &ExportPoint<'_>) -> Value {
     })
 }
 
-/// The GeoJSON `FeatureCollection` for `records`.
+/// The GeoJSON `FeatureCollection` for `records`, with the photos' paths as the records hold
+/// them.
 pub fn geojson_value(records: &[ExportRecord], set: PointSet) -> Value {
+    let paths = PhotoPaths::as_recorded();
     json!({
         "type": "FeatureCollection",
-        "features": points(records, set).iter().map(feature).collect::<Vec<_>>(),
+        "features": points(records, set)
+            .iter()
+            .map(|p| feature(p, &paths))
+            .collect::<Vec<_>>(),
     })
 }
 
-/// [`geojson_value`] as pretty-printed text with a final newline.
+/// [`geojson_value`] as pretty-printed text with a final newline (files are written by
+/// [`super::write_export`], which writes the paths as the user chose).
 pub fn render_geojson(records: &[ExportRecord], set: PointSet) -> String {
-    let mut text = serde_json::to_string_pretty(&geojson_value(records, set)).unwrap_or_default();
-    text.push('\n');
-    text
+    ExportFormat::GeoJson.render(records, set, &PhotoPaths::as_recorded())
+}
+
+/// Everything before the first feature; the text is what `serde_json`'s pretty printer writes
+/// for the whole collection, written feature by feature.
+pub(super) const HEADER: &str = "{\n  \"type\": \"FeatureCollection\",\n  \"features\": [";
+
+/// One photo's features; `features_before` counts the features written so far.
+pub(super) fn push_record(
+    out: &mut String,
+    record: &ExportRecord,
+    set: PointSet,
+    paths: &PhotoPaths,
+    features_before: &mut usize,
+) {
+    for point in points(std::slice::from_ref(record), set) {
+        if *features_before > 0 {
+            out.push(',');
+        }
+        out.push('\n');
+        super::push_indented(out, &feature(&point, paths), 4);
+        *features_before += 1;
+    }
+}
+
+/// Everything after the last feature.
+pub(super) fn footer(features: usize) -> &'static str {
+    if features == 0 {
+        "]\n}\n"
+    } else {
+        "\n  ]\n}\n"
+    }
 }

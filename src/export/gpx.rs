@@ -1,6 +1,7 @@
 //! GPX 1.1 (<https://www.topografix.com/GPX/1/1/>): one waypoint per point, `name` = the
 //! photo's file name, `time` = when it was taken, `desc` = rank, probability and place, and the
-//! estimate's provenance under `<extensions>` in our namespace.
+//! estimate's provenance and the photo's path (`geoloupe:photo`, plus `geoloupe:photoBytesHex`
+//! when the path isn't plain text: see [`super::paths`]) under `<extensions>` in our namespace.
 //!
 //! Written by hand (the `gpx` crate can't write `<extensions>`); every text is XML-escaped and
 //! the element order follows the GPX 1.1 schema (`time` before `name`, `extensions` last).
@@ -8,12 +9,19 @@
 use std::fmt::Write as _;
 
 use super::{
-    ExportPoint, ExportRecord, GEOLOUPE_NS, GEOLOUPE_PREFIX, PointSet, points, xml_escape,
+    ExportFormat, ExportPoint, ExportRecord, GEOLOUPE_NS, GEOLOUPE_PREFIX, PhotoPaths, PointSet,
+    points, xml_escape,
 };
 use crate::geo::PLACES_ATTRIBUTION;
 
-/// The GPX document for `records`.
+/// The GPX document for `records`, with the photos' paths as the records hold them (files are
+/// written by [`super::write_export`], which writes them as the user chose).
 pub fn render_gpx(records: &[ExportRecord], set: PointSet) -> String {
+    ExportFormat::Gpx.render(records, set, &PhotoPaths::as_recorded())
+}
+
+/// Everything before the first waypoint.
+pub(super) fn header() -> String {
     let mut out = String::new();
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -33,14 +41,25 @@ pub fn render_gpx(records: &[ExportRecord], set: PointSet) -> String {
         )),
         super::utc_now_rfc3339()
     );
-    for point in points(records, set) {
-        write_waypoint(&mut out, &point);
-    }
-    out.push_str("</gpx>\n");
     out
 }
 
-fn write_waypoint(out: &mut String, point: &ExportPoint<'_>) {
+/// One photo's waypoints.
+pub(super) fn push_record(
+    out: &mut String,
+    record: &ExportRecord,
+    set: PointSet,
+    paths: &PhotoPaths,
+) {
+    for point in points(std::slice::from_ref(record), set) {
+        write_waypoint(out, &point, paths);
+    }
+}
+
+/// Everything after the last waypoint.
+pub(super) const FOOTER: &str = "</gpx>\n";
+
+fn write_waypoint(out: &mut String, point: &ExportPoint<'_>, paths: &PhotoPaths) {
     let record = point.record;
     let _ = writeln!(
         out,
@@ -61,7 +80,11 @@ fn write_waypoint(out: &mut String, point: &ExportPoint<'_>) {
     };
     field("estimate", "true");
     field("role", point.role);
-    field("photo", &record.path.display().to_string());
+    let photo = paths.text(&record.path);
+    field("photo", &photo.text);
+    if let Some(hex) = &photo.bytes_hex {
+        field("photoBytesHex", hex);
+    }
     if let Some(c) = point.candidate {
         field("rank", &c.rank.to_string());
         field("probability", &format!("{:.8}", c.probability));

@@ -10,15 +10,21 @@
 //! Everything takes a slice of [`ExportRecord`]s: one photo each, with the location to export
 //! (accepted by the user, or the model's top-1 candidate), its candidates with place names, an
 //! optional [`ClaimCheck`], the provenance of the estimate and the photo's EXIF time. The text
-//! formats are pure (`render_*` returns a `String`); the writers that touch photos or sidecars
-//! only do so when called, and each has a `plan_*` function that lists what it would write
-//! (the dry run).
+//! formats are pure; one pipeline serves the app and the command line: [`ExportFormat`] (by the
+//! file's extension), [`ExportWriter`] (record by record, so output can be streamed) and
+//! [`write_export`] (the whole file, atomically). Photo paths are written as [`PathStyle`] says
+//! (relative to the exported file by default) and losslessly ([`paths`]). The writers that
+//! touch photos or sidecars only do so when called ([`WriteBack`]), and each can list what it
+//! would write first (the dry run).
 
 pub mod csv;
 pub mod exif_write;
 pub mod geojson;
 pub mod gpx;
+pub mod paths;
 pub mod xmp;
+
+pub use paths::{PathStyle, PathText, PhotoPaths};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -54,6 +60,8 @@ pub enum ExportError {
         "the existing sidecar is not XMP that can be merged ({reason}); it was left as it is: {path}"
     )]
     BadSidecar { reason: String, path: PathBuf },
+    #[error("choose a file name ending in .gpx, .csv or .geojson: {path}")]
+    UnknownFormat { path: PathBuf },
     #[error("invalid location {0:?}")]
     InvalidLocation(LatLon),
     #[error("could not write JSON: {0}")]
@@ -351,6 +359,149 @@ pub fn points(records: &[ExportRecord], set: PointSet) -> Vec<ExportPoint<'_>> {
     out
 }
 
+/// The export file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// GPX 1.1 waypoints ([`gpx`]).
+    Gpx,
+    /// One row per point ([`csv`]).
+    Csv,
+    /// An RFC 7946 `FeatureCollection` ([`geojson`]).
+    GeoJson,
+}
+
+impl ExportFormat {
+    /// From `path`'s extension (any case): `.gpx`, `.csv`, `.geojson` or `.json`; `None` for
+    /// anything else.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
+        match ext.as_str() {
+            "gpx" => Some(Self::Gpx),
+            "csv" => Some(Self::Csv),
+            "geojson" | "json" => Some(Self::GeoJson),
+            _ => None,
+        }
+    }
+
+    /// The whole document for `records`.
+    pub fn render(self, records: &[ExportRecord], set: PointSet, paths: &PhotoPaths) -> String {
+        let mut writer = ExportWriter::new(self, set, paths.clone());
+        let mut out = writer.header();
+        for record in records {
+            writer.push_record(&mut out, record);
+        }
+        out.push_str(writer.footer());
+        out
+    }
+}
+
+/// Writes an export document piece by piece: [`ExportWriter::begin`], one
+/// [`ExportWriter::record`] per photo as its result comes, [`ExportWriter::end`]. What is
+/// written between the calls is complete for the photos so far (only the closing part is
+/// missing), so a run cut short keeps them.
+#[derive(Clone, Debug)]
+pub struct ExportWriter {
+    format: ExportFormat,
+    set: PointSet,
+    paths: PhotoPaths,
+    /// Points written so far (GeoJSON separates features with commas).
+    points: usize,
+}
+
+impl ExportWriter {
+    pub fn new(format: ExportFormat, set: PointSet, paths: PhotoPaths) -> Self {
+        Self {
+            format,
+            set,
+            paths,
+            points: 0,
+        }
+    }
+
+    pub fn format(&self) -> ExportFormat {
+        self.format
+    }
+
+    /// The document's opening part (the GPX header, the CSV header row, ...).
+    pub fn begin(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        out.write_all(self.header().as_bytes())
+    }
+
+    /// One photo's points.
+    pub fn record(&mut self, out: &mut dyn Write, record: &ExportRecord) -> std::io::Result<()> {
+        let mut text = String::new();
+        self.push_record(&mut text, record);
+        out.write_all(text.as_bytes())
+    }
+
+    /// The document's closing part.
+    pub fn end(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        out.write_all(self.footer().as_bytes())
+    }
+
+    fn header(&self) -> String {
+        match self.format {
+            ExportFormat::Gpx => gpx::header(),
+            ExportFormat::Csv => csv::header(),
+            ExportFormat::GeoJson => geojson::HEADER.to_owned(),
+        }
+    }
+
+    fn push_record(&mut self, out: &mut String, record: &ExportRecord) {
+        match self.format {
+            ExportFormat::Gpx => gpx::push_record(out, record, self.set, &self.paths),
+            ExportFormat::Csv => csv::push_record(out, record, self.set, &self.paths),
+            ExportFormat::GeoJson => {
+                geojson::push_record(out, record, self.set, &self.paths, &mut self.points);
+            }
+        }
+    }
+
+    fn footer(&self) -> &'static str {
+        match self.format {
+            ExportFormat::Gpx => gpx::FOOTER,
+            ExportFormat::Csv => "",
+            ExportFormat::GeoJson => geojson::footer(self.points),
+        }
+    }
+}
+
+/// Writes `records` to `path` in the format its extension names ([`ExportFormat::from_path`]),
+/// photo paths as `style` says (relative ones from `path`'s folder), atomically (a temporary
+/// file renamed into place: see [`write_atomic_with`]). Returns the format written.
+pub fn write_export(
+    path: &Path,
+    records: &[ExportRecord],
+    set: PointSet,
+    style: PathStyle,
+) -> Result<ExportFormat, ExportError> {
+    let format = ExportFormat::from_path(path).ok_or_else(|| ExportError::UnknownFormat {
+        path: path.to_owned(),
+    })?;
+    let mut writer = ExportWriter::new(format, set, PhotoPaths::for_file(style, path));
+    write_atomic_with(path, None, |out| {
+        writer.begin(out)?;
+        for record in records {
+            writer.record(out, record)?;
+        }
+        writer.end(out)
+    })?;
+    Ok(format)
+}
+
+/// Appends `value` pretty-printed (as `serde_json` does, two spaces a level) with every line
+/// indented by `indent` spaces: an item of an array that is itself printed piece by piece.
+pub(crate) fn push_indented(out: &mut String, value: &impl serde::Serialize, indent: usize) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_owned());
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.extend(std::iter::repeat_n(' ', indent));
+        out.push_str(line);
+    }
+}
+
 /// A file an action would write (the dry run) or wrote.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PlannedWrite {
@@ -359,6 +510,16 @@ pub struct PlannedWrite {
     pub action: String,
     /// A one-line summary of what is written.
     pub detail: String,
+}
+
+/// The [`PlannedWrite::action`] of a photo a batch write-back leaves alone.
+pub const SKIP_ACTION: &str = "skip";
+
+impl PlannedWrite {
+    /// Whether this photo is left alone ([`SKIP_ACTION`]).
+    pub fn is_skip(&self) -> bool {
+        self.action == SKIP_ACTION
+    }
 }
 
 impl std::fmt::Display for PlannedWrite {
@@ -384,11 +545,44 @@ pub(crate) fn skip_measured(record: &ExportRecord, path: &Path) -> Option<Planne
     (record.location_source != LocationSource::Accepted && has_exif_gps(&record.path)).then(|| {
         PlannedWrite {
             path: path.to_owned(),
-            action: "skip".into(),
+            action: SKIP_ACTION.into(),
             detail: "the photo has EXIF GPS (a measured position); an estimate never replaces it"
                 .into(),
         }
     })
+}
+
+/// A batch write into the photos' own metadata, planned (the dry run) and carried out the same
+/// way by the app and the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteBack {
+    /// An XMP sidecar beside each photo, merged with what other tools wrote there.
+    XmpSidecars(xmp::SidecarStyle),
+    /// EXIF GPS written into each JPEG (pixels untouched, the original backed up first).
+    ExifGps,
+}
+
+impl WriteBack {
+    /// What would be written, and which photos skipped; touches nothing.
+    pub fn plan(self, records: &[ExportRecord]) -> Vec<PlannedWrite> {
+        match self {
+            Self::XmpSidecars(style) => xmp::plan_sidecars(records, style),
+            Self::ExifGps => exif_write::plan_exif_writes(records),
+        }
+    }
+
+    /// Writes, photo by photo (one failure doesn't stop the others); EXIF originals are kept
+    /// in `backups`.
+    pub fn write(
+        self,
+        records: &[ExportRecord],
+        backups: &exif_write::BackupStore,
+    ) -> Vec<Result<PlannedWrite, ExportError>> {
+        match self {
+            Self::XmpSidecars(style) => xmp::write_sidecars(records, style),
+            Self::ExifGps => exif_write::write_exif_gps_all(records, backups),
+        }
+    }
 }
 
 /// When the photo was taken, from its EXIF (DateTimeOriginal or DateTime, plus

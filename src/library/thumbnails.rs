@@ -249,10 +249,8 @@ fn decode_jpeg_scaled(bytes: &[u8], size_px: u32) -> Option<RgbImage> {
             _ => return None,
         }
         let (w, h) = dec.size();
-        // Same pixel budget as the careful decoder.
-        if (w as u64).saturating_mul(h as u64).saturating_mul(3)
-            > crate::model::preprocess::MAX_DECODED_BYTES
-        {
+        // Same limits as the careful decoder, which then reports the refusal.
+        if crate::model::preprocess::check_declared_size(w as u64, h as u64, 3).is_err() {
             return None;
         }
         let long = w.max(h).max(1) as u64;
@@ -441,6 +439,29 @@ mod tests {
         assert_eq!(
             cache_key(&path, 128).unwrap(),
             cache_key(&path, 128).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_jpeg_over_the_pixel_limit_is_refused_by_the_fast_path_too() {
+        // kauai.jpg (YCbCr: the fast path) declaring 15000 x 15000: 675 MB decoded, under the
+        // byte budget, over the pixel limit shared with the model's decoder.
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/kauai.jpg"),
+        )
+        .unwrap();
+        let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        bytes[sof + 5..sof + 9].copy_from_slice(&[0x3A, 0x98, 0x3A, 0x98]);
+        assert!(decode_jpeg_scaled(&bytes, 64).is_none());
+        let path = dir.path().join("huge.jpg");
+        std::fs::write(&path, &bytes).unwrap();
+        let err = thumbnail(&path, 64, &dir.path().join("cache"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("too large") && err.contains("limit 178956970 pixels"),
+            "{err}"
         );
     }
 }

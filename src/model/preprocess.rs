@@ -2,9 +2,11 @@
 //! configured for `openai/clip-vit-large-patch14`.
 //!
 //! The steps, in the processor's order:
-//! 1. decode (JPEG, PNG, WebP, TIFF, GIF, BMP) with allocation limits, so a decompression bomb
-//!    is an error and not an out-of-memory kill; JPEGs with libjpeg-turbo's decoder and
-//!    Pillow's settings, so the pixels are Pillow's bit for bit;
+//! 1. decode (JPEG, PNG, WebP, TIFF, GIF, BMP) with limits checked on the dimensions the header
+//!    declares before any pixel is decoded ([`check_declared_size`]: Pillow's decompression-bomb
+//!    threshold and a byte budget), so a decompression bomb is an error and not an out-of-memory
+//!    kill; JPEGs with libjpeg-turbo's decoder and Pillow's settings, so the pixels are
+//!    Pillow's bit for bit;
 //! 2. **apply the EXIF orientation** — what a person sees is what the model sees. The Python
 //!    `geoclip` package does not do this (it feeds the stored pixel grid), so a rotated phone
 //!    photo can score differently there;
@@ -22,9 +24,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::{DynamicImage, ImageDecoder as _, RgbImage};
 
-/// The largest decoded image we accept, in bytes of pixel data. A 30000 x 30000 RGB image
-/// (2.7 GB) is refused; a 300-megapixel panorama fits.
+/// The largest decoded image we accept, in bytes of pixel data (16-bit samples and alpha count).
 pub const MAX_DECODED_BYTES: u64 = 1 << 30;
+
+/// The most pixels an image may declare: Pillow's decompression-bomb threshold, twice
+/// `Image.MAX_IMAGE_PIXELS` (89,478,485), above which `Image.open` raises
+/// `DecompressionBombError`. A 30000 x 30000 image (900 megapixels) is refused whatever its
+/// colour type; a 170-megapixel panorama fits.
+pub const MAX_IMAGE_PIXELS: u64 = 178_956_970;
 
 /// Images more elongated than this are refused: resizing the short side to 224 would make the
 /// long side enormous.
@@ -51,6 +58,53 @@ pub enum PhotoError {
         width_px: u32,
         height_px: u32,
     },
+}
+
+/// Why an image is refused by the size its header declares (see [`check_declared_size`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SizeLimitError {
+    #[error("{width_px}x{height_px} = {pixels} pixels; limit {MAX_IMAGE_PIXELS} pixels")]
+    Pixels {
+        width_px: u64,
+        height_px: u64,
+        pixels: u64,
+    },
+    #[error(
+        "{width_px}x{height_px} pixels, {decoded_bytes} bytes decoded; limit {MAX_DECODED_BYTES} bytes"
+    )]
+    Bytes {
+        width_px: u64,
+        height_px: u64,
+        decoded_bytes: u64,
+    },
+}
+
+/// Refuses an image by the dimensions its header declares, before a single pixel is decoded or
+/// allocated: more than [`MAX_IMAGE_PIXELS`] pixels, or more than [`MAX_DECODED_BYTES`] bytes
+/// at `bytes_per_px` (what the decoder's buffer holds per pixel). Every decoder of photos
+/// calls this: [`decode_photo`] for every format, and the thumbnails' JPEG fast path.
+pub fn check_declared_size(
+    width_px: u64,
+    height_px: u64,
+    bytes_per_px: u64,
+) -> Result<(), SizeLimitError> {
+    let pixels = width_px.saturating_mul(height_px);
+    if pixels > MAX_IMAGE_PIXELS {
+        return Err(SizeLimitError::Pixels {
+            width_px,
+            height_px,
+            pixels,
+        });
+    }
+    let decoded_bytes = pixels.saturating_mul(bytes_per_px);
+    if decoded_bytes > MAX_DECODED_BYTES {
+        return Err(SizeLimitError::Bytes {
+            width_px,
+            height_px,
+            decoded_bytes,
+        });
+    }
+    Ok(())
 }
 
 /// The `preprocessor_config.json` fields we honour.
@@ -219,15 +273,15 @@ pub fn decode_photo(bytes: &[u8], path: &Path) -> Result<RgbImage, PhotoError> {
     // Refuse by the declared size before any pixel is decoded: a decoder's own allocation
     // limit only fires when it allocates, and a short bomb fails on its data first.
     let (width_px, height_px) = decoder.dimensions();
-    let declared_bytes = decoder.total_bytes();
-    if declared_bytes > MAX_DECODED_BYTES {
-        return Err(PhotoError::TooLarge {
-            path: path.to_owned(),
-            reason: format!(
-                "{width_px}x{height_px} pixels, {declared_bytes} bytes decoded, limit {MAX_DECODED_BYTES}"
-            ),
-        });
-    }
+    check_declared_size(
+        u64::from(width_px),
+        u64::from(height_px),
+        u64::from(decoder.color_type().bytes_per_pixel()),
+    )
+    .map_err(|e| PhotoError::TooLarge {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -313,14 +367,8 @@ fn decode_jpeg_pixels(bytes: &[u8], ran_out: &AtomicBool) -> Result<RgbImage, Jp
         ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => 4,
         _ => 3,
     };
-    let decoded_bytes = (width_px as u64)
-        .saturating_mul(height_px as u64)
-        .saturating_mul(bytes_per_px);
-    if decoded_bytes > MAX_DECODED_BYTES {
-        return Err(JpegFailure::TooLarge(format!(
-            "{width_px}x{height_px} pixels, {decoded_bytes} bytes decoded, limit {MAX_DECODED_BYTES}"
-        )));
-    }
+    check_declared_size(width_px as u64, height_px as u64, bytes_per_px)
+        .map_err(|e| JpegFailure::TooLarge(e.to_string()))?;
     let (width, height) = (
         u32::try_from(width_px).map_err(|_| JpegFailure::Decode("width overflows".into()))?,
         u32::try_from(height_px).map_err(|_| JpegFailure::Decode("height overflows".into()))?,
@@ -850,5 +898,93 @@ mod tests {
         bytes[sof + 5..sof + 9].copy_from_slice(&[0x75, 0x30, 0x75, 0x30]); // 30000 x 30000
         let err = decode_photo(&bytes, Path::new("huge.jpg")).unwrap_err();
         assert!(matches!(err, PhotoError::TooLarge { .. }), "{err:?}");
+    }
+
+    /// A PNG that declares `width_px` x `height_px` 8-bit grey pixels, with an IDAT of a few
+    /// bytes (far too short for them): a decompression bomb's header, made in microseconds.
+    fn png_declaring(width_px: u32, height_px: u32) -> Vec<u8> {
+        fn crc32(bytes: &[u8]) -> u32 {
+            let mut crc = 0xFFFF_FFFFu32;
+            for &b in bytes {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    crc = if crc & 1 != 0 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        }
+        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut body = kind.to_vec();
+            body.extend_from_slice(data);
+            out.extend_from_slice(&body);
+            out.extend_from_slice(&crc32(&body).to_be_bytes());
+        }
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&width_px.to_be_bytes());
+        ihdr.extend_from_slice(&height_px.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit grey
+        chunk(&mut png, b"IHDR", &ihdr);
+        // zlib: one empty stored block.
+        chunk(
+            &mut png,
+            b"IDAT",
+            &[
+                0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x01,
+            ],
+        );
+        chunk(&mut png, b"IEND", &[]);
+        png
+    }
+
+    #[test]
+    fn grey_png_bomb_is_refused_by_its_declared_pixels() {
+        // 30000 x 30000 grey is 900 MB decoded, under MAX_DECODED_BYTES; Pillow refuses it as a
+        // decompression bomb (over 2 x Image.MAX_IMAGE_PIXELS), and so do we, before decoding.
+        let bytes = png_declaring(30_000, 30_000);
+        assert!(bytes.len() < 100);
+        let err = decode_photo(&bytes, Path::new("bomb.png")).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, PhotoError::TooLarge { .. }), "{err:?}");
+        assert!(
+            message.contains("30000x30000") && message.contains("limit 178956970 pixels"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn jpeg_over_the_pixel_limit_is_refused_before_decoding() {
+        // CMYK 15000 x 15000: 900 MB decoded (under the byte budget), 225 megapixels.
+        let mut bytes = fixture("cmyk.jpg");
+        let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        bytes[sof + 5..sof + 9].copy_from_slice(&[0x3A, 0x98, 0x3A, 0x98]);
+        let err = decode_photo(&bytes, Path::new("huge.jpg")).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, PhotoError::TooLarge { .. }), "{err:?}");
+        assert!(
+            message.contains("15000x15000") && message.contains("limit 178956970 pixels"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_pixel_limit_is_pillows_bomb_threshold() {
+        assert_eq!(MAX_IMAGE_PIXELS, 2 * 89_478_485);
+        assert!(check_declared_size(13_377, 13_377, 3).is_ok());
+        assert!(matches!(
+            check_declared_size(13_378, 13_378, 1),
+            Err(SizeLimitError::Pixels { .. })
+        ));
+        // Under the pixel limit, over the byte budget (16-bit RGBA).
+        assert!(matches!(
+            check_declared_size(13_000, 13_000, 8),
+            Err(SizeLimitError::Bytes { .. })
+        ));
+        assert!(check_declared_size(u64::MAX, u64::MAX, 8).is_err());
     }
 }
