@@ -21,10 +21,6 @@ use crate::model::engine::{LoadEvent, ModelPaths, prepare_photo};
 use crate::model::files::{self, DataDirs};
 use crate::model::{DeviceChoice, GeoClip, download};
 
-/// File extensions looked for in folders: the app's scanner's list, re-exported for callers
-/// that still name it here (use [`crate::library::scan::PHOTO_EXTENSIONS`]).
-pub use crate::library::scan::PHOTO_EXTENSIONS;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "geoloupe",

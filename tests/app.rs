@@ -1118,3 +1118,37 @@ fn ctrl_z_undoes_right_after_clicking_accept() {
         app.collection.photos[kauai].decision.is_none()
     });
 }
+
+/// Issue 8, item 4: the app's exports write photo paths as the user chose (relative to the
+/// exported file by default, names only, or in full), and never the data folder's path.
+#[test]
+fn app_exports_write_photo_paths_as_chosen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, folder) = located_folder(tmp.path());
+    let data_dir = tmp.path().join("data");
+    let export = |harness: &mut Harness<'static, TestApp>, style, name: &str| {
+        let out = tmp.path().join(name);
+        let app = harness.state_mut().app_mut();
+        app.settings.export_paths = style;
+        app.apply(Command::ExportTo(out.clone()));
+        step_until(harness, "the export", |app| app.jobs.export.is_none());
+        std::fs::read_to_string(out).unwrap()
+    };
+    use geoloupe::export::PathStyle;
+    let relative = export(&mut harness, PathStyle::Relative, "relative.csv");
+    let names = export(&mut harness, PathStyle::Name, "names.csv");
+    let full = export(&mut harness, PathStyle::Full, "full.csv");
+    let folder_text = folder.display().to_string();
+    assert!(
+        relative.contains("photos/kauai.jpg") && !relative.contains(&folder_text),
+        "{relative}"
+    );
+    assert!(
+        names.contains(",kauai.jpg,") && !names.contains("photos/kauai.jpg"),
+        "{names}"
+    );
+    assert!(full.contains(&format!("{folder_text}/kauai.jpg")), "{full}");
+    for text in [&relative, &names, &full] {
+        assert!(!text.contains(&data_dir.display().to_string()), "{text}");
+    }
+}

@@ -1033,8 +1033,9 @@ impl App {
         }
         self.library.flush();
         let job = self.export_job();
+        let style = self.settings.export_paths;
         self.spawn_export(format!("Exporting to {}", path.display()), move || {
-            export::export_to(&path, job()).map(|note| export::WriteOutcome {
+            export::export_to_with_paths(&path, job(), style).map(|note| export::WriteOutcome {
                 note,
                 rewritten: Vec::new(),
             })

@@ -83,6 +83,9 @@ pub struct Settings {
     pub thumbnail_size: f32,
     /// The folders and files opened last, reopened at start when no paths are given.
     pub last_opened: Vec<std::path::PathBuf>,
+    /// How exports write each photo's path: relative to the exported file (the default), the
+    /// file name only, or in full.
+    pub export_paths: crate::export::PathStyle,
 }
 
 impl Default for Settings {
@@ -102,6 +105,7 @@ impl Default for Settings {
             folder_filter: None,
             thumbnail_size: 112.0,
             last_opened: Vec::new(),
+            export_paths: crate::export::PathStyle::default(),
         }
     }
 }

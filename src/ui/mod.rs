@@ -114,6 +114,7 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
         {
             app.commands.push(Command::PickExport);
         }
+        export_paths_ui(ui, app);
         for target in [WriteTarget::XmpSidecars, WriteTarget::ExifGps] {
             if ui
                 .add_enabled(located && !exporting, egui::Button::new(target.menu_label()))
@@ -161,6 +162,29 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
             app.set_network(network);
         }
     });
+}
+
+/// How exports write each photo's path: a file shared with others carries no more of the
+/// user's folders than they choose.
+fn export_paths_ui(ui: &mut egui::Ui, app: &mut App) {
+    use crate::export::PathStyle;
+    let label = |style: PathStyle| match style {
+        PathStyle::Relative => "Paths: relative",
+        PathStyle::Name => "Paths: names only",
+        PathStyle::Full => "Paths: full",
+    };
+    egui::ComboBox::from_id_salt("export paths")
+        .selected_text(label(app.settings.export_paths))
+        .show_ui(ui, |ui| {
+            for style in [PathStyle::Relative, PathStyle::Name, PathStyle::Full] {
+                ui.selectable_value(&mut app.settings.export_paths, style, label(style));
+            }
+        })
+        .response
+        .on_hover_text(
+            "How exports write each photo's path: relative to the exported file, the file name \
+             only, or the full path",
+        );
 }
 
 fn status_ui(ui: &mut egui::Ui, app: &mut App) {
