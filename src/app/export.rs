@@ -261,7 +261,7 @@ pub fn write_confirmed(
         WriteTarget::ExifGps => results
             .iter()
             .filter_map(|r| r.as_ref().ok())
-            .filter(|p| p.action != "skip")
+            .filter(|p| !p.action.is_skip())
             .map(|p| p.path.clone())
             .collect(),
     };
@@ -278,11 +278,11 @@ pub fn summarise_writes(
 ) -> String {
     let written = results
         .iter()
-        .filter(|r| r.as_ref().is_ok_and(|p| p.action != "skip"))
+        .filter(|r| r.as_ref().is_ok_and(|p| !p.action.is_skip()))
         .count();
     let skipped = results
         .iter()
-        .filter(|r| r.as_ref().is_ok_and(|p| p.action == "skip"))
+        .filter(|r| r.as_ref().is_ok_and(|p| p.action.is_skip()))
         .count();
     let errors: Vec<String> = results
         .iter()

@@ -203,6 +203,10 @@ pub struct ExportRecord {
     pub claim: Option<ClaimCheck>,
     pub provenance: ExportProvenance,
     pub taken_at: Option<TakenAt>,
+    /// Whether EXIF/XMP write-backs may replace the photo's EXIF GPS when it is present but
+    /// invalid (`ExifInfo::gps_invalid`); off by default: the user must ask for it.
+    #[serde(default)]
+    pub overwrite_invalid_gps: bool,
 }
 
 impl ExportRecord {
@@ -262,6 +266,7 @@ impl ExportRecord {
             claim,
             provenance,
             taken_at: read_taken_at(path),
+            overwrite_invalid_gps: false,
         })
     }
 
@@ -371,14 +376,89 @@ pub fn points(records: &[ExportRecord], set: PointSet) -> Vec<ExportPoint<'_>> {
     out
 }
 
+/// What a write-back does (dry run) or did to one file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteAction {
+    CreateSidecar,
+    MergeSidecar,
+    UpdateExifGps,
+    CreatedSidecar,
+    MergedSidecar,
+    UpdatedExifGps,
+    /// Left alone, and why.
+    Skip(SkipReason),
+}
+
+impl WriteAction {
+    pub fn is_skip(&self) -> bool {
+        matches!(self, Self::Skip(_))
+    }
+}
+
+impl std::fmt::Display for WriteAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::CreateSidecar => "create XMP sidecar",
+            Self::MergeSidecar => "merge XMP sidecar",
+            Self::UpdateExifGps => "update EXIF GPS",
+            Self::CreatedSidecar => "created XMP sidecar",
+            Self::MergedSidecar => "merged XMP sidecar",
+            Self::UpdatedExifGps => "updated EXIF GPS",
+            Self::Skip(_) => "skip",
+        })
+    }
+}
+
+/// Why a batch write-back leaves a photo alone.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// The photo has EXIF GPS of its own (a measured fix, not geoloupe's estimate) and no
+    /// accepted location: an estimate never replaces it.
+    OwnGps,
+    /// The photo's EXIF GPS is present but invalid (the reason, as
+    /// [`crate::library::exif::ExifInfo::gps_invalid`] gives it): kept unless the record says
+    /// to overwrite it ([`ExportRecord::overwrite_invalid_gps`]).
+    InvalidGps { reason: String },
+    /// EXIF GPS is only written into JPEGs.
+    NotJpeg,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OwnGps => f.write_str(
+                "the photo has EXIF GPS (a measured position); an estimate never replaces it",
+            ),
+            Self::InvalidGps { reason } => write!(
+                f,
+                "the photo has invalid GPS ({reason}); it is only overwritten when asked to"
+            ),
+            Self::NotJpeg => f.write_str("not a JPEG: EXIF GPS is only written into JPEGs"),
+        }
+    }
+}
+
 /// A file an action would write (the dry run) or wrote.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PlannedWrite {
     pub path: PathBuf,
-    /// What happens to it: `create`, `merge`, `update EXIF GPS`.
-    pub action: String,
-    /// A one-line summary of what is written.
+    /// What happens to it.
+    pub action: WriteAction,
+    /// A one-line summary of what is written (or why nothing is).
     pub detail: String,
+}
+
+impl PlannedWrite {
+    /// `path` left alone for `reason`.
+    pub fn skip(path: PathBuf, reason: SkipReason) -> Self {
+        Self {
+            path,
+            detail: reason.to_string(),
+            action: WriteAction::Skip(reason),
+        }
+    }
 }
 
 impl std::fmt::Display for PlannedWrite {
@@ -393,22 +473,23 @@ impl std::fmt::Display for PlannedWrite {
     }
 }
 
-/// Whether the photo has an EXIF GPS position (a measured fix). Batch write-backs skip such
-/// photos unless the user accepted a location for them: an estimate never replaces a fix.
+/// Whether the photo has an EXIF GPS position of its own (a measured fix, not geoloupe's
+/// estimate). Batch write-backs skip such photos unless the user accepted a location for
+/// them: an estimate never replaces a fix.
 pub fn has_exif_gps(path: &Path) -> bool {
     crate::library::exif::read_exif(path).is_ok_and(|info| info.gps.is_some())
 }
 
-/// The dry-run entry for a photo a batch write-back leaves alone, or `None`.
-pub(crate) fn skip_measured(record: &ExportRecord, path: &Path) -> Option<PlannedWrite> {
-    (record.location_source != LocationSource::Accepted && has_exif_gps(&record.path)).then(|| {
-        PlannedWrite {
-            path: path.to_owned(),
-            action: "skip".into(),
-            detail: "the photo has EXIF GPS (a measured position); an estimate never replaces it"
-                .into(),
-        }
-    })
+/// Why a batch write-back leaves `record`'s photo alone because of its EXIF GPS, or `None`:
+/// invalid GPS (unless [`ExportRecord::overwrite_invalid_gps`]), or a fix of its own without
+/// an accepted location. geoloupe's own earlier estimate is no reason.
+pub(crate) fn gps_skip(record: &ExportRecord) -> Option<SkipReason> {
+    let info = crate::library::exif::read_exif(&record.path).ok()?;
+    match info.gps_invalid {
+        Some(reason) if !record.overwrite_invalid_gps => Some(SkipReason::InvalidGps { reason }),
+        _ => (record.location_source != LocationSource::Accepted && info.gps.is_some())
+            .then_some(SkipReason::OwnGps),
+    }
 }
 
 /// When the photo was taken, from its EXIF (DateTimeOriginal or DateTime, plus
