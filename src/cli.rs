@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
 use crate::domain::Provenance;
-use crate::export::exif_write::BackupStore;
+use crate::export::exif_write::{BackupStore, RestoreOutcome};
 use crate::export::xmp::SidecarStyle;
 use crate::export::{
     self, ExportCandidate, ExportFormat, ExportRecord, ExportWriter, PathStyle, PhotoPaths,
@@ -61,7 +61,9 @@ pub enum BackupsCommand {
     List,
     /// Delete every kept original (the changed photos stay as they are).
     Clear,
-    /// Put every kept original back in place of the changed photo, then forget it.
+    /// Put each kept original back in place of the changed photo, then forget it. Only photos
+    /// still exactly as geoloupe wrote them are restored; the others are listed with the
+    /// reason and their originals stay in the backups.
     Restore,
 }
 
@@ -676,8 +678,27 @@ fn backups(dirs: &DataDirs, cmd: &BackupsCommand) -> anyhow::Result<()> {
             println!("deleted {n} backup(s) from {}", store.dir().display());
         }
         BackupsCommand::Restore => {
-            let n = store.restore_all()?;
-            println!("restored {n} original(s)");
+            let reports = store.restore_all()?;
+            for r in &reports {
+                println!("{}: {}", r.outcome, r.entry.original.display());
+            }
+            let count =
+                |f: fn(&RestoreOutcome) -> bool| reports.iter().filter(|r| f(&r.outcome)).count();
+            let (restored, skipped) = (
+                count(RestoreOutcome::is_restored),
+                count(RestoreOutcome::is_skipped),
+            );
+            let failed = reports.len() - restored - skipped;
+            println!("restored {restored}, skipped {skipped}, failed {failed}");
+            if skipped > 0 {
+                println!(
+                    "the originals of skipped photos stay in {} (`geoloupe backups clear` deletes them)",
+                    store.dir().display()
+                );
+            }
+            if failed > 0 {
+                bail!("{failed} original(s) could not be restored");
+            }
         }
     }
     Ok(())

@@ -817,10 +817,12 @@ fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current()
 
     // The JPEG now carries the top-1 candidate as EXIF GPS; gps.jpg (a fix of its own, no
     // accepted location) and small.png (not a JPEG) are untouched.
+    // Marked as geoloupe's estimate, so not read back as a GPS fix.
     let written = geoloupe::library::exif::read_exif(&kauai)
         .unwrap()
-        .gps
-        .unwrap();
+        .gps_estimate
+        .unwrap()
+        .position;
     assert!(
         (written.lat_deg - top1.lat_deg).abs() < 1e-5,
         "{written:?} vs {top1:?}"
@@ -842,12 +844,12 @@ fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current()
         app.messages
     );
     // The browser shows the new EXIF position at once.
+    let entry = &app.collection.photos[index_of(app, "kauai.jpg")].entry;
     assert_eq!(
-        app.collection.photos[index_of(app, "kauai.jpg")]
-            .entry
-            .gps(),
+        entry.exif.gps_estimate.as_ref().map(|e| e.position),
         Some(written)
     );
+    assert_eq!(entry.gps(), None, "an estimate is not a fix");
     // The original is in the backups, byte for byte.
     let backups = geoloupe::export::exif_write::BackupStore::in_data_dir(&tmp.path().join("data"));
     let entries = backups.list().unwrap();

@@ -626,3 +626,61 @@ fn outputs_and_exports_carry_no_private_model_path() {
         assert!(content.contains("tiny_clip"), "{name} names the backbone");
     }
 }
+
+/// `geoloupe backups restore` puts back only photos still as geoloupe left them and says which
+/// it skipped and why.
+#[test]
+fn backups_restore_skips_photos_edited_since() {
+    use geoloupe::export::exif_write::{BackupStore, write_exif_gps};
+    let data = tempfile::tempdir().unwrap();
+    let photos = tempfile::tempdir().unwrap();
+    let backups = BackupStore::in_data_dir(data.path());
+    let kept = photos.path().join("kept.jpg");
+    let edited = photos.path().join("edited.jpg");
+    std::fs::copy(image_path("kauai.jpg"), &kept).unwrap();
+    std::fs::copy(image_path("rotated.jpg"), &edited).unwrap();
+    let original = std::fs::read(&kept).unwrap();
+    write_exif_gps(&kept, geoloupe::geo::LatLon::new(1.0, 2.0), None, &backups).unwrap();
+    write_exif_gps(
+        &edited,
+        geoloupe::geo::LatLon::new(3.0, 4.0),
+        None,
+        &backups,
+    )
+    .unwrap();
+    let mut edit = std::fs::read(&edited).unwrap();
+    edit.extend_from_slice(b"trailing bytes another tool added");
+    std::fs::write(&edited, &edit).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_geoloupe"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["backups", "restore"])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(std::fs::read(&kept).unwrap() == original);
+    assert!(std::fs::read(&edited).unwrap() == edit);
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no line for {name}: {stdout}"))
+            .to_owned()
+    };
+    assert!(line("kept.jpg").starts_with("restored"), "{stdout}");
+    let skipped = line("edited.jpg");
+    assert!(
+        skipped.starts_with("skipped") && skipped.contains("changed since"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("restored 1, skipped 1, failed 0"),
+        "{stdout}"
+    );
+    assert_eq!(
+        BackupStore::in_data_dir(data.path()).list().unwrap().len(),
+        1
+    );
+}

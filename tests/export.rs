@@ -15,12 +15,13 @@ use std::sync::Arc;
 
 use geoloupe::domain::Provenance;
 use geoloupe::export::exif_write::{
-    BackupStore, plan_exif_writes, write_exif_gps, write_exif_gps_with,
+    BackupStore, ESTIMATE_METHOD, MissingFile, RestoreOutcome, RestoreReport, plan_exif_writes,
+    record_error_radius_m, write_exif_gps, write_exif_gps_all, write_exif_gps_with,
 };
 use geoloupe::export::xmp::{SidecarStyle, plan_sidecars, sidecar_path, write_sidecar};
 use geoloupe::export::{
-    ExportError, ExportRecord, LocationSource, PointSet, csv::render_csv, geojson::render_geojson,
-    gpx::render_gpx,
+    ExportError, ExportRecord, LocationSource, PointSet, SkipReason, WriteAction, csv::render_csv,
+    geojson::render_geojson, gpx::render_gpx,
 };
 use geoloupe::geo::{ClaimSource, LatLon};
 use geoloupe::model::{Candidate, Prediction};
@@ -437,7 +438,7 @@ fn merging_keeps_other_tools_tags() {
     let before = exiftool_json(&sidecar);
     assert_eq!(
         plan_sidecars(std::slice::from_ref(&r), SidecarStyle::AppendXmp)[0].action,
-        "merge XMP sidecar"
+        WriteAction::MergeSidecar
     );
     for _ in 0..2 {
         write_sidecar(&r, SidecarStyle::AppendXmp).unwrap();
@@ -541,7 +542,7 @@ fn exif_gps_keeps_pixels_and_other_metadata() {
         let original = std::fs::read(photo).unwrap();
         let before_pixels = pixels(photo);
         let before_meta = metadata_without_gps(photo);
-        let backup = write_exif_gps(photo, *position, &backups).unwrap();
+        let backup = write_exif_gps(photo, *position, Some(5000.0), &backups).unwrap();
         assert_eq!(
             std::fs::read(&backup).unwrap(),
             original,
@@ -558,7 +559,19 @@ fn exif_gps_keeps_pixels_and_other_metadata() {
         assert!(!tags.contains_key("ExifTool:Warning"), "{tags:#?}");
         assert!((get_f64(&tags, "Composite:GPSLatitude") - position.lat_deg).abs() < 1e-6);
         assert!((get_f64(&tags, "Composite:GPSLongitude") - position.lon_deg).abs() < 1e-6);
-        assert_eq!(metadata_without_gps(photo), before_meta, "other metadata");
+        let mut after_meta = metadata_without_gps(photo);
+        if !before_meta.keys().any(|k| k.starts_with("IFD0:")) {
+            // A new EXIF block gets the tags IFD0 requires (see the -validate test).
+            for tag in [
+                "XResolution",
+                "YResolution",
+                "ResolutionUnit",
+                "YCbCrPositioning",
+            ] {
+                after_meta.remove(&format!("IFD0:{tag}"));
+            }
+        }
+        assert_eq!(after_meta, before_meta, "other metadata");
     }
     let rich_tags = exiftool_json(&cases[0].0);
     assert_eq!(
@@ -576,7 +589,7 @@ fn exif_gps_keeps_pixels_and_other_metadata() {
 
     // A second write keeps the first original as the backup.
     let first_original = std::fs::read(backups.list().unwrap()[0].backup.clone()).unwrap();
-    write_exif_gps(&cases[0].0, LatLon::new(1.0, 2.0), &backups).unwrap();
+    write_exif_gps(&cases[0].0, LatLon::new(1.0, 2.0), None, &backups).unwrap();
     assert_eq!(backups.list().unwrap().len(), 3);
     assert_eq!(
         std::fs::read(&backups.list().unwrap()[0].backup).unwrap(),
@@ -592,13 +605,19 @@ fn a_write_that_fails_half_way_leaves_the_original() {
     let backups = BackupStore::new(dir.path().join("backups"));
     let photo = copy_into(dir.path(), "rotated.jpg", "photo.jpg");
     let original = std::fs::read(&photo).unwrap();
-    let err = write_exif_gps_with(&photo, LatLon::new(10.0, 20.0), &backups, |w, bytes| {
-        w.write_all(&bytes[..bytes.len() / 2])?;
-        Err(std::io::Error::new(
-            std::io::ErrorKind::StorageFull,
-            "no space left (simulated)",
-        ))
-    })
+    let err = write_exif_gps_with(
+        &photo,
+        LatLon::new(10.0, 20.0),
+        None,
+        &backups,
+        |w, bytes| {
+            w.write_all(&bytes[..bytes.len() / 2])?;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left (simulated)",
+            ))
+        },
+    )
     .unwrap_err();
     assert!(err.to_string().contains("no space left"), "{err}");
     assert_eq!(std::fs::read(&photo).unwrap(), original);
@@ -626,7 +645,7 @@ fn a_read_only_folder_is_refused_with_nothing_changed() {
     let original = std::fs::read(&photo).unwrap();
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
 
-    let exif_err = write_exif_gps(&photo, r.location, &backups).unwrap_err();
+    let exif_err = write_exif_gps(&photo, r.location, None, &backups).unwrap_err();
     let sidecar_err = write_sidecar(&r, SidecarStyle::AppendXmp).unwrap_err();
     let listing: Vec<_> = std::fs::read_dir(&folder)
         .unwrap()
@@ -646,7 +665,7 @@ fn a_read_only_folder_is_refused_with_nothing_changed() {
 
     // A read-only file in a writable folder is refused too.
     std::fs::set_permissions(&photo, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let err = write_exif_gps(&photo, r.location, &backups).unwrap_err();
+    let err = write_exif_gps(&photo, r.location, None, &backups).unwrap_err();
     assert!(matches!(err, ExportError::ReadOnlyFile { .. }), "{err}");
     assert_eq!(std::fs::read(&photo).unwrap(), original);
 }
@@ -674,10 +693,10 @@ fn a_dry_run_lists_and_writes_nothing() {
     let before = listing(dir.path());
     let sidecars = plan_sidecars(&records, SidecarStyle::ReplaceExtension);
     assert_eq!(sidecars[0].path, dir.path().join("photo.xmp"));
-    assert_eq!(sidecars[0].action, "create XMP sidecar");
+    assert_eq!(sidecars[0].action, WriteAction::CreateSidecar);
     let exif = plan_exif_writes(&records);
-    assert_eq!(exif[0].action, "update EXIF GPS");
-    assert_eq!(exif[1].action, "skip");
+    assert_eq!(exif[0].action, WriteAction::UpdateExifGps);
+    assert_eq!(exif[1].action, WriteAction::Skip(SkipReason::NotJpeg));
     assert_eq!(listing(dir.path()), before);
 }
 
@@ -835,4 +854,381 @@ fn exports_write_photo_paths_relative_to_the_file_by_default() {
         text.contains("../photos/kauai.jpg") && !text.contains(private),
         "{text}"
     );
+}
+
+// ---- Issue 8: estimates marked as such, safe restores, symlinks, IFD0, invalid GPS ----
+
+/// The warnings of `exiftool -validate -warning -a FILE`, except the one geoloupe accepts:
+/// its `GPSProcessingMethod` text is none of the four method names EXIF 2.32 lists (see
+/// `exif_write`'s module docs).
+fn exiftool_validate(path: &Path) -> Vec<String> {
+    let out = run(
+        "exiftool",
+        &["-validate", "-warning", "-a", path.to_str().unwrap()],
+    );
+    out.lines()
+        .filter(|l| l.starts_with("Warning"))
+        .filter(|l| !l.ends_with("Invalid value for GPS tag 0x001b GPSProcessingMethod"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn an_estimate_in_exif_is_marked_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(dir.path().join("backups"));
+    let photo = copy_into(dir.path(), "gps.jpg", "photo.jpg");
+    let warnings = exiftool_validate(&photo);
+    // gps.jpg has a fix of its own: a top candidate never replaces it, an accepted location does.
+    let r = record(&photo, &[0, 1, 2], None, None);
+    assert_eq!(
+        plan_exif_writes(std::slice::from_ref(&r))[0].action,
+        WriteAction::Skip(SkipReason::OwnGps)
+    );
+    let accepted = record(&photo, &[0, 1, 2], Some(LatLon::new(21.97, -159.37)), None);
+    let radius = record_error_radius_m(&accepted).unwrap();
+    let written = write_exif_gps_all(std::slice::from_ref(&accepted), &backups);
+    assert_eq!(
+        written[0].as_ref().unwrap().action,
+        WriteAction::UpdatedExifGps
+    );
+
+    let out = run(
+        "exiftool",
+        &[
+            "-n",
+            "-s",
+            "-GPSProcessingMethod",
+            "-GPSHPositioningError",
+            photo.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains(&format!(
+            "GPSProcessingMethod             : {ESTIMATE_METHOD}"
+        )),
+        "{out}"
+    );
+    let error_line = out
+        .lines()
+        .find(|l| l.starts_with("GPSHPositioningError"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let error_m: f64 = error_line
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(error_m, radius.round(), "{out}");
+    assert!(
+        error_m > 1000.0,
+        "the candidates spread over Hawaii: {error_m}"
+    );
+    assert_eq!(exiftool_validate(&photo), warnings, "no new warning");
+
+    // Read back: an estimate, not a fix.
+    let info = geoloupe::library::exif::read_exif(&photo).unwrap();
+    assert_eq!(info.gps, None, "{info:?}");
+    assert_eq!(info.gps_invalid, None);
+    let estimate = info.gps_estimate.unwrap();
+    assert_eq!(estimate.method, ESTIMATE_METHOD);
+    assert_eq!(estimate.error_m, Some(error_m));
+    assert!(estimate.position.distance_km(&LatLon::new(21.97, -159.37)) < 0.001);
+    assert!(!geoloupe::export::has_exif_gps(&photo));
+
+    // So a later batch write replaces it (it is not "its own GPS"), as do sidecars.
+    let again = record(&photo, &[2, 1, 0], None, None);
+    assert_eq!(
+        plan_exif_writes(std::slice::from_ref(&again))[0].action,
+        WriteAction::UpdateExifGps
+    );
+    assert_eq!(
+        plan_sidecars(std::slice::from_ref(&again), SidecarStyle::AppendXmp)[0].action,
+        WriteAction::CreateSidecar
+    );
+    write_exif_gps_all(std::slice::from_ref(&again), &backups)[0]
+        .as_ref()
+        .unwrap();
+    let info = geoloupe::library::exif::read_exif(&photo).unwrap();
+    let estimate = info.gps_estimate.unwrap();
+    assert!(estimate.position.distance_km(&LatLon::new(20.80, -156.33)) < 0.001);
+}
+
+/// What a restore did with the backup of the photo named like `photo`.
+fn outcome_of<'a>(reports: &'a [RestoreReport], photo: &Path) -> &'a RestoreOutcome {
+    &reports
+        .iter()
+        .find(|r| r.entry.original.file_name() == photo.file_name())
+        .unwrap_or_else(|| panic!("no report for {}: {reports:?}", photo.display()))
+        .outcome
+}
+
+#[test]
+fn restore_leaves_a_photo_edited_since_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(dir.path().join("backups"));
+    let edited = copy_into(dir.path(), "kauai.jpg", "edited.jpg");
+    let untouched = copy_into(dir.path(), "rotated.jpg", "untouched.jpg");
+    let gone = copy_into(dir.path(), "landscape.jpg", "gone.jpg");
+    let untouched_original = std::fs::read(&untouched).unwrap();
+    write_exif_gps(&edited, LatLon::new(1.0, 2.0), None, &backups).unwrap();
+    write_exif_gps(&untouched, LatLon::new(3.0, 4.0), None, &backups).unwrap();
+    // Written twice: the first original is the one restored.
+    write_exif_gps(&untouched, LatLon::new(5.0, 6.0), None, &backups).unwrap();
+    write_exif_gps(&gone, LatLon::new(7.0, 8.0), None, &backups).unwrap();
+    std::fs::remove_file(&gone).unwrap();
+    // Another tool edits the photo after geoloupe wrote it.
+    exiftool_set(&edited, &["-Artist=Someone Else"]);
+    let edit = std::fs::read(&edited).unwrap();
+
+    let reports = backups.restore_all().unwrap();
+    assert_eq!(reports.len(), 3);
+    assert!(
+        matches!(
+            outcome_of(&reports, &edited),
+            RestoreOutcome::SkippedEditedSince
+        ),
+        "{reports:?}"
+    );
+    assert!(
+        matches!(outcome_of(&reports, &untouched), RestoreOutcome::Restored),
+        "{reports:?}"
+    );
+    assert!(
+        matches!(
+            outcome_of(&reports, &gone),
+            RestoreOutcome::SkippedMissing(MissingFile::Photo)
+        ),
+        "{reports:?}"
+    );
+    assert!(std::fs::read(&edited).unwrap() == edit, "the edit survives");
+    assert!(std::fs::read(&untouched).unwrap() == untouched_original);
+    let left = backups.list().unwrap();
+    assert_eq!(left.len(), 2, "skipped photos keep their backups: {left:?}");
+    assert!(left.iter().all(|b| b.backup.is_file()));
+
+    // Writing over the edit backs the edited photo up instead: a restore keeps the edit.
+    write_exif_gps(&edited, LatLon::new(9.0, 9.0), None, &backups).unwrap();
+    assert_eq!(backups.list().unwrap().len(), 2);
+    let reports = backups.restore_all().unwrap();
+    assert!(outcome_of(&reports, &edited).is_restored(), "{reports:?}");
+    assert!(std::fs::read(&edited).unwrap() == edit);
+    let backup_files = std::fs::read_dir(backups.dir()).unwrap().count();
+    assert_eq!(
+        backup_files, 3,
+        "the gone photo's copy, index.json and index.lock"
+    );
+}
+
+#[test]
+fn restore_never_trusts_an_entry_without_a_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(dir.path().join("backups"));
+    let photo = copy_into(dir.path(), "kauai.jpg", "photo.jpg");
+    write_exif_gps(&photo, LatLon::new(1.0, 2.0), None, &backups).unwrap();
+    let written = std::fs::read(&photo).unwrap();
+    // An index as an older geoloupe wrote it: no `written` digest.
+    let index = backups.dir().join("index.json");
+    let mut entries: Vec<Value> = serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+    entries[0].as_object_mut().unwrap().remove("written");
+    std::fs::write(&index, serde_json::to_vec(&entries).unwrap()).unwrap();
+
+    let reports = backups.restore_all().unwrap();
+    assert!(
+        matches!(reports[0].outcome, RestoreOutcome::SkippedUnverified),
+        "{reports:?}"
+    );
+    assert!(reports[0].outcome.to_string().contains("by hand"));
+    assert!(std::fs::read(&photo).unwrap() == written);
+    assert_eq!(backups.list().unwrap().len(), 1);
+}
+
+#[test]
+fn concurrent_backups_lose_no_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(dir.path().join("backups"));
+    let photos: Vec<PathBuf> = (0..24)
+        .map(|i| copy_into(dir.path(), "rotated.jpg", &format!("p{i}.jpg")))
+        .collect();
+    std::thread::scope(|s| {
+        for chunk in photos.chunks(3) {
+            let backups = backups.clone();
+            std::thread::Builder::new()
+                .name("writer".into())
+                .spawn_scoped(s, move || {
+                    for p in chunk {
+                        write_exif_gps(p, LatLon::new(5.0, 6.0), None, &backups).unwrap();
+                    }
+                })
+                .unwrap();
+        }
+    });
+    let entries = backups.list().unwrap();
+    assert_eq!(entries.len(), photos.len());
+    assert!(entries.iter().all(|e| e.written.is_some()));
+    let reports = backups.restore_all().unwrap();
+    assert!(
+        reports.iter().all(|r| r.outcome.is_restored()),
+        "{reports:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_photo_is_written_through_and_kept_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(dir.path().join("backups"));
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    let target = copy_into(&dir.path().join("real"), "kauai.jpg", "photo.jpg");
+    let original = std::fs::read(&target).unwrap();
+    let link = dir.path().join("link.jpg");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    let r = record(&link, &[4, 3, 2], None, None);
+    write_exif_gps_all(std::slice::from_ref(&r), &backups)[0]
+        .as_ref()
+        .unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_link(&link).unwrap(), target);
+    let tags = exiftool_json(&target);
+    assert!(
+        (get_f64(&tags, "Composite:GPSLatitude") - r.location.lat_deg).abs() < 1e-6,
+        "{tags:#?}"
+    );
+    let entries = backups.list().unwrap();
+    assert_eq!(entries[0].original, std::fs::canonicalize(&target).unwrap());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "no stray file"
+    );
+
+    let reports = backups.restore_all().unwrap();
+    assert!(reports[0].outcome.is_restored(), "{reports:?}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read(&target).unwrap() == original,
+        "the target is restored"
+    );
+}
+
+#[test]
+fn a_new_exif_block_validates_like_exiftools_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(dir.path().join("backups"));
+    let ours = copy_into(dir.path(), "kauai.jpg", "ours.jpg");
+    let theirs = copy_into(dir.path(), "kauai.jpg", "theirs.jpg");
+    write_exif_gps(&ours, LatLon::new(22.05, -159.5), Some(25_000.0), &backups).unwrap();
+    exiftool_set(
+        &theirs,
+        &[
+            "-GPSLatitude=22.05",
+            "-GPSLatitudeRef=N",
+            "-GPSLongitude=159.5",
+            "-GPSLongitudeRef=W",
+        ],
+    );
+    assert_eq!(exiftool_validate(&theirs), Vec::<String>::new());
+    assert_eq!(exiftool_validate(&ours), Vec::<String>::new());
+    let tags = exiftool_json(&ours);
+    assert_eq!(tags["IFD0:XResolution"], Value::from(72));
+    assert_eq!(tags["IFD0:YResolution"], Value::from(72));
+    assert_eq!(tags["IFD0:ResolutionUnit"], Value::from(2));
+    assert_eq!(tags["IFD0:YCbCrPositioning"], Value::from(1));
+    assert_eq!(tags["GPS:GPSHPositioningError"], Value::from(25_000));
+}
+
+#[test]
+fn invalid_gps_is_never_overwritten_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(dir.path().join("backups"));
+    let lat_999 = copy_into(dir.path(), "landscape.jpg", "lat999.jpg");
+    exiftool_set(
+        &lat_999,
+        &[
+            "-n",
+            "-GPSLatitude=999",
+            "-GPSLatitudeRef=N",
+            "-GPSLongitude=10",
+            "-GPSLongitudeRef=E",
+        ],
+    );
+    let bad_ref = copy_into(dir.path(), "landscape.jpg", "badref.jpg");
+    exiftool_set(
+        &bad_ref,
+        &[
+            "-n",
+            "-GPSLatitude=10",
+            "-GPSLatitudeRef=X",
+            "-GPSLongitude=10",
+            "-GPSLongitudeRef=E",
+        ],
+    );
+    let void = copy_into(dir.path(), "landscape.jpg", "void.jpg");
+    exiftool_set(
+        &void,
+        &[
+            "-n",
+            "-GPSLatitude=0",
+            "-GPSLatitudeRef=N",
+            "-GPSLongitude=0",
+            "-GPSLongitudeRef=E",
+            "-GPSStatus=V",
+        ],
+    );
+    for (photo, why) in [
+        (&lat_999, "latitude 999° is beyond ±90°"),
+        (&bad_ref, "GPSLatitudeRef is \"X\", not N or S"),
+        (
+            &void,
+            "GPSStatus is V (measurement void: the receiver had no fix)",
+        ),
+    ] {
+        let info = geoloupe::library::exif::read_exif(photo).unwrap();
+        assert_eq!(info.gps_invalid.as_deref(), Some(why), "{info:?}");
+        assert_eq!((info.gps, info.gps_estimate), (None, None));
+        let before = std::fs::read(photo).unwrap();
+        // Not even an accepted location replaces it by default.
+        let mut r = record(photo, &[0, 1, 2], Some(LatLon::new(1.0, 1.0)), None);
+        let plan = &plan_exif_writes(std::slice::from_ref(&r))[0];
+        let skip = WriteAction::Skip(SkipReason::InvalidGps { reason: why.into() });
+        assert_eq!(plan.action, skip, "{plan}");
+        assert!(
+            plan.to_string()
+                .contains(&format!("the photo has invalid GPS ({why})")),
+            "{plan}"
+        );
+        let sidecar = &plan_sidecars(std::slice::from_ref(&r), SidecarStyle::AppendXmp)[0];
+        assert_eq!(sidecar.action, skip, "{sidecar}");
+        let written = write_exif_gps_all(std::slice::from_ref(&r), &backups);
+        assert_eq!(written[0].as_ref().unwrap().action, skip);
+        assert!(std::fs::read(photo).unwrap() == before);
+
+        // The explicit override.
+        r.overwrite_invalid_gps = true;
+        assert_eq!(
+            plan_exif_writes(std::slice::from_ref(&r))[0].action,
+            WriteAction::UpdateExifGps
+        );
+        let written = write_exif_gps_all(std::slice::from_ref(&r), &backups);
+        assert_eq!(
+            written[0].as_ref().unwrap().action,
+            WriteAction::UpdatedExifGps
+        );
+        let info = geoloupe::library::exif::read_exif(photo).unwrap();
+        assert_eq!(info.gps_invalid, None);
+        assert!(info.gps_estimate.is_some());
+    }
+    assert!(!sidecar_path(&lat_999, SidecarStyle::AppendXmp).exists());
 }

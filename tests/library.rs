@@ -361,14 +361,14 @@ fn our_own_exif_write_keeps_results_current_but_an_edit_does_not() {
     // geoloupe writes EXIF GPS into the file (size, mtime and the first 64 KiB change) and
     // tells the store: the result stays current.
     let backups = BackupStore::new(dir.path().join("backups"));
-    write_exif_gps(&photo, LatLon::new(22.2, -159.5), &backups).unwrap();
+    write_exif_gps(&photo, LatLon::new(22.2, -159.5), None, &backups).unwrap();
     store.adopt_own_write(&photo).unwrap();
     let record = store.identify(&photo).unwrap();
     assert_eq!(record.status, FileStatus::Unchanged);
     assert!(!record.result.unwrap().stale);
 
     // Without telling the store, the same kind of write is an edit.
-    write_exif_gps(&photo, LatLon::new(10.0, 10.0), &backups).unwrap();
+    write_exif_gps(&photo, LatLon::new(10.0, 10.0), None, &backups).unwrap();
     let record = store.identify(&photo).unwrap();
     assert_eq!(record.status, FileStatus::Edited);
     assert!(record.result.unwrap().stale);

@@ -181,6 +181,10 @@ pub struct ExportRecord {
     /// When the estimate was made, UTC, RFC 3339 (`2026-11-23T19:40:00Z`).
     pub estimated_at: String,
     pub taken_at: Option<TakenAt>,
+    /// Whether EXIF/XMP write-backs may replace the photo's EXIF GPS when it is present but
+    /// invalid (`ExifInfo::gps_invalid`); off by default: the user must ask for it.
+    #[serde(default)]
+    pub overwrite_invalid_gps: bool,
 }
 
 impl ExportRecord {
@@ -242,6 +246,7 @@ impl ExportRecord {
             provenance,
             estimated_at,
             taken_at: read_taken_at(path),
+            overwrite_invalid_gps: false,
         })
     }
 
@@ -466,6 +471,70 @@ impl ExportWriter {
     }
 }
 
+/// What a write-back does (dry run) or did to one file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteAction {
+    CreateSidecar,
+    MergeSidecar,
+    UpdateExifGps,
+    CreatedSidecar,
+    MergedSidecar,
+    UpdatedExifGps,
+    /// Left alone, and why.
+    Skip(SkipReason),
+}
+
+impl WriteAction {
+    pub fn is_skip(&self) -> bool {
+        matches!(self, Self::Skip(_))
+    }
+}
+
+impl std::fmt::Display for WriteAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::CreateSidecar => "create XMP sidecar",
+            Self::MergeSidecar => "merge XMP sidecar",
+            Self::UpdateExifGps => "update EXIF GPS",
+            Self::CreatedSidecar => "created XMP sidecar",
+            Self::MergedSidecar => "merged XMP sidecar",
+            Self::UpdatedExifGps => "updated EXIF GPS",
+            Self::Skip(_) => "skip",
+        })
+    }
+}
+
+/// Why a batch write-back leaves a photo alone.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// The photo has EXIF GPS of its own (a measured fix, not geoloupe's estimate) and no
+    /// accepted location: an estimate never replaces it.
+    OwnGps,
+    /// The photo's EXIF GPS is present but invalid (the reason, as
+    /// [`crate::library::exif::ExifInfo::gps_invalid`] gives it): kept unless the record says
+    /// to overwrite it ([`ExportRecord::overwrite_invalid_gps`]).
+    InvalidGps { reason: String },
+    /// EXIF GPS is only written into JPEGs.
+    NotJpeg,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OwnGps => f.write_str(
+                "the photo has EXIF GPS (a measured position); an estimate never replaces it",
+            ),
+            Self::InvalidGps { reason } => write!(
+                f,
+                "the photo has invalid GPS ({reason}); it is only overwritten when asked to"
+            ),
+            Self::NotJpeg => f.write_str("not a JPEG: EXIF GPS is only written into JPEGs"),
+        }
+    }
+}
+
 /// Writes `records` to `path` in the format its extension names ([`ExportFormat::from_path`]),
 /// photo paths as `style` says (relative ones from `path`'s folder), atomically (a temporary
 /// file renamed into place: see [`write_atomic_with`]). Returns the format written.
@@ -506,19 +575,25 @@ pub(crate) fn push_indented(out: &mut String, value: &impl serde::Serialize, ind
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PlannedWrite {
     pub path: PathBuf,
-    /// What happens to it: `create`, `merge`, `update EXIF GPS`.
-    pub action: String,
-    /// A one-line summary of what is written.
+    /// What happens to it.
+    pub action: WriteAction,
+    /// A one-line summary of what is written (or why nothing is).
     pub detail: String,
 }
 
-/// The [`PlannedWrite::action`] of a photo a batch write-back leaves alone.
-pub const SKIP_ACTION: &str = "skip";
-
 impl PlannedWrite {
-    /// Whether this photo is left alone ([`SKIP_ACTION`]).
+    /// `path` left alone for `reason`.
+    pub fn skip(path: PathBuf, reason: SkipReason) -> Self {
+        Self {
+            path,
+            detail: reason.to_string(),
+            action: WriteAction::Skip(reason),
+        }
+    }
+
+    /// Whether this photo is left alone.
     pub fn is_skip(&self) -> bool {
-        self.action == SKIP_ACTION
+        self.action.is_skip()
     }
 }
 
@@ -534,22 +609,23 @@ impl std::fmt::Display for PlannedWrite {
     }
 }
 
-/// Whether the photo has an EXIF GPS position (a measured fix). Batch write-backs skip such
-/// photos unless the user accepted a location for them: an estimate never replaces a fix.
+/// Whether the photo has an EXIF GPS position of its own (a measured fix, not geoloupe's
+/// estimate). Batch write-backs skip such photos unless the user accepted a location for
+/// them: an estimate never replaces a fix.
 pub fn has_exif_gps(path: &Path) -> bool {
     crate::library::exif::read_exif(path).is_ok_and(|info| info.gps.is_some())
 }
 
-/// The dry-run entry for a photo a batch write-back leaves alone, or `None`.
-pub(crate) fn skip_measured(record: &ExportRecord, path: &Path) -> Option<PlannedWrite> {
-    (record.location_source != LocationSource::Accepted && has_exif_gps(&record.path)).then(|| {
-        PlannedWrite {
-            path: path.to_owned(),
-            action: SKIP_ACTION.into(),
-            detail: "the photo has EXIF GPS (a measured position); an estimate never replaces it"
-                .into(),
-        }
-    })
+/// Why a batch write-back leaves `record`'s photo alone because of its EXIF GPS, or `None`:
+/// invalid GPS (unless [`ExportRecord::overwrite_invalid_gps`]), or a fix of its own without
+/// an accepted location. geoloupe's own earlier estimate is no reason.
+pub(crate) fn gps_skip(record: &ExportRecord) -> Option<SkipReason> {
+    let info = crate::library::exif::read_exif(&record.path).ok()?;
+    match info.gps_invalid {
+        Some(reason) if !record.overwrite_invalid_gps => Some(SkipReason::InvalidGps { reason }),
+        _ => (record.location_source != LocationSource::Accepted && info.gps.is_some())
+            .then_some(SkipReason::OwnGps),
+    }
 }
 
 /// A batch write into the photos' own metadata, planned (the dry run) and carried out the same

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use quick_xml::events::{BytesStart, Event};
 
 use super::{
-    ExportError, ExportRecord, GEOLOUPE_NS, GEOLOUPE_PREFIX, PlannedWrite, parent_dir,
+    ExportError, ExportRecord, GEOLOUPE_NS, GEOLOUPE_PREFIX, PlannedWrite, WriteAction, parent_dir,
     write_atomic_with,
 };
 
@@ -367,10 +367,14 @@ pub fn merge_sidecar(existing: Option<&str>, record: &ExportRecord) -> Result<St
 
 fn planned(record: &ExportRecord, style: SidecarStyle) -> PlannedWrite {
     let path = sidecar_path(&record.path, style);
-    if let Some(skip) = super::skip_measured(record, &path) {
-        return skip;
+    if let Some(reason) = super::gps_skip(record) {
+        return PlannedWrite::skip(path, reason);
     }
-    let action = if path.exists() { "merge" } else { "create" };
+    let action = if path.exists() {
+        WriteAction::MergeSidecar
+    } else {
+        WriteAction::CreateSidecar
+    };
     PlannedWrite {
         detail: format!(
             "XMP GPS {:.6}, {:.6} ({}), estimate provenance",
@@ -379,12 +383,13 @@ fn planned(record: &ExportRecord, style: SidecarStyle) -> PlannedWrite {
             record.location_source.as_str()
         ),
         path,
-        action: format!("{action} XMP sidecar"),
+        action,
     }
 }
 
-/// What [`write_sidecars`] would write (the dry run); touches nothing. Photos with EXIF GPS
-/// and no accepted location are skipped.
+/// What [`write_sidecars`] would write (the dry run); touches nothing. Photos with a GPS fix of
+/// their own and no accepted location are skipped, and so are photos whose EXIF GPS is invalid
+/// unless the record says to overwrite it ([`ExportRecord::overwrite_invalid_gps`]).
 pub fn plan_sidecars(records: &[ExportRecord], style: SidecarStyle) -> Vec<PlannedWrite> {
     records.iter().map(|r| planned(r, style)).collect()
 }
@@ -397,11 +402,10 @@ pub fn write_sidecar(
     let path = &sidecar_path(&record.path, style);
     let plan = PlannedWrite {
         action: if path.exists() {
-            "merged XMP sidecar"
+            WriteAction::MergedSidecar
         } else {
-            "created XMP sidecar"
-        }
-        .into(),
+            WriteAction::CreatedSidecar
+        },
         ..planned(record, style)
     };
     let (existing, permissions) = match std::fs::read(path) {
@@ -439,7 +443,7 @@ pub fn write_sidecars(
         .iter()
         .map(|r| {
             let plan = planned(r, style);
-            if plan.action == "skip" {
+            if plan.action.is_skip() {
                 Ok(plan)
             } else {
                 write_sidecar(r, style)

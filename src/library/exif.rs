@@ -2,8 +2,20 @@
 //!
 //! Read with kamadak-exif from JPEG, TIFF, PNG (eXIf), WebP and HEIF containers; only the
 //! header is read, not the pixels. GPS is returned latitude first ([`LatLon`]), south and west
-//! negative, and only when it is a valid position (a 0/0 rational or an out-of-range value is
-//! treated as no GPS).
+//! negative, and sorted into one of three kinds (at most one is set):
+//!
+//! - [`ExifInfo::gps`]: a valid position that is not geoloupe's own estimate (a camera's or
+//!   another tool's fix);
+//! - [`ExifInfo::gps_estimate`]: a position geoloupe wrote as an estimate, recognised by its
+//!   `GPSProcessingMethod` starting with [`ESTIMATE_METHOD_PREFIX`] (see
+//!   [`crate::export::exif_write`] for how estimates are marked);
+//! - [`ExifInfo::gps_invalid`]: GPS tags that are present but make no valid position (a 0/0
+//!   rational, latitude 999, a latitude reference that is neither N nor S, a latitude without a
+//!   longitude, `GPSStatus` V for "measurement void"), with the reason. Such GPS is not "no
+//!   GPS": writers leave it alone unless told otherwise.
+//!
+//! A missing latitude/longitude reference is read as north/east, as most readers do; a GPS IFD
+//! without latitude and longitude (only a version, or only references) is no GPS.
 
 use std::io::BufReader;
 use std::path::Path;
@@ -13,11 +25,32 @@ use ::exif::{In, Tag, Value};
 use super::LibraryError;
 use crate::geo::LatLon;
 
+/// The start of the `GPSProcessingMethod` text geoloupe writes with an estimate (after EXIF's
+/// 8-byte character code); any method text starting with it marks geoloupe's own estimate.
+pub const ESTIMATE_METHOD_PREFIX: &str = "geoloupe estimate";
+
+/// A position geoloupe wrote into the EXIF as an estimate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpsEstimate {
+    /// GPSLatitude/GPSLongitude with their references.
+    pub position: LatLon,
+    /// The whole `GPSProcessingMethod` text, e.g. `geoloupe estimate (GeoCLIP)`.
+    pub method: String,
+    /// `GPSHPositioningError`: the estimate's uncertainty radius in metres, when recorded.
+    pub error_m: Option<f64>,
+}
+
 /// What the app reads from a photo's EXIF.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExifInfo {
-    /// GPSLatitude/GPSLongitude with their N/S, E/W references.
+    /// A valid GPS fix (GPSLatitude/GPSLongitude with their N/S, E/W references) that geoloupe
+    /// did not write as an estimate: a measured position, or one another tool put there.
     pub gps: Option<LatLon>,
+    /// A valid position geoloupe wrote as an estimate (never also in `gps`).
+    pub gps_estimate: Option<GpsEstimate>,
+    /// Why the photo's GPS tags, present, make no valid position (then `gps` and
+    /// `gps_estimate` are `None`), e.g. `latitude 999° is beyond ±90°`.
+    pub gps_invalid: Option<String>,
     /// DateTimeOriginal as `YYYY-MM-DDTHH:MM:SS` (local time of the camera), with the
     /// OffsetTimeOriginal appended (`+02:00`) when present. Sorts as text.
     pub taken_at: Option<String>,
@@ -65,8 +98,25 @@ pub fn read_exif_bytes(bytes: &[u8], path: &Path) -> Result<ExifInfo, LibraryErr
 }
 
 fn info_from(exif: &::exif::Exif) -> ExifInfo {
+    let (gps, gps_estimate, gps_invalid) = match gps_position(exif) {
+        Ok(None) => (None, None, None),
+        Ok(Some(position)) => match estimate_method(exif) {
+            Some(method) => {
+                let estimate = GpsEstimate {
+                    position,
+                    method,
+                    error_m: positioning_error_m(exif),
+                };
+                (None, Some(estimate), None)
+            }
+            None => (Some(position), None, None),
+        },
+        Err(reason) => (None, None, Some(reason)),
+    };
     ExifInfo {
-        gps: gps_position(exif),
+        gps,
+        gps_estimate,
+        gps_invalid,
         taken_at: taken_at(exif),
         orientation: exif
             .get_field(Tag::Orientation, In::PRIMARY)
@@ -76,23 +126,33 @@ fn info_from(exif: &::exif::Exif) -> ExifInfo {
 }
 
 /// Degrees from the usual three rationals (degrees, minutes, seconds); one or two also work.
-fn dms_degrees(value: &Value) -> Option<f64> {
-    let parts: Vec<f64> = match value {
+/// `tag` names the tag in the error.
+fn dms_degrees(value: &Value, tag: &str) -> Result<f64, String> {
+    let parts: Vec<Option<f64>> = match value {
         Value::Rational(v) => v
             .iter()
             .map(|r| (r.denom != 0).then(|| r.to_f64()))
-            .collect::<Option<_>>()?,
+            .collect(),
         Value::SRational(v) => v
             .iter()
             .map(|r| (r.denom != 0).then(|| r.to_f64()))
-            .collect::<Option<_>>()?,
-        _ => return None,
+            .collect(),
+        _ => return Err(format!("{tag} is not a rational")),
     };
-    if parts.is_empty() || parts.len() > 3 || parts.iter().any(|p| !p.is_finite()) {
-        return None;
+    if parts.is_empty() || parts.len() > 3 {
+        return Err(format!("{tag} has {} values, not 1 to 3", parts.len()));
     }
+    let parts: Vec<f64> = parts
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("{tag} has a zero denominator"))?;
     let scales = [1.0, 60.0, 3600.0];
-    Some(parts.iter().zip(scales).map(|(p, s)| p / s).sum())
+    let degrees: f64 = parts.iter().zip(scales).map(|(p, s)| p.abs() / s).sum();
+    if degrees.is_finite() {
+        Ok(degrees)
+    } else {
+        Err(format!("{tag} is not a finite number"))
+    }
 }
 
 fn ascii_first_byte(exif: &::exif::Exif, tag: Tag) -> Option<u8> {
@@ -102,19 +162,95 @@ fn ascii_first_byte(exif: &::exif::Exif, tag: Tag) -> Option<u8> {
     }
 }
 
-fn gps_position(exif: &::exif::Exif) -> Option<LatLon> {
-    let lat = dms_degrees(&exif.get_field(Tag::GPSLatitude, In::PRIMARY)?.value)?;
-    let lon = dms_degrees(&exif.get_field(Tag::GPSLongitude, In::PRIMARY)?.value)?;
-    let lat_sign = match ascii_first_byte(exif, Tag::GPSLatitudeRef) {
-        Some(b'S' | b's') => -1.0,
-        _ => 1.0,
+/// The sign a reference tag gives: `+1` for `positive` (or no reference), `-1` for
+/// `negative`; anything else is an error. Lower case is accepted.
+fn reference_sign(
+    exif: &::exif::Exif,
+    tag: Tag,
+    name: &str,
+    positive: u8,
+    negative: u8,
+) -> Result<f64, String> {
+    let Some(field) = exif.get_field(tag, In::PRIMARY) else {
+        return Ok(1.0);
     };
-    let lon_sign = match ascii_first_byte(exif, Tag::GPSLongitudeRef) {
-        Some(b'W' | b'w') => -1.0,
-        _ => 1.0,
+    let Value::Ascii(v) = &field.value else {
+        return Err(format!("{name} is not text"));
     };
-    let position = LatLon::new(lat_sign * lat.abs(), lon_sign * lon.abs());
-    position.is_valid().then_some(position)
+    let text = v.first().map(Vec::as_slice).unwrap_or_default();
+    let text = text.strip_suffix(&[0]).unwrap_or(text);
+    match text {
+        [] => Ok(1.0),
+        [c] if c.to_ascii_uppercase() == positive => Ok(1.0),
+        [c] if c.to_ascii_uppercase() == negative => Ok(-1.0),
+        other => Err(format!(
+            "{name} is {:?}, not {} or {}",
+            String::from_utf8_lossy(other),
+            char::from(positive),
+            char::from(negative)
+        )),
+    }
+}
+
+/// The GPS position: `Ok(None)` when the photo has neither GPSLatitude nor GPSLongitude, an
+/// error (the reason) when they are present but make no valid position.
+fn gps_position(exif: &::exif::Exif) -> Result<Option<LatLon>, String> {
+    let field = |tag| exif.get_field(tag, In::PRIMARY);
+    let (lat, lon) = match (field(Tag::GPSLatitude), field(Tag::GPSLongitude)) {
+        (None, None) => return Ok(None),
+        (Some(lat), Some(lon)) => (lat, lon),
+        (None, Some(_)) => return Err("GPSLongitude without GPSLatitude".into()),
+        (Some(_), None) => return Err("GPSLatitude without GPSLongitude".into()),
+    };
+    let lat = dms_degrees(&lat.value, "GPSLatitude")?;
+    let lon = dms_degrees(&lon.value, "GPSLongitude")?;
+    let lat_sign = reference_sign(exif, Tag::GPSLatitudeRef, "GPSLatitudeRef", b'N', b'S')?;
+    let lon_sign = reference_sign(exif, Tag::GPSLongitudeRef, "GPSLongitudeRef", b'E', b'W')?;
+    if let Some(b'V' | b'v') = ascii_first_byte(exif, Tag::GPSStatus) {
+        return Err("GPSStatus is V (measurement void: the receiver had no fix)".into());
+    }
+    if lat > 90.0 {
+        return Err(format!("latitude {lat}° is beyond ±90°"));
+    }
+    if lon > 180.0 {
+        return Err(format!("longitude {lon}° is beyond ±180°"));
+    }
+    Ok(Some(LatLon::new(lat_sign * lat, lon_sign * lon)))
+}
+
+/// `GPSProcessingMethod` when it marks geoloupe's estimate (see [`ESTIMATE_METHOD_PREFIX`]).
+/// The tag is `UNDEFINED` with an 8-byte character code (`ASCII\0\0\0`, or eight NULs); some
+/// writers store plain ASCII instead, which is read too.
+fn estimate_method(exif: &::exif::Exif) -> Option<String> {
+    let bytes: &[u8] = match &exif.get_field(Tag::GPSProcessingMethod, In::PRIMARY)?.value {
+        Value::Undefined(bytes, _) => match bytes.split_at_checked(8) {
+            Some((b"ASCII\0\0\0" | &[0, 0, 0, 0, 0, 0, 0, 0], text)) => text,
+            _ => bytes,
+        },
+        Value::Ascii(v) => v.first()?,
+        _ => return None,
+    };
+    let text = std::str::from_utf8(bytes)
+        .ok()?
+        .trim_end_matches('\0')
+        .trim();
+    text.starts_with(ESTIMATE_METHOD_PREFIX)
+        .then(|| text.to_owned())
+}
+
+/// `GPSHPositioningError` in metres, when it is a finite, non-negative number.
+fn positioning_error_m(exif: &::exif::Exif) -> Option<f64> {
+    match &exif
+        .get_field(Tag::GPSHPositioningError, In::PRIMARY)?
+        .value
+    {
+        Value::Rational(v) => v
+            .first()
+            .filter(|r| r.denom != 0)
+            .map(::exif::Rational::to_f64)
+            .filter(|m| m.is_finite()),
+        _ => None,
+    }
 }
 
 fn taken_at(exif: &::exif::Exif) -> Option<String> {
@@ -165,14 +301,19 @@ mod tests {
                 denom: 100,
             },
         ]);
-        let deg = dms_degrees(&v).unwrap();
+        let deg = dms_degrees(&v, "GPSLatitude").unwrap();
         assert!((deg - 22.51).abs() < 1e-12, "{deg}");
     }
 
     #[test]
-    fn zero_denominator_is_no_position() {
+    fn zero_denominator_is_invalid() {
         let v = Value::Rational(vec![::exif::Rational { num: 1, denom: 0 }]);
-        assert_eq!(dms_degrees(&v), None);
+        assert_eq!(
+            dms_degrees(&v, "GPSLatitude"),
+            Err("GPSLatitude has a zero denominator".into())
+        );
+        let v = Value::Ascii(vec![b"12".to_vec()]);
+        assert!(dms_degrees(&v, "GPSLongitude").is_err());
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
         .resizable(true)
         .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
         .show(ctx, |ui| {
-            let writes = confirm.plan.iter().filter(|p| p.action != "skip").count();
+            let writes = confirm.plan.iter().filter(|p| !p.action.is_skip()).count();
             ui.label(target.plan_note(writes));
             egui::ScrollArea::vertical()
                 .max_height(300.0)
