@@ -147,6 +147,10 @@ pub struct LocateArgs {
     /// With --export, --xmp-sidecars or --write-exif: list what would be written, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --xmp-sidecars or --write-exif: also replace EXIF GPS that is present but invalid
+    /// (latitude 999, unknown reference letters, ...). Without it such photos are skipped.
+    #[arg(long)]
+    pub overwrite_invalid_gps: bool,
 }
 
 /// `locate`'s output. Every format is written as the results come, each photo flushed as soon
@@ -345,6 +349,18 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                     let Some(prediction) = predictions.next() else {
                         bail!("internal error: fewer predictions than photos")
                     };
+                    if let Some(reason) = &entry.exif.gps_invalid {
+                        let line = format!(
+                            "warning: invalid EXIF GPS ({reason}): not used as a claim, never \
+                             overwritten without --overwrite-invalid-gps: {}",
+                            entry.path.display()
+                        );
+                        match &bar {
+                            Some(b) => b.suspend(|| eprintln!("{line}")),
+                            None => eprintln!("{line}"),
+                        }
+                    }
+                    // A claim is a fix: geoloupe's own estimate in the EXIF is none.
                     let claim = args
                         .claimed
                         .map(|c| (c, ClaimSource::User))
@@ -358,7 +374,8 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                         None,
                         claim,
                     ) {
-                        Some(record) => {
+                        Some(mut record) => {
+                            record.overwrite_invalid_gps = args.overwrite_invalid_gps;
                             match &bar {
                                 Some(b) => b.suspend(|| printer.photo(&record))?,
                                 None => printer.photo(&record)?,

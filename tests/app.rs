@@ -1154,3 +1154,110 @@ fn app_exports_write_photo_paths_as_chosen() {
         assert!(!text.contains(&data_dir.display().to_string()), "{text}");
     }
 }
+
+/// Issue 8, items 6 and 15 in the app: invalid EXIF GPS shows as such (badge, inspector, not a
+/// claim) and is only replaced when the user ticks the box in the confirmation; geoloupe's own
+/// estimate, once written, shows as an estimate, not as a fix.
+#[test]
+fn invalid_gps_and_written_estimates_show_for_what_they_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = photo_folder(tmp.path());
+    let bad = folder.join("bad.jpg");
+    std::fs::copy(fixture_images().join("landscape.jpg"), &bad).unwrap();
+    let status = std::process::Command::new("exiftool")
+        .args([
+            "-n",
+            "-GPSLatitude=999",
+            "-GPSLatitudeRef=N",
+            "-GPSLongitude=10",
+            "-GPSLongitudeRef=E",
+            "-overwrite_original",
+        ])
+        .arg(&bad)
+        .status()
+        .expect("exiftool (libimage-exiftool-perl) is needed");
+    assert!(status.success());
+    let original = std::fs::read(&bad).unwrap();
+    let mut options = options(
+        &tmp.path().join("data"),
+        ModelChoice::Fake(FakeEmbedder::new()),
+    );
+    options.initial_paths = vec![folder.clone()];
+    let mut harness = start_app(options);
+    step_until(&mut harness, "the scan and the model", |app| {
+        app.collection.photos.len() == 5 && app.model.is_ready()
+    });
+    harness.get_by_label("Run on all shown (5)").click();
+    step_until(&mut harness, "the batch", |app| {
+        app.model.batch.is_none()
+            && app
+                .collection
+                .photos
+                .iter()
+                .filter(|p| p.is_located())
+                .count()
+                == 4
+    });
+    harness.get_by_label_contains("Its EXIF GPS is invalid");
+    let index = index_of(harness.state().app(), "bad.jpg");
+    harness.state_mut().app_mut().apply(Command::Select {
+        index,
+        extend: false,
+    });
+    harness.step();
+    harness.step();
+    harness.get_by_label("invalid: latitude 999° is beyond ±90°");
+    harness.get_by_label_contains("The EXIF GPS is not a claim");
+
+    // Write EXIF GPS: skipped unless asked.
+    harness.get_by_label("Write EXIF GPS…").click();
+    step_until(&mut harness, "the dry run", |app| {
+        app.jobs.write_confirm.is_some()
+    });
+    harness.step();
+    harness.get_by_label_contains("the photo has invalid GPS");
+    harness
+        .get_by_label("Also replace invalid EXIF GPS")
+        .click();
+    step_until(&mut harness, "the new dry run", |app| {
+        app.jobs
+            .write_confirm
+            .as_ref()
+            .is_some_and(|plan| plan.overwrite_invalid_gps())
+    });
+    harness.step();
+    harness.get_by_label("Write EXIF GPS").click();
+    step_until(&mut harness, "the writes and their adoption", |app| {
+        app.jobs.export.is_none()
+            && app.jobs.write_confirm.is_none()
+            && app.collection.photos[index]
+                .entry
+                .exif
+                .gps_estimate
+                .is_some()
+    });
+    assert_ne!(
+        std::fs::read(&bad).unwrap(),
+        original,
+        "replaced when asked"
+    );
+    harness.step();
+    let app = harness.state().app();
+    let photo = &app.collection.photos[index];
+    assert_eq!(photo.entry.gps(), None, "an estimate is not a fix");
+    assert_eq!(photo.entry.exif.gps_invalid, None);
+    // Both JPEGs written (kauai.jpg had no GPS) now show as estimates in the browser.
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("Its EXIF GPS is an estimate geoloupe wrote")
+            .count(),
+        2
+    );
+    // The inspector (position and claim) says so, with the uncertainty written.
+    assert!(
+        harness
+            .query_all_by_label_contains("an estimate geoloupe wrote, ±")
+            .count()
+            >= 1
+    );
+}

@@ -73,4 +73,6 @@ pub enum Command {
     WriteConfirmed,
     /// Close the confirmation without writing.
     CancelWrites,
+    /// Plan the writes again, replacing invalid EXIF GPS (`true`) or skipping it.
+    OverwriteInvalidGps(bool),
 }

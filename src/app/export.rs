@@ -229,6 +229,13 @@ pub struct WriteOutcome {
 }
 
 /// Plans the writes (the dry run); touches nothing.
+impl WritePlan {
+    /// Whether the plan replaces invalid EXIF GPS (the user asked for it).
+    pub fn overwrite_invalid_gps(&self) -> bool {
+        self.records.iter().any(|r| r.overwrite_invalid_gps)
+    }
+}
+
 pub fn plan_writes(target: WriteTarget, records: Vec<ExportRecord>) -> WritePlan {
     let plan = target.write_back().plan(&records);
     WritePlan {

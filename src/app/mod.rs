@@ -829,6 +829,7 @@ impl App {
             Command::PlanWrites(target) => self.plan_writes(target),
             Command::WriteConfirmed => self.write_confirmed(),
             Command::CancelWrites => self.jobs.write_confirm = None,
+            Command::OverwriteInvalidGps(overwrite) => self.replan_writes(overwrite),
             Command::CancelDownload => {
                 if let Some(d) = self.jobs.download.take() {
                     d.cancel.store(true, Ordering::SeqCst);
@@ -1060,6 +1061,29 @@ impl App {
             "Listing what would be written",
             self.repaint_fn(),
             move || export::plan_writes(target, export::build_records(job())),
+        )
+        .map_err(|e| {
+            self.messages
+                .push(format!("starting the export thread: {e}"))
+        })
+        .ok();
+    }
+
+    /// Plans the confirmation's writes again with invalid EXIF GPS replaced (or not): the
+    /// user's explicit choice.
+    fn replan_writes(&mut self, overwrite_invalid_gps: bool) {
+        let Some(mut plan) = self.jobs.write_confirm.take() else {
+            return;
+        };
+        for record in &mut plan.records {
+            record.overwrite_invalid_gps = overwrite_invalid_gps;
+        }
+        let (target, records) = (plan.target, plan.records);
+        self.jobs.write_plan = Task::spawn(
+            "export",
+            "Listing what would be written",
+            self.repaint_fn(),
+            move || export::plan_writes(target, records),
         )
         .map_err(|e| {
             self.messages

@@ -109,9 +109,29 @@ impl PhotoEntry {
         self.path.parent().unwrap_or(Path::new(""))
     }
 
-    /// The EXIF GPS position, when there is one.
+    /// The EXIF GPS fix (a camera's or another tool's), when there is a valid one. geoloupe's
+    /// own estimates ([`ExifInfo::gps_estimate`]) and invalid GPS ([`ExifInfo::gps_invalid`])
+    /// are not fixes.
     pub fn gps(&self) -> Option<LatLon> {
         self.exif.gps
+    }
+
+    /// How the photo's EXIF GPS reads, for the browser, the inspector and the command line.
+    pub fn gps_note(&self) -> Option<String> {
+        if let Some(estimate) = &self.exif.gps_estimate {
+            return Some(format!(
+                "{} (an estimate geoloupe wrote{})",
+                estimate.position,
+                estimate
+                    .error_m
+                    .map(|m| format!(", ±{:.0} km", m / 1000.0))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(reason) = &self.exif.gps_invalid {
+            return Some(format!("invalid: {reason}"));
+        }
+        self.gps().map(|p| p.to_string())
     }
 
     pub fn is_ok(&self) -> bool {

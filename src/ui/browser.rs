@@ -123,6 +123,20 @@ fn badges(photo: &Photo) -> Vec<(&'static str, Color32, &'static str)> {
             "Has an EXIF GPS position",
         ));
     }
+    if photo.entry.exif.gps_estimate.is_some() {
+        out.push((
+            "EST",
+            Color32::from_rgb(130, 80, 200),
+            "Its EXIF GPS is an estimate geoloupe wrote, not a fix",
+        ));
+    }
+    if photo.entry.exif.gps_invalid.is_some() {
+        out.push((
+            "BAD GPS",
+            Color32::from_rgb(200, 30, 30),
+            "Its EXIF GPS is invalid: never overwritten unless you ask",
+        ));
+    }
     if photo.is_located() {
         out.push((
             "LOC",

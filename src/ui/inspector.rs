@@ -27,12 +27,15 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
         ui.colored_label(ui.visuals().error_fg_color, e);
     }
     let exif = photo.entry.gps();
+    let exif_note = photo.entry.gps_note();
+    let exif_invalid = photo.entry.exif.gps_invalid.is_some();
     egui::Grid::new("photo facts")
         .num_columns(2)
         .show(ui, |ui| {
             ui.label("EXIF position");
-            match exif {
-                Some(p) => ui.label(p.to_string()),
+            match exif_note {
+                Some(note) if exif_invalid => ui.colored_label(ui.visuals().error_fg_color, note),
+                Some(note) => ui.label(note),
                 None => ui.label("none"),
             };
             ui.end_row();
@@ -167,6 +170,13 @@ fn claim_ui(ui: &mut egui::Ui, app: &mut App, index: usize) {
     ui.add_space(6.0);
     ui.label(egui::RichText::new("Claim").strong());
     let mut typed = None;
+    if let Some(note) = photo
+        .entry
+        .gps_note()
+        .filter(|_| photo.entry.gps().is_none())
+    {
+        ui.label(format!("The EXIF GPS is not a claim: {note}"));
+    }
     match photo.entry.gps() {
         Some(gps) => {
             ui.label(format!("Claimed: {gps} (EXIF GPS)"));

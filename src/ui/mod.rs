@@ -72,6 +72,23 @@ fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
         .show(ctx, |ui| {
             let writes = confirm.plan.iter().filter(|p| !p.action.is_skip()).count();
             ui.label(target.plan_note(writes));
+            let invalid_gps = confirm.plan.iter().any(|p| {
+                matches!(
+                    p.action,
+                    crate::export::WriteAction::Skip(crate::export::SkipReason::InvalidGps { .. })
+                )
+            });
+            let mut overwrite = confirm.overwrite_invalid_gps();
+            if (invalid_gps || overwrite)
+                && ui
+                    .checkbox(&mut overwrite, "Also replace invalid EXIF GPS")
+                    .on_hover_text(
+                        "Photos whose EXIF GPS is present but invalid are skipped unless you ask",
+                    )
+                    .changed()
+            {
+                command = Some(Command::OverwriteInvalidGps(overwrite));
+            }
             egui::ScrollArea::vertical()
                 .max_height(300.0)
                 .show(ui, |ui| {
