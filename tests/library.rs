@@ -366,6 +366,11 @@ fn our_own_exif_write_keeps_results_current_but_an_edit_does_not() {
     let record = store.identify(&photo).unwrap();
     assert_eq!(record.status, FileStatus::Unchanged);
     assert!(!record.result.unwrap().stale);
+    // The estimate written is recorded as one (issue 8, item 6).
+    let written = store.exif_estimates(&photo).unwrap();
+    assert_eq!(written.len(), 1);
+    assert!(written[0].position.distance_km(&LatLon::new(22.2, -159.5)) < 0.01);
+    assert!(written[0].method.starts_with("geoloupe estimate"));
 
     // Without telling the store, the same kind of write is an edit.
     write_exif_gps(&photo, LatLon::new(10.0, 10.0), None, &backups).unwrap();

@@ -93,6 +93,18 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX decisions_by_photo ON decisions(photo_id, id);
     CREATE INDEX decisions_by_undone ON decisions(undone, id);",
+    // 2: the estimates geoloupe wrote into photos' own EXIF (the evidence that a photo's GPS
+    // is an estimate, apart from the file's marking).
+    "CREATE TABLE exif_estimates (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        lat_deg REAL NOT NULL,
+        lon_deg REAL NOT NULL,
+        error_m REAL,
+        method TEXT NOT NULL,
+        written_at_unix_secs INTEGER NOT NULL
+    );
+    CREATE INDEX exif_estimates_by_photo ON exif_estimates(photo_id, id);",
 ];
 
 /// The schema version this build writes.
@@ -181,6 +193,17 @@ pub struct DecisionChange {
     pub path: PathBuf,
     pub before: Option<Decision>,
     pub after: Option<Decision>,
+}
+
+/// An estimate geoloupe wrote into a photo's own EXIF, as recorded when it was adopted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExifEstimateEntry {
+    pub position: LatLon,
+    /// The uncertainty radius written (`GPSHPositioningError`), in metres.
+    pub error_m: Option<f64>,
+    /// The `GPSProcessingMethod` text written.
+    pub method: String,
+    pub written_at_unix_secs: i64,
 }
 
 /// One entry of a photo's decision log.
@@ -293,7 +316,8 @@ impl Store {
     /// After geoloupe itself rewrote the photo's metadata (EXIF GPS written in place, pixels
     /// untouched): records the file's new size, mtime and content key, and carries a result that
     /// was current before over to the new content, so our own write is not taken for an edit
-    /// that makes the result stale. A photo the store doesn't know is left alone.
+    /// that makes the result stale. The estimate now in the file (its marked EXIF GPS) is
+    /// recorded too ([`Store::exif_estimates`]). A photo the store doesn't know is left alone.
     pub fn adopt_own_write(&mut self, path: &Path) -> Result<(), LibraryError> {
         let path = absolute(path);
         let meta =
@@ -324,6 +348,24 @@ impl Store {
                 params![content, id, old_content],
             )
             .map_err(LibraryError::sqlite("updating a result"))?;
+            if let Some(estimate) = super::exif::read_exif(&path)
+                .ok()
+                .and_then(|info| info.gps_estimate)
+            {
+                tx.execute(
+                    "INSERT INTO exif_estimates (photo_id, lat_deg, lon_deg, error_m, method,
+                        written_at_unix_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        id,
+                        estimate.position.lat_deg,
+                        estimate.position.lon_deg,
+                        estimate.error_m,
+                        estimate.method,
+                        now_unix_secs()
+                    ],
+                )
+                .map_err(LibraryError::sqlite("recording an estimate"))?;
+            }
         }
         tx.commit().map_err(LibraryError::sqlite("committing"))
     }
@@ -517,6 +559,29 @@ impl Store {
             .and_then(Iterator::collect)
             .map_err(LibraryError::sqlite("reading the decision log"))?;
         Ok(rows)
+    }
+
+    /// The estimates geoloupe wrote into the EXIF of the photo at `path`, oldest first.
+    pub fn exif_estimates(&self, path: &Path) -> Result<Vec<ExifEstimateEntry>, LibraryError> {
+        let key = path_key(&absolute(path));
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT e.lat_deg, e.lon_deg, e.error_m, e.method, e.written_at_unix_secs
+                 FROM exif_estimates e JOIN photos p ON p.id = e.photo_id
+                 WHERE p.path = ?1 ORDER BY e.id",
+            )
+            .map_err(LibraryError::sqlite("reading the estimates written"))?;
+        stmt.query_map(params![key], |row| {
+            Ok(ExifEstimateEntry {
+                position: LatLon::new(row.get(0)?, row.get(1)?),
+                error_m: row.get(2)?,
+                method: row.get(3)?,
+                written_at_unix_secs: row.get(4)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(LibraryError::sqlite("reading the estimates written"))
     }
 
     /// How many photos the store knows.
