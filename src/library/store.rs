@@ -748,6 +748,12 @@ fn identify_in(conn: &Connection, path: &Path) -> Result<PhotoRecord, LibraryErr
 }
 
 /// A known row with this content whose file no longer exists.
+/// Known photos with the same content that are looked at for a move, at most: a folder of
+/// thousands of byte-identical copies would otherwise cost a file check per copy for each new
+/// one (quadratic). A move among more copies than this is seen for the oldest ones only; the
+/// others are registered as new photos.
+pub const MOVE_CANDIDATES: i64 = 64;
+
 fn moved_from(
     conn: &Connection,
     content: &str,
@@ -755,11 +761,14 @@ fn moved_from(
 ) -> Result<Option<(i64, PathBuf)>, LibraryError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT id, path FROM photos WHERE content_key = ?1 AND size_bytes = ?2 ORDER BY id",
+            "SELECT id, path FROM photos WHERE content_key = ?1 AND size_bytes = ?2
+             ORDER BY id LIMIT ?3",
         )
         .map_err(LibraryError::sqlite("finding moved photos"))?;
     let rows: Vec<(i64, Vec<u8>)> = stmt
-        .query_map(params![content, size_bytes], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map(params![content, size_bytes, MOVE_CANDIDATES], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .and_then(Iterator::collect)
         .map_err(LibraryError::sqlite("finding moved photos"))?;
     Ok(rows
