@@ -843,8 +843,18 @@ fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current()
         "{:?}",
         app.messages
     );
-    // The browser shows the new EXIF position at once.
-    let entry = &app.collection.photos[index_of(app, "kauai.jpg")].entry;
+    // The browser shows the new EXIF position as soon as the library thread has adopted the
+    // write (it re-reads the EXIF there, off the UI thread).
+    let kauai_index = index_of(app, "kauai.jpg");
+    step_until(&mut harness, "the adopted write", |app| {
+        app.collection.photos[kauai_index]
+            .entry
+            .exif
+            .gps_estimate
+            .is_some()
+    });
+    let app = harness.state().app();
+    let entry = &app.collection.photos[kauai_index].entry;
     assert_eq!(
         entry.exif.gps_estimate.as_ref().map(|e| e.position),
         Some(written)

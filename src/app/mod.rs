@@ -503,6 +503,10 @@ impl App {
         }
         self.collection.photo_state_changed(&self.settings);
         if selected_loaded && let Some(i) = self.collection.selected {
+            // The selected photo's earlier result arrived after it was selected: show it.
+            if let Some(at) = self.collection.get(i).and_then(Photo::focus) {
+                self.map.center_at(at);
+            }
             self.load_full_result(i);
         }
     }

@@ -33,10 +33,14 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
         .num_columns(2)
         .show(ui, |ui| {
             ui.label("EXIF position");
-            match exif_note {
-                Some(note) if exif_invalid => ui.colored_label(ui.visuals().error_fg_color, note),
-                Some(note) => ui.label(note),
-                None => ui.label("none"),
+            // Short here (the grid does not wrap); what it is follows below the grid.
+            match (&exif, &photo.entry.exif.gps_estimate) {
+                (Some(fix), _) => ui.label(fix.to_string()),
+                (None, Some(estimate)) => ui.label(format!("{} (estimate)", estimate.position)),
+                (None, None) if exif_invalid => {
+                    ui.colored_label(ui.visuals().error_fg_color, "invalid")
+                }
+                (None, None) => ui.label("none"),
             };
             ui.end_row();
             if let Some(taken) = &photo.entry.exif.taken_at {
@@ -54,6 +58,14 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
             };
             ui.end_row();
         });
+    if let Some(note) = exif_note.filter(|_| exif.is_none()) {
+        let text = egui::RichText::new(note).small();
+        if exif_invalid {
+            ui.colored_label(ui.visuals().error_fg_color, text);
+        } else {
+            ui.label(text.weak());
+        }
+    }
     let mut commands = Vec::new();
     if photo.decision.is_some() && ui.button("Clear accepted location").clicked() {
         commands.push(Command::ClearDecision { index });
