@@ -275,7 +275,6 @@ fn decode_jpeg_scaled(bytes: &[u8], size_px: u32) -> Option<RgbImage> {
 
 enum Request {
     Make { path: PathBuf, generation: u64 },
-    Shutdown,
 }
 
 /// The thumbnail thread. Ask with [`request`](Self::request), drain [`events`](Self::events)
@@ -308,9 +307,7 @@ impl ThumbnailWorker {
             .spawn(move || {
                 crate::threads::lower_current_thread_priority();
                 for request in request_rx {
-                    let Request::Make { path, generation } = request else {
-                        break;
-                    };
+                    let Request::Make { path, generation } = request;
                     if generation != thread_generation.load(Ordering::Relaxed) {
                         continue;
                     }
@@ -372,21 +369,16 @@ impl ThumbnailWorker {
 
 impl Drop for ThumbnailWorker {
     fn drop(&mut self) {
+        // Queued requests are skipped; detaching the events makes the thread's next send fail
+        // and end it, so joining never polls.
         self.cancel_all();
+        let (_, detached) = sync_channel(0);
+        drop(std::mem::replace(&mut self.events, detached));
+        // Closing the request channel ends the thread's loop once the stale requests are
+        // skipped, however full the queue was.
+        let (closed, _) = sync_channel(0);
+        drop(std::mem::replace(&mut self.requests, closed));
         if let Some(thread) = self.thread.take() {
-            // The request queue may be full: keep trying while draining events, so neither
-            // side waits on the other.
-            while !thread.is_finished() {
-                if self.requests.try_send(Request::Shutdown).is_ok() {
-                    break;
-                }
-                for _ in self.events.try_iter() {}
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            while !thread.is_finished() {
-                for _ in self.events.try_iter() {}
-                std::thread::sleep(Duration::from_millis(1));
-            }
             let _ = thread.join();
         }
     }
