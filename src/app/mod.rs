@@ -417,7 +417,10 @@ impl App {
                     self.messages
                         .push(format!("results will not be saved: {e}"));
                 }
-                LibraryEvent::Identified(records) => self.identified(records),
+                LibraryEvent::Identified { records, processed } => {
+                    self.identify_pending = self.identify_pending.saturating_sub(processed);
+                    self.identified(records);
+                }
                 LibraryEvent::Decided { path, change } => {
                     self.decision_saved(&path, &change, true);
                 }
@@ -470,7 +473,6 @@ impl App {
 
     /// Earlier results and decisions arrived for some photos.
     fn identified(&mut self, records: Vec<(PathBuf, PhotoRecord)>) {
-        self.identify_pending = self.identify_pending.saturating_sub(records.len());
         let mut selected_loaded = false;
         for (path, record) in records {
             let Some(index) = self.collection.index_of(&path) else {

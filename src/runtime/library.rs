@@ -66,8 +66,12 @@ pub enum LibraryCommand {
 pub enum LibraryEvent {
     /// The database could not be opened: nothing will be saved.
     Unavailable(String),
-    /// Earlier results and decisions of identified photos (one chunk).
-    Identified(Vec<(PathBuf, PhotoRecord)>),
+    /// Earlier results and decisions of identified photos (one chunk). `processed` counts every
+    /// path of the chunk, also those that could not be read (gone since the scan).
+    Identified {
+        records: Vec<(PathBuf, PhotoRecord)>,
+        processed: usize,
+    },
     /// A decision is saved; `path` is the one it was sent with.
     Decided {
         path: PathBuf,
@@ -343,24 +347,98 @@ impl LibraryLoop<'_> {
     fn identify_chunk(&mut self) {
         let take = self.identify.len().min(IDENTIFY_CHUNK);
         let chunk: Vec<PathBuf> = self.identify.drain(..take).collect();
-        match self.store.identify_many(&chunk) {
-            Ok(records) => {
-                let found = chunk
-                    .into_iter()
-                    .zip(records)
-                    .filter_map(|(path, record)| record.ok().map(|r| (path, r)))
-                    .collect();
-                (self.emit)(LibraryEvent::Identified(found));
+        let processed = chunk.len();
+        let records = match self.store.identify_many(&chunk) {
+            Ok(records) => chunk
+                .into_iter()
+                .zip(records)
+                .filter_map(|(path, record)| record.ok().map(|r| (path, r)))
+                .collect(),
+            Err(e) => {
+                (self.emit)(LibraryEvent::Error(format!(
+                    "could not read earlier results: {e}"
+                )));
+                Vec::new()
             }
-            Err(e) => (self.emit)(LibraryEvent::Error(format!(
-                "could not read earlier results: {e}"
-            ))),
-        }
+        };
+        (self.emit)(LibraryEvent::Identified { records, processed });
     }
 
     fn emit_undo_state(&self) {
         let can_undo = self.store.can_undo().unwrap_or(false);
         let can_redo = self.store.can_redo().unwrap_or(false);
         (self.emit)(LibraryEvent::UndoState { can_undo, can_redo });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::no_repaint;
+    use crate::geo::LatLon;
+    use std::time::Duration;
+
+    fn next(library: &LibraryThread) -> LibraryEvent {
+        library
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the library thread answers")
+    }
+
+    #[test]
+    fn every_identified_path_is_accounted_for_even_a_vanished_one() {
+        let mut library = LibraryThread::start(None, no_repaint()).unwrap();
+        library.send(LibraryCommand::Identify(vec![PathBuf::from(
+            "/no/such/photo.jpg",
+        )]));
+        loop {
+            match next(&library) {
+                LibraryEvent::Identified { records, processed } => {
+                    assert!(records.is_empty());
+                    assert_eq!(processed, 1);
+                    break;
+                }
+                LibraryEvent::UndoState { .. } | LibraryEvent::Error(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_decision_reports_its_change_and_the_undo_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = dir.path().join("a.png");
+        std::fs::copy(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/images/small.png"),
+            &photo,
+        )
+        .unwrap();
+        let mut library = LibraryThread::start(None, no_repaint()).unwrap();
+        let decision = Decision::Manual {
+            position: LatLon::new(1.0, 2.0),
+        };
+        library.send(LibraryCommand::Decide {
+            path: photo.clone(),
+            decision: Some(decision),
+        });
+        let mut decided = false;
+        while !decided {
+            match next(&library) {
+                LibraryEvent::Decided { path, change } => {
+                    assert_eq!(path, photo);
+                    assert_eq!(change.after, Some(decision));
+                    decided = true;
+                }
+                LibraryEvent::UndoState { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(matches!(
+            next(&library),
+            LibraryEvent::UndoState {
+                can_undo: true,
+                can_redo: false
+            }
+        ));
     }
 }
