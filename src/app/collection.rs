@@ -184,10 +184,6 @@ impl Collection {
         }
     }
 
-    pub fn view_is_dirty(&self) -> bool {
-        self.view_dirty
-    }
-
     /// Recomputes the filtered, sorted view when something it depends on changed. Returns the
     /// photo to select when nothing was selected yet (the first of the view).
     pub fn refresh_view(&mut self, settings: &Settings) -> Option<usize> {

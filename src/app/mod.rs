@@ -44,7 +44,7 @@ use crate::model::files::{self, ComponentInfo, DataDirs};
 use crate::runtime::inference::{
     EmbedderFactory, FakeEmbedder, InferenceWorker, WorkerEvent, fake_factory, geoclip_factory,
 };
-use crate::runtime::library::{LibraryCommand, LibraryEvent, LibrarySender, LibraryThread};
+use crate::runtime::library::{LibraryCommand, LibraryEvent, LibraryThread};
 use crate::runtime::task::{Task, TaskFailed};
 
 /// Which model the app runs.
@@ -1291,11 +1291,6 @@ impl App {
     /// Decisions sent to the library thread and not yet confirmed.
     pub fn decisions_in_flight(&self) -> usize {
         self.pending_decisions.values().map(|p| p.in_flight).sum()
-    }
-
-    /// A sender for the library thread, for jobs and tests.
-    pub fn library_sender(&self) -> LibrarySender {
-        self.library.sender()
     }
 
     /// Turns the network on or off: off drops the tile downloader at once.

@@ -194,11 +194,6 @@ impl LibraryThread {
         }
     }
 
-    /// Commands not yet handed to the thread.
-    pub fn pending(&self) -> usize {
-        self.outbox.len()
-    }
-
     /// A sender for jobs on other threads.
     pub fn sender(&self) -> LibrarySender {
         LibrarySender(self.commands.clone())
