@@ -472,6 +472,24 @@ fn placing_by_hand_on_the_map_is_a_decision_that_can_be_undone() {
     );
 }
 
+/// Clicks "Run on all shown (`shown`)" and waits until the batch is over with `located` photos
+/// located.
+fn run_all_shown(harness: &mut Harness<'static, TestApp>, shown: usize, located: usize) {
+    harness
+        .get_by_label(&format!("Run on all shown ({shown})"))
+        .click();
+    step_until(harness, "the batch", |app| {
+        app.model.batch.is_none()
+            && app
+                .collection
+                .photos
+                .iter()
+                .filter(|p| p.is_located())
+                .count()
+                == located
+    });
+}
+
 /// Opens a copy of the fixture photos, waits for the model and locates every photo shown.
 fn located_folder(tmp: &Path) -> (Harness<'static, TestApp>, PathBuf) {
     let folder = photo_folder(tmp);
@@ -481,17 +499,7 @@ fn located_folder(tmp: &Path) -> (Harness<'static, TestApp>, PathBuf) {
     step_until(&mut harness, "the scan and the model", |app| {
         app.collection.photos.len() == 4 && matches!(app.model.state, ModelState::Ready(_))
     });
-    harness.get_by_label("Run on all shown (4)").click();
-    step_until(&mut harness, "the batch", |app| {
-        app.model.batch.is_none()
-            && app
-                .collection
-                .photos
-                .iter()
-                .filter(|p| p.is_located())
-                .count()
-                == 3
-    });
+    run_all_shown(&mut harness, 4, 3);
     harness.step();
     (harness, folder)
 }
@@ -1197,17 +1205,7 @@ fn invalid_gps_and_written_estimates_show_for_what_they_are() {
     step_until(&mut harness, "the scan and the model", |app| {
         app.collection.photos.len() == 5 && app.model.is_ready()
     });
-    harness.get_by_label("Run on all shown (5)").click();
-    step_until(&mut harness, "the batch", |app| {
-        app.model.batch.is_none()
-            && app
-                .collection
-                .photos
-                .iter()
-                .filter(|p| p.is_located())
-                .count()
-                == 4
-    });
+    run_all_shown(&mut harness, 5, 4);
     harness.get_by_label_contains("Its EXIF GPS is invalid");
     let index = index_of(harness.state().app(), "bad.jpg");
     harness.state_mut().app_mut().apply(Command::Select {

@@ -380,29 +380,6 @@ fn unhex(hex: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Parses CSV (RFC 4180 quoting) into rows of fields.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => row.push(std::mem::take(&mut field)),
-            ('\n', false) => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (c, _) => field.push(c),
-        }
-    }
-    rows
-}
-
 #[cfg(unix)]
 #[test]
 fn non_utf8_file_names_are_written_losslessly_in_every_format() {

@@ -177,30 +177,6 @@ fn sample(dir: &Path) -> Vec<ExportRecord> {
     ]
 }
 
-/// Parses CSV (RFC 4180 quoting) into rows of fields.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => row.push(std::mem::take(&mut field)),
-            ('\n', false) => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            ('\r', false) => {}
-            (c, _) => field.push(c),
-        }
-    }
-    rows
-}
-
 fn column(header: &[String], name: &str) -> usize {
     header
         .iter()
@@ -234,7 +210,7 @@ fn gpx_reads_back_with_gpsbabel() {
             "-",
         ],
     );
-    let rows = parse_csv(&csv);
+    let rows = common::parse_csv(&csv);
     let (header, rows) = (&rows[0], &rows[1..]);
     assert_eq!(rows.len(), 3, "{csv}");
     let (name, date, time) = (
@@ -298,7 +274,7 @@ fn gpx_reads_back_with_gpsbabel() {
 fn csv_and_geojson_carry_the_same_points_lon_first() {
     let dir = tempfile::tempdir().unwrap();
     let records = sample(dir.path());
-    let rows = parse_csv(&render_csv(&records, PointSet::AllCandidates));
+    let rows = common::parse_csv(&render_csv(&records, PointSet::AllCandidates));
     let (header, rows) = (&rows[0], &rows[1..]);
     let path = dir.path().join("out.geojson");
     std::fs::write(&path, render_geojson(&records, PointSet::AllCandidates)).unwrap();
@@ -348,7 +324,7 @@ fn csv_and_geojson_carry_the_same_points_lon_first() {
             "-",
         ],
     );
-    let back = parse_csv(&csv);
+    let back = common::parse_csv(&csv);
     let (bl, bo) = (column(&back[0], "Latitude"), column(&back[0], "Longitude"));
     for (b, row) in back[1..].iter().zip(rows) {
         let (x, y): (f64, f64) = (b[bl].parse().unwrap(), row[lat].parse().unwrap());
