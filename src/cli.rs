@@ -288,6 +288,13 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     for e in &failures {
         eprintln!("error: {e}");
     }
+    log::info!(
+        "locate: {} photos found ({} unreadable), top {} on {:?}",
+        photos.len(),
+        failures.len(),
+        args.top_k,
+        args.device
+    );
     let mut gallery_bar: Option<indicatif::ProgressBar> = None;
     let engine = GeoClip::load(&paths, &device, &mut |event| {
         if let LoadEvent::EncodingGallery { done, total } = event {
@@ -303,6 +310,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     if let Some(bar) = gallery_bar {
         bar.finish_and_clear();
     }
+    log::info!("locate: model loaded");
 
     let point_set = if args.best_only {
         PointSet::Chosen
@@ -400,6 +408,11 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     }
     located?;
     closed?;
+    log::info!(
+        "locate: {} photos located, {} failed",
+        records.len(),
+        failures.len()
+    );
     failures.extend(write_exports(
         dirs,
         args,

@@ -2,9 +2,12 @@
 //! the headless command line. Exit status 0 when everything succeeded, 1 when some photos
 //! failed (each named on stderr), 2 when the run could not happen at all.
 
+use std::io::IsTerminal as _;
+
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
+    init_logging();
     let cli = geoloupe::cli::Cli::parse();
     let outcome = geoloupe::model::files::DataDirs::resolve(cli.data_dir.as_deref())
         .map_err(anyhow::Error::from)
@@ -20,4 +23,20 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// Log lines on stderr, filtered by `RUST_LOG` (`RUST_LOG=info`, `RUST_LOG=geoloupe=debug`;
+/// warnings and errors only by default). Our code and eframe's crates log through `log`, the
+/// Hugging Face download crates through `tracing`: both end up here.
+fn init_logging() {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::WARN.into())
+        .from_env_lossy();
+    // Fails only when a logger is already installed; then that one logs.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }

@@ -661,3 +661,46 @@ fn backups_restore_skips_photos_edited_since() {
         1
     );
 }
+
+#[test]
+fn rust_log_info_prints_what_locate_does_and_the_default_prints_no_info() {
+    let backbone = tiny_clip();
+    let photo = image_path("kauai.jpg");
+    let run = |rust_log: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_geoloupe"));
+        command
+            .arg("--data-dir")
+            .arg(&data_dirs().data_dir)
+            .args(["locate", "--top-k", "2", "--backbone"])
+            .arg(&backbone)
+            .arg(&photo)
+            .env_remove("RUST_LOG");
+        if let Some(level) = rust_log {
+            command.env("RUST_LOG", level);
+        }
+        command.output().expect("run geoloupe")
+    };
+    let info = run(Some("info"));
+    assert!(info.status.success(), "{}", text(&info.stderr));
+    let stderr = text(&info.stderr);
+    for line in [
+        "locate: 1 photos found",
+        "loading GeoCLIP from",
+        "locate: model loaded",
+        "locate: 1 photos located, 0 failed",
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(" INFO ") && l.contains(line)),
+            "{line:?} not in {stderr}"
+        );
+    }
+    let quiet = run(None);
+    assert!(quiet.status.success(), "{}", text(&quiet.stderr));
+    assert!(
+        !text(&quiet.stderr).contains(" INFO "),
+        "{}",
+        text(&quiet.stderr)
+    );
+}

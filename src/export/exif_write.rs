@@ -894,7 +894,10 @@ fn restore_one(entry: &BackupEntry) -> RestoreOutcome {
         .ok()
         .map(|m| m.permissions());
     match write_atomic_with(&entry.original, permissions, |w| w.write_all(&original)) {
-        Ok(()) => RestoreOutcome::Restored,
+        Ok(()) => {
+            log::info!("restored the original: {}", entry.original.display());
+            RestoreOutcome::Restored
+        }
         Err(e) => RestoreOutcome::Failed(e),
     }
 }
@@ -978,6 +981,13 @@ pub fn write_exif_gps_with(
     match write_atomic_with(&target, Some(meta.permissions()), |w| write(w, &updated)) {
         Ok(()) => {
             backups.commit(&recorded);
+            log::info!(
+                "wrote EXIF GPS {:.6}, {:.6} (original backed up in {}): {}",
+                position.lat_deg,
+                position.lon_deg,
+                recorded.entry.backup.display(),
+                target.display()
+            );
             Ok(recorded.entry.backup)
         }
         Err(e) => {

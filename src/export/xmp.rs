@@ -430,6 +430,7 @@ pub fn write_sidecar(
             path: path.clone(),
         })?;
     write_atomic_with(path, permissions, |w| w.write_all(merged.as_bytes()))?;
+    log::info!("{}: {}", plan.action, path.display());
     Ok(plan)
 }
 

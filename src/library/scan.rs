@@ -88,6 +88,12 @@ pub fn scan_paths(
     let mut entries = walker.entries;
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     entries.dedup_by(|a, b| a.path == b.path);
+    log::info!(
+        "scan: {} photos in {} folders and files ({} with errors)",
+        entries.len(),
+        roots.len(),
+        entries.iter().filter(|e| e.error.is_some()).count()
+    );
     Ok(entries)
 }
 

@@ -235,6 +235,7 @@ impl Store {
         // memory may keep another one, which works too.
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
             .map_err(LibraryError::sqlite("setting WAL mode"))?;
+        log::info!("library database: {}", path.display());
         Self::init(conn, path.to_owned())
     }
 

@@ -76,6 +76,11 @@ impl GeoClip {
         on_event: &mut dyn FnMut(LoadEvent) -> bool,
     ) -> Result<Self, ModelError> {
         on_event(LoadEvent::LoadingWeights);
+        log::info!(
+            "loading GeoCLIP from {} with the backbone {} on {device:?}",
+            paths.release_dir.display(),
+            paths.backbone_dir.display()
+        );
         let release = Release::open(&paths.release_dir)?;
         let backbone = Backbone::open(&paths.backbone_dir)?;
         let heads = WeightFile::open(&release.weights_path, device)?;
@@ -102,16 +107,27 @@ impl GeoClip {
         let cache = gallery::cache_path(&paths.gallery_cache_dir, &weights_sha256, &gallery.sha256);
         let gallery_features = match gallery::load_cached(&cache, gallery.len(), device) {
             Some(features) => {
+                log::info!(
+                    "gallery features ({} points) read from the cache {}",
+                    gallery.len(),
+                    cache.display()
+                );
                 on_event(LoadEvent::GalleryFromCache {
                     points: gallery.len(),
                 });
                 features
             }
             None => {
+                log::info!(
+                    "gallery features not cached: encoding {} points, then caching them in {}",
+                    gallery.len(),
+                    cache.display()
+                );
                 let features = gallery::encode_gallery(&location, &gallery, &mut |done, total| {
                     on_event(LoadEvent::EncodingGallery { done, total })
                 })?;
                 gallery::store_cached(&cache, &features)?;
+                log::info!("gallery features cached: {}", cache.display());
                 features
             }
         };

@@ -506,6 +506,12 @@ impl WorkerThread {
         match result {
             Ok(embedder) => {
                 let provenance = embedder.provenance();
+                log::info!(
+                    "model ready: {} with {} on {}",
+                    provenance.model,
+                    provenance.backbone,
+                    provenance.device
+                );
                 self.embedder = Some(embedder);
                 self.emit(WorkerEvent::ModelReady { provenance })
             }
@@ -515,6 +521,7 @@ impl WorkerThread {
                 } else {
                     error
                 };
+                log::warn!("model not loaded: {error}");
                 self.emit(WorkerEvent::ModelFailed { error })
             }
         }
@@ -533,6 +540,7 @@ impl WorkerThread {
             return self.emit(WorkerEvent::NoModel { generation });
         };
         let provenance = embedder.provenance();
+        log::info!("run {generation}: locating {total} photos, top {top_k}");
         let started = Instant::now();
         let mut failed = 0;
         let mut events = Vec::with_capacity(2);
@@ -546,6 +554,7 @@ impl WorkerThread {
         }
         for (i, path) in jobs.iter().enumerate() {
             if live_changed(&self.generation, generation) {
+                log::info!("run {generation}: cancelled after {i} of {total} photos");
                 return self.emit(WorkerEvent::Cancelled {
                     generation,
                     done: i,
@@ -572,6 +581,7 @@ impl WorkerThread {
                 }
                 Err(error) => {
                     failed += 1;
+                    log::warn!("run {generation}: {error}");
                     events.push(WorkerEvent::Failed {
                         generation,
                         path: path.clone(),
@@ -593,6 +603,10 @@ impl WorkerThread {
                 }
             }
         }
+        log::info!(
+            "run {generation}: {total} photos done, {failed} failed, in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         self.emit(WorkerEvent::Finished {
             generation,
             done: total,
