@@ -189,8 +189,13 @@ fn gpx_reads_back_with_gpsbabel() {
     let dir = tempfile::tempdir().unwrap();
     let records = sample(dir.path());
     assert_eq!(
-        records[0].taken_at.as_ref().unwrap().xsd_date_time(),
-        "2021-06-01T10:34:56Z"
+        records[0]
+            .taken_at
+            .as_ref()
+            .unwrap()
+            .utc_rfc3339()
+            .as_deref(),
+        Some("2021-06-01T10:34:56Z")
     );
     assert_eq!(records[1].location_source, LocationSource::Accepted);
     let gpx = dir.path().join("out.gpx");
@@ -1207,4 +1212,92 @@ fn invalid_gps_is_never_overwritten_by_default() {
         assert!(info.gps_estimate.is_some());
     }
     assert!(!sidecar_path(&lat_999, SidecarStyle::AppendXmp).exists());
+}
+
+/// GPX times are UTC (issue 9): the camera's local time shifted by its OffsetTimeOriginal,
+/// across midnight too, written with `Z`; a photo without an offset gets no `<time>` (its local
+/// time stays under `<extensions>`). gpsbabel reads the times as UTC: its GPX output carries
+/// the same instants, and unicsv shows them in UTC.
+#[test]
+fn gpx_times_are_utc_and_gpsbabel_reads_them_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let west = copy_into(dir.path(), "landscape.jpg", "west.jpg");
+    exiftool_set(
+        &west,
+        &[
+            "-DateTimeOriginal=2021:12:31 21:15:00",
+            "-OffsetTimeOriginal=-05:00",
+        ],
+    );
+    let naive = copy_into(dir.path(), "kauai.jpg", "naive.jpg");
+    exiftool_set(&naive, &["-DateTimeOriginal=2021:06:01 12:00:00"]);
+    let records = vec![
+        record(&west, &[3, 4], None, None),
+        record(&naive, &[0, 1], None, None),
+    ];
+    let gpx = dir.path().join("times.gpx");
+    std::fs::write(&gpx, render_gpx(&records, PointSet::Chosen)).unwrap();
+    let text = std::fs::read_to_string(&gpx).unwrap();
+    assert!(text.contains("<time>2022-01-01T02:15:00Z</time>"), "{text}");
+    assert_eq!(
+        text.matches("<time>").count(),
+        2,
+        "the metadata's and the west photo's, none for the photo without an offset: {text}"
+    );
+    assert!(
+        text.contains("<geoloupe:takenAtLocal>2021-12-31T21:15:00-05:00</geoloupe:takenAtLocal>")
+            && text.contains("<geoloupe:takenAtLocal>2021-06-01T12:00:00</geoloupe:takenAtLocal>"),
+        "{text}"
+    );
+    for line in text.lines().filter(|l| l.contains("<time>")) {
+        assert!(line.trim_end().ends_with("Z</time>"), "{line}");
+    }
+
+    let csv = run(
+        "gpsbabel",
+        &[
+            "-i",
+            "gpx",
+            "-f",
+            gpx.to_str().unwrap(),
+            "-o",
+            "unicsv",
+            "-F",
+            "-",
+        ],
+    );
+    let rows = common::parse_csv(&csv);
+    let (header, rows) = (&rows[0], &rows[1..]);
+    assert_eq!(rows.len(), 2, "{csv}");
+    let (name, date, time) = (
+        column(header, "Name"),
+        column(header, "Date"),
+        column(header, "Time"),
+    );
+    assert_eq!(rows[0][name], "west.jpg");
+    assert_eq!(
+        (rows[0][date].as_str(), rows[0][time].as_str()),
+        ("2022/01/01", "02:15:00")
+    );
+    assert_eq!(rows[1][name], "naive.jpg");
+    assert_eq!(rows[1][time], "", "no offset, no time: {csv}");
+
+    // gpsbabel's own GPX: the same instant, in UTC.
+    let again = run(
+        "gpsbabel",
+        &[
+            "-i",
+            "gpx",
+            "-f",
+            gpx.to_str().unwrap(),
+            "-o",
+            "gpx",
+            "-F",
+            "-",
+        ],
+    );
+    assert!(
+        again.contains("<time>2022-01-01T02:15:00Z</time>"),
+        "{again}"
+    );
 }

@@ -1,7 +1,13 @@
 //! GPX 1.1 (<https://www.topografix.com/GPX/1/1/>): one waypoint per point, `name` = the
-//! photo's file name, `time` = when it was taken, `desc` = rank, probability and place, and the
-//! estimate's provenance and the photo's path (`geoloupe:photo`, plus `geoloupe:photoBytesHex`
-//! when the path isn't plain text: see [`super::paths`]) under `<extensions>` in our namespace.
+//! photo's file name, `time` = when it was taken, in UTC with `Z` as GPX requires, `desc` =
+//! rank, probability and place, and the estimate's provenance and the photo's path
+//! (`geoloupe:photo`, plus `geoloupe:photoBytesHex` when the path isn't plain text: see
+//! [`super::paths`]) under `<extensions>` in our namespace.
+//!
+//! The camera's local time (EXIF DateTimeOriginal) becomes UTC with its OffsetTimeOriginal.
+//! Without an offset it can't be converted honestly (guessing would shift it by hours), so the
+//! waypoint has no `<time>`; the local time is kept as `geoloupe:takenAtLocal` (with the
+//! offset when known, as in the CSV and GeoJSON `taken_at`).
 //!
 //! Written by hand (the `gpx` crate can't write `<extensions>`); every text is XML-escaped and
 //! the element order follows the GPX 1.1 schema (`time` before `name`, `extensions` last).
@@ -10,7 +16,7 @@ use std::fmt::Write as _;
 
 use super::{
     ExportFormat, ExportPoint, ExportRecord, GEOLOUPE_NS, GEOLOUPE_PREFIX, PhotoPaths, PointSet,
-    points, xml_escape,
+    TakenAt, points, xml_escape,
 };
 use crate::geo::PLACES_ATTRIBUTION;
 
@@ -66,8 +72,8 @@ fn write_waypoint(out: &mut String, point: &ExportPoint<'_>, paths: &PhotoPaths)
         "  <wpt lat=\"{:.8}\" lon=\"{:.8}\">",
         point.position.lat_deg, point.position.lon_deg
     );
-    if let Some(t) = &record.taken_at {
-        let _ = writeln!(out, "    <time>{}</time>", xml_escape(&t.xsd_date_time()));
+    if let Some(utc) = record.taken_at.as_ref().and_then(TakenAt::utc_rfc3339) {
+        let _ = writeln!(out, "    <time>{}</time>", xml_escape(&utc));
     }
     let _ = writeln!(out, "    <name>{}</name>", xml_escape(&point.name));
     let _ = writeln!(out, "    <desc>{}</desc>", xml_escape(&point.description()));
@@ -120,5 +126,8 @@ fn write_waypoint(out: &mut String, point: &ExportPoint<'_>, paths: &PhotoPaths)
     field("weightsSha256", &prov.weights_sha256);
     field("gallerySha256", &prov.gallery_sha256);
     field("estimatedAt", &record.estimated_at);
+    if let Some(t) = &record.taken_at {
+        field("takenAtLocal", &t.local_with_offset());
+    }
     out.push_str("    </extensions>\n  </wpt>\n");
 }

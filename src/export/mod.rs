@@ -135,15 +135,12 @@ impl TakenAt {
         })
     }
 
-    /// xsd:dateTime: in UTC with `Z` when the offset is known, else the local time without a
-    /// zone (GPX and XMP allow that; the reader decides).
-    pub fn xsd_date_time(&self) -> String {
-        match self.utc_offset_minutes {
-            Some(offset) => shift_local(&self.local, -offset)
-                .map(|utc| format!("{utc}Z"))
-                .unwrap_or_else(|| self.local.clone()),
-            None => self.local.clone(),
-        }
+    /// RFC 3339 in UTC (`2021-06-01T10:34:56Z`), as GPX requires; `None` when the camera
+    /// recorded no offset from UTC (OffsetTimeOriginal), so the local time can't be converted
+    /// honestly: GPX then leaves `<time>` out and keeps the local time under `<extensions>`.
+    pub fn utc_rfc3339(&self) -> Option<String> {
+        let offset = self.utc_offset_minutes?;
+        shift_local(&self.local, -offset).map(|utc| format!("{utc}Z"))
     }
 
     /// `local` with the offset appended (`2021-06-01T12:34:56+02:00`) when known.
@@ -555,6 +552,11 @@ pub fn write_export(
         }
         writer.end(out)
     })?;
+    log::info!(
+        "wrote a {format:?} export of {} photos: {}",
+        records.len(),
+        path.display()
+    );
     Ok(format)
 }
 
@@ -870,18 +872,19 @@ mod tests {
             local: "2021-03-01T01:30:00".into(),
             utc_offset_minutes: Some(150),
         };
-        assert_eq!(t.xsd_date_time(), "2021-02-28T23:00:00Z");
+        assert_eq!(t.utc_rfc3339().as_deref(), Some("2021-02-28T23:00:00Z"));
         assert_eq!(t.local_with_offset(), "2021-03-01T01:30:00+02:30");
         let west = TakenAt {
             local: "2020-12-31T22:00:00".into(),
             utc_offset_minutes: Some(-300),
         };
-        assert_eq!(west.xsd_date_time(), "2021-01-01T03:00:00Z");
+        assert_eq!(west.utc_rfc3339().as_deref(), Some("2021-01-01T03:00:00Z"));
         let naive = TakenAt {
             local: "2020-12-31T22:00:00".into(),
             utc_offset_minutes: None,
         };
-        assert_eq!(naive.xsd_date_time(), "2020-12-31T22:00:00");
+        assert_eq!(naive.utc_rfc3339(), None, "no offset: no UTC time");
+        assert_eq!(naive.local_with_offset(), "2020-12-31T22:00:00");
         assert_eq!(parse_offset(b"-05:30"), Some(-330));
         assert_eq!(parse_offset(b"05:30"), None);
     }
