@@ -1269,3 +1269,88 @@ fn invalid_gps_and_written_estimates_show_for_what_they_are() {
             >= 1
     );
 }
+
+/// Issue 9: messages have a kind. The status line shows the newest still shown: a note goes
+/// after a few seconds (one from a minute ago is not shown), an error stays until dismissed;
+/// the log lists them all, newest first, with time and kind.
+#[test]
+fn errors_stay_until_dismissed_notes_go_and_the_log_keeps_both() {
+    use geoloupe::app::messages::MessageKind;
+    use std::time::Instant;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut harness = start_app(options(&data_dir, ModelChoice::Fake(FakeEmbedder::new())));
+    harness.run();
+    {
+        let messages = &mut harness.state_mut().app_mut().messages;
+        messages.error("could not write: disk full");
+        messages.add(
+            MessageKind::Info,
+            "Exported 2 photos a minute ago".into(),
+            Instant::now() - Duration::from_secs(60),
+        );
+    }
+    harness.run();
+    assert!(
+        harness
+            .query_by_label("could not write: disk full")
+            .is_some(),
+        "the error is shown: the newer note's time is over"
+    );
+    assert!(
+        harness
+            .query_by_label("Exported 2 photos a minute ago")
+            .is_none()
+    );
+
+    harness
+        .state_mut()
+        .app_mut()
+        .messages
+        .info("Exported 3 photos");
+    harness.run();
+    assert!(harness.query_by_label("Exported 3 photos").is_some());
+    assert!(
+        harness
+            .query_by_label("could not write: disk full")
+            .is_none()
+    );
+
+    // The log: every message, the error counted as open.
+    harness.get_by_label("Log (3, 1 errors)").click();
+    harness.run();
+    for text in [
+        "could not write: disk full",
+        "Exported 2 photos a minute ago",
+    ] {
+        assert!(harness.query_by_label(text).is_some(), "{text} in the log");
+    }
+    assert_eq!(harness.query_all_by_label("Exported 3 photos").count(), 2);
+    assert_eq!(harness.query_all_by_label("note").count(), 2);
+    assert_eq!(harness.query_all_by_label("error").count(), 1);
+    harness.key_press(egui::Key::Escape);
+    harness.run();
+
+    // The note is dismissed (as if its time were over), then the error: nothing is left in the
+    // status line, the log keeps all three.
+    harness.get_by_label("x").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label("could not write: disk full")
+            .is_some()
+    );
+    harness.get_by_label("x").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label("could not write: disk full")
+            .is_none()
+    );
+    assert!(harness.query_by_label("x").is_none());
+    let app = harness.state().app();
+    assert_eq!(app.messages.len(), 3);
+    assert_eq!(app.messages.open_errors(), 0);
+    harness.get_by_label("Log (3)");
+}

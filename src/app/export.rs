@@ -226,6 +226,9 @@ pub struct WriteOutcome {
     /// Photos whose own bytes geoloupe rewrote (EXIF GPS): the library re-reads their EXIF and
     /// adopts the new content so their results don't turn stale.
     pub rewritten: Vec<PathBuf>,
+    /// Files that could not be written (the note names the first): the status line shows the
+    /// note as an error, until dismissed.
+    pub failed: usize,
 }
 
 /// Plans the writes (the dry run); touches nothing.
@@ -266,6 +269,7 @@ pub fn write_confirmed(
     WriteOutcome {
         note: summarise_writes(confirmed.target, &results),
         rewritten,
+        failed: results.iter().filter(|r| r.is_err()).count(),
     }
 }
 

@@ -625,7 +625,7 @@ impl App {
                 WorkerEvent::NoModel { .. } => {
                     self.model.batch = None;
                     self.messages
-                        .push("No model is loaded: see the Model panel.");
+                        .warning("No model is loaded: see the Model panel.");
                 }
                 WorkerEvent::Cancelled { done, total, .. } => {
                     self.model.batch = None;
@@ -713,14 +713,15 @@ impl App {
         }
         if let Some(answer) = Self::take_answer(&mut self.jobs.export, &mut self.messages) {
             match answer {
-                Ok(outcome) => self.messages.push(outcome.note),
+                Ok(outcome) if outcome.failed > 0 => self.messages.error(outcome.note),
+                Ok(outcome) => self.messages.info(outcome.note),
                 Err(e) => self.messages.push(format!("export failed: {e}")),
             }
         }
         if let Some(plan) = Self::take_answer(&mut self.jobs.write_plan, &mut self.messages) {
             if plan.records.is_empty() {
                 self.messages
-                    .push("No located photos in the view: nothing to write");
+                    .warning("No located photos in the view: nothing to write");
             } else {
                 self.jobs.write_confirm = Some(plan);
             }
@@ -728,7 +729,7 @@ impl App {
         if let Some(answer) = Self::take_answer(&mut self.jobs.import, &mut self.messages) {
             match answer {
                 Ok(note) => {
-                    self.messages.push(note);
+                    self.messages.info(note);
                     self.reload_model_files();
                 }
                 Err(e) => self.messages.push(format!("import failed: {e}")),
@@ -739,7 +740,7 @@ impl App {
             self.jobs.download = None;
             match answer {
                 Ok(Ok(note)) => {
-                    self.messages.push(note);
+                    self.messages.info(note);
                     self.reload_model_files();
                 }
                 Ok(Err(e)) => self.messages.push(format!("download failed: {e}")),
@@ -840,7 +841,7 @@ impl App {
                 if let Some(d) = self.jobs.download.take() {
                     d.cancel.store(true, Ordering::SeqCst);
                     self.messages
-                        .push("Download cancelled (the file in progress stops at its next chunk)");
+                        .info("Download cancelled (the file in progress stops at its next chunk)");
                 }
             }
         }
@@ -1030,12 +1031,12 @@ impl App {
 
     fn export_to(&mut self, path: PathBuf) {
         if self.jobs.export.is_some() {
-            self.messages.push("An export is already being written");
+            self.messages.warning("An export is already being written");
             return;
         }
         if !self.view_has_located() {
             self.messages
-                .push("No located photos in the view: nothing to export");
+                .warning("No located photos in the view: nothing to export");
             return;
         }
         self.library.flush();
@@ -1044,7 +1045,7 @@ impl App {
         self.spawn_export(format!("Exporting to {}", path.display()), move || {
             export::export_to_with_paths(&path, job(), style).map(|note| export::WriteOutcome {
                 note,
-                rewritten: Vec::new(),
+                ..export::WriteOutcome::default()
             })
         });
     }
@@ -1057,7 +1058,7 @@ impl App {
         }
         if !self.view_has_located() {
             self.messages
-                .push("No located photos in the view: nothing to write");
+                .warning("No located photos in the view: nothing to write");
             return;
         }
         self.library.flush();
@@ -1106,7 +1107,7 @@ impl App {
             return;
         };
         if self.jobs.export.is_some() {
-            self.messages.push("An export is already being written");
+            self.messages.warning("An export is already being written");
             self.jobs.write_confirm = Some(confirmed);
             return;
         }
@@ -1150,7 +1151,7 @@ impl App {
         self.jobs.confirm_download = false;
         if !self.settings.network_enabled {
             self.messages
-                .push("The network is switched off: turn it on to download.");
+                .warning("The network is switched off: turn it on to download.");
             return;
         }
         let progress = Arc::new(std::sync::Mutex::new(DownloadStatus::default()));
@@ -1233,11 +1234,11 @@ impl App {
     fn run(&mut self, all: bool) {
         if self.model.batch.is_some() {
             self.messages
-                .push("A batch is already running: cancel it first.");
+                .warning("A batch is already running: cancel it first.");
             return;
         }
         if !self.model.is_ready() {
-            self.messages.push(match &self.model.state {
+            self.messages.warning(match &self.model.state {
                 ModelState::Loading(_) => "The model is still loading: run it once it is ready.",
                 _ => "No model is loaded: see the Model panel.",
             });

@@ -9,6 +9,7 @@ pub mod inspector;
 pub mod map;
 pub mod model_panel;
 pub mod overlays;
+pub mod status;
 pub mod window;
 
 use crate::app::export::WriteTarget;
@@ -255,13 +256,7 @@ fn status_ui(ui: &mut egui::Ui, app: &mut App) {
                      under 17 ms keeps up with a 60 Hz display",
             );
         }
-        if let Some(message) = app.messages.last().cloned() {
-            ui.separator();
-            ui.colored_label(ui.visuals().warn_fg_color, &message);
-            if ui.small_button("x").on_hover_text("Dismiss").clicked() {
-                app.messages.pop();
-            }
-        }
+        status::messages_ui(ui, app);
     });
 }
 
