@@ -151,6 +151,13 @@ pub struct LocateArgs {
     /// (latitude 999, unknown reference letters, ...). Without it such photos are skipped.
     #[arg(long)]
     pub overwrite_invalid_gps: bool,
+    /// With --xmp-sidecars: also write the nearest place's names as IPTC location
+    /// (photoshop:City, photoshop:State, photoshop:Country, Iptc4xmpCore:CountryCode), as
+    /// digiKam and Lightroom read them. These are the top-1 estimate's places: ask for them only
+    /// when you vouch for the estimates (the app writes them for accepted locations). A
+    /// sidecar's own values (not written by geoloupe) are kept.
+    #[arg(long)]
+    pub iptc_location: bool,
 }
 
 /// `locate`'s output. Every format is written as the results come, each photo flushed as soon
@@ -384,6 +391,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                     ) {
                         Some(mut record) => {
                             record.overwrite_invalid_gps = args.overwrite_invalid_gps;
+                            record.iptc_location = args.iptc_location;
                             match &bar {
                                 Some(b) => b.suspend(|| printer.photo(&record))?,
                                 None => printer.photo(&record)?,

@@ -1354,3 +1354,78 @@ fn errors_stay_until_dismissed_notes_go_and_the_log_keeps_both() {
     assert_eq!(app.messages.open_errors(), 0);
     harness.get_by_label("Log (3)");
 }
+
+/// Issue 9: "Write XMP sidecars" also writes the IPTC location (City, State, Country,
+/// CountryCode) of accepted locations, as a setting the dialog shows (on by default); an
+/// estimate nobody accepted gets none.
+#[test]
+fn xmp_sidecars_carry_the_iptc_location_of_accepted_locations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, folder) = located_folder(tmp.path());
+    // Placed by hand on Kauai (the fake model's candidates fall anywhere).
+    let kauai = index_of(harness.state().app(), "kauai.jpg");
+    harness.state_mut().app_mut().apply(Command::Accept {
+        index: kauai,
+        position: LatLon::new(21.97, -159.37),
+        source: DecisionSource::Manual,
+    });
+    harness.step();
+    assert!(harness.state().app().settings.xmp_iptc_location);
+
+    harness.get_by_label("Write XMP sidecars…").click();
+    step_until(&mut harness, "the dry run", |app| {
+        app.jobs.write_confirm.is_some()
+    });
+    harness.step();
+    let iptc_lines = |harness: &Harness<'_, TestApp>| {
+        harness
+            .query_all_by_label_contains(", IPTC location ")
+            .count()
+    };
+    assert_eq!(iptc_lines(&harness), 1, "kauai.jpg's, the accepted one");
+    harness.get_by_label_contains("kauai.jpg.xmp (XMP GPS");
+
+    // Off: planned again without it; on again.
+    harness
+        .get_by_label("Also write City, State, Country (IPTC)")
+        .click();
+    step_until(&mut harness, "the plan without IPTC", |app| {
+        app.jobs.write_confirm.as_ref().is_some_and(|plan| {
+            !app.settings.xmp_iptc_location && plan.records.iter().all(|r| !r.iptc_location)
+        })
+    });
+    harness.step();
+    assert_eq!(iptc_lines(&harness), 0);
+    harness
+        .get_by_label("Also write City, State, Country (IPTC)")
+        .click();
+    step_until(&mut harness, "the plan with IPTC", |app| {
+        app.jobs
+            .write_confirm
+            .as_ref()
+            .is_some_and(|plan| plan.records.iter().any(|r| r.iptc_location))
+    });
+    harness.step();
+    assert_eq!(iptc_lines(&harness), 1);
+
+    harness.get_by_label("Write sidecars").click();
+    step_until(&mut harness, "the writes", |app| {
+        app.jobs.write_confirm.is_none() && app.jobs.export.is_none()
+    });
+    let kauai_xmp = std::fs::read_to_string(folder.join("kauai.jpg.xmp")).unwrap();
+    assert!(kauai_xmp.contains("photoshop:City="), "{kauai_xmp}");
+    assert!(
+        kauai_xmp.contains("photoshop:Country=\"United States\""),
+        "{kauai_xmp}"
+    );
+    assert!(
+        kauai_xmp.contains("Iptc4xmpCore:CountryCode=\"US\""),
+        "{kauai_xmp}"
+    );
+    let small_xmp = std::fs::read_to_string(folder.join("sub/small.png.xmp")).unwrap();
+    assert!(small_xmp.contains("GPSLatitude"), "{small_xmp}");
+    assert!(
+        !small_xmp.contains("photoshop:") && !small_xmp.contains("Iptc4xmpCore:"),
+        "an estimate nobody accepted: {small_xmp}"
+    );
+}

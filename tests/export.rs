@@ -1301,3 +1301,126 @@ fn gpx_times_are_utc_and_gpsbabel_reads_them_so() {
         "{again}"
     );
 }
+
+/// `exiftool -XMP-photoshop:City ... -XMP-iptcCore:CountryCode` as `(City, State, Country,
+/// CountryCode)`; `None` for a tag the file lacks.
+type IptcLocation = [Option<String>; 4];
+
+fn exiftool_iptc_location(sidecar: &Path) -> IptcLocation {
+    let text = run(
+        "exiftool",
+        &[
+            "-json",
+            "-XMP-photoshop:City",
+            "-XMP-photoshop:State",
+            "-XMP-photoshop:Country",
+            "-XMP-iptcCore:CountryCode",
+            sidecar.to_str().unwrap(),
+        ],
+    );
+    let v: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let get = |key: &str| v[0].get(key).and_then(Value::as_str).map(str::to_owned);
+    [
+        get("City"),
+        get("State"),
+        get("Country"),
+        get("CountryCode"),
+    ]
+}
+
+/// Issue 9: the IPTC location of an accepted location, as exiftool (digiKam's and Lightroom's
+/// fields) reads it; written again, ours are replaced; a City the sidecar already had from
+/// another tool is kept, and then none of ours is written.
+#[test]
+fn iptc_location_in_sidecars_reads_back_with_exiftool() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = copy_into(dir.path(), "kauai.jpg", "kauai.jpg");
+    let sidecar = sidecar_path(&photo, SidecarStyle::AppendXmp);
+    let mut kauai = record(&photo, &[0, 1, 2], Some(LatLon::new(21.97, -159.37)), None);
+    kauai.iptc_location = true;
+    write_sidecar(&kauai, SidecarStyle::AppendXmp).unwrap();
+    let place = kauai.place.clone().unwrap();
+    assert_eq!(
+        exiftool_iptc_location(&sidecar),
+        [
+            Some(place.name.clone()),
+            Some("Hawaii".to_owned()),
+            Some("United States".to_owned()),
+            Some("US".to_owned())
+        ]
+    );
+
+    // Accepted elsewhere: our values are replaced.
+    let mut paris = record(&photo, &[3, 4, 0], Some(LatLon::new(48.8566, 2.3522)), None);
+    paris.iptc_location = true;
+    write_sidecar(&paris, SidecarStyle::AppendXmp).unwrap();
+    let [city, _, country, code] = exiftool_iptc_location(&sidecar);
+    assert_eq!(
+        (city.as_deref(), country.as_deref(), code.as_deref()),
+        (Some("Paris"), Some("France"), Some("FR"))
+    );
+
+    // Another tool's City (exiftool creates the sidecar): kept, and no Country of ours.
+    let other = copy_into(dir.path(), "landscape.jpg", "other.jpg");
+    let other_sidecar = sidecar_path(&other, SidecarStyle::AppendXmp);
+    run(
+        "exiftool",
+        &[
+            "-XMP-photoshop:City=Springfield",
+            other_sidecar.to_str().unwrap(),
+        ],
+    );
+    let mut accepted = record(&other, &[3, 4, 0], Some(LatLon::new(48.8566, 2.3522)), None);
+    accepted.iptc_location = true;
+    let plan = plan_sidecars(std::slice::from_ref(&accepted), SidecarStyle::AppendXmp);
+    assert!(
+        plan[0].detail.contains("IPTC location kept"),
+        "{}",
+        plan[0].detail
+    );
+    write_sidecar(&accepted, SidecarStyle::AppendXmp).unwrap();
+    assert_eq!(
+        exiftool_iptc_location(&other_sidecar),
+        [Some("Springfield".to_owned()), None, None, None]
+    );
+    let gps = exiftool_json(&other_sidecar);
+    assert!((get_f64(&gps, "XMP-exif:GPSLatitude") - 48.8566).abs() < 1e-6);
+}
+
+/// `locate --xmp-sidecars --iptc-location` writes the IPTC location of the top-1 estimate;
+/// without the flag, none.
+#[test]
+fn locate_writes_the_iptc_location_when_asked() {
+    let dirs = common::data_dirs();
+    let dir = tempfile::tempdir().unwrap();
+    let photo = copy_into(dir.path(), "kauai.jpg", "kauai.jpg");
+    let sidecar = sidecar_path(&photo, SidecarStyle::AppendXmp);
+    let locate = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_geoloupe"))
+            .arg("--data-dir")
+            .arg(&dirs.data_dir)
+            .args(["locate", "--backbone"])
+            .arg(common::tiny_clip())
+            .args(["--xmp-sidecars"])
+            .args(extra)
+            .arg(&photo)
+            .output()
+            .expect("run geoloupe");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    locate(&[]);
+    assert_eq!(exiftool_iptc_location(&sidecar), [None, None, None, None]);
+    locate(&["--iptc-location"]);
+    let [city, _, country, code] = exiftool_iptc_location(&sidecar);
+    assert!(city.is_some_and(|c| !c.is_empty()));
+    assert!(country.is_some_and(|c| !c.is_empty()));
+    assert!(
+        code.as_deref()
+            .is_some_and(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())),
+        "{code:?}"
+    );
+}

@@ -75,4 +75,7 @@ pub enum Command {
     CancelWrites,
     /// Plan the writes again, replacing invalid EXIF GPS (`true`) or skipping it.
     OverwriteInvalidGps(bool),
+    /// Write the IPTC location of accepted locations into XMP sidecars (`true`) or not: the
+    /// setting, and the pending plan made again.
+    IptcLocation(bool),
 }

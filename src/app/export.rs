@@ -231,6 +231,15 @@ pub struct WriteOutcome {
     pub failed: usize,
 }
 
+/// Marks the records whose sidecars get the IPTC location: with `on` (the user's setting),
+/// those whose location the user accepted; never an estimate nobody accepted.
+pub fn with_iptc_location(mut records: Vec<ExportRecord>, on: bool) -> Vec<ExportRecord> {
+    for record in &mut records {
+        record.iptc_location = on && record.location_source == export::LocationSource::Accepted;
+    }
+    records
+}
+
 /// Plans the writes (the dry run); touches nothing.
 impl WritePlan {
     /// Whether the plan replaces invalid EXIF GPS (the user asked for it).

@@ -837,6 +837,7 @@ impl App {
             Command::WriteConfirmed => self.write_confirmed(),
             Command::CancelWrites => self.jobs.write_confirm = None,
             Command::OverwriteInvalidGps(overwrite) => self.replan_writes(overwrite),
+            Command::IptcLocation(on) => self.set_iptc_location(on),
             Command::CancelDownload => {
                 if let Some(d) = self.jobs.download.take() {
                     d.cancel.store(true, Ordering::SeqCst);
@@ -1063,11 +1064,15 @@ impl App {
         }
         self.library.flush();
         let job = self.export_job();
+        let iptc = self.settings.xmp_iptc_location;
         self.jobs.write_plan = Task::spawn(
             "export",
             "Listing what would be written",
             self.repaint_fn(),
-            move || export::plan_writes(target, export::build_records(job())),
+            move || {
+                let records = export::build_records(job());
+                export::plan_writes(target, export::with_iptc_location(records, iptc))
+            },
         )
         .map_err(|e| {
             self.messages
@@ -1097,6 +1102,16 @@ impl App {
                 .push(format!("starting the export thread: {e}"))
         })
         .ok();
+    }
+
+    /// The IPTC location setting, and the pending confirmation planned again with it.
+    fn set_iptc_location(&mut self, on: bool) {
+        self.settings.xmp_iptc_location = on;
+        if let Some(plan) = &mut self.jobs.write_confirm {
+            let overwrite = plan.overwrite_invalid_gps();
+            plan.records = export::with_iptc_location(std::mem::take(&mut plan.records), on);
+            self.replan_writes(overwrite);
+        }
     }
 
     /// Writes what the user confirmed (only after they pressed "Write"). The job itself tells

@@ -86,6 +86,9 @@ pub struct Settings {
     /// How exports write each photo's path: relative to the exported file (the default), the
     /// file name only, or in full.
     pub export_paths: crate::export::PathStyle,
+    /// "Write XMP sidecars" also writes the place names of *accepted* locations as IPTC
+    /// City/State/Country/CountryCode (never for an estimate nobody accepted).
+    pub xmp_iptc_location: bool,
 }
 
 impl Default for Settings {
@@ -106,6 +109,7 @@ impl Default for Settings {
             thumbnail_size: 112.0,
             last_opened: Vec::new(),
             export_paths: crate::export::PathStyle::default(),
+            xmp_iptc_location: true,
         }
     }
 }

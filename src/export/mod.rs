@@ -182,6 +182,12 @@ pub struct ExportRecord {
     /// invalid (`ExifInfo::gps_invalid`); off by default: the user must ask for it.
     #[serde(default)]
     pub overwrite_invalid_gps: bool,
+    /// Whether XMP sidecars also get the place's names as IPTC location (`photoshop:City`,
+    /// `photoshop:State`, `photoshop:Country`, `Iptc4xmpCore:CountryCode`; see [`xmp`]). The
+    /// app sets it for accepted locations (a setting, on by default), the command line with
+    /// `--iptc-location`; off here.
+    #[serde(default)]
+    pub iptc_location: bool,
 }
 
 impl ExportRecord {
@@ -244,6 +250,7 @@ impl ExportRecord {
             estimated_at,
             taken_at: read_taken_at(path),
             overwrite_invalid_gps: false,
+            iptc_location: false,
         })
     }
 

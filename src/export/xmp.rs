@@ -5,10 +5,19 @@
 //! provenance in our namespace ([`GEOLOUPE_NS`]): that it is an estimate, not a GPS fix, the
 //! rank and probability, the model and gallery hashes, and when it was made.
 //!
+//! With [`ExportRecord::iptc_location`] (the app sets it for accepted locations, the command
+//! line with `--iptc-location`) the sidecar also carries the nearest place's names as digiKam
+//! and Lightroom fill them: `photoshop:City`, `photoshop:State`, `photoshop:Country` and
+//! `Iptc4xmpCore:CountryCode`. We record what we wrote (`geoloupe:IptcCity`, ...), so a later
+//! write replaces only our own values: when the sidecar holds any of these four that differs
+//! from our record (the user's, or another tool's), the four are left as they are and none is
+//! written (a City of one place next to a Country of another would be worse than either).
+//!
 //! An existing sidecar is merged, not replaced: it is parsed and written back event by event,
-//! only our properties (those four `exif:` GPS properties and everything in our namespace) are
-//! removed and written again; every other tool's tags, comments and layout survive. A sidecar
-//! that isn't well-formed XMP is left alone with an error.
+//! only our properties (those four `exif:` GPS properties, everything in our namespace, and the
+//! IPTC location when it is ours) are removed and written again; every other tool's tags,
+//! comments and layout survive. A sidecar that isn't well-formed XMP is left alone with an
+//! error.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +35,28 @@ pub const EXIF_NS: &str = "http://ns.adobe.com/exif/1.0/";
 /// The `exif:` properties we own (replaced on every write).
 const OUR_EXIF_PROPERTIES: &[&str] =
     &["GPSLatitude", "GPSLongitude", "GPSMapDatum", "GPSVersionID"];
+/// Photoshop's namespace (`photoshop:City`, `photoshop:State`, `photoshop:Country`).
+pub const PHOTOSHOP_NS: &str = "http://ns.adobe.com/photoshop/1.0/";
+/// IPTC Core's namespace (`Iptc4xmpCore:CountryCode`).
+pub const IPTC_CORE_NS: &str = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/";
+/// The IPTC location properties: namespace, local name, and the property in our namespace
+/// that records the value we wrote.
+const IPTC_LOCATION: [(&str, &str, &str); 4] = [
+    (PHOTOSHOP_NS, "City", "IptcCity"),
+    (PHOTOSHOP_NS, "State", "IptcState"),
+    (PHOTOSHOP_NS, "Country", "IptcCountry"),
+    (IPTC_CORE_NS, "CountryCode", "IptcCountryCode"),
+];
+
+/// The prefix we declare for a namespace that isn't in scope yet.
+fn preferred_prefix(ns: &str) -> &'static str {
+    match ns {
+        EXIF_NS => "exif",
+        PHOTOSHOP_NS => "photoshop",
+        IPTC_CORE_NS => "Iptc4xmpCore",
+        _ => GEOLOUPE_PREFIX,
+    }
+}
 
 /// How sidecars are named.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -81,7 +112,37 @@ pub fn parse_xmp_gps_coordinate(text: &str) -> Option<f64> {
     Some(sign * degrees)
 }
 
-/// Our properties for `record`: (namespace, local name, value).
+/// The IPTC location values for `record` (City, State, Country, CountryCode; `None` where the
+/// place has no such name), or `None` when the record doesn't ask for them or has no place.
+pub fn iptc_location_values(record: &ExportRecord) -> Option<[Option<String>; 4]> {
+    let place = record.place.as_ref().filter(|_| record.iptc_location)?;
+    let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    // `country` is the code itself when the name is unknown: no Country then.
+    let country = (place.country != place.country_code)
+        .then(|| non_empty(&place.country))
+        .flatten();
+    Some([
+        non_empty(&place.name),
+        non_empty(&place.region),
+        country,
+        non_empty(&place.country_code.to_ascii_uppercase()),
+    ])
+}
+
+/// The IPTC location properties, with our record of them, for `values`.
+fn iptc_properties(values: &[Option<String>; 4]) -> Vec<(&'static str, &'static str, String)> {
+    let mut props = Vec::new();
+    for ((ns, local, marker), value) in IPTC_LOCATION.iter().zip(values) {
+        if let Some(value) = value {
+            props.push((*ns, *local, value.clone()));
+            props.push((GEOLOUPE_NS, *marker, value.clone()));
+        }
+    }
+    props
+}
+
+/// Our properties for `record`: (namespace, local name, value). Without the IPTC location:
+/// [`merge_sidecar`] adds it when the sidecar's own allows.
 pub fn sidecar_properties(record: &ExportRecord) -> Vec<(&'static str, &'static str, String)> {
     let mut props = vec![
         (
@@ -206,7 +267,9 @@ fn declarations(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
-fn is_ours(scopes: &Scopes, qname: &str, is_attribute: bool) -> bool {
+/// Whether `qname` (an element or attribute) is a property we replace. `iptc_ours`: the IPTC
+/// location in this sidecar is ours (or absent), so it is replaced too.
+fn is_ours(scopes: &Scopes, qname: &str, is_attribute: bool, iptc_ours: bool) -> bool {
     let (prefix, local) = split_qname(qname);
     if is_attribute && prefix.is_empty() {
         return false;
@@ -214,7 +277,145 @@ fn is_ours(scopes: &Scopes, qname: &str, is_attribute: bool) -> bool {
     match scopes.resolve(prefix) {
         Some(EXIF_NS) => OUR_EXIF_PROPERTIES.contains(&local),
         Some(GEOLOUPE_NS) => true,
-        _ => false,
+        Some(ns) => {
+            iptc_ours
+                && IPTC_LOCATION
+                    .iter()
+                    .any(|(iptc_ns, name, _)| *iptc_ns == ns && *name == local)
+        }
+        None => false,
+    }
+}
+
+/// Which IPTC location property (index into [`IPTC_LOCATION`]) `qname` is, or which of our
+/// records of one: `(index, is_our_record)`.
+fn iptc_property(scopes: &Scopes, qname: &str) -> Option<(usize, bool)> {
+    let (prefix, local) = split_qname(qname);
+    if prefix.is_empty() {
+        return None;
+    }
+    let ns = scopes.resolve(prefix)?;
+    IPTC_LOCATION
+        .iter()
+        .position(|(iptc_ns, name, _)| *iptc_ns == ns && *name == local)
+        .map(|i| (i, false))
+        .or_else(|| {
+            (ns == GEOLOUPE_NS)
+                .then(|| IPTC_LOCATION.iter().position(|(_, _, m)| *m == local))
+                .flatten()
+                .map(|i| (i, true))
+        })
+}
+
+/// The IPTC location found in a sidecar: the values, and our records of what we wrote.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct FoundIptc {
+    values: [Option<String>; 4],
+    ours: [Option<String>; 4],
+}
+
+impl FoundIptc {
+    /// Every IPTC location value present is the one we recorded writing (or there is none).
+    fn is_ours(&self) -> bool {
+        self.values
+            .iter()
+            .zip(&self.ours)
+            .all(|(value, ours)| value.is_none() || value == ours)
+    }
+
+    fn set(&mut self, (index, is_record): (usize, bool), value: String) {
+        let slot = if is_record {
+            &mut self.ours[index]
+        } else {
+            &mut self.values[index]
+        };
+        *slot = Some(value.trim().to_owned());
+    }
+}
+
+/// Reads the IPTC location (as attributes or elements of any `rdf:Description`) and our records
+/// of it from a sidecar's text.
+fn find_iptc(text: &str) -> Result<FoundIptc, String> {
+    let mut found = FoundIptc::default();
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut scopes = Scopes(Vec::new());
+    // The property whose element text is being read, its depth and the text so far.
+    let mut reading: Option<((usize, bool), usize, String)> = None;
+    loop {
+        let event = reader.read_event().map_err(|err| err.to_string())?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                scopes.0.push(declarations(e)?);
+                for attr in e.attributes() {
+                    let attr = attr.map_err(|err| err.to_string())?;
+                    let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+                    if let Some(which) = iptc_property(&scopes, &key) {
+                        let value = attr
+                            .decoded_and_normalized_value(
+                                quick_xml::XmlVersion::Implicit1_0,
+                                e.decoder(),
+                            )
+                            .map_err(|err| err.to_string())?;
+                        found.set(which, value.into_owned());
+                    }
+                }
+                let qname = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                if matches!(event, Event::Empty(_)) {
+                    if let Some(which) = iptc_property(&scopes, &qname) {
+                        found.set(which, String::new());
+                    }
+                    scopes.0.pop();
+                } else if reading.is_none()
+                    && let Some(which) = iptc_property(&scopes, &qname)
+                {
+                    reading = Some((which, scopes.0.len(), String::new()));
+                }
+            }
+            Event::Text(ref t) => {
+                if let Some((_, _, text)) = &mut reading {
+                    text.push_str(
+                        &t.xml_content(quick_xml::XmlVersion::Implicit1_0)
+                            .map_err(|err| err.to_string())?,
+                    );
+                }
+            }
+            Event::CData(ref t) => {
+                if let Some((_, _, text)) = &mut reading {
+                    text.push_str(&t.decode().map_err(|err| err.to_string())?);
+                }
+            }
+            Event::GeneralRef(ref r) => {
+                if let Some((_, _, text)) = &mut reading {
+                    let name = r.decode().map_err(|err| err.to_string())?;
+                    let resolved = match name.as_ref() {
+                        "amp" => "&".to_owned(),
+                        "lt" => "<".to_owned(),
+                        "gt" => ">".to_owned(),
+                        "quot" => "\"".to_owned(),
+                        "apos" => "'".to_owned(),
+                        _ => r
+                            .resolve_char_ref()
+                            .ok()
+                            .flatten()
+                            .map(String::from)
+                            .unwrap_or_default(),
+                    };
+                    text.push_str(&resolved);
+                }
+            }
+            Event::End(_) => {
+                if let Some((which, depth, text)) = reading.take() {
+                    if depth == scopes.0.len() {
+                        found.set(which, text);
+                    } else {
+                        reading = Some((which, depth, text));
+                    }
+                }
+                scopes.0.pop();
+            }
+            Event::Eof => return Ok(found),
+            _ => {}
+        }
     }
 }
 
@@ -239,32 +440,42 @@ fn choose_prefix(
     candidate
 }
 
-/// Rewrites one `rdf:Description` start tag: our attributes dropped; with `props`, the
-/// namespaces declared and our properties added as attributes.
+/// Rewrites one `rdf:Description` start tag: our attributes dropped (the IPTC location too
+/// when `iptc_ours`); with `props`, the namespaces declared and our properties added as
+/// attributes.
 fn rewrite_description(
     e: &BytesStart<'_>,
     scopes: &Scopes,
     props: Option<&[(&'static str, &'static str, String)]>,
+    iptc_ours: bool,
 ) -> Result<BytesStart<'static>, String> {
     let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
     let mut out = BytesStart::new(name);
     for attr in e.attributes() {
         let attr = attr.map_err(|err| err.to_string())?;
         let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
-        if is_ours(scopes, &key, true) {
+        if is_ours(scopes, &key, true, iptc_ours) {
             continue;
         }
         out.push_attribute(attr);
     }
     if let Some(props) = props {
         let mut declare = Vec::new();
-        let exif = choose_prefix(scopes, EXIF_NS, "exif", &mut declare);
-        let ours = choose_prefix(scopes, GEOLOUPE_NS, GEOLOUPE_PREFIX, &mut declare);
+        let mut prefixes: Vec<(&str, String)> = Vec::new();
+        for (ns, _, _) in props {
+            if !prefixes.iter().any(|(uri, _)| uri == ns) {
+                let prefix = choose_prefix(scopes, ns, preferred_prefix(ns), &mut declare);
+                prefixes.push((ns, prefix));
+            }
+        }
         for (prefix, uri) in &declare {
             out.push_attribute((format!("xmlns:{prefix}").as_str(), uri.as_str()));
         }
         for (ns, local, value) in props {
-            let prefix = if *ns == EXIF_NS { &exif } else { &ours };
+            let prefix = prefixes
+                .iter()
+                .find(|(uri, _)| uri == ns)
+                .map_or(GEOLOUPE_PREFIX, |(_, p)| p.as_str());
             out.push_attribute((format!("{prefix}:{local}").as_str(), value.as_str()));
         }
     }
@@ -282,7 +493,11 @@ pub fn merge_sidecar(existing: Option<&str>, record: &ExportRecord) -> Result<St
             &fresh
         }
     };
-    let props = sidecar_properties(record);
+    let mut props = sidecar_properties(record);
+    let iptc_ours = find_iptc(text)?.is_ours();
+    if iptc_ours && let Some(values) = iptc_location_values(record) {
+        props.extend(iptc_properties(&values));
+    }
     let mut reader = quick_xml::Reader::from_str(text);
     let mut writer = quick_xml::Writer::new(Vec::new());
     let mut scopes = Scopes(Vec::new());
@@ -319,7 +534,7 @@ pub fn merge_sidecar(existing: Option<&str>, record: &ExportRecord) -> Result<St
                 if ns == RDF_NS && local == "RDF" {
                     saw_rdf = true;
                 }
-                if is_ours(&scopes, &qname, false) {
+                if is_ours(&scopes, &qname, false, iptc_ours) {
                     if is_empty {
                         scopes.0.pop();
                     } else {
@@ -330,7 +545,7 @@ pub fn merge_sidecar(existing: Option<&str>, record: &ExportRecord) -> Result<St
                 let start = if ns == RDF_NS && local == "Description" {
                     let add = (!inserted).then_some(props.as_slice());
                     inserted = true;
-                    rewrite_description(e, &scopes, add)?
+                    rewrite_description(e, &scopes, add, iptc_ours)?
                 } else {
                     e.clone()
                 };
@@ -348,7 +563,8 @@ pub fn merge_sidecar(existing: Option<&str>, record: &ExportRecord) -> Result<St
                     let rdf = prefix.to_owned();
                     let description = BytesStart::new(format!("{rdf}:Description"))
                         .with_attributes([(format!("{rdf}:about").as_str(), "")]);
-                    let rewritten = rewrite_description(&description, &scopes, Some(&props))?;
+                    let rewritten =
+                        rewrite_description(&description, &scopes, Some(&props), iptc_ours)?;
                     write(&mut writer, Event::Empty(rewritten))?;
                     inserted = true;
                 }
@@ -375,13 +591,26 @@ fn planned(record: &ExportRecord, style: SidecarStyle) -> PlannedWrite {
     } else {
         WriteAction::CreateSidecar
     };
+    let mut detail = format!(
+        "XMP GPS {:.6}, {:.6} ({}), estimate provenance",
+        record.location.lat_deg,
+        record.location.lon_deg,
+        record.location_source.as_str()
+    );
+    if let Some(values) = iptc_location_values(record) {
+        let theirs = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| find_iptc(&text).ok())
+            .is_some_and(|found| !found.is_ours());
+        if theirs {
+            detail.push_str(", IPTC location kept (the sidecar has its own)");
+        } else {
+            let names: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
+            detail.push_str(&format!(", IPTC location {}", names.join(", ")));
+        }
+    }
     PlannedWrite {
-        detail: format!(
-            "XMP GPS {:.6}, {:.6} ({}), estimate provenance",
-            record.location.lat_deg,
-            record.location.lon_deg,
-            record.location_source.as_str()
-        ),
+        detail,
         path,
         action,
     }
@@ -456,6 +685,95 @@ pub fn write_sidecars(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Candidate, Provenance};
+    use crate::geo::LatLon;
+
+    fn record(position: LatLon, accepted: bool) -> ExportRecord {
+        let candidate = Candidate {
+            rank: 1,
+            gallery_index: 0,
+            position,
+            probability: 0.5,
+        };
+        let provenance = Provenance {
+            model: "GeoCLIP".into(),
+            weights_sha256: "a".repeat(64),
+            gallery_sha256: "b".repeat(64),
+            backbone: "clip".into(),
+            backbone_sha256: None,
+            device: "cpu".into(),
+        };
+        let mut record = ExportRecord::new(
+            Path::new("/nonexistent/photo.jpg"),
+            &[candidate],
+            provenance,
+            "2026-11-30T00:00:00Z".into(),
+            accepted.then_some(position),
+            None,
+        )
+        .unwrap();
+        record.iptc_location = true;
+        record
+    }
+
+    fn found(text: &str) -> FoundIptc {
+        find_iptc(text).unwrap()
+    }
+
+    #[test]
+    fn iptc_location_is_written_and_replaced_while_ours() {
+        let paris = record(LatLon::new(48.8566, 2.3522), true);
+        let text = merge_sidecar(None, &paris).unwrap();
+        let f = found(&text);
+        assert_eq!(f.values[0].as_deref(), Some("Paris"), "{text}");
+        assert_eq!(f.values[2].as_deref(), Some("France"));
+        assert_eq!(f.values[3].as_deref(), Some("FR"));
+        assert!(f.values[1].is_some(), "a region: {text}");
+        assert!(f.is_ours() && f.ours == f.values, "{text}");
+        assert!(text.contains("photoshop:City=\"Paris\""), "{text}");
+        assert!(text.contains("Iptc4xmpCore:CountryCode=\"FR\""), "{text}");
+
+        // Another location: our values are replaced, not duplicated.
+        let sydney = record(LatLon::new(-33.8688, 151.2093), true);
+        let again = merge_sidecar(Some(&text), &sydney).unwrap();
+        assert_eq!(found(&again).values[3].as_deref(), Some("AU"), "{again}");
+        assert_eq!(again.matches("photoshop:City=").count(), 1, "{again}");
+        assert!(!again.contains("Paris"), "{again}");
+
+        // Asked for no IPTC: ours are removed with the rest of our properties.
+        let mut plain = sydney.clone();
+        plain.iptc_location = false;
+        let without = merge_sidecar(Some(&again), &plain).unwrap();
+        assert_eq!(found(&without), FoundIptc::default(), "{without}");
+    }
+
+    #[test]
+    fn iptc_location_of_the_user_is_kept() {
+        // digiKam writes elements; the user typed their own City, no Country.
+        let existing = format!(
+            "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"{RDF_NS}\">\
+             <rdf:Description rdf:about=\"\" xmlns:photoshop=\"{PHOTOSHOP_NS}\">\
+             <photoshop:City>Saint-Denis &amp; co</photoshop:City>\
+             </rdf:Description></rdf:RDF></x:xmpmeta>"
+        );
+        assert_eq!(
+            found(&existing).values[0].as_deref(),
+            Some("Saint-Denis & co")
+        );
+        let paris = record(LatLon::new(48.8566, 2.3522), true);
+        let merged = merge_sidecar(Some(&existing), &paris).unwrap();
+        let f = found(&merged);
+        assert_eq!(f.values[0].as_deref(), Some("Saint-Denis & co"), "{merged}");
+        assert_eq!(f.values[2], None, "no Country of ours beside their City");
+        assert_eq!(f.ours, <[Option<String>; 4]>::default(), "{merged}");
+        assert!(merged.contains("GPSLatitude"), "the GPS is still written");
+        // A City we wrote and the user then changed is theirs too.
+        let ours = merge_sidecar(None, &paris).unwrap();
+        let edited = ours.replace("photoshop:City=\"Paris\"", "photoshop:City=\"Lutetia\"");
+        let f = found(&merge_sidecar(Some(&edited), &paris).unwrap());
+        assert_eq!(f.values[0].as_deref(), Some("Lutetia"));
+        assert_eq!(f.values[3].as_deref(), Some("FR"), "left as it was");
+    }
 
     #[test]
     fn gps_coordinate_form() {

@@ -90,6 +90,19 @@ fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
             {
                 command = Some(Command::OverwriteInvalidGps(overwrite));
             }
+            let mut iptc = app.settings.xmp_iptc_location;
+            if target == WriteTarget::XmpSidecars
+                && ui
+                    .checkbox(&mut iptc, "Also write City, State, Country (IPTC)")
+                    .on_hover_text(
+                        "For accepted locations only: the nearest place's names as \
+                         photoshop:City/State/Country and Iptc4xmpCore:CountryCode, as digiKam \
+                         and Lightroom read them. A sidecar's own values are kept",
+                    )
+                    .changed()
+            {
+                command = Some(Command::IptcLocation(iptc));
+            }
             egui::ScrollArea::vertical()
                 .max_height(300.0)
                 .show(ui, |ui| {
