@@ -156,7 +156,7 @@ pub struct LocateArgs {
     /// digiKam and Lightroom read them. These are the top-1 estimate's places: ask for them only
     /// when you vouch for the estimates (the app writes them for accepted locations). A
     /// sidecar's own values (not written by geoloupe) are kept.
-    #[arg(long)]
+    #[arg(long, requires = "xmp_sidecars")]
     pub iptc_location: bool,
 }
 
@@ -911,6 +911,24 @@ mod tests {
     use super::*;
     use crate::geo::LatLon;
     use crate::model::Candidate;
+
+    #[test]
+    fn iptc_location_goes_with_xmp_sidecars() {
+        use clap::Parser as _;
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        assert!(parse(&["geoloupe", "locate", "--iptc-location", "a.jpg"]).is_err());
+        let cli = parse(&[
+            "geoloupe",
+            "locate",
+            "--xmp-sidecars",
+            "--iptc-location",
+            "a.jpg",
+        ]);
+        match cli.map(|c| c.command) {
+            Ok(Some(Command::Locate(args))) => assert!(args.iptc_location && args.xmp_sidecars),
+            other => panic!("{other:?}"),
+        }
+    }
 
     /// A writer that shows only what was flushed.
     #[derive(Default)]

@@ -148,6 +148,10 @@ mod tests {
         assert_eq!(back, s);
         let partial: Settings = serde_json::from_str(r#"{"top_k": 1000}"#).unwrap();
         assert!(partial.network_enabled);
+        assert!(
+            partial.xmp_iptc_location,
+            "IPTC location of accepted locations: on"
+        );
         assert_eq!(partial.sanitised().top_k, 100);
     }
 }
