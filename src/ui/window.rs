@@ -68,6 +68,11 @@ pub fn run_native(dirs: DataDirs, paths: Vec<PathBuf>) -> anyhow::Result<()> {
         .into_iter()
         .map(|p| std::path::absolute(&p).unwrap_or(p))
         .collect();
+    log::info!(
+        "opening the app with {} paths; data in {}",
+        paths.len(),
+        dirs.data_dir.display()
+    );
     let mut viewport = egui::ViewportBuilder::default()
         .with_title("geoloupe")
         .with_app_id("org.geoloupe.geoloupe")
