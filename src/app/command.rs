@@ -75,4 +75,10 @@ pub enum Command {
     CancelWrites,
     /// Plan the writes again, replacing invalid EXIF GPS (`true`) or skipping it.
     OverwriteInvalidGps(bool),
+    /// The claim typed for a photo (`picked`: the place chosen from a list for this text).
+    SetClaim {
+        path: PathBuf,
+        text: String,
+        picked: Option<LatLon>,
+    },
 }

@@ -51,20 +51,6 @@ pub fn claim_check(
     .ok()
 }
 
-/// A claimed location typed by the user: `lat, lon` in degrees (comma and/or spaces).
-pub fn parse_claim(text: &str) -> Option<LatLon> {
-    let mut parts = text
-        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
-        .filter(|s| !s.is_empty());
-    let lat_deg = parts.next()?.parse::<f64>().ok()?;
-    let lon_deg = parts.next()?.parse::<f64>().ok()?;
-    if parts.next().is_some() {
-        return None;
-    }
-    let position = LatLon::new(lat_deg, lon_deg);
-    position.is_valid().then_some(position)
-}
-
 /// Checks the claims left unchecked in `inputs` with heat points from the database: `read`
 /// gets the stored results of the given photos (in the app, from the library thread, which
 /// holds the only connection: call this on a worker thread). A photo whose result can't be read
@@ -304,16 +290,6 @@ pub fn summarise_writes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn claims_parse_lat_then_lon() {
-        assert_eq!(parse_claim("21.9, -159.5"), Some(LatLon::new(21.9, -159.5)));
-        assert_eq!(parse_claim(" 10 20 "), Some(LatLon::new(10.0, 20.0)));
-        assert_eq!(parse_claim("91, 0"), None);
-        assert_eq!(parse_claim("1, 2, 3"), None);
-        assert_eq!(parse_claim("abc"), None);
-        assert_eq!(parse_claim(""), None);
-    }
 
     #[test]
     fn formats_follow_the_extension() {
