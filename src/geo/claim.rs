@@ -116,6 +116,27 @@ pub fn check_claim_points(
     })
 }
 
+/// `points` positions on the circle of `radius_km` (great-circle distance) around `center`,
+/// starting due north and going clockwise, for drawing distance rings point by point on any
+/// projection. Longitudes are unwrapped around the centre's (they may pass ±180), so a ring
+/// across the antimeridian stays one closed line; a ring around a pole is not closed.
+pub fn geodesic_circle(center: LatLon, radius_km: f64, points: usize) -> Vec<LatLon> {
+    let angular = radius_km / super::EARTH_RADIUS_KM;
+    let (lat1, lon1) = (center.lat_deg.to_radians(), center.lon_deg.to_radians());
+    (0..points)
+        .map(|i| {
+            let bearing = std::f64::consts::TAU * i as f64 / points as f64;
+            let lat2 = (lat1.sin() * angular.cos() + lat1.cos() * angular.sin() * bearing.cos())
+                .clamp(-1.0, 1.0)
+                .asin();
+            let lon2 = lon1
+                + (bearing.sin() * angular.sin() * lat1.cos())
+                    .atan2(angular.cos() - lat1.sin() * lat2.sin());
+            LatLon::new(lat2.to_degrees(), lon2.to_degrees())
+        })
+        .collect()
+}
+
 /// One plain sentence that reads a check's figures, without a verdict: the model's belief
 /// near the claim is evidence about the model, not proof about the photo.
 ///
@@ -258,5 +279,30 @@ mod tests {
                 assert!(!text.to_lowercase().contains(verdict), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn geodesic_circles_keep_their_radius_even_across_the_antimeridian() {
+        for center in [
+            LatLon::new(21.98, -159.37),
+            LatLon::new(-65.0, 10.0),
+            LatLon::new(0.0, 179.9),
+        ] {
+            for radius_km in [CLAIM_NEAR_RADIUS_KM, CLAIM_REGION_RADIUS_KM] {
+                let ring = geodesic_circle(center, radius_km, 96);
+                assert_eq!(ring.len(), 96);
+                for p in &ring {
+                    assert_relative_eq!(center.distance_km(p), radius_km, epsilon = 1e-6);
+                    // Unwrapped around the centre: no jump of 360°.
+                    assert!((p.lon_deg - center.lon_deg).abs() < 90.0, "{p:?}");
+                }
+                // The first point is due north.
+                assert_relative_eq!(ring[0].lon_deg, center.lon_deg, epsilon = 1e-9);
+                assert!(ring[0].lat_deg > center.lat_deg);
+            }
+        }
+        // Near 180°E, the eastern half of the ring passes 180.
+        let ring = geodesic_circle(LatLon::new(0.0, 179.9), 200.0, 8);
+        assert!(ring[2].lon_deg > 180.0);
     }
 }

@@ -18,7 +18,7 @@ pub use ranking::{Ranked, softmax, top_k};
 
 pub use claim::{
     CLAIM_NEAR_RADIUS_KM, CLAIM_REGION_RADIUS_KM, ClaimCheck, ClaimError, ClaimSource, check_claim,
-    check_claim_points, describe_claim_check,
+    check_claim_points, describe_claim_check, geodesic_circle,
 };
 pub use claim_parse::{ClaimParseError, ParsedClaim, parse_claim, parse_coordinates};
 pub use places::{
