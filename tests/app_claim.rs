@@ -159,6 +159,26 @@ fn exif_and_typed_claims_are_both_checked_and_kept_across_a_restart() {
     }
     assert_eq!(count(&harness, "of the EXIF position"), 1);
     assert_eq!(count(&harness, "of the claim ("), 1);
+    // Exports carry both: the typed claim in every format's claim fields, the EXIF check
+    // beside it (GeoJSON's `other_claims`).
+    let records = harness.state().app().export_records();
+    let record = records.iter().find(|r| r.path == gps_path).unwrap();
+    let claim = record.claim.as_ref().unwrap();
+    assert_eq!((claim.claimed, claim.source), (lihue, ClaimSource::User));
+    assert_eq!(record.other_claims.len(), 1);
+    assert_eq!(record.other_claims[0].source, ClaimSource::ExifGps);
+    let geojson =
+        geoloupe::export::geojson::geojson_value(&records, geoloupe::export::PointSet::Chosen);
+    let feature = geojson["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["properties"]["claim"]["source"] == "user")
+        .unwrap();
+    assert_eq!(
+        feature["properties"]["other_claims"][0]["source"],
+        "exif-gps"
+    );
 
     // A bad coordinate says which part is wrong, and is no claim.
     let (kauai, kauai_path) = path_of(harness.state().app(), "kauai.jpg");

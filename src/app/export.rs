@@ -19,10 +19,15 @@ pub struct ExportInput {
     pub estimated_at: String,
     /// The user's accepted location, if any (else the top-1 candidate is exported).
     pub accepted: Option<LatLon>,
+    /// The typed claim checked, else the EXIF GPS ([`ExportRecord::claim`]).
     pub claim: Option<ClaimCheck>,
     /// A claim still to check because the result's heat points were not loaded (a summary
     /// from the database): [`complete_claims`] reads them off the UI thread.
     pub unchecked_claim: Option<(LatLon, ClaimSource)>,
+    /// The photo's other claims (its EXIF GPS when a claim was typed too), checked or not yet,
+    /// as `claim` and `unchecked_claim` ([`ExportRecord::other_claims`]).
+    pub other_claims: Vec<ClaimCheck>,
+    pub unchecked_other_claims: Vec<(LatLon, ClaimSource)>,
 }
 
 /// When a result was computed, UTC, RFC 3339 (what exports call `estimated_at`).
@@ -60,7 +65,9 @@ pub fn complete_claims(
     read: impl FnOnce(Vec<PathBuf>) -> Vec<Option<crate::library::StoredResult>>,
 ) {
     let unchecked: Vec<usize> = (0..inputs.len())
-        .filter(|&i| inputs[i].unchecked_claim.is_some())
+        .filter(|&i| {
+            inputs[i].unchecked_claim.is_some() || !inputs[i].unchecked_other_claims.is_empty()
+        })
         .collect();
     if unchecked.is_empty() {
         return;
@@ -68,11 +75,19 @@ pub fn complete_claims(
     let stored = read(unchecked.iter().map(|&i| inputs[i].path.clone()).collect());
     for (i, stored) in unchecked.into_iter().zip(stored) {
         let input = &mut inputs[i];
-        if let Some((claimed, source)) = input.unchecked_claim.take()
-            && let Some(stored) = stored
-        {
+        let others = std::mem::take(&mut input.unchecked_other_claims);
+        let Some(stored) = stored else {
+            input.unchecked_claim = None;
+            continue;
+        };
+        if let Some((claimed, source)) = input.unchecked_claim.take() {
             input.claim = claim_check(&stored.result, claimed, source);
         }
+        input.other_claims.extend(
+            others
+                .into_iter()
+                .filter_map(|(claimed, source)| claim_check(&stored.result, claimed, source)),
+        );
     }
 }
 
@@ -82,14 +97,16 @@ pub fn build_records(inputs: Vec<ExportInput>) -> Vec<ExportRecord> {
     inputs
         .into_iter()
         .filter_map(|i| {
-            ExportRecord::new(
+            let mut record = ExportRecord::new(
                 &i.path,
                 &i.candidates,
                 i.provenance,
                 i.estimated_at,
                 i.accepted,
                 i.claim,
-            )
+            )?;
+            record.other_claims = i.other_claims;
+            Some(record)
         })
         .collect()
 }

@@ -981,12 +981,20 @@ impl App {
             .filter_map(|&i| self.collection.get(i))
             .filter_map(|photo| {
                 let result = photo.result.as_ref()?;
-                let claimed = self.claim_of(photo);
-                let (claim, unchecked_claim) = match claimed {
-                    Some(c) if result.heat.is_empty() && self.library_available => (None, Some(c)),
-                    Some((at, source)) => (export::claim_check(result, at, source), None),
-                    None => (None, None),
-                };
+                // The typed claim first (the one every format carries), then the EXIF GPS.
+                let mut claimed = self.claims_of(photo);
+                claimed.reverse();
+                let later = result.heat.is_empty() && self.library_available;
+                let (mut claim, mut unchecked_claim) = (None, None);
+                let (mut other_claims, mut unchecked_other_claims) = (Vec::new(), Vec::new());
+                for (i, (at, source)) in claimed.into_iter().enumerate() {
+                    match (i, later) {
+                        (0, true) => unchecked_claim = Some((at, source)),
+                        (0, false) => claim = export::claim_check(result, at, source),
+                        (_, true) => unchecked_other_claims.push((at, source)),
+                        (_, false) => other_claims.extend(export::claim_check(result, at, source)),
+                    }
+                }
                 Some(export::ExportInput {
                     path: photo.entry.path.clone(),
                     candidates: result.candidates.clone(),
@@ -995,6 +1003,8 @@ impl App {
                     accepted: photo.decision.as_ref().map(Decision::position),
                     claim,
                     unchecked_claim,
+                    other_claims,
+                    unchecked_other_claims,
                 })
             })
             .collect()
