@@ -131,11 +131,14 @@ fn exif_and_typed_claims_are_both_checked_and_kept_across_a_restart() {
     let (gps, gps_path) = path_of(harness.state().app(), "gps.jpg");
     select(&mut harness, gps);
     assert_eq!(count(&harness, "Claim to #1"), 1, "the EXIF check alone");
-    harness.state_mut().app_mut().apply(Command::SetClaim {
-        path: gps_path.clone(),
-        text: "Lihue, Hawaii".into(),
-        picked: None,
-    });
+    // Typed into the inspector's field.
+    let field = harness.get_by_label("Claimed lat, lon or place");
+    field.focus();
+    harness.step();
+    harness
+        .get_by_label("Claimed lat, lon or place")
+        .type_text("Lihue, Hawaii");
+    harness.step();
     harness.step();
     harness.step();
     let app = harness.state().app();

@@ -40,7 +40,10 @@ pub enum ClaimParseError {
     SameAxis(&'static str),
     #[error("{0}: expected a latitude and a longitude, e.g. 21.97, -159.37 or 22°04'N 159°30'W")]
     Shape(&'static str),
-    #[error("no place called {0:?} in the built-in places (GeoNames towns of 1000 people or more)")]
+    #[error(
+        "no place called {0:?} in the built-in places (GeoNames towns of 1000 people or more); \
+         type the name, then a region or country after a comma"
+    )]
     UnknownPlace(String),
     #[error("place names are not available in this build: type a latitude, longitude")]
     PlacesUnavailable,
@@ -62,7 +65,17 @@ pub fn parse_claim(text: &str) -> Result<ParsedClaim, ClaimParseError> {
     let mut parts = text.split([',', ';']).map(str::trim);
     let name = parts.next().unwrap_or_default();
     let qualifiers: Vec<&str> = parts.filter(|p| !p.is_empty()).collect();
-    let places = find_places(name, &qualifiers);
+    let mut places = find_places(name, &qualifiers);
+    if places.is_empty() && qualifiers.is_empty() {
+        // Without a comma, `Lihue Hawaii`: the last words may be the region or country.
+        let words: Vec<&str> = name.split_whitespace().collect();
+        for split in (1..words.len()).rev() {
+            places = find_places(&words[..split].join(" "), &[&words[split..].join(" ")]);
+            if !places.is_empty() {
+                break;
+            }
+        }
+    }
     if places.is_empty() {
         Err(ClaimParseError::UnknownPlace(text.to_owned()))
     } else {
@@ -496,6 +509,13 @@ mod tests {
             panic!("Springfield, Illinois is a place");
         };
         assert_eq!(one.len(), 1);
+        // Without a comma, the last words may name the region or country.
+        assert_eq!(parse_claim("Lihue Hawaii"), parse_claim("Lihue, Hawaii"));
+        let Ok(ParsedClaim::Places(paris)) = parse_claim("paris  france") else {
+            panic!("Paris is a place");
+        };
+        assert_eq!(paris.len(), 1, "{paris:?}");
+        assert_eq!(paris[0].region, "Ile-de-France");
         assert_eq!(
             parse_claim("Atlantis, Ocean"),
             Err(ClaimParseError::UnknownPlace("Atlantis, Ocean".into()))

@@ -28,12 +28,14 @@ pub fn claim_ui(ui: &mut egui::Ui, app: &mut App, index: usize) {
     }
 
     let mut text = app.claims.inputs.get(&path).cloned().unwrap_or_default();
-    ui.label("Claimed lat, lon or place");
-    let edit = ui.add(
-        egui::TextEdit::singleline(&mut text)
-            .hint_text("Lihue, Hawaii · 22°04'N 159°30'W")
-            .desired_width(ui.available_width().min(320.0)),
-    );
+    let label = ui.label("Claimed lat, lon or place");
+    let edit = ui
+        .add(
+            egui::TextEdit::singleline(&mut text)
+                .hint_text("Lihue, Hawaii · 22°04'N 159°30'W")
+                .desired_width(ui.available_width().min(320.0)),
+        )
+        .labelled_by(label.id);
     if edit.changed() {
         commands.push(Command::SetClaim {
             path: path.clone(),
