@@ -1028,6 +1028,33 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_database_gains_the_claims_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..2] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 2).unwrap();
+        }
+        let photo = dir.path().join("a.png");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/small.png"),
+            &photo,
+        )
+        .unwrap();
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        let claim = StoredClaim {
+            text: "1, 2".into(),
+            position: LatLon::new(1.0, 2.0),
+        };
+        store.set_claim(&photo, Some(&claim)).unwrap();
+        assert_eq!(store.claim(&photo).unwrap(), Some(claim));
+    }
+
+    #[test]
     fn migrations_set_the_version_and_refuse_newer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lib.sqlite3");
