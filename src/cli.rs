@@ -78,19 +78,20 @@ pub enum SidecarNaming {
     PhotoXmp,
 }
 
-/// `LAT,LON` in degrees.
-fn parse_lat_lon(text: &str) -> Result<crate::geo::LatLon, String> {
-    let (lat, lon) = text
-        .split_once(',')
-        .ok_or_else(|| format!("expected LAT,LON (e.g. 48.8566,2.3522), got {text:?}"))?;
-    let parse = |v: &str| v.trim().parse::<f64>().map_err(|e| format!("{v:?}: {e}"));
-    let position = crate::geo::LatLon::new(parse(lat)?, parse(lon)?);
-    if position.is_valid() {
-        Ok(position)
-    } else {
-        Err(format!(
-            "latitude must be in [-90, 90] and longitude in [-180, 180]: {text}"
-        ))
+/// A claimed location as the app reads it ([`crate::geo::parse_claim`]): `LAT,LON`, hemisphere
+/// letters, degrees-minutes-seconds, or the name of one built-in place.
+fn parse_claimed(text: &str) -> Result<crate::geo::LatLon, String> {
+    match crate::geo::parse_claim(text).map_err(|e| e.to_string())? {
+        crate::geo::ParsedClaim::Position(position) => Ok(position),
+        crate::geo::ParsedClaim::Places(places) if places.len() == 1 => Ok(places[0].position),
+        crate::geo::ParsedClaim::Places(places) => {
+            let examples: Vec<String> = places.iter().take(4).map(|p| p.label()).collect();
+            Err(format!(
+                "{} places are called {text:?}: add the region or country after a comma, e.g. {}",
+                places.len(),
+                examples.join("; ")
+            ))
+        }
     }
 }
 
@@ -132,7 +133,8 @@ pub struct LocateArgs {
     pub best_only: bool,
     /// A claimed location to check the answer against (distance to the top-1 candidate, share
     /// of the probability within 25 and 200 km). Without it, a photo's EXIF GPS is its claim.
-    #[arg(long, value_name = "LAT,LON", value_parser = parse_lat_lon, allow_hyphen_values = true)]
+    /// Also `22.07 N, 159.5 W`, `22°04'12"N 159°30'W` or a place (`"Lihue, Hawaii"`).
+    #[arg(long, value_name = "LAT,LON", value_parser = parse_claimed, allow_hyphen_values = true)]
     pub claimed: Option<crate::geo::LatLon>,
     /// Write each photo's top-1 location and its provenance into XMP sidecars (merged into an
     /// existing sidecar; photos with EXIF GPS are skipped).
@@ -1021,5 +1023,22 @@ mod tests {
                 OutputFormat::Table | OutputFormat::Csv => {}
             }
         }
+    }
+
+    #[test]
+    fn claimed_reads_what_the_app_reads() {
+        assert_eq!(parse_claimed("-33.8,151.2"), Ok(LatLon::new(-33.8, 151.2)));
+        assert_eq!(
+            parse_claimed("22.07 N, 159.5 W"),
+            Ok(LatLon::new(22.07, -159.5))
+        );
+        let lihue = parse_claimed("Lihue, Hawaii").unwrap();
+        assert!(lihue.distance_km(&LatLon::new(21.98, -159.37)) < 2.0);
+        let ambiguous = parse_claimed("Springfield").unwrap_err();
+        assert!(
+            ambiguous.contains("add the region or country"),
+            "{ambiguous}"
+        );
+        assert!(parse_claimed("91,0").unwrap_err().contains("latitude 91"));
     }
 }

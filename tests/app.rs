@@ -591,9 +591,10 @@ fn the_claim_section_checks_the_exif_position_against_the_estimate() {
     let photo = harness.state().app().collection.photos[kauai].clone();
     let result = photo.result.clone().unwrap();
     let top1 = result.candidates[0].position;
-    harness.state_mut().app_mut().claim_inputs.insert(
+    harness.state_mut().app_mut().set_claim_text(
         photo.entry.path.clone(),
         format!("{}, {}", top1.lat_deg, top1.lon_deg),
+        None,
     );
     harness.step();
     harness.step();

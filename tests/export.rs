@@ -827,6 +827,8 @@ fn exports_write_photo_paths_relative_to_the_file_by_default() {
         accepted: None,
         claim: None,
         unchecked_claim: None,
+        other_claims: Vec::new(),
+        unchecked_other_claims: Vec::new(),
     };
     let app_file = out.join("app.csv");
     geoloupe::app::export::export_to(&app_file, vec![input]).unwrap();

@@ -717,3 +717,40 @@ fn thumbnails_are_made_off_thread_and_cached_on_disk() {
         assert_eq!((a.path.as_path(), a.w, a.h), (b.path.as_path(), b.w, b.h));
     }
 }
+
+#[test]
+fn claims_are_kept_with_the_photo_across_reopening_and_moves() {
+    use geoloupe::library::store::StoredClaim;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data/library.sqlite3");
+    let photo = dir.path().join("photos/kauai.jpg");
+    copy(&image("kauai.jpg"), &photo);
+    let lihue = StoredClaim {
+        text: "Lihue, Hawaii".into(),
+        position: LatLon::new(21.98121, -159.3721),
+    };
+    {
+        let mut store = Store::open(&db).unwrap();
+        assert_eq!(store.claim(&photo).unwrap(), None);
+        store.set_claim(&photo, Some(&lihue)).unwrap();
+    }
+    let mut store = Store::open(&db).unwrap();
+    assert_eq!(store.identify(&photo).unwrap().claim, Some(lihue.clone()));
+    // Replaced, then moved with the photo.
+    let dms = StoredClaim {
+        text: "22°04'12\"N 159°30'W".into(),
+        position: LatLon::new(22.07, -159.5),
+    };
+    store.set_claim(&photo, Some(&dms)).unwrap();
+    let moved = dir.path().join("elsewhere/kauai-renamed.jpg");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&photo, &moved).unwrap();
+    let record = store.identify(&moved).unwrap();
+    assert!(matches!(record.status, FileStatus::Moved { .. }));
+    assert_eq!(record.claim, Some(dms));
+    // Removed.
+    store.set_claim(&moved, None).unwrap();
+    drop(store);
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.claim(&moved).unwrap(), None);
+}

@@ -78,4 +78,10 @@ pub enum Command {
     /// Write the IPTC location of accepted locations into XMP sidecars (`true`) or not: the
     /// setting, and the pending plan made again.
     IptcLocation(bool),
+    /// The claim typed for a photo (`picked`: the place chosen from a list for this text).
+    SetClaim {
+        path: PathBuf,
+        text: String,
+        picked: Option<LatLon>,
+    },
 }

@@ -19,10 +19,15 @@ pub struct ExportInput {
     pub estimated_at: String,
     /// The user's accepted location, if any (else the top-1 candidate is exported).
     pub accepted: Option<LatLon>,
+    /// The typed claim checked, else the EXIF GPS ([`ExportRecord::claim`]).
     pub claim: Option<ClaimCheck>,
     /// A claim still to check because the result's heat points were not loaded (a summary
     /// from the database): [`complete_claims`] reads them off the UI thread.
     pub unchecked_claim: Option<(LatLon, ClaimSource)>,
+    /// The photo's other claims (its EXIF GPS when a claim was typed too), checked or not yet,
+    /// as `claim` and `unchecked_claim` ([`ExportRecord::other_claims`]).
+    pub other_claims: Vec<ClaimCheck>,
+    pub unchecked_other_claims: Vec<(LatLon, ClaimSource)>,
 }
 
 /// When a result was computed, UTC, RFC 3339 (what exports call `estimated_at`).
@@ -51,20 +56,6 @@ pub fn claim_check(
     .ok()
 }
 
-/// A claimed location typed by the user: `lat, lon` in degrees (comma and/or spaces).
-pub fn parse_claim(text: &str) -> Option<LatLon> {
-    let mut parts = text
-        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
-        .filter(|s| !s.is_empty());
-    let lat_deg = parts.next()?.parse::<f64>().ok()?;
-    let lon_deg = parts.next()?.parse::<f64>().ok()?;
-    if parts.next().is_some() {
-        return None;
-    }
-    let position = LatLon::new(lat_deg, lon_deg);
-    position.is_valid().then_some(position)
-}
-
 /// Checks the claims left unchecked in `inputs` with heat points from the database: `read`
 /// gets the stored results of the given photos (in the app, from the library thread, which
 /// holds the only connection: call this on a worker thread). A photo whose result can't be read
@@ -74,7 +65,9 @@ pub fn complete_claims(
     read: impl FnOnce(Vec<PathBuf>) -> Vec<Option<crate::library::StoredResult>>,
 ) {
     let unchecked: Vec<usize> = (0..inputs.len())
-        .filter(|&i| inputs[i].unchecked_claim.is_some())
+        .filter(|&i| {
+            inputs[i].unchecked_claim.is_some() || !inputs[i].unchecked_other_claims.is_empty()
+        })
         .collect();
     if unchecked.is_empty() {
         return;
@@ -82,11 +75,19 @@ pub fn complete_claims(
     let stored = read(unchecked.iter().map(|&i| inputs[i].path.clone()).collect());
     for (i, stored) in unchecked.into_iter().zip(stored) {
         let input = &mut inputs[i];
-        if let Some((claimed, source)) = input.unchecked_claim.take()
-            && let Some(stored) = stored
-        {
+        let others = std::mem::take(&mut input.unchecked_other_claims);
+        let Some(stored) = stored else {
+            input.unchecked_claim = None;
+            continue;
+        };
+        if let Some((claimed, source)) = input.unchecked_claim.take() {
             input.claim = claim_check(&stored.result, claimed, source);
         }
+        input.other_claims.extend(
+            others
+                .into_iter()
+                .filter_map(|(claimed, source)| claim_check(&stored.result, claimed, source)),
+        );
     }
 }
 
@@ -96,14 +97,16 @@ pub fn build_records(inputs: Vec<ExportInput>) -> Vec<ExportRecord> {
     inputs
         .into_iter()
         .filter_map(|i| {
-            ExportRecord::new(
+            let mut record = ExportRecord::new(
                 &i.path,
                 &i.candidates,
                 i.provenance,
                 i.estimated_at,
                 i.accepted,
                 i.claim,
-            )
+            )?;
+            record.other_claims = i.other_claims;
+            Some(record)
         })
         .collect()
 }
@@ -317,16 +320,6 @@ pub fn summarise_writes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn claims_parse_lat_then_lon() {
-        assert_eq!(parse_claim("21.9, -159.5"), Some(LatLon::new(21.9, -159.5)));
-        assert_eq!(parse_claim(" 10 20 "), Some(LatLon::new(10.0, 20.0)));
-        assert_eq!(parse_claim("91, 0"), None);
-        assert_eq!(parse_claim("1, 2, 3"), None);
-        assert_eq!(parse_claim("abc"), None);
-        assert_eq!(parse_claim(""), None);
-    }
 
     #[test]
     fn formats_follow_the_extension() {

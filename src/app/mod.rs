@@ -14,6 +14,7 @@
 //! frame. [`App::begin_frame`] drains every worker's channel without blocking. Nothing here
 //! draws: drawing is `ui`'s, which is the only layer above this one.
 
+pub mod claims;
 pub mod collection;
 pub mod command;
 pub mod export;
@@ -213,8 +214,8 @@ pub struct App {
     pub can_undo: bool,
     pub can_redo: bool,
     pub jobs: Jobs,
-    /// Claimed locations typed in the inspector, per photo (`lat, lon` text).
-    pub claim_inputs: HashMap<PathBuf, String>,
+    /// Claimed locations typed in the inspector, per photo (kept in the library).
+    pub claims: claims::Claims,
     /// Set once the offline place index is built; until then the inspector doesn't look places
     /// up, so no frame waits for it.
     places_ready: bool,
@@ -284,7 +285,7 @@ impl App {
             can_undo: false,
             can_redo: false,
             jobs: Jobs::default(),
-            claim_inputs: HashMap::new(),
+            claims: claims::Claims::default(),
             places_ready: false,
             map: MapState::new(ctx),
             messages,
@@ -485,6 +486,9 @@ impl App {
             if !pending {
                 // A decision made since this snapshot is still on its way: keep it.
                 photo.decision = record.decision;
+            }
+            if let Some(claim) = record.claim {
+                self.claims.restore(&path, claim);
             }
             if photo.result.is_none()
                 && let Some(summary) = record.result
@@ -786,6 +790,7 @@ impl App {
         match command {
             Command::PickPaths { folders } => self.pick_paths(folders),
             Command::Open(paths) => self.open(paths),
+            Command::SetClaim { path, text, picked } => self.set_claim_text(path, text, picked),
             Command::CloseAll => {
                 self.collection.clear();
                 self.thumbs.clear();
@@ -947,18 +952,23 @@ impl App {
         self.places_ready
     }
 
-    /// The claimed location of a photo: its EXIF GPS, else what the user typed for it.
+    /// The claimed location of a photo: its EXIF GPS, else what the user typed for it (the
+    /// first of [`App::claims_of`]).
     pub fn claim_of(&self, photo: &Photo) -> Option<(LatLon, ClaimSource)> {
-        photo
-            .entry
-            .gps()
-            .map(|p| (p, ClaimSource::ExifGps))
-            .or_else(|| {
-                self.claim_inputs
-                    .get(&photo.entry.path)
-                    .and_then(|t| export::parse_claim(t))
-                    .map(|p| (p, ClaimSource::User))
-            })
+        self.claims_of(photo).first().copied()
+    }
+
+    /// Every claimed location of a photo: its EXIF GPS, then what the user typed for it.
+    pub fn claims_of(&self, photo: &Photo) -> Vec<(LatLon, ClaimSource)> {
+        self.claims.of(&photo.entry.path, photo.entry.gps())
+    }
+
+    /// The user typed `text` as the claim of the photo at `path` (or picked the place at
+    /// `picked` from a list): the claim it reads as is checked and kept in the library.
+    pub fn set_claim_text(&mut self, path: PathBuf, text: String, picked: Option<LatLon>) {
+        if let Some(claim) = self.claims.set(&path, text, picked, self.places_ready) {
+            self.library.send(LibraryCommand::SetClaim { path, claim });
+        }
     }
 
     /// What an export holds for the located photos of the current view: the accepted location
@@ -973,12 +983,20 @@ impl App {
             .filter_map(|&i| self.collection.get(i))
             .filter_map(|photo| {
                 let result = photo.result.as_ref()?;
-                let claimed = self.claim_of(photo);
-                let (claim, unchecked_claim) = match claimed {
-                    Some(c) if result.heat.is_empty() && self.library_available => (None, Some(c)),
-                    Some((at, source)) => (export::claim_check(result, at, source), None),
-                    None => (None, None),
-                };
+                // The typed claim first (the one every format carries), then the EXIF GPS.
+                let mut claimed = self.claims_of(photo);
+                claimed.reverse();
+                let later = result.heat.is_empty() && self.library_available;
+                let (mut claim, mut unchecked_claim) = (None, None);
+                let (mut other_claims, mut unchecked_other_claims) = (Vec::new(), Vec::new());
+                for (i, (at, source)) in claimed.into_iter().enumerate() {
+                    match (i, later) {
+                        (0, true) => unchecked_claim = Some((at, source)),
+                        (0, false) => claim = export::claim_check(result, at, source),
+                        (_, true) => unchecked_other_claims.push((at, source)),
+                        (_, false) => other_claims.extend(export::claim_check(result, at, source)),
+                    }
+                }
                 Some(export::ExportInput {
                     path: photo.entry.path.clone(),
                     candidates: result.candidates.clone(),
@@ -987,6 +1005,8 @@ impl App {
                     accepted: photo.decision.as_ref().map(Decision::position),
                     claim,
                     unchecked_claim,
+                    other_claims,
+                    unchecked_other_claims,
                 })
             })
             .collect()

@@ -42,6 +42,9 @@ fn feature(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Value {
     if let Some(claim) = &r.claim {
         properties["claim"] = json!(claim);
     }
+    if !r.other_claims.is_empty() {
+        properties["other_claims"] = json!(r.other_claims);
+    }
     json!({
         "type": "Feature",
         // RFC 7946: longitude first.

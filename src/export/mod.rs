@@ -171,8 +171,13 @@ pub struct ExportRecord {
     pub place: Option<Place>,
     /// Ranked candidates, best first.
     pub candidates: Vec<ExportCandidate>,
-    /// The claimed location compared with the model's answer.
+    /// The claimed location compared with the model's answer: the typed claim when there is
+    /// one, else the photo's EXIF GPS (every format carries this one).
     pub claim: Option<ClaimCheck>,
+    /// The photo's other claims checked too: its EXIF GPS when a typed claim is `claim`
+    /// (GeoJSON carries them; GPX, CSV and XMP have room for one claim).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_claims: Vec<ClaimCheck>,
     /// Which model made the estimate (hashes and the backbone's name: no paths).
     pub provenance: Provenance,
     /// When the estimate was made, UTC, RFC 3339 (`2026-11-23T19:40:00Z`).
@@ -246,6 +251,7 @@ impl ExportRecord {
             place: nearest_place(location),
             candidates,
             claim,
+            other_claims: Vec::new(),
             provenance,
             estimated_at,
             taken_at: read_taken_at(path),

@@ -116,6 +116,82 @@ pub fn check_claim_points(
     })
 }
 
+/// `points` positions on the circle of `radius_km` (great-circle distance) around `center`,
+/// starting due north and going clockwise, for drawing distance rings point by point on any
+/// projection. Longitudes are unwrapped around the centre's (they may pass ±180), so a ring
+/// across the antimeridian stays one closed line; a ring around a pole is not closed.
+pub fn geodesic_circle(center: LatLon, radius_km: f64, points: usize) -> Vec<LatLon> {
+    let angular = radius_km / super::EARTH_RADIUS_KM;
+    let (lat1, lon1) = (center.lat_deg.to_radians(), center.lon_deg.to_radians());
+    (0..points)
+        .map(|i| {
+            let bearing = std::f64::consts::TAU * i as f64 / points as f64;
+            let lat2 = (lat1.sin() * angular.cos() + lat1.cos() * angular.sin() * bearing.cos())
+                .clamp(-1.0, 1.0)
+                .asin();
+            let lon2 = lon1
+                + (bearing.sin() * angular.sin() * lat1.cos())
+                    .atan2(angular.cos() - lat1.sin() * lat2.sin());
+            LatLon::new(lat2.to_degrees(), lon2.to_degrees())
+        })
+        .collect()
+}
+
+/// One plain sentence that reads a check's figures, without a verdict: the model's belief
+/// near the claim is evidence about the model, not proof about the photo.
+///
+/// `"The model puts 0.3 % of its belief within 200 km of the claim (under 0.1 % within 25 km);
+/// its best guess is 4,000 km away."` The claim is called "the EXIF position" when it is one.
+pub fn describe_claim_check(check: &ClaimCheck) -> String {
+    let what = match check.source {
+        ClaimSource::ExifGps => "the EXIF position",
+        ClaimSource::User => "the claim",
+    };
+    format!(
+        "The model puts {} of its belief within {} km of {what} ({} within {} km); its best guess is {}.",
+        share(check.probability_within_200_km),
+        CLAIM_REGION_RADIUS_KM,
+        share(check.probability_within_25_km),
+        CLAIM_NEAR_RADIUS_KM,
+        distance(check.top1_distance_km),
+    )
+}
+
+/// `"0.3 %"`, `"under 0.1 %"`, `"42 %"`.
+fn share(p: f64) -> String {
+    let percent = 100.0 * p;
+    if percent < 0.05 {
+        "under 0.1 %".to_owned()
+    } else if percent < 10.0 {
+        format!("{percent:.1} %")
+    } else {
+        format!("{percent:.0} %")
+    }
+}
+
+/// `"4,000 km away"`, `"12 km away"`, `"within 1 km of it"`.
+fn distance(km: f64) -> String {
+    if km < 1.0 {
+        return "within 1 km of it".to_owned();
+    }
+    let whole = if km >= 100.0 {
+        // Two significant figures: the model's top guess is no more exact than that.
+        let magnitude = 10f64.powi(km.log10().floor() as i32 - 1);
+        (km / magnitude).round() * magnitude
+    } else {
+        km.round()
+    } as u64;
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{grouped} km away")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +241,68 @@ mod tests {
             check_claim(top1, ClaimSource::User, top1, &[1.0], &[]),
             Err(ClaimError::LengthMismatch { .. })
         ));
+    }
+
+    fn check(source: ClaimSource, km: f64, p25: f64, p200: f64) -> ClaimCheck {
+        ClaimCheck {
+            claimed: LatLon::new(0.0, 0.0),
+            source,
+            top1_distance_km: km,
+            probability_within_25_km: p25,
+            probability_within_200_km: p200,
+        }
+    }
+
+    #[test]
+    fn one_sentence_reads_the_figures_without_a_verdict() {
+        assert_eq!(
+            describe_claim_check(&check(ClaimSource::User, 4023.7, 0.0001, 0.003)),
+            "The model puts 0.3 % of its belief within 200 km of the claim (under 0.1 % within \
+             25 km); its best guess is 4,000 km away."
+        );
+        assert_eq!(
+            describe_claim_check(&check(ClaimSource::ExifGps, 12.4, 0.42, 0.875)),
+            "The model puts 88 % of its belief within 200 km of the EXIF position (42 % within \
+             25 km); its best guess is 12 km away."
+        );
+        let close = describe_claim_check(&check(ClaimSource::User, 0.2, 1.0, 1.0));
+        assert!(close.ends_with("(100 % within 25 km); its best guess is within 1 km of it."));
+        assert!(
+            describe_claim_check(&check(ClaimSource::User, 12_345.0, 0.0, 0.0))
+                .contains("12,000 km away")
+        );
+        for text in [
+            close,
+            describe_claim_check(&check(ClaimSource::User, 9000.0, 0.0, 0.0)),
+        ] {
+            for verdict in ["true", "false", "fake", "genuine", "confirm", "prove"] {
+                assert!(!text.to_lowercase().contains(verdict), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn geodesic_circles_keep_their_radius_even_across_the_antimeridian() {
+        for center in [
+            LatLon::new(21.98, -159.37),
+            LatLon::new(-65.0, 10.0),
+            LatLon::new(0.0, 179.9),
+        ] {
+            for radius_km in [CLAIM_NEAR_RADIUS_KM, CLAIM_REGION_RADIUS_KM] {
+                let ring = geodesic_circle(center, radius_km, 96);
+                assert_eq!(ring.len(), 96);
+                for p in &ring {
+                    assert_relative_eq!(center.distance_km(p), radius_km, epsilon = 1e-6);
+                    // Unwrapped around the centre: no jump of 360°.
+                    assert!((p.lon_deg - center.lon_deg).abs() < 90.0, "{p:?}");
+                }
+                // The first point is due north.
+                assert_relative_eq!(ring[0].lon_deg, center.lon_deg, epsilon = 1e-9);
+                assert!(ring[0].lat_deg > center.lat_deg);
+            }
+        }
+        // Near 180°E, the eastern half of the ring passes 180.
+        let ring = geodesic_circle(LatLon::new(0.0, 179.9), 200.0, 8);
+        assert!(ring[2].lon_deg > 180.0);
     }
 }

@@ -4,6 +4,7 @@
 //! [`LatLon`] names both fields so the order can't be mixed up.
 
 mod claim;
+mod claim_parse;
 mod equal_earth;
 pub mod heatmap;
 mod places;
@@ -17,9 +18,13 @@ pub use ranking::{Ranked, softmax, top_k};
 
 pub use claim::{
     CLAIM_NEAR_RADIUS_KM, CLAIM_REGION_RADIUS_KM, ClaimCheck, ClaimError, ClaimSource, check_claim,
-    check_claim_points,
+    check_claim_points, describe_claim_check, geodesic_circle,
 };
-pub use places::{PLACES_ATTRIBUTION, Place, country_name, nearest_place, warm_up_places};
+pub use claim_parse::{ClaimParseError, ParsedClaim, parse_claim, parse_coordinates};
+pub use places::{
+    PLACES_ATTRIBUTION, Place, country_name, find_places, nearest_place, place_names_available,
+    warm_up_places,
+};
 
 /// Mean Earth radius (IUGG), in kilometres.
 pub const EARTH_RADIUS_KM: f64 = 6371.0088;

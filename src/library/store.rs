@@ -31,6 +31,12 @@
 //! live entry (of any photo) undone, [`Store::redo`] revives the oldest undone one, and a new
 //! decision discards the undone entries (as any editor's redo stack). The log survives restarts.
 //!
+//! # Claims
+//! Per photo, the location someone claims for it (typed in the inspector): the text as typed
+//! and the position it was read as (a place picked from a list is not in the text alone). It
+//! stays with the photo as decisions do (moves, edits) and is replaced or removed by
+//! [`Store::set_claim`].
+//!
 //! # Schema
 //! Versioned with `PRAGMA user_version`; [`MIGRATIONS`] run in order in one transaction each.
 //! A database from a newer build is refused, never modified.
@@ -105,6 +111,14 @@ pub const MIGRATIONS: &[&str] = &[
         written_at_unix_secs INTEGER NOT NULL
     );
     CREATE INDEX exif_estimates_by_photo ON exif_estimates(photo_id, id);",
+    // 3: the location someone claims for a photo, as typed (text) and as read (position).
+    "CREATE TABLE claims (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        lat_deg REAL NOT NULL,
+        lon_deg REAL NOT NULL,
+        claimed_at_unix_secs INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.
@@ -184,6 +198,15 @@ pub struct PhotoRecord {
     pub content_key: String,
     pub result: Option<ResultSummary>,
     pub decision: Option<Decision>,
+    /// The location claimed for the photo (typed), if any.
+    pub claim: Option<StoredClaim>,
+}
+
+/// A claimed location kept with a photo: what was typed and the position it was read as.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredClaim {
+    pub text: String,
+    pub position: LatLon,
 }
 
 /// A decision made, undone or redone: the photo and its decision before and after.
@@ -585,6 +608,51 @@ impl Store {
         .map_err(LibraryError::sqlite("reading the estimates written"))
     }
 
+    /// Keeps `claim` as the claimed location of the photo at `path` (`None` removes it).
+    pub fn set_claim(
+        &mut self,
+        path: &Path,
+        claim: Option<&StoredClaim>,
+    ) -> Result<(), LibraryError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(LibraryError::sqlite("starting a transaction"))?;
+        let record = identify_in(&tx, path)?;
+        match claim {
+            Some(claim) => tx.execute(
+                "INSERT OR REPLACE INTO claims (photo_id, text, lat_deg, lon_deg,
+                    claimed_at_unix_secs) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    record.id,
+                    claim.text,
+                    claim.position.lat_deg,
+                    claim.position.lon_deg,
+                    now_unix_secs()
+                ],
+            ),
+            None => tx.execute("DELETE FROM claims WHERE photo_id = ?1", params![record.id]),
+        }
+        .map_err(LibraryError::sqlite("saving a claim"))?;
+        tx.commit().map_err(LibraryError::sqlite("committing"))
+    }
+
+    /// The claimed location kept for `path` (without touching the file).
+    pub fn claim(&self, path: &Path) -> Result<Option<StoredClaim>, LibraryError> {
+        let key = path_key(&absolute(path));
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM photos WHERE path = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(LibraryError::sqlite("finding a photo"))?;
+        match id {
+            Some(id) => claim_of(&self.conn, id),
+            None => Ok(None),
+        }
+    }
+
     /// How many photos the store knows.
     pub fn photo_count(&self) -> Result<usize, LibraryError> {
         self.conn
@@ -744,6 +812,7 @@ fn identify_in(conn: &Connection, path: &Path) -> Result<PhotoRecord, LibraryErr
         status,
         result: result_summary(conn, id, &content)?,
         decision: current_decision(conn, id)?,
+        claim: claim_of(conn, id)?,
         content_key: content,
     })
 }
@@ -820,6 +889,20 @@ fn current_decision(conn: &Connection, photo_id: i64) -> Result<Option<Decision>
     })
     .map(Option::flatten)
     .map_err(LibraryError::sqlite("reading a decision"))
+}
+
+fn claim_of(conn: &Connection, photo_id: i64) -> Result<Option<StoredClaim>, LibraryError> {
+    conn.prepare_cached("SELECT text, lat_deg, lon_deg FROM claims WHERE photo_id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![photo_id], |r| {
+                Ok(StoredClaim {
+                    text: r.get(0)?,
+                    position: LatLon::new(r.get(1)?, r.get(2)?),
+                })
+            })
+            .optional()
+        })
+        .map_err(LibraryError::sqlite("reading a claim"))
 }
 
 fn decision_from(
@@ -943,6 +1026,33 @@ mod tests {
             },
         ];
         assert_eq!(decode_heat(&encode_heat(&heat)), heat);
+    }
+
+    #[test]
+    fn a_version_2_database_gains_the_claims_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..2] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 2).unwrap();
+        }
+        let photo = dir.path().join("a.png");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/small.png"),
+            &photo,
+        )
+        .unwrap();
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        let claim = StoredClaim {
+            text: "1, 2".into(),
+            position: LatLon::new(1.0, 2.0),
+        };
+        store.set_claim(&photo, Some(&claim)).unwrap();
+        assert_eq!(store.claim(&photo).unwrap(), Some(claim));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The "library" thread: the only owner of the SQLite connection ([`Store`]).
 //!
 //! The UI and every job send it [`LibraryCommand`]s (identify photos, save a result, decide,
-//! undo, adopt geoloupe's own metadata write, read results) and get [`LibraryEvent`]s back, so
+//! undo, keep a claim, adopt geoloupe's own metadata write, read results) and get [`LibraryEvent`]s back, so
 //! no frame ever waits on SQLite or on a file, and no two connections compete for the write
 //! lock ("database is locked" cannot happen between parts of the app).
 //!
@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 
 use crate::domain::{Decision, PhotoResult, RepaintFn};
 use crate::library::exif::{ExifInfo, read_exif};
-use crate::library::store::{DecisionChange, PhotoRecord, Store, StoredResult};
+use crate::library::store::{DecisionChange, PhotoRecord, Store, StoredClaim, StoredResult};
 
 /// Photos identified between two looks at the command queue.
 pub const IDENTIFY_CHUNK: usize = 32;
@@ -48,6 +48,11 @@ pub enum LibraryCommand {
     },
     Undo,
     Redo,
+    /// Keep the location claimed for a photo (`None` removes it); identify reports it back.
+    SetClaim {
+        path: PathBuf,
+        claim: Option<StoredClaim>,
+    },
     /// geoloupe itself rewrote these photos' EXIF: adopt the new bytes (results stay current)
     /// and report their new EXIF.
     AdoptOwnWrites(Vec<PathBuf>),
@@ -314,6 +319,13 @@ impl LibraryLoop<'_> {
                     Err(e) => (self.emit)(LibraryEvent::Error(e.to_string())),
                 }
                 self.emit_undo_state();
+            }
+            LibraryCommand::SetClaim { path, claim } => {
+                if let Err(e) = self.store.set_claim(&path, claim.as_ref()) {
+                    (self.emit)(LibraryEvent::Error(format!(
+                        "could not save the claim: {e}"
+                    )));
+                }
             }
             LibraryCommand::AdoptOwnWrites(paths) => {
                 for path in paths {

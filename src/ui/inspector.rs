@@ -1,12 +1,11 @@
 //! The inspector: the selected photo, its EXIF position, the model's ranked candidates
 //! (probability, distance to the EXIF position; accept or show each), and the accepted
-//! location with undo/redo; the nearest place of each candidate (offline) and the claim
-//! check: distance from a claimed location (EXIF GPS or typed) to the top-1 candidate and the
-//! share of probability near it.
+//! location with undo/redo; the nearest place of each candidate (offline), then the claim
+//! section ([`super::claim`]).
 
-use crate::app::{App, Command, DecisionSource, export};
+use crate::app::{App, Command, DecisionSource};
 use crate::domain::Decision;
-use crate::geo::{ClaimSource, nearest_place};
+use crate::geo::nearest_place;
 
 pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
     ui.heading("Photo");
@@ -150,7 +149,7 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
         }
     }
     app.commands.extend(commands);
-    claim_ui(ui, app, index);
+    super::claim::claim_ui(ui, app, index);
 }
 
 /// The nearest populated place of each candidate (once the place index is built).
@@ -170,93 +169,6 @@ fn places_ui(ui: &mut egui::Ui, app: &App, result: &crate::domain::PhotoResult) 
             .map(|p| p.describe())
             .unwrap_or_else(|| "no place".into());
         ui.label(format!("#{} {text}", c.rank));
-    }
-}
-
-/// The claimed location (EXIF GPS, else typed) against the model's answer.
-fn claim_ui(ui: &mut egui::Ui, app: &mut App, index: usize) {
-    let Some(photo) = app.collection.photos.get(index) else {
-        return;
-    };
-    let path = photo.entry.path.clone();
-    ui.add_space(6.0);
-    ui.label(egui::RichText::new("Claim").strong());
-    let mut typed = None;
-    if let Some(note) = photo
-        .entry
-        .gps_note()
-        .filter(|_| photo.entry.gps().is_none())
-    {
-        ui.label(format!("The EXIF GPS is not a claim: {note}"));
-    }
-    match photo.entry.gps() {
-        Some(gps) => {
-            ui.label(format!("Claimed: {gps} (EXIF GPS)"));
-        }
-        None => {
-            let mut text = app.claim_inputs.get(&path).cloned().unwrap_or_default();
-            ui.horizontal(|ui| {
-                ui.label("Claimed lat, lon");
-                let edit = ui.add(
-                    egui::TextEdit::singleline(&mut text)
-                        .hint_text("21.97, -159.37")
-                        .desired_width(140.0),
-                );
-                if edit.changed() {
-                    typed = Some(text.clone());
-                }
-            });
-            if !text.trim().is_empty() && export::parse_claim(&text).is_none() {
-                ui.colored_label(
-                    ui.visuals().error_fg_color,
-                    "Type latitude, longitude in degrees (e.g. 21.97, -159.37)",
-                );
-            }
-        }
-    }
-    let claim = app.claim_of(photo);
-    if let (Some((claimed, source)), Some(result)) = (claim, photo.result.as_ref()) {
-        if source == ClaimSource::User {
-            ui.label(format!("Claimed: {claimed} (typed)"));
-        }
-        match export::claim_check(result, claimed, source) {
-            Some(check) => {
-                egui::Grid::new("claim check")
-                    .num_columns(2)
-                    .show(ui, |ui| {
-                        ui.label("Claim to #1");
-                        ui.label(format!("{:.1} km", check.top1_distance_km));
-                        ui.end_row();
-                        ui.label("Probability within 25 km");
-                        ui.label(format!("≥ {:.1}%", check.probability_within_25_km * 100.0));
-                        ui.end_row();
-                        ui.label("Probability within 200 km");
-                        ui.label(format!("≥ {:.1}%", check.probability_within_200_km * 100.0));
-                        ui.end_row();
-                    });
-                ui.label(
-                    egui::RichText::new(format!(
-                        "Shares are lower bounds: the stored heat points hold {:.0}% of the probability.",
-                        result.heat_mass * 100.0
-                    ))
-                    .small()
-                    .weak(),
-                );
-                if app.places_ready()
-                    && let Some(place) = nearest_place(claimed)
-                {
-                    ui.label(format!("Claim: {}", place.describe()));
-                }
-            }
-            None => {
-                ui.label("The claim can't be checked against this result.");
-            }
-        }
-    } else if claim.is_some() {
-        ui.label("Locate the photo to check the claim.");
-    }
-    if let Some(text) = typed {
-        app.claim_inputs.insert(path, text);
     }
 }
 

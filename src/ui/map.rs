@@ -9,7 +9,7 @@ use crate::app::map::{from_position, to_position};
 use crate::app::{App, Command, DecisionSource};
 use crate::geo::LatLon;
 use crate::geo::heatmap::colour_ramp;
-use crate::ui::overlays::MarkersPlugin;
+use crate::ui::overlays::{ClaimPlugin, MarkersPlugin};
 
 pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     egui::Frame::new()
@@ -50,6 +50,7 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         Vec::new()
     };
 
+    let claims = selected_photo.map(|p| app.claims_of(p)).unwrap_or_default();
     let show_heat = app.settings.show_heatmap && !app.map.heat.is_empty();
     let opacity = app.settings.heatmap_opacity;
     let place_mode = app.map.place_mode && selected.is_some();
@@ -80,6 +81,7 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         attributions.push(walkers::Tiles::attribution(&state.heat));
         map = map.with_layer(&mut state.heat, opacity);
     }
+    map = map.with_plugin(ClaimPlugin { claims: &claims });
     map = map.with_plugin(MarkersPlugin {
         exif_positions: &exif_positions,
         selected_exif,

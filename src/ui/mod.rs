@@ -4,6 +4,7 @@
 //! [`crate::app::Command`]s; they never run anything long.
 
 pub mod browser;
+pub mod claim;
 pub mod input;
 pub mod inspector;
 pub mod map;
