@@ -674,12 +674,24 @@ fn finish_install(
     })
 }
 
+/// The two installed parts of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Component {
+    /// GeoCLIP's heads and GPS gallery (`models/geoclip/`).
+    Release,
+    /// The CLIP vision tower (`models/clip-vit-large-patch14/`).
+    Backbone,
+}
+
 /// One line of `model info`.
 #[derive(Clone, Debug, Serialize)]
 pub struct ComponentInfo {
     pub name: &'static str,
+    pub component: Component,
     pub dir: PathBuf,
     pub installed: bool,
+    /// Nothing is installed there (no `config.json`), as opposed to something broken.
+    pub absent: bool,
     /// What was found, for people (the backbone's shape).
     pub detail: Option<String>,
     pub problem: Option<String>,
@@ -693,6 +705,7 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
     let backbone_fix =
         "geoloupe model download   (or: geoloupe model import <Hugging Face CLIP folder>)";
     let check = |name: &'static str,
+                 component: Component,
                  dir: PathBuf,
                  open: &dyn Fn(&Path) -> Result<Option<String>, ModelError>,
                  fix: &str| {
@@ -709,6 +722,8 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
         }
         ComponentInfo {
             name,
+            component,
+            absent: !dir.join(CONFIG_FILE).exists(),
             installed: problem.is_none(),
             detail,
             fix: problem.as_ref().map(|_| fix.to_owned()),
@@ -720,12 +735,14 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
     vec![
         check(
             "GeoCLIP release (heads + gallery)",
+            Component::Release,
             dirs.release_dir(),
             &|d| Release::open(d).map(|_| None),
             release_fix,
         ),
         check(
             "CLIP backbone",
+            Component::Backbone,
             dirs.backbone_dir(),
             &|d| Backbone::open(d).map(|b| Some(b.vision.describe())),
             backbone_fix,
