@@ -692,6 +692,9 @@ pub struct ComponentInfo {
     pub installed: bool,
     /// Nothing is installed there (no `config.json`), as opposed to something broken.
     pub absent: bool,
+    /// Bytes an interrupted download of this part left in the Hugging Face cache (`.part`
+    /// files): the next download resumes from there.
+    pub partial_download_bytes: u64,
     /// What was found, for people (the backbone's shape).
     pub detail: Option<String>,
     pub problem: Option<String>,
@@ -704,8 +707,10 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
     let release_fix = "pip download --no-deps geoclip==1.3.0 && geoloupe model import geoclip-1.3.0-py3-none-any.whl   (or: geoloupe model download)";
     let backbone_fix =
         "geoloupe model download   (or: geoloupe model import <Hugging Face CLIP folder>)";
+    let hub = super::download::DownloadOptions::from_env();
     let check = |name: &'static str,
                  component: Component,
+                 repo_id: &str,
                  dir: PathBuf,
                  open: &dyn Fn(&Path) -> Result<Option<String>, ModelError>,
                  fix: &str| {
@@ -724,6 +729,11 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
             name,
             component,
             absent: !dir.join(CONFIG_FILE).exists(),
+            partial_download_bytes: if problem.is_some() {
+                super::download::partial_bytes(&hub, repo_id)
+            } else {
+                0
+            },
             installed: problem.is_none(),
             detail,
             fix: problem.as_ref().map(|_| fix.to_owned()),
@@ -736,6 +746,7 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
         check(
             "GeoCLIP release (heads + gallery)",
             Component::Release,
+            RELEASE_REPO_ID,
             dirs.release_dir(),
             &|d| Release::open(d).map(|_| None),
             release_fix,
@@ -743,6 +754,7 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
         check(
             "CLIP backbone",
             Component::Backbone,
+            BACKBONE_REPO_ID,
             dirs.backbone_dir(),
             &|d| Backbone::open(d).map(|b| Some(b.vision.describe())),
             backbone_fix,

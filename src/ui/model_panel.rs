@@ -240,6 +240,12 @@ fn part_ui(
     {
         ui.label(problem);
     }
+    if c.partial_download_bytes > 0 {
+        ui.label(format!(
+            "An interrupted download left {:.0} MB: Download goes on from there.",
+            c.partial_download_bytes as f64 / 1e6
+        ));
+    }
     ui.horizontal_wrapped(|ui| match c.component {
         Component::Release => {
             if ui
