@@ -68,6 +68,8 @@ pub struct AppOptions {
     pub settings: Settings,
     /// When `false`, the network switch is forced off and can't be turned on (tests).
     pub network_allowed: bool,
+    /// Where `Download` fetches from; `None`: the environment's (`HF_ENDPOINT`, `HF_HUB_CACHE`…).
+    pub download_options: Option<crate::model::download::DownloadOptions>,
 }
 
 impl AppOptions {
@@ -78,6 +80,7 @@ impl AppOptions {
             model: ModelChoice::Installed,
             settings: Settings::default(),
             network_allowed: true,
+            download_options: None,
         }
     }
 }
@@ -125,6 +128,8 @@ pub struct ModelPart {
     pub batch_summary: Option<String>,
     /// Notices model files installed elsewhere while the app runs.
     pub watch: ModelFilesWatch,
+    /// Where `Download` fetches from (`None`: the environment's settings).
+    pub download_options: Option<crate::model::download::DownloadOptions>,
 }
 
 impl ModelPart {
@@ -267,6 +272,7 @@ impl App {
                 batch: None,
                 batch_summary: None,
                 watch: ModelFilesWatch::default(),
+                download_options: options.download_options,
             },
             library,
             library_available,
@@ -1176,12 +1182,17 @@ impl App {
         let progress = Arc::new(std::sync::Mutex::new(DownloadStatus::default()));
         let cancel = Arc::new(AtomicBool::new(false));
         let dirs = self.dirs.clone();
+        let options = self
+            .model
+            .download_options
+            .clone()
+            .unwrap_or_else(crate::model::download::DownloadOptions::from_env);
         let (thread_progress, thread_cancel) = (progress.clone(), cancel.clone());
         match Task::spawn(
             "model-files",
             "Downloading the model",
             self.repaint_fn(),
-            move || model_files::download_models(&dirs, &thread_progress, &thread_cancel),
+            move || model_files::download_models(&dirs, &options, &thread_progress, &thread_cancel),
         ) {
             Ok(task) => {
                 self.jobs.download = Some(Download {
@@ -1213,8 +1224,10 @@ impl App {
         } else {
             "Checking model files"
         };
+        let hub = self.model.download_options.clone();
         self.model.info_task = Task::spawn("model-files", label, self.repaint_fn(), move || {
-            files::info(&dirs, verify_hashes)
+            let hub = hub.unwrap_or_else(crate::model::download::DownloadOptions::from_env);
+            files::info_with_hub(&dirs, verify_hashes, &hub)
         })
         .map_err(|e| {
             self.messages

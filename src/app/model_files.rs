@@ -108,15 +108,15 @@ impl DownloadProgress for StatusProgress<'_> {
 /// mid-file when `cancel` is set.
 pub fn download_models(
     dirs: &DataDirs,
+    options: &download::DownloadOptions,
     status: &Mutex<DownloadStatus>,
     cancel: &AtomicBool,
 ) -> Result<String, String> {
-    let options = download::DownloadOptions::from_env();
     let mut progress = StatusProgress {
         status,
         meter: RateMeter::default(),
     };
-    let reports = files::download_and_install(dirs, &options, &mut progress, cancel)
+    let reports = files::download_and_install(dirs, options, &mut progress, cancel)
         .map_err(|e| format!("{e}"))?;
     Ok(reports
         .iter()

@@ -488,7 +488,7 @@ impl<'a> Hub<'a> {
             revision: &self.repo.revision,
             file,
         };
-        let remote = self.http.head(&target)?;
+        let remote = self.http.head(&target, progress)?;
         let repo_cache = self.repo_cache();
         resume::write_ref(&repo_cache, &self.repo.revision, &remote.commit)?;
         let blob = repo_cache.join("blobs").join(&remote.etag);

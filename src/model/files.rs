@@ -702,12 +702,25 @@ pub struct ComponentInfo {
     pub fix: Option<String>,
 }
 
-/// What is installed, where, and what is missing with the command that fixes it.
+/// What is installed, where, and what is missing with the command that fixes it; downloads
+/// left half-way are looked for in the environment's Hugging Face cache.
 pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
+    info_with_hub(
+        dirs,
+        verify_hashes,
+        &super::download::DownloadOptions::from_env(),
+    )
+}
+
+/// [`info`], with downloads left half-way looked for in `hub`'s cache.
+pub fn info_with_hub(
+    dirs: &DataDirs,
+    verify_hashes: bool,
+    hub: &super::download::DownloadOptions,
+) -> Vec<ComponentInfo> {
     let release_fix = "pip download --no-deps geoclip==1.3.0 && geoloupe model import geoclip-1.3.0-py3-none-any.whl   (or: geoloupe model download)";
     let backbone_fix =
         "geoloupe model download   (or: geoloupe model import <Hugging Face CLIP folder>)";
-    let hub = super::download::DownloadOptions::from_env();
     let check = |name: &'static str,
                  component: Component,
                  repo_id: &str,
@@ -730,7 +743,7 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
             component,
             absent: !dir.join(CONFIG_FILE).exists(),
             partial_download_bytes: if problem.is_some() {
-                super::download::partial_bytes(&hub, repo_id)
+                super::download::partial_bytes(hub, repo_id)
             } else {
                 0
             },

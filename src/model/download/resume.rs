@@ -115,8 +115,12 @@ impl Http {
         }
     }
 
-    /// Asks the Hub about `file` without fetching it.
-    pub fn head(&self, target: &Target<'_>) -> Result<Remote, DownloadError> {
+    /// Asks the Hub about `file` without fetching it; `progress.cancelled()` stops the wait.
+    pub fn head(
+        &self,
+        target: &Target<'_>,
+        progress: &dyn DownloadProgress,
+    ) -> Result<Remote, DownloadError> {
         let url = self
             .resolve_url(target.repo_id, target.revision, target.file)
             .map_err(|reason| target.invalid(reason))?;
@@ -126,7 +130,21 @@ impl Http {
         // `send` needs the runtime's reactor (for its timeouts) already when it is called.
         let response = self
             .runtime
-            .block_on(async { request.send().await })
+            .block_on(async {
+                let send = request.send();
+                tokio::pin!(send);
+                loop {
+                    tokio::select! {
+                        sent = &mut send => break Some(sent),
+                        () = tokio::time::sleep(Duration::from_millis(CANCEL_POLL_MS)) => {
+                            if progress.cancelled() {
+                                break None;
+                            }
+                        }
+                    }
+                }
+            })
+            .ok_or_else(|| target.cancelled())?
             .map_err(|e| {
                 if e.is_connect() || e.is_timeout() {
                     target.unreachable(&self.endpoint, super::error_chain(&e))
