@@ -198,6 +198,36 @@ fn an_install_made_elsewhere_is_noticed_and_loaded_without_a_click() {
         "{:?}",
         harness.state().app().messages
     );
+
+    // A result of the stand-in says so in the inspector as well.
+    let photo = common::image_path("kauai.jpg");
+    {
+        let app = harness.state_mut().app_mut();
+        app.collection.pending_select = Some(photo.clone());
+        app.commands.push(Command::Open(vec![photo]));
+    }
+    step_until(
+        &mut harness,
+        "the photo selected",
+        Duration::from_secs(30),
+        |app| app.collection.selected.is_some(),
+    );
+    harness.get_by_label("Run on selection (1)").click();
+    step_until(
+        &mut harness,
+        "the result",
+        Duration::from_secs(120),
+        |app| app.model.batch.is_none() && app.collection.photos.iter().any(|p| p.result.is_some()),
+    );
+    harness.step();
+    harness.step();
+    assert!(
+        harness
+            .query_all_by_label_contains("results are not GeoCLIP's")
+            .count()
+            >= 2,
+        "under Ready and in the inspector"
+    );
 }
 
 #[test]
