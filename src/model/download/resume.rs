@@ -15,7 +15,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 
-use super::{DownloadError, DownloadProgress, is_sha256_hex, sha256_file};
+use super::{DownloadError, DownloadProgress, is_sha256_hex};
 
 /// How often, during a transfer, cancellation is asked for while no bytes arrive.
 const CANCEL_POLL_MS: u64 = 50;
@@ -211,7 +211,7 @@ impl Http {
                 }
             }
         }
-        let sha256 = check_part(target, remote, &part, pinned_sha256)?;
+        let sha256 = check_part(target, remote, &part, pinned_sha256, progress)?;
         std::fs::rename(&part, &blob).map_err(DownloadError::io("move into place", &blob))?;
         let snapshot = link_snapshot(repo_cache, remote, target.file, &blob)?;
         Ok((snapshot, sha256))
@@ -471,6 +471,7 @@ fn check_part(
     remote: &Remote,
     part: &Path,
     pinned_sha256: Option<&str>,
+    progress: &dyn DownloadProgress,
 ) -> Result<String, DownloadError> {
     let size = file_len(part);
     if let Some(expected_bytes) = remote.size_bytes
@@ -484,7 +485,7 @@ fn check_part(
             actual_bytes: size,
         });
     }
-    let actual = sha256_file(part)?;
+    let actual = sha256_cancellable(part, progress)?.ok_or_else(|| target.cancelled())?;
     let pinned = pinned_sha256.map(|s| s.trim().to_ascii_lowercase());
     for expected in [pinned, remote.sha256.clone()].into_iter().flatten() {
         if expected != actual {
@@ -497,6 +498,32 @@ fn check_part(
         }
     }
     Ok(actual)
+}
+
+/// Hex sha256 of a file, streamed; `None` when the caller cancelled meanwhile (hashing 1.7 GB
+/// takes seconds, and closing the app must not wait for it). The `.part` stays for next time.
+fn sha256_cancellable(
+    path: &Path,
+    progress: &dyn DownloadProgress,
+) -> Result<Option<String>, DownloadError> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).map_err(DownloadError::io("open", path))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        if progress.cancelled() {
+            return Ok(None);
+        }
+        let n = file
+            .read(&mut buf)
+            .map_err(DownloadError::io("read", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(Some(hex::encode(hasher.finalize())))
 }
 
 /// Links `snapshots/<commit>/<file>` to the blob (a relative symlink on Unix, a copy elsewhere)
