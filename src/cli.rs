@@ -798,6 +798,12 @@ fn model(dirs: &DataDirs, cmd: ModelCommand) -> anyhow::Result<()> {
                 if let Some(fix) = &c.fix {
                     println!("  to fix:  {fix}");
                 }
+                if c.partial_download_bytes > 0 {
+                    println!(
+                        "  an interrupted download left {} bytes: `geoloupe model download` resumes it",
+                        c.partial_download_bytes
+                    );
+                }
             }
             let cache = dirs.gallery_cache_dir();
             let cached = std::fs::read_dir(&cache)
@@ -814,6 +820,8 @@ fn model(dirs: &DataDirs, cmd: ModelCommand) -> anyhow::Result<()> {
 
 struct BarProgress {
     bar: Option<indicatif::ProgressBar>,
+    /// No byte count seen yet for the current file (the first one may be a resume's offset).
+    first_bytes: bool,
 }
 
 impl download::DownloadProgress for BarProgress {
@@ -829,10 +837,15 @@ impl download::DownloadProgress for BarProgress {
         }
         bar.set_message(file.to_owned());
         self.bar = Some(bar);
+        self.first_bytes = true;
     }
     fn bytes(&mut self, _file: &str, done_bytes: u64) {
         if let Some(b) = &self.bar {
             b.set_position(done_bytes);
+            if std::mem::take(&mut self.first_bytes) {
+                // A resumed file starts part-way: its speed counts from here, not from 0.
+                b.reset_eta();
+            }
         }
     }
     fn file_finished(&mut self, _file: &str) {
@@ -877,7 +890,10 @@ fn download_models(
             bail!("download cancelled");
         }
     }
-    let mut progress = BarProgress { bar: None };
+    let mut progress = BarProgress {
+        bar: None,
+        first_bytes: true,
+    };
     let never = std::sync::atomic::AtomicBool::new(false);
     let reports = files::download_and_install(dirs, &options, &mut progress, &never)
         .context("downloading the model files")?;

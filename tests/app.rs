@@ -353,11 +353,20 @@ fn without_a_model_the_app_browses_and_says_what_is_missing() {
             .next()
             .is_some()
     );
+    // Each missing part once, with the buttons that get it; no terminal commands.
+    for button in [
+        "Import geoclip wheel…",
+        "Import GeoCLIP folder…",
+        "Download (1.9 GB)…",
+        "Import CLIP folder…",
+    ] {
+        assert_eq!(harness.query_all_by_label(button).count(), 1, "{button}");
+    }
     assert!(
-        !harness
-            .query_all_by_label_contains("To fix:")
-            .collect::<Vec<_>>()
-            .is_empty()
+        harness
+            .query_all_by_label_contains("geoloupe model")
+            .next()
+            .is_none()
     );
     assert!(
         harness

@@ -601,6 +601,10 @@ fn outputs_and_exports_carry_no_private_model_path() {
             assert!(!content.contains(path.as_str()), "{name} contains {path}");
         }
         assert!(content.contains("tiny_clip"), "{name} names the backbone");
+        assert!(
+            content.contains("NOT CLIP ViT-L/14"),
+            "{name} says the backbone is a stand-in"
+        );
     }
 }
 

@@ -5,7 +5,8 @@
 //! - `HEAD /{repo}/resolve/{revision}/{file}` (sent without following redirects): `X-Repo-Commit`,
 //!   `ETag` and `Content-Length`; for the LFS-like file a `302` to `/cdn/{sha256}` carrying
 //!   `X-Linked-Etag` (the sha256) and `X-Linked-Size`, as the real Hub does;
-//! - `GET` of the same URL (redirects followed): the bytes, or the `302` to `/cdn/{sha256}`;
+//! - `GET` of the same URL (redirects followed): the bytes, or the `302` to `/cdn/{sha256}`,
+//!   which answers `Range: bytes=N-` with `206 Partial Content` (unless told to ignore it);
 //! - anything else: `404` with `X-Error-Code: EntryNotFound`.
 //!
 //! Every connection is counted, so a test can prove that offline mode opened none. Each answer
@@ -99,12 +100,16 @@ struct Faults {
     drop_big_gets: usize,
     /// Send half of the big file's body, then nothing more until the hub shuts down.
     stall_big: bool,
+    /// Answer every `Range` request for the big file with `200` and the whole body.
+    ignore_range: bool,
 }
 
 #[derive(Debug, Clone)]
 struct Logged {
     method: String,
     path: String,
+    /// The `Range` header, when the request had one.
+    range: Option<String>,
 }
 
 struct Shared {
@@ -112,6 +117,8 @@ struct Shared {
     faults: Faults,
     connections: AtomicUsize,
     big_gets: AtomicUsize,
+    /// Body bytes of the big file sent, over all its GETs (what a resume saves).
+    big_body_bytes: AtomicUsize,
     log: Mutex<Vec<Logged>>,
     shutdown: AtomicBool,
 }
@@ -131,6 +138,7 @@ impl FakeHub {
             faults,
             connections: AtomicUsize::new(0),
             big_gets: AtomicUsize::new(0),
+            big_body_bytes: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
         });
@@ -156,6 +164,18 @@ impl FakeHub {
 
     fn log(&self) -> Vec<Logged> {
         self.shared.log.lock().expect("log lock").clone()
+    }
+
+    fn big_body_bytes(&self) -> usize {
+        self.shared.big_body_bytes.load(Ordering::SeqCst)
+    }
+
+    /// The GETs of the big file's bytes (at the fake CDN), in order.
+    fn cdn_gets(&self) -> Vec<Logged> {
+        self.log()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/cdn/"))
+            .collect()
     }
 
     fn options(&self, cache: &Path) -> DownloadOptions {
@@ -195,6 +215,7 @@ fn serve(listener: &TcpListener, shared: &Shared) {
 struct Request {
     method: String,
     path: String,
+    range: Option<String>,
 }
 
 fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
@@ -207,6 +228,7 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
     };
     let (method, path) = (method.to_owned(), path.to_owned());
     let mut content_length = 0usize;
+    let mut range = None;
     // Bounded: at most 100 header lines.
     for _ in 0..100 {
         let mut header = String::new();
@@ -218,10 +240,19 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
         {
             content_length = value.trim().parse().unwrap_or(0);
         }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("range")
+        {
+            range = Some(value.trim().to_owned());
+        }
     }
     let mut body = vec![0u8; content_length.min(1 << 20)];
     reader.read_exact(&mut body)?;
-    Ok(Some(Request { method, path }))
+    Ok(Some(Request {
+        method,
+        path,
+        range,
+    }))
 }
 
 fn respond(
@@ -252,6 +283,7 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     shared.log.lock().expect("log lock").push(Logged {
         method: request.method.clone(),
         path: request.path.clone(),
+        range: request.range.clone(),
     });
     let is_head = request.method == "HEAD";
     let not_found = |stream: &TcpStream| {
@@ -271,7 +303,26 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         else {
             return not_found(&stream);
         };
-        let headers = vec![("Content-Length".to_owned(), file.bytes.len().to_string())];
+        // `Range: bytes=N-` (the only form geoloupe sends), unless told to ignore it.
+        let start = request
+            .range
+            .as_deref()
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.strip_suffix('-'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n < file.bytes.len() && !(shared.faults.ignore_range && name == BIG_FILE));
+        let body = &file.bytes[start.unwrap_or(0)..];
+        let mut headers = vec![("Content-Length".to_owned(), body.len().to_string())];
+        let status = match start {
+            Some(n) => {
+                headers.push((
+                    "Content-Range".to_owned(),
+                    format!("bytes {n}-{}/{}", file.bytes.len() - 1, file.bytes.len()),
+                ));
+                "206 Partial Content"
+            }
+            None => "200 OK",
+        };
         let stall = shared.faults.stall_big;
         if !is_head
             && name == BIG_FILE
@@ -280,13 +331,11 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         {
             // Announce the whole body, send half, then stall (until the hub shuts down, or
             // 60 s) or cut the connection at once.
-            respond(
-                &stream,
-                "200 OK",
-                &headers,
-                &file.bytes[..file.bytes.len() / 2],
-                true,
-            )?;
+            let half = &body[..body.len() / 2];
+            shared
+                .big_body_bytes
+                .fetch_add(half.len(), Ordering::SeqCst);
+            respond(&stream, status, &headers, half, true)?;
             for _ in 0..if stall { 600 } else { 0 } {
                 if shared.shutdown.load(Ordering::SeqCst) {
                     break;
@@ -295,7 +344,12 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             }
             return stream.shutdown(Shutdown::Both);
         }
-        return respond(&stream, "200 OK", &headers, &file.bytes, !is_head);
+        if !is_head && name == BIG_FILE {
+            shared
+                .big_body_bytes
+                .fetch_add(body.len(), Ordering::SeqCst);
+        }
+        return respond(&stream, status, &headers, body, !is_head);
     }
 
     // /{owner}/{name}/resolve/{revision}/{file}
@@ -494,7 +548,7 @@ fn wrong_hub_sha256_is_a_checksum_mismatch_and_the_blob_is_deleted() {
     let hub = FakeHub::start(Faults {
         wrong_big_etag: Some(wrong.clone()),
         drop_big_gets: 0,
-        stall_big: false,
+        ..Faults::default()
     });
     let cache = tempfile::tempdir().expect("tempdir");
     let error =
@@ -518,6 +572,10 @@ fn wrong_hub_sha256_is_a_checksum_mismatch_and_the_blob_is_deleted() {
         .join("blobs")
         .join(&wrong);
     assert!(!blob.exists(), "the bad blob must be deleted");
+    assert!(
+        !blob.with_extension("part").exists(),
+        "the bad .part must be deleted"
+    );
 
     // Offline now says the file is not cached, rather than handing out the bad copy.
     let offline = DownloadOptions {
@@ -563,26 +621,84 @@ fn pinned_sha256_mismatch_names_the_file() {
 }
 
 #[test]
-fn a_dropped_connection_is_retried_within_one_fetch() {
+fn a_dropped_connection_resumes_with_a_range_request() {
     let hub = FakeHub::start(Faults {
-        wrong_big_etag: None,
         drop_big_gets: 1,
-        stall_big: false,
+        ..Faults::default()
     });
     let cache = tempfile::tempdir().expect("tempdir");
     let fetched = fetch(&hub.options(cache.path()), &repo_files(), &mut NoProgress)
         .expect("fetch after one drop");
     assert_cached_correctly(&fetched, cache.path());
-    let cdn_gets = hub
-        .log()
-        .iter()
-        .filter(|r| r.method == "GET" && r.path.starts_with("/cdn/"))
-        .count();
+    let gets = hub.cdn_gets();
     assert_eq!(
-        cdn_gets,
+        gets.len(),
         2,
         "the broken transfer is tried again: {:?}",
         hub.log()
+    );
+    assert_eq!(gets[0].range, None, "the first try asks for everything");
+    assert_eq!(
+        gets[1].range.as_deref(),
+        Some(format!("bytes={}-", BIG_BYTES / 2).as_str()),
+        "the second try asks only for what is missing"
+    );
+    assert_eq!(
+        hub.big_body_bytes(),
+        BIG_BYTES,
+        "the big file's bytes crossed the wire once, not 1.5 times"
+    );
+    let blobs = cache
+        .path()
+        .join("models--test-org--fake-geoclip")
+        .join("blobs");
+    let parts = std::fs::read_dir(&blobs)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".part")
+        })
+        .count();
+    assert_eq!(parts, 0, "the .part was renamed into place");
+}
+
+#[test]
+fn a_connection_that_keeps_dropping_still_completes_while_each_try_adds_bytes() {
+    // Four drops in a row, each after half of what was asked: 1/2, 3/4, 7/8, 15/16, then the
+    // rest. Every try brings new bytes, so one fetch goes on to the end.
+    let hub = FakeHub::start(Faults {
+        drop_big_gets: 4,
+        ..Faults::default()
+    });
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetched = fetch(&hub.options(cache.path()), &repo_files(), &mut NoProgress)
+        .expect("fetch through four drops");
+    assert_cached_correctly(&fetched, cache.path());
+    assert_eq!(hub.cdn_gets().len(), 5, "{:?}", hub.log());
+    assert_eq!(hub.big_body_bytes(), BIG_BYTES);
+}
+
+#[test]
+fn a_server_that_ignores_range_restarts_the_file_and_it_is_still_right() {
+    let hub = FakeHub::start(Faults {
+        drop_big_gets: 1,
+        ignore_range: true,
+        ..Faults::default()
+    });
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetched = fetch(&hub.options(cache.path()), &repo_files(), &mut NoProgress)
+        .expect("fetch after one drop");
+    assert_cached_correctly(&fetched, cache.path());
+    let gets = hub.cdn_gets();
+    assert_eq!(gets.len(), 2, "{:?}", hub.log());
+    assert!(gets[1].range.is_some(), "a resume was asked for");
+    assert_eq!(
+        hub.big_body_bytes(),
+        BIG_BYTES / 2 + BIG_BYTES,
+        "the 200 answer was taken from its first byte"
     );
 }
 
@@ -628,15 +744,41 @@ fn cancel_stops_a_transfer_mid_file() {
         .filter(|r| r.method == "GET" && r.path.starts_with("/cdn/"))
         .count();
     assert_eq!(cdn_gets, 1, "{:?}", hub.log());
+    drop(hub);
+
+    // What the cancelled transfer had is kept in its .part (as when the app closes mid-file),
+    // and the next run, against a hub that behaves, asks only for the rest.
+    let kept = geoloupe::model::download::partial_bytes(
+        &DownloadOptions {
+            cache_dir: Some(cache.path().to_path_buf()),
+            ..DownloadOptions::default()
+        },
+        REPO,
+    );
+    assert!(kept > 0 && kept < BIG_BYTES as u64, "{kept}");
+    let hub = FakeHub::start(Faults::default());
+    let mut progress = Recorder::default();
+    let fetched = fetch(&hub.options(cache.path()), &repo_files(), &mut progress).expect("rerun");
+    assert_cached_correctly(&fetched, cache.path());
+    let gets = hub.cdn_gets();
+    assert_eq!(gets.len(), 1, "{:?}", hub.log());
+    assert_eq!(
+        gets[0].range.as_deref(),
+        Some(format!("bytes={kept}-").as_str())
+    );
+    assert_eq!(hub.big_body_bytes() as u64, BIG_BYTES as u64 - kept);
+    assert_eq!(progress.last_bytes.get(BIG_FILE), Some(&(BIG_BYTES as u64)));
 }
 
 #[test]
 fn a_transfer_that_keeps_breaking_fails_and_a_rerun_completes_it() {
-    // More drops than one fetch tries: the first fetch fails, the second completes.
+    // A server that ignores Range and keeps dropping: after the first try, no try brings new
+    // bytes (each starts over and breaks at the same place), so the fetch gives up after three
+    // of those; a rerun completes.
     let hub = FakeHub::start(Faults {
-        wrong_big_etag: None,
-        drop_big_gets: 3,
-        stall_big: false,
+        drop_big_gets: 4,
+        ignore_range: true,
+        ..Faults::default()
     });
     let cache = tempfile::tempdir().expect("tempdir");
     let mut progress = Recorder::default();
@@ -651,7 +793,7 @@ fn a_transfer_that_keeps_breaking_fails_and_a_rerun_completes_it() {
         } => {
             assert_eq!(
                 (repo_id.as_str(), file.as_str(), *attempts),
-                (REPO, BIG_FILE, 3)
+                (REPO, BIG_FILE, 4)
             );
         }
         other => panic!("expected Interrupted, got {other:?}"),
@@ -668,8 +810,7 @@ fn a_transfer_that_keeps_breaking_fails_and_a_rerun_completes_it() {
 
     let fetched = fetch(&hub.options(cache.path()), &repo_files(), &mut NoProgress).expect("rerun");
     assert_cached_correctly(&fetched, cache.path());
-    // hf-hub 1.0 restarts a broken-off file from its first byte (no Range request), and a
-    // rerun does not download the files that had completed.
+    // A rerun does not download the files that had completed.
     let log = hub.log();
     let config_gets = log
         .iter()

@@ -57,8 +57,10 @@ pub enum Command {
     Redo,
     /// Centre the map here.
     CenterMap(LatLon),
-    /// Import model files (a dialog asks which).
-    PickModelImport,
+    /// Import model files: a dialog asks for a file (the geoclip wheel) or a folder (`true`).
+    PickModelImport {
+        folder: bool,
+    },
     ImportModel(PathBuf),
     /// Start downloading the model (only after the user confirmed).
     StartDownload,

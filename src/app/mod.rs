@@ -20,6 +20,7 @@ pub mod command;
 pub mod export;
 pub mod map;
 pub mod messages;
+pub mod model_files;
 pub mod settings;
 pub mod thumbs;
 
@@ -33,6 +34,7 @@ pub use collection::{Collection, Photo};
 pub use command::{Command, DecisionSource};
 pub use map::{MapState, TileWatch};
 pub use messages::Messages;
+pub use model_files::{Download, DownloadStatus, ModelFilesWatch};
 pub use settings::{Settings, SortKey, StateFilter, ViewMode};
 pub use thumbs::{Thumb, Thumbs};
 
@@ -67,6 +69,8 @@ pub struct AppOptions {
     pub settings: Settings,
     /// When `false`, the network switch is forced off and can't be turned on (tests).
     pub network_allowed: bool,
+    /// Where `Download` fetches from; `None`: the environment's (`HF_ENDPOINT`, `HF_HUB_CACHE`…).
+    pub download_options: Option<crate::model::download::DownloadOptions>,
 }
 
 impl AppOptions {
@@ -77,6 +81,7 @@ impl AppOptions {
             model: ModelChoice::Installed,
             settings: Settings::default(),
             network_allowed: true,
+            download_options: None,
         }
     }
 }
@@ -122,26 +127,16 @@ pub struct ModelPart {
     pub batch: Option<Batch>,
     /// The last batch's outcome, for the status line.
     pub batch_summary: Option<String>,
+    /// Notices model files installed elsewhere while the app runs.
+    pub watch: ModelFilesWatch,
+    /// Where `Download` fetches from (`None`: the environment's settings).
+    pub download_options: Option<crate::model::download::DownloadOptions>,
 }
 
 impl ModelPart {
     pub fn is_ready(&self) -> bool {
         matches!(self.state, ModelState::Ready(_))
     }
-}
-
-/// A model download in progress.
-pub struct Download {
-    pub task: Task<Result<String, String>>,
-    pub progress: Arc<std::sync::Mutex<DownloadStatus>>,
-    pub cancel: Arc<AtomicBool>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct DownloadStatus {
-    pub file: String,
-    pub done_bytes: u64,
-    pub total_bytes: Option<u64>,
 }
 
 /// What a file dialog returned: what it was for, and the paths picked (`None`: cancelled).
@@ -277,6 +272,8 @@ impl App {
                 info_task: None,
                 batch: None,
                 batch_summary: None,
+                watch: ModelFilesWatch::default(),
+                download_options: options.download_options,
             },
             library,
             library_available,
@@ -316,6 +313,7 @@ impl App {
         self.thumbs.drain(&self.ctx, &mut self.collection);
         self.drain_inference();
         self.drain_tasks();
+        self.watch_model_files();
         self.refresh_view();
     }
 
@@ -675,25 +673,18 @@ impl App {
             self.places_ready = true;
         }
         if let Some(info) = Self::take_answer(&mut self.model.info_task, &mut self.messages) {
-            let missing: Vec<String> = info
+            // The panel shows each part with the button that fixes it; the state only names them.
+            let missing: Vec<&str> = info
                 .iter()
                 .filter(|c| !c.installed)
-                .map(|c| {
-                    format!(
-                        "{} is missing{}",
-                        c.name,
-                        c.fix
-                            .as_ref()
-                            .map(|f| format!(". To get it: {f}"))
-                            .unwrap_or_default()
-                    )
-                })
+                .map(|c| c.name)
                 .collect();
             if matches!(self.model.choice, ModelChoice::Installed)
                 && matches!(self.model.state, ModelState::NotLoaded(_))
             {
-                self.model.state =
-                    ModelState::NotLoaded((!missing.is_empty()).then(|| missing.join("\n")));
+                self.model.state = ModelState::NotLoaded(
+                    (!missing.is_empty()).then(|| format!("Missing: {}", missing.join(", "))),
+                );
             }
             self.model.info = Some(info);
         }
@@ -754,9 +745,33 @@ impl App {
     }
 
     fn reload_model_files(&mut self) {
+        self.model.watch.remember(&self.dirs);
         self.refresh_model_info();
         self.model.state = ModelState::NotLoaded(None);
         self.load_model();
+    }
+
+    /// Reloads the model files when someone else installed, replaced or removed them (checked
+    /// every [`ModelFilesWatch::PERIOD`]; not during the app's own import or download, whose
+    /// answer reloads, nor during a batch).
+    fn watch_model_files(&mut self) {
+        if !matches!(self.model.choice, ModelChoice::Installed) {
+            return;
+        }
+        self.ctx.request_repaint_after(ModelFilesWatch::PERIOD);
+        if self.jobs.import.is_some() || self.jobs.download.is_some() || self.model.batch.is_some()
+        {
+            return;
+        }
+        if self
+            .model
+            .watch
+            .changed(std::time::Instant::now(), &self.dirs)
+        {
+            self.messages
+                .push("The model files changed on disk: reading them again");
+            self.reload_model_files();
+        }
     }
 
     // ----- the view ----------------------------------------------------------------------
@@ -833,7 +848,7 @@ impl App {
             Command::Undo => self.library.send(LibraryCommand::Undo),
             Command::Redo => self.library.send(LibraryCommand::Redo),
             Command::CenterMap(at) => self.map.center_at(at),
-            Command::PickModelImport => self.pick_model_import(),
+            Command::PickModelImport { folder } => self.pick_model_import(folder),
             Command::ImportModel(path) => self.import_model(path),
             Command::StartDownload => self.start_download(),
             Command::PickExport => self.pick_export(),
@@ -901,13 +916,24 @@ impl App {
         });
     }
 
-    fn pick_model_import(&mut self) {
-        self.spawn_dialog("Choosing model files", || {
-            rfd::FileDialog::new()
-                .set_title("Import the GeoCLIP wheel (.whl) or a model folder")
-                .add_filter("GeoCLIP wheel", &["whl"])
-                .pick_file()
-                .map(|p| (DialogPurpose::ImportModel, vec![p]))
+    /// The dialog for an import: a file (the geoclip wheel) or a folder (an unpacked geoclip
+    /// package, a GeoCLIP release folder or a Hugging Face CLIP folder); `files::import` tells
+    /// them apart.
+    fn pick_model_import(&mut self, folder: bool) {
+        self.spawn_dialog("Choosing model files", move || {
+            let dialog = rfd::FileDialog::new();
+            let picked = if folder {
+                dialog
+                    .set_title("Import a CLIP folder, a GeoCLIP release folder or an unpacked geoclip package")
+                    .pick_folder()
+            } else {
+                dialog
+                    .set_title("Import the geoclip wheel (geoclip-1.3.0-py3-none-any.whl)")
+                    .add_filter("geoclip wheel", &["whl"])
+                    .add_filter("Any file", &["*"])
+                    .pick_file()
+            };
+            picked.map(|p| (DialogPurpose::ImportModel, vec![p]))
         });
     }
 
@@ -1192,12 +1218,17 @@ impl App {
         let progress = Arc::new(std::sync::Mutex::new(DownloadStatus::default()));
         let cancel = Arc::new(AtomicBool::new(false));
         let dirs = self.dirs.clone();
+        let options = self
+            .model
+            .download_options
+            .clone()
+            .unwrap_or_else(crate::model::download::DownloadOptions::from_env);
         let (thread_progress, thread_cancel) = (progress.clone(), cancel.clone());
         match Task::spawn(
             "model-files",
             "Downloading the model",
             self.repaint_fn(),
-            move || download_models(&dirs, &thread_progress, &thread_cancel),
+            move || model_files::download_models(&dirs, &options, &thread_progress, &thread_cancel),
         ) {
             Ok(task) => {
                 self.jobs.download = Some(Download {
@@ -1229,8 +1260,10 @@ impl App {
         } else {
             "Checking model files"
         };
+        let hub = self.model.download_options.clone();
         self.model.info_task = Task::spawn("model-files", label, self.repaint_fn(), move || {
-            files::info(&dirs, verify_hashes)
+            let hub = hub.unwrap_or_else(crate::model::download::DownloadOptions::from_env);
+            files::info_with_hub(&dirs, verify_hashes, &hub)
         })
         .map_err(|e| {
             self.messages
@@ -1247,12 +1280,12 @@ impl App {
             ModelChoice::Fake(fake) => fake_factory(fake.clone()),
             ModelChoice::Installed => {
                 let paths = ModelPaths::installed(&self.dirs);
-                if !paths.release_dir.join("manifest.json").exists() && !paths.backbone_dir.exists()
+                // Both parts installed (each install ends with its manifest), else the panel
+                // shows what is missing, once, with the button that gets it.
+                if !paths.release_dir.join(files::MANIFEST_FILE).exists()
+                    || !paths.backbone_dir.join(files::MANIFEST_FILE).exists()
                 {
-                    self.model.state = ModelState::NotLoaded(Some(
-                        "No model installed: import the GeoCLIP wheel or download it (Model panel)."
-                            .into(),
-                    ));
+                    self.model.state = ModelState::NotLoaded(None);
                     return;
                 }
                 geoclip_factory(paths, self.settings.device)
@@ -1363,40 +1396,4 @@ impl Drop for App {
         self.model.info_task = None;
         self.scanners.clear();
     }
-}
-
-/// Downloads the release and the backbone (as `geoloupe model download --yes` does), stopping
-/// mid-file when `cancel` is set.
-fn download_models(
-    dirs: &DataDirs,
-    status: &std::sync::Mutex<DownloadStatus>,
-    cancel: &std::sync::atomic::AtomicBool,
-) -> Result<String, String> {
-    use crate::model::download::{self, DownloadProgress};
-    struct Progress<'a>(&'a std::sync::Mutex<DownloadStatus>);
-    impl DownloadProgress for Progress<'_> {
-        fn file_started(&mut self, file: &str, total_bytes: Option<u64>) {
-            if let Ok(mut s) = self.0.lock() {
-                *s = DownloadStatus {
-                    file: file.to_owned(),
-                    done_bytes: 0,
-                    total_bytes,
-                };
-            }
-        }
-        fn bytes(&mut self, _file: &str, done_bytes: u64) {
-            if let Ok(mut s) = self.0.lock() {
-                s.done_bytes = done_bytes;
-            }
-        }
-        fn file_finished(&mut self, _file: &str) {}
-    }
-    let options = download::DownloadOptions::from_env();
-    let reports = files::download_and_install(dirs, &options, &mut Progress(status), cancel)
-        .map_err(|e| format!("{e}"))?;
-    Ok(reports
-        .iter()
-        .map(|r| format!("{} installed in {}", r.kind, r.dir.display()))
-        .collect::<Vec<_>>()
-        .join("; "))
 }

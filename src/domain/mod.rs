@@ -118,7 +118,23 @@ impl Provenance {
             .unwrap_or(backbone)
             .to_owned()
     }
+
+    /// Whether the backbone is a stand-in (a CLIP that is not ViT-L/14, such as the tiny test
+    /// one): GeoCLIP's heads on it do not give GeoCLIP's results.
+    pub fn backbone_is_stand_in(&self) -> bool {
+        self.backbone.contains(STAND_IN_BACKBONE)
+    }
+
+    /// The line to show wherever such results are shown, for a stand-in backbone.
+    pub fn stand_in_warning(&self) -> Option<String> {
+        self.backbone_is_stand_in()
+            .then(|| format!("Backbone: {}: results are not GeoCLIP's", self.backbone))
+    }
 }
+
+/// Written into [`Provenance::backbone`] after the folder name when the backbone is not CLIP
+/// ViT-L/14 (the one GeoCLIP was trained on), so every record and export says so.
+pub const STAND_IN_BACKBONE: &str = "NOT CLIP ViT-L/14";
 
 /// The model's answer for one photo, as the app keeps it.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,54 +1,41 @@
-//! Fetching model files from the Hugging Face Hub, for `geoloupe model download`.
+//! Fetching model files from the Hugging Face Hub, for `geoloupe model download` and the app.
 //!
 //! This is the only place where geoloupe talks to the network, and it only does so when the user
-//! asks for it. Everything goes through the `hf-hub` crate (1.0), so files land in
-//! the standard Hugging Face cache that Python's `huggingface_hub` and other tools share:
+//! asks for it. Files land in the standard Hugging Face cache that Python's `huggingface_hub`,
+//! `hf-hub` and other tools share:
 //! `<cache>/models--<owner>--<name>/{blobs/<etag>, snapshots/<commit>/<file>, refs/<revision>}`.
 //!
-//! On top of `hf-hub` this module adds:
+//! What this module does:
 //! - **settings from the environment** ([`DownloadOptions::from_env`]): `HF_ENDPOINT`, the cache
 //!   (`HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`, as `hf-hub` resolves
-//!   it), `HF_TOKEN`, and `HF_HUB_OFFLINE`, which `hf-hub` 1.0 ignores;
-//! - **offline mode** that resolves from the cache only (`hf-hub`'s `local_files_only`) and never
-//!   opens a connection; a file that is not cached is [`DownloadError::NotCached`];
-//! - **checksums**: the sha256 of every file is computed over the bytes on disk and compared with
-//!   what the Hub told us (for LFS files the `X-Linked-Etag`, i.e. the blob's name in the cache, is
-//!   the sha256 of the content) and with an optional pinned value per file; a mismatch deletes the
-//!   bad blob so that the next run downloads it again;
-//! - **progress** per file through the small [`DownloadProgress`] trait (bridged from `hf-hub`'s
-//!   progress events), and **cancel mid-file** through the same trait;
-//! - **retries** of a transfer that broke off mid-body (`hf-hub` only retries failed connects and
-//!   5xx answers), and errors that name the repo, the file and what to do next.
+//!   it), `HF_TOKEN`, and `HF_HUB_OFFLINE`;
+//! - **offline mode** that resolves from the cache only (through `hf-hub`'s `local_files_only`)
+//!   and never opens a connection; a file that is not cached is [`DownloadError::NotCached`];
+//! - **resumable transfers** (`resume`): a `HEAD` of the resolve URL
+//!   (`{endpoint}/{repo}/resolve/{revision}/{file}`) gives the commit, the cache key and, for
+//!   LFS files, the sha256 (`X-Linked-Etag`) and size (`X-Linked-Size`); the bytes go to
+//!   `blobs/<etag>.part`, and a broken-off transfer goes on with `Range: bytes=<have>-`, within
+//!   one fetch (as long as each try brings new bytes) and across runs, cancels and app restarts.
+//!   A server that ignores `Range` (`200` instead of `206`) restarts the file from byte 0;
+//! - **checksums**: the sha256 of every file is computed over the finished `.part` and compared
+//!   with the Hub's (LFS files) and with an optional pinned value per file before it is renamed
+//!   into place; a mismatch deletes the bad copy so that the next run downloads it again;
+//! - **progress** per file through the small [`DownloadProgress`] trait, and **cancel mid-file**
+//!   through the same trait; [`RateMeter`] turns the byte counts into speed and time left;
+//! - errors that name the repo, the file and what to do next.
 //!
-//! About resuming: `hf-hub` 1.0 writes into `<blob>.incomplete` but truncates it on the next
-//! attempt, and its public blocking API offers no way to learn a file's cache key (etag) without
-//! downloading it (`get_file_metadata` follows the CDN redirect and loses the LFS headers), so a
-//! broken-off file restarts from its first byte. Files that completed are never fetched again: a
-//! rerun only sends one `HEAD` for each of them.
+//! Files that completed are never fetched again: a rerun only sends one `HEAD` for each of them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{SyncSender, TrySendError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use hf_hub::progress::{DownloadEvent, FileStatus, ProgressEvent, ProgressHandler};
-use hf_hub::{HFClient, HFClientSync, HFError, HFRepository, HFRepositorySync, RepoTypeModel};
+use hf_hub::{HFClient, HFClientSync, HFError, HFRepositorySync, RepoTypeModel};
+
+mod resume;
 
 /// The public Hub, used when neither the options nor `HF_ENDPOINT` name another endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
-
-/// How often one file is tried when its transfer breaks off mid-body (each try restarts it).
-const MAX_ATTEMPTS_PER_FILE: u32 = 3;
-
-/// Pause between two tries of the same file, multiplied by the number of the try.
-const RETRY_PAUSE_MS: u64 = 250;
-
-/// How many progress events may wait between `hf-hub`'s runtime thread and the caller; when
-/// the caller lags, intermediate byte counts are dropped (the next one supersedes them).
-const PROGRESS_QUEUE_LEN: usize = 64;
-
-/// How often, during a transfer, progress is forwarded and cancellation asked for.
-const PROGRESS_POLL_MS: u64 = 50;
 
 /// Where and how to fetch. Build it with [`DownloadOptions::from_env`] and override fields.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -155,7 +142,7 @@ pub trait DownloadProgress: Send {
     fn file_finished(&mut self, file: &str);
     /// Asked several times a second during a transfer: `true` stops it mid-file with
     /// [`DownloadError::Cancelled`]. Files that completed stay in the cache; the broken-off one
-    /// starts over on the next run.
+    /// keeps its `.part`, and the next run resumes it.
     fn cancelled(&self) -> bool {
         false
     }
@@ -169,6 +156,64 @@ impl DownloadProgress for NoProgress {
     fn file_started(&mut self, _file: &str, _total_bytes: Option<u64>) {}
     fn bytes(&mut self, _file: &str, _done_bytes: u64) {}
     fn file_finished(&mut self, _file: &str) {}
+}
+
+/// Speed and time left of a transfer, from its running byte counts: the bytes of about the
+/// last [`RateMeter::WINDOW`] over the time they took. Times are given by the caller, so the
+/// meter is pure (and its tests need no clock).
+#[derive(Clone, Debug, Default)]
+pub struct RateMeter {
+    samples: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl RateMeter {
+    /// How far back the speed looks.
+    pub const WINDOW: Duration = Duration::from_secs(8);
+    /// Under this much time measured, no speed is given (it would jump about).
+    pub const MIN_SPAN: Duration = Duration::from_millis(500);
+
+    /// `done_bytes` of the file were on disk at `at`. A count lower than the last one (the next
+    /// file, or a restart from byte 0) starts the measurement over.
+    pub fn sample(&mut self, at: Instant, done_bytes: u64) {
+        if self
+            .samples
+            .back()
+            .is_some_and(|&(_, last)| done_bytes < last)
+        {
+            self.samples.clear();
+        }
+        self.samples.push_back((at, done_bytes));
+        // Keep one sample older than the window, so the span covers all of it.
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|&(t, _)| at.saturating_duration_since(t) >= Self::WINDOW)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Forgets every sample (a new file starts).
+    pub fn reset(&mut self) {
+        self.samples.clear();
+    }
+
+    /// Bytes per second over the window, once it spans [`RateMeter::MIN_SPAN`].
+    pub fn bytes_per_sec(&self) -> Option<f64> {
+        let (&(t0, b0), &(t1, b1)) = (self.samples.front()?, self.samples.back()?);
+        let span = t1.saturating_duration_since(t0);
+        (span >= Self::MIN_SPAN).then(|| (b1 - b0) as f64 / span.as_secs_f64())
+    }
+
+    /// Time until `total_bytes` at the current speed (`None` while unknown or stalled).
+    pub fn time_left(&self, total_bytes: u64) -> Option<Duration> {
+        let rate = self.bytes_per_sec().filter(|&r| r > 0.0)?;
+        let done = self.samples.back()?.1;
+        Some(Duration::from_secs_f64(
+            total_bytes.saturating_sub(done) as f64 / rate,
+        ))
+    }
 }
 
 /// One file in the cache, verified.
@@ -203,7 +248,7 @@ pub enum DownloadError {
     },
     #[error(
         "the download of {file} from {repo_id} broke off {attempts} times ({reason}). \
-         Run `geoloupe model download` again; files that completed are kept"
+         Run `geoloupe model download` again: it resumes where this one stopped"
     )]
     Interrupted {
         repo_id: String,
@@ -295,18 +340,18 @@ pub fn fetch(
     let hub = Hub::connect(options, repo)?;
     let mut fetched = Vec::with_capacity(repo.files.len());
     for file in &repo.files {
-        let (path, announced_bytes) = if options.offline {
+        let (path, announced_bytes, sha256) = if options.offline {
             let path = hub.cached(file)?;
             let size_bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
             progress.file_started(file, size_bytes);
             if let Some(size_bytes) = size_bytes {
                 progress.bytes(file, size_bytes);
             }
-            (path, None)
+            (path, None, None)
         } else {
             hub.download(file, progress)?
         };
-        let checked = verify(repo, file, &path, announced_bytes)?;
+        let checked = verify(repo, file, &path, announced_bytes, sha256)?;
         progress.file_finished(file);
         fetched.push(checked);
     }
@@ -362,16 +407,14 @@ fn validate(repo: &RepoFiles) -> Result<(), DownloadError> {
     Ok(())
 }
 
-/// An `hf-hub` client bound to one repo: the blocking handle for cache lookups, and the async
-/// one with a runtime of our own for transfers, so that a transfer can be dropped (cancelled)
-/// mid-file.
+/// An `hf-hub` client bound to one repo for cache lookups (offline mode), and our own HTTP
+/// side ([`resume`]) for transfers, which resume a broken-off file with `Range` requests.
 struct Hub<'a> {
     repo: &'a RepoFiles,
     endpoint: String,
     cache_dir: PathBuf,
     handle: HFRepositorySync<RepoTypeModel>,
-    transfers: HFRepository<RepoTypeModel>,
-    runtime: tokio::runtime::Runtime,
+    http: resume::Http,
 }
 
 impl<'a> Hub<'a> {
@@ -397,21 +440,22 @@ impl<'a> Hub<'a> {
         let endpoint = client.endpoint().to_owned();
         let cache_dir = client.cache_dir().to_path_buf();
         let (owner, name) = hf_hub::split_id(&repo.repo_id);
-        let transfers = client.model(owner, name);
         let sync = HFClientSync::from_inner(client).map_err(|e| client_error(e.to_string()))?;
         let handle = sync.model(owner, name);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| client_error(format!("could not start its runtime: {e}")))?;
+        let token = options.token.clone().or_else(implicit_token);
+        let http = resume::Http::new(&endpoint, token).map_err(client_error)?;
         Ok(Self {
             repo,
             endpoint,
             cache_dir,
             handle,
-            transfers,
-            runtime,
+            http,
         })
+    }
+
+    /// `<cache>/models--owner--name`.
+    fn repo_cache(&self) -> PathBuf {
+        repo_cache_dir(&self.cache_dir, &self.repo.repo_id)
     }
 
     /// The cached snapshot path of `file`, without any network access.
@@ -431,121 +475,40 @@ impl<'a> Hub<'a> {
             })
     }
 
-    /// Downloads `file` into the cache (or finds it there) and returns its snapshot path and the
-    /// size the Hub announced for it. Retries transfers that broke off mid-body.
+    /// Downloads `file` into the cache (resuming what an earlier try left in its `.part`), or
+    /// finds it there after one `HEAD`. Returns its snapshot path, the size the Hub announced,
+    /// and the sha256 when this call computed it (a fresh transfer, already checked).
     fn download(
         &self,
         file: &str,
         progress: &mut dyn DownloadProgress,
-    ) -> Result<(PathBuf, Option<u64>), DownloadError> {
-        let mut started = false;
-        let mut attempt = 1;
-        loop {
-            let (result, announced_bytes) = self.download_once(file, progress, &mut started)?;
-            match result {
-                Ok(path) => {
-                    if !started {
-                        // Found in the cache without a transfer (hf-hub sent no Start event).
-                        let size_bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
-                        progress.file_started(file, size_bytes);
-                        if let Some(size_bytes) = size_bytes {
-                            progress.bytes(file, size_bytes);
-                        }
-                    }
-                    return Ok((path, announced_bytes));
-                }
-                Err(HFError::Request { source, .. })
-                    if !source.is_connect()
-                        && !source.is_timeout()
-                        && !source.is_builder()
-                        && attempt < MAX_ATTEMPTS_PER_FILE =>
-                {
-                    std::thread::sleep(Duration::from_millis(RETRY_PAUSE_MS * u64::from(attempt)));
-                    attempt += 1;
-                }
-                Err(HFError::Request { source, .. })
-                    if !source.is_connect() && !source.is_timeout() && !source.is_builder() =>
-                {
-                    return Err(DownloadError::Interrupted {
-                        repo_id: self.repo.repo_id.clone(),
-                        file: file.to_owned(),
-                        attempts: attempt,
-                        reason: error_chain(&source),
-                    });
-                }
-                Err(other) => return Err(self.error(file, other)),
+    ) -> Result<(PathBuf, Option<u64>, Option<String>), DownloadError> {
+        let target = resume::Target {
+            repo_id: &self.repo.repo_id,
+            revision: &self.repo.revision,
+            file,
+        };
+        let remote = self.http.head(&target, progress)?;
+        let repo_cache = self.repo_cache();
+        resume::write_ref(&repo_cache, &self.repo.revision, &remote.commit)?;
+        let blob = repo_cache.join("blobs").join(&remote.etag);
+        if blob.is_file() {
+            let snapshot = resume::link_snapshot(&repo_cache, &remote, file, &blob)?;
+            let size_bytes = std::fs::metadata(&blob).map(|m| m.len()).ok();
+            progress.file_started(file, size_bytes);
+            if let Some(size_bytes) = size_bytes {
+                progress.bytes(file, size_bytes);
             }
+            return Ok((snapshot, remote.size_bytes, None));
         }
+        let pinned = self.repo.expected_sha256.get(file).map(String::as_str);
+        let (snapshot, sha256) =
+            self.http
+                .fetch_into_cache(&target, &remote, &repo_cache, pinned, progress)?;
+        Ok((snapshot, remote.size_bytes, Some(sha256)))
     }
 
-    /// One `hf-hub` transfer of `file`, driven on this thread by the Hub's runtime, which also
-    /// forwards progress and asks `progress.cancelled()` every [`PROGRESS_POLL_MS`]; on cancel
-    /// the transfer's future is dropped, which closes the connection. Returns hf-hub's result
-    /// and the size announced in its Start event.
-    fn download_once(
-        &self,
-        file: &str,
-        progress: &mut dyn DownloadProgress,
-        started: &mut bool,
-    ) -> Result<(Result<PathBuf, HFError>, Option<u64>), DownloadError> {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(PROGRESS_QUEUE_LEN);
-        let forward = ForwardProgress {
-            file: file.to_owned(),
-            sender,
-        };
-        let mut announced_bytes = None;
-        let mut forward_events = |progress: &mut dyn DownloadProgress| {
-            for event in receiver.try_iter() {
-                match event {
-                    Forwarded::Started { total_bytes } => {
-                        announced_bytes = (total_bytes > 0).then_some(total_bytes);
-                        if !*started {
-                            *started = true;
-                            progress.file_started(file, announced_bytes);
-                        }
-                    }
-                    Forwarded::Bytes { done_bytes } => {
-                        if *started {
-                            progress.bytes(file, done_bytes);
-                        }
-                    }
-                }
-            }
-        };
-        let transfer = self
-            .transfers
-            .download_file()
-            .filename(file)
-            .revision(self.repo.revision.clone())
-            .progress(forward)
-            .send();
-        let result = self.runtime.block_on(async {
-            tokio::pin!(transfer);
-            // Bounded: ends when the transfer does (hf-hub's own timeouts and retries apply)
-            // or when the caller cancels.
-            loop {
-                tokio::select! {
-                    result = &mut transfer => break Some(result),
-                    () = tokio::time::sleep(Duration::from_millis(PROGRESS_POLL_MS)) => {
-                        forward_events(progress);
-                        if progress.cancelled() {
-                            break None;
-                        }
-                    }
-                }
-            }
-        });
-        forward_events(progress);
-        match result {
-            Some(result) => Ok((result, announced_bytes)),
-            None => Err(DownloadError::Cancelled {
-                repo_id: self.repo.repo_id.clone(),
-                file: file.to_owned(),
-            }),
-        }
-    }
-
-    /// Our error for an `hf-hub` error while fetching `file`.
+    /// Our error for an `hf-hub` error while looking `file` up in the cache.
     fn error(&self, file: &str, error: HFError) -> DownloadError {
         let (endpoint, repo_id, file) = (
             self.endpoint.clone(),
@@ -553,33 +516,9 @@ impl<'a> Hub<'a> {
             file.to_owned(),
         );
         match error {
-            HFError::Request { source, .. } if source.is_connect() || source.is_timeout() => {
-                DownloadError::Unreachable {
-                    endpoint,
-                    repo_id,
-                    file,
-                    reason: error_chain(&source),
-                }
-            }
-            HFError::RepoNotFound { .. }
-            | HFError::RevisionNotFound { .. }
-            | HFError::EntryNotFound { .. } => DownloadError::NotFound {
-                endpoint,
-                repo_id,
-                revision: self.repo.revision.clone(),
-                file,
-            },
-            e @ (HFError::AuthRequired { .. } | HFError::Forbidden { .. }) => {
-                DownloadError::AccessDenied {
-                    endpoint,
-                    repo_id,
-                    file,
-                    reason: e.to_string(),
-                }
-            }
             HFError::LocalEntryNotFound { .. } => DownloadError::NotCached { repo_id, file },
             HFError::Io(source) => DownloadError::Io {
-                action: format!("write {file} of {repo_id} into the Hugging Face cache"),
+                action: format!("read {file} of {repo_id} from the Hugging Face cache"),
                 path: self.cache_dir.clone(),
                 source,
             },
@@ -591,6 +530,41 @@ impl<'a> Hub<'a> {
             },
         }
     }
+}
+
+/// `<cache>/models--owner--name`, the Hugging Face cache folder of a model repo.
+pub fn repo_cache_dir(cache_dir: &Path, repo_id: &str) -> PathBuf {
+    cache_dir.join(format!("models--{}", repo_id.replace('/', "--")))
+}
+
+/// Bytes of broken-off transfers (`.part` files) waiting in the cache of `repo_id`: the next
+/// download resumes from there.
+pub fn partial_bytes(options: &DownloadOptions, repo_id: &str) -> u64 {
+    options
+        .cache_dir
+        .as_deref()
+        .map(|cache| resume::partial_bytes(&repo_cache_dir(cache, repo_id)))
+        .unwrap_or(0)
+}
+
+/// The token `hf-hub` would find by itself when none is given: `HF_TOKEN_PATH`, else
+/// `$HF_HOME/token`, else `~/.cache/huggingface/token` (`HF_TOKEN` is already in the options).
+fn implicit_token() -> Option<String> {
+    let path = std::env::var_os("HF_TOKEN_PATH")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HF_HOME").map(|h| Path::new(&h).join("token")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| {
+                Path::new(&h)
+                    .join(".cache")
+                    .join("huggingface")
+                    .join("token")
+            })
+        })?;
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
 }
 
 /// `error` and its sources, `: `-separated (reqwest hides the useful part in the sources).
@@ -610,60 +584,15 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Progress events, as forwarded from `hf-hub`'s runtime thread.
-enum Forwarded {
-    Started { total_bytes: u64 },
-    Bytes { done_bytes: u64 },
-}
-
-/// An `hf-hub` progress handler that forwards one file's events to the calling thread. It never
-/// blocks (hf-hub calls it on the transfer path): when the queue is full the event is dropped.
-struct ForwardProgress {
-    file: String,
-    sender: SyncSender<Forwarded>,
-}
-
-impl ProgressHandler for ForwardProgress {
-    fn on_progress(&self, event: &ProgressEvent) {
-        let ProgressEvent::Download(event) = event else {
-            return;
-        };
-        let forwarded = match event {
-            DownloadEvent::Start { total_bytes, .. } => vec![Forwarded::Started {
-                total_bytes: *total_bytes,
-            }],
-            DownloadEvent::Progress { files } => files
-                .iter()
-                .filter(|f| f.filename == self.file && f.status != FileStatus::Started)
-                .map(|f| Forwarded::Bytes {
-                    done_bytes: f.bytes_completed,
-                })
-                .collect(),
-            DownloadEvent::AggregateProgress {
-                bytes_completed, ..
-            } => {
-                vec![Forwarded::Bytes {
-                    done_bytes: *bytes_completed,
-                }]
-            }
-            DownloadEvent::Complete => Vec::new(),
-        };
-        for event in forwarded {
-            match self.sender.try_send(event) {
-                Ok(()) | Err(TrySendError::Full(_)) => {}
-                Err(TrySendError::Disconnected(_)) => return,
-            }
-        }
-    }
-}
-
 /// Checks `file` (at its snapshot `path`) against the announced size, the Hub's sha256 and the
-/// pinned sha256; deletes the blob and the snapshot entry when a check fails.
+/// pinned sha256; deletes the blob and the snapshot entry when a check fails. `checked_sha256`:
+/// the file was hashed and checked as it was fetched, this is its sha256.
 fn verify(
     repo: &RepoFiles,
     file: &str,
     path: &Path,
     announced_bytes: Option<u64>,
+    checked_sha256: Option<String>,
 ) -> Result<FetchedFile, DownloadError> {
     let blob = std::fs::canonicalize(path).map_err(DownloadError::io(
         format!("find {file} of {} in the cache", repo.repo_id),
@@ -686,6 +615,14 @@ fn verify(
             file: file.to_owned(),
             expected_bytes,
             actual_bytes: size_bytes,
+        });
+    }
+    if let Some(sha256) = checked_sha256 {
+        return Ok(FetchedFile {
+            name: file.to_owned(),
+            path: path.to_path_buf(),
+            size_bytes,
+            sha256,
         });
     }
     let actual = sha256_file(&blob)?;
@@ -837,6 +774,33 @@ mod tests {
         let mut pinned = ok.clone();
         pinned.expected_sha256.insert("other".into(), "00".into());
         assert!(validate(&pinned).is_err());
+    }
+
+    #[test]
+    fn rate_meter_speed_and_time_left() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut meter = RateMeter::default();
+        meter.sample(at(0), 1_000_000);
+        assert_eq!(meter.bytes_per_sec(), None, "one sample says nothing");
+        meter.sample(at(200), 1_200_000);
+        assert_eq!(meter.bytes_per_sec(), None, "under MIN_SPAN");
+        meter.sample(at(1_000), 2_000_000);
+        assert_eq!(meter.bytes_per_sec(), Some(1_000_000.0));
+        assert_eq!(meter.time_left(12_000_000), Some(Duration::from_secs(10)));
+        // The window forgets old speed: 20 s later at 100 kB/s.
+        for s in 1..=20 {
+            meter.sample(at(1_000 + s * 1_000), 2_000_000 + s * 100_000);
+        }
+        let rate = meter.bytes_per_sec().unwrap();
+        assert!((rate - 100_000.0).abs() < 1.0, "{rate}");
+        // A lower count (the next file) starts over.
+        meter.sample(at(30_000), 10);
+        assert_eq!(meter.bytes_per_sec(), None);
+        // Stalled: no time left.
+        meter.sample(at(31_000), 10);
+        assert_eq!(meter.bytes_per_sec(), Some(0.0));
+        assert_eq!(meter.time_left(100), None);
     }
 
     #[test]

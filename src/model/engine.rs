@@ -206,7 +206,10 @@ impl GeoClip {
             model: MODEL_NAME.to_owned(),
             weights_sha256: files.weights_sha256.clone(),
             gallery_sha256: files.gallery_sha256.clone(),
-            backbone: Provenance::backbone_name(&files.backbone_dir.to_string_lossy()),
+            backbone: backbone_label(
+                &Provenance::backbone_name(&files.backbone_dir.to_string_lossy()),
+                self.vision.config(),
+            ),
             backbone_sha256,
             device: format!("{device:?}").to_lowercase(),
         }
@@ -276,4 +279,58 @@ pub fn prepare_photo(
 ) -> Result<Preprocessed, super::preprocess::PhotoError> {
     let rgb = super::preprocess::load_photo(path)?;
     super::preprocess::preprocess(&rgb, cfg, path)
+}
+
+/// How provenance names a backbone: its folder name, and for one that is not ViT-L/14 the
+/// [`crate::domain::STAND_IN_BACKBONE`] mark with its shape, so a stand-in can't pass for
+/// GeoCLIP's backbone in any record or export.
+pub fn backbone_label(folder_name: &str, config: &super::clip::ClipVisionConfig) -> String {
+    if *config == super::clip::ClipVisionConfig::vit_large_patch14() {
+        folder_name.to_owned()
+    } else {
+        format!(
+            "{folder_name} ({}: {} layers, width {}, patch {})",
+            crate::domain::STAND_IN_BACKBONE,
+            config.num_hidden_layers,
+            config.hidden_size,
+            config.patch_size
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::clip::ClipVisionConfig;
+
+    #[test]
+    fn a_backbone_that_is_not_vit_l14_is_marked_in_provenance() {
+        let large = ClipVisionConfig::vit_large_patch14();
+        assert_eq!(
+            backbone_label("clip-vit-large-patch14", &large),
+            "clip-vit-large-patch14"
+        );
+        let tiny = ClipVisionConfig {
+            num_hidden_layers: 2,
+            hidden_size: 64,
+            ..large
+        };
+        let label = backbone_label("clip-vit-large-patch14", &tiny);
+        assert_eq!(
+            label,
+            "clip-vit-large-patch14 (NOT CLIP ViT-L/14: 2 layers, width 64, patch 14)"
+        );
+        let provenance = Provenance {
+            backbone: label,
+            ..Provenance::default()
+        };
+        assert!(provenance.backbone_is_stand_in());
+        let warning = provenance.stand_in_warning().unwrap_or_default();
+        assert!(warning.contains("results are not GeoCLIP's"), "{warning}");
+        let genuine = Provenance {
+            backbone: "clip-vit-large-patch14".into(),
+            ..Provenance::default()
+        };
+        assert_eq!(genuine.stand_in_warning(), None);
+    }
 }

@@ -674,12 +674,27 @@ fn finish_install(
     })
 }
 
+/// The two installed parts of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Component {
+    /// GeoCLIP's heads and GPS gallery (`models/geoclip/`).
+    Release,
+    /// The CLIP vision tower (`models/clip-vit-large-patch14/`).
+    Backbone,
+}
+
 /// One line of `model info`.
 #[derive(Clone, Debug, Serialize)]
 pub struct ComponentInfo {
     pub name: &'static str,
+    pub component: Component,
     pub dir: PathBuf,
     pub installed: bool,
+    /// Nothing is installed there (no `config.json`), as opposed to something broken.
+    pub absent: bool,
+    /// Bytes an interrupted download of this part left in the Hugging Face cache (`.part`
+    /// files): the next download resumes from there.
+    pub partial_download_bytes: u64,
     /// What was found, for people (the backbone's shape).
     pub detail: Option<String>,
     pub problem: Option<String>,
@@ -687,12 +702,28 @@ pub struct ComponentInfo {
     pub fix: Option<String>,
 }
 
-/// What is installed, where, and what is missing with the command that fixes it.
+/// What is installed, where, and what is missing with the command that fixes it; downloads
+/// left half-way are looked for in the environment's Hugging Face cache.
 pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
+    info_with_hub(
+        dirs,
+        verify_hashes,
+        &super::download::DownloadOptions::from_env(),
+    )
+}
+
+/// [`info`], with downloads left half-way looked for in `hub`'s cache.
+pub fn info_with_hub(
+    dirs: &DataDirs,
+    verify_hashes: bool,
+    hub: &super::download::DownloadOptions,
+) -> Vec<ComponentInfo> {
     let release_fix = "pip download --no-deps geoclip==1.3.0 && geoloupe model import geoclip-1.3.0-py3-none-any.whl   (or: geoloupe model download)";
     let backbone_fix =
         "geoloupe model download   (or: geoloupe model import <Hugging Face CLIP folder>)";
     let check = |name: &'static str,
+                 component: Component,
+                 repo_id: &str,
                  dir: PathBuf,
                  open: &dyn Fn(&Path) -> Result<Option<String>, ModelError>,
                  fix: &str| {
@@ -709,6 +740,13 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
         }
         ComponentInfo {
             name,
+            component,
+            absent: !dir.join(CONFIG_FILE).exists(),
+            partial_download_bytes: if problem.is_some() {
+                super::download::partial_bytes(hub, repo_id)
+            } else {
+                0
+            },
             installed: problem.is_none(),
             detail,
             fix: problem.as_ref().map(|_| fix.to_owned()),
@@ -720,12 +758,16 @@ pub fn info(dirs: &DataDirs, verify_hashes: bool) -> Vec<ComponentInfo> {
     vec![
         check(
             "GeoCLIP release (heads + gallery)",
+            Component::Release,
+            RELEASE_REPO_ID,
             dirs.release_dir(),
             &|d| Release::open(d).map(|_| None),
             release_fix,
         ),
         check(
             "CLIP backbone",
+            Component::Backbone,
+            BACKBONE_REPO_ID,
             dirs.backbone_dir(),
             &|d| Backbone::open(d).map(|b| Some(b.vision.describe())),
             backbone_fix,

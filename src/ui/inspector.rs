@@ -134,6 +134,9 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                     }
                 });
             places_ui(ui, app, result);
+            if let Some(warning) = result.provenance.stand_in_warning() {
+                ui.colored_label(ui.visuals().warn_fg_color, warning);
+            }
             if !result.provenance.model.is_empty() {
                 ui.label(
                     egui::RichText::new(format!(

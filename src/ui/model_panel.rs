@@ -1,15 +1,24 @@
-//! The model panel: which model files are installed (and verified), import and download
-//! (download only after confirming, with progress and cancel), device, top-k, run on the
-//! selection or on every photo shown, and the batch's progress with its time left.
+//! The model panel: which model files are installed, each missing part once with the button
+//! that gets it (import a file or a folder, download after confirming, with speed, time left
+//! and cancel), a stand-in backbone named as such, device, top-k, run on the selection or on
+//! every photo shown, and the batch's progress with its time left.
 
 use crate::app::{App, Command, ModelChoice, ModelState};
 use crate::model::DeviceChoice;
+use crate::model::files::{Component, ComponentInfo};
+
+/// About how much `Download` fetches (the CLIP ViT-L/14 weights, the GeoCLIP release).
+const DOWNLOAD_SIZE: &str = "1.9 GB";
 
 pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
     ui.heading("Model");
+    let installed = matches!(app.model.choice, ModelChoice::Installed);
     match &app.model.state {
         ModelState::Ready(p) => {
             ui.label(format!("Ready: {} on {}", p.model, p.device));
+            if let Some(warning) = p.stand_in_warning() {
+                ui.colored_label(ui.visuals().warn_fg_color, warning);
+            }
         }
         ModelState::Loading(stage) => {
             ui.horizontal(|ui| {
@@ -20,11 +29,15 @@ pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
         ModelState::Failed(e) => {
             ui.colored_label(ui.visuals().error_fg_color, format!("Could not load: {e}"));
         }
+        // With the installed model, the parts below say what is missing.
+        ModelState::NotLoaded(_) if installed && app.model.info.is_some() => {
+            ui.label("Not loaded: it needs both parts below.");
+        }
         ModelState::NotLoaded(reason) => {
             ui.label(reason.as_deref().unwrap_or("Not loaded.").to_owned());
         }
     }
-    if matches!(app.model.choice, ModelChoice::Installed) {
+    if installed {
         files_ui(ui, app);
     }
     ui.add_space(4.0);
@@ -95,6 +108,9 @@ pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
 }
 
 fn files_ui(ui: &mut egui::Ui, app: &mut App) {
+    let busy = app.jobs.import.is_some() || app.jobs.download.is_some();
+    let mut commands = Vec::new();
+    let mut confirm_download = false;
     match &app.model.info {
         None => {
             ui.horizontal(|ui| {
@@ -103,50 +119,36 @@ fn files_ui(ui: &mut egui::Ui, app: &mut App) {
             });
         }
         Some(info) => {
+            let network = app.settings.network_enabled;
             for c in info {
-                let (mark, colour) = if c.installed {
-                    ("Installed", egui::Color32::from_rgb(20, 150, 60))
-                } else {
-                    ("Missing", ui.visuals().error_fg_color)
-                };
-                ui.horizontal(|ui| {
-                    ui.colored_label(colour, mark);
-                    ui.label(c.name);
-                })
-                .response
-                .on_hover_text(c.dir.display().to_string());
-                if let Some(detail) = &c.detail {
-                    ui.label(egui::RichText::new(detail).small());
-                }
-                if let Some(problem) = &c.problem {
-                    ui.label(egui::RichText::new(problem).small().weak());
-                }
-                if let Some(fix) = &c.fix {
-                    ui.label(egui::RichText::new(format!("To fix: {fix}")).small());
-                }
+                part_ui(ui, c, busy, network, &mut commands, &mut confirm_download);
             }
         }
     }
+    let all_installed = app
+        .model
+        .info
+        .as_ref()
+        .is_some_and(|info| info.iter().all(|c| c.installed));
     ui.horizontal_wrapped(|ui| {
-        let busy = app.jobs.import.is_some() || app.jobs.download.is_some();
-        if ui
-            .add_enabled(!busy, egui::Button::new("Import…"))
-            .on_hover_text(
-                "The geoclip wheel (pip download --no-deps geoclip==1.3.0) or a model folder",
-            )
-            .clicked()
-        {
-            app.commands.push(Command::PickModelImport);
-        }
-        if ui
-            .add_enabled(
-                !busy && app.settings.network_enabled,
-                egui::Button::new("Download…"),
-            )
-            .on_disabled_hover_text("Turn the network on to download")
-            .clicked()
-        {
-            app.jobs.confirm_download = true;
+        if all_installed {
+            // Replacing what is installed: the same two imports, out of the way.
+            ui.menu_button("Import…", |ui| {
+                if ui
+                    .add_enabled(!busy, egui::Button::new("geoclip wheel…"))
+                    .clicked()
+                {
+                    commands.push(Command::PickModelImport { folder: false });
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(!busy, egui::Button::new("Folder (CLIP, release, package)…"))
+                    .clicked()
+                {
+                    commands.push(Command::PickModelImport { folder: true });
+                    ui.close();
+                }
+            });
         }
         if ui
             .add_enabled(app.model.info_task.is_none(), egui::Button::new("Verify"))
@@ -156,6 +158,10 @@ fn files_ui(ui: &mut egui::Ui, app: &mut App) {
             app.verify_model_files();
         }
     });
+    app.commands.extend(commands);
+    if confirm_download {
+        app.jobs.confirm_download = true;
+    }
     if let Some(task) = &app.model.info_task {
         ui.horizontal(|ui| {
             ui.spinner();
@@ -174,28 +180,112 @@ fn files_ui(ui: &mut egui::Ui, app: &mut App) {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default();
-        let fraction = status
-            .total_bytes
-            .filter(|&t| t > 0)
-            .map(|t| status.done_bytes as f32 / t as f32);
-        let text = format!(
-            "{} {:.0} MB{}",
-            status.file,
-            status.done_bytes as f64 / 1e6,
-            status
-                .total_bytes
-                .map(|t| format!(" of {:.0} MB", t as f64 / 1e6))
-                .unwrap_or_default()
-        );
+        let fraction = status.fraction();
         ui.add(
             egui::ProgressBar::new(fraction.unwrap_or(0.0))
-                .text(text)
+                .text(status.describe())
                 .animate(fraction.is_none()),
         );
-        if ui.button("Cancel download").clicked() {
+        if ui
+            .button("Cancel download")
+            .on_hover_text("What was fetched is kept: the next Download resumes from there")
+            .clicked()
+        {
             app.commands.push(Command::CancelDownload);
         }
     }
+}
+
+/// One part of the model: installed (with what it is), or missing with the buttons that get
+/// it, shown once.
+fn part_ui(
+    ui: &mut egui::Ui,
+    c: &ComponentInfo,
+    busy: bool,
+    network: bool,
+    commands: &mut Vec<Command>,
+    confirm_download: &mut bool,
+) {
+    let (mark, colour) = if c.installed {
+        ("Installed", egui::Color32::from_rgb(20, 150, 60))
+    } else if c.absent {
+        ("Missing", ui.visuals().error_fg_color)
+    } else {
+        ("Broken", ui.visuals().error_fg_color)
+    };
+    ui.horizontal_wrapped(|ui| {
+        ui.colored_label(colour, mark);
+        ui.label(c.name);
+    })
+    .response
+    .on_hover_text(c.dir.display().to_string());
+    if let Some(detail) = &c.detail {
+        if detail.starts_with("ViT-L/14") {
+            ui.label(egui::RichText::new(detail).small());
+        } else {
+            // A stand-in backbone (the tiny test one, another CLIP): said plainly.
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "Stand-in backbone, NOT CLIP ViT-L/14: results will not be GeoCLIP's ({detail})"
+                ),
+            );
+        }
+    }
+    if c.installed {
+        return;
+    }
+    if !c.absent
+        && let Some(problem) = &c.problem
+    {
+        ui.label(problem);
+    }
+    if c.partial_download_bytes > 0 {
+        ui.label(format!(
+            "An interrupted download left {:.0} MB: Download goes on from there.",
+            c.partial_download_bytes as f64 / 1e6
+        ));
+    }
+    ui.horizontal_wrapped(|ui| match c.component {
+        Component::Release => {
+            if ui
+                .add_enabled(!busy, egui::Button::new("Import geoclip wheel…"))
+                .on_hover_text("geoclip-1.3.0-py3-none-any.whl, from PyPI")
+                .clicked()
+            {
+                commands.push(Command::PickModelImport { folder: false });
+            }
+            if ui
+                .add_enabled(!busy, egui::Button::new("Import GeoCLIP folder…"))
+                .on_hover_text("A GeoCLIP release folder, or an unpacked geoclip package")
+                .clicked()
+            {
+                commands.push(Command::PickModelImport { folder: true });
+            }
+        }
+        Component::Backbone => {
+            if ui
+                .add_enabled(
+                    !busy && network,
+                    egui::Button::new(format!("Download ({DOWNLOAD_SIZE})…")),
+                )
+                .on_hover_text("From the Hugging Face Hub, after you confirm; an interrupted download resumes")
+                .on_disabled_hover_text("Turn the network on to download")
+                .clicked()
+            {
+                *confirm_download = true;
+            }
+            if ui
+                .add_enabled(!busy, egui::Button::new("Import CLIP folder…"))
+                .on_hover_text(
+                    "A Hugging Face CLIP folder: config.json, model.safetensors, preprocessor_config.json",
+                )
+                .clicked()
+            {
+                commands.push(Command::PickModelImport { folder: true });
+            }
+        }
+    });
 }
 
 /// The confirmation before a download (about 1.9 GB from the Hugging Face Hub).
@@ -207,10 +297,15 @@ pub fn confirm_download_ui(ctx: &egui::Context, app: &mut App) {
         .open(&mut open)
         .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
         .show(ctx, |ui| {
-            ui.label("This downloads about 1.9 GB from the Hugging Face Hub:");
+            ui.label(format!(
+                "This downloads about {DOWNLOAD_SIZE} from the Hugging Face Hub:"
+            ));
             for repo in crate::model::files::hub_repos() {
                 ui.label(format!("• {} @ {}", repo.repo_id, repo.revision));
             }
+            ui.label(
+                "If it is interrupted (or the app closes), the next Download resumes where it stopped.",
+            );
             ui.horizontal(|ui| {
                 if ui.button("Download").clicked() {
                     app.commands.push(Command::StartDownload);
