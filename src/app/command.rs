@@ -39,6 +39,9 @@ pub enum Command {
     Run {
         all: bool,
     },
+    /// Run the model only on the photos in the view without a current result (never located,
+    /// or located before the file changed).
+    RunNewOrStale,
     /// Cancel the batch in progress.
     CancelRun,
     /// Load (or reload) the installed model on the chosen device.

@@ -443,6 +443,7 @@ impl App {
                 LibraryEvent::UndoneOrRedone { change } => {
                     let path = change.path.clone();
                     self.decision_saved(&path, &change, false);
+                    self.show_undone(&change);
                 }
                 LibraryEvent::UndoState { can_undo, can_redo } => {
                     self.can_undo = can_undo;
@@ -538,6 +539,31 @@ impl App {
             }
         }
         self.collection.photo_state_changed(&self.settings);
+    }
+
+    /// Undo or redo changed a photo: say which, and select it when the view shows it (it may
+    /// not be the photo on screen).
+    fn show_undone(&mut self, change: &DecisionChange) {
+        let Some(index) = self.collection.index_of(&change.path) else {
+            return;
+        };
+        let name = self
+            .collection
+            .get(index)
+            .map(|p| p.entry.file_name())
+            .unwrap_or_default();
+        let now = match change.after {
+            Some(Decision::Accepted { rank, position }) => {
+                format!("candidate #{rank} accepted ({position})")
+            }
+            Some(Decision::Manual { position }) => format!("placed by hand ({position})"),
+            None => "no accepted location".to_owned(),
+        };
+        self.messages
+            .push(format!("Undo/redo changed {name}: {now}"));
+        if self.collection.selected != Some(index) && self.collection.view.contains(&index) {
+            self.select(index, false);
+        }
     }
 
     /// Asks the library thread for the heat points of a result that came from the database as
@@ -799,6 +825,9 @@ impl App {
                 }
             }
             Command::Run { all } => self.run(all),
+            Command::RunNewOrStale => {
+                self.run_these(Collection::runnable_new_or_stale);
+            }
             Command::CancelRun => {
                 if let Some(worker) = &self.model.worker {
                     let _ = worker.cancel_all();
@@ -1231,6 +1260,11 @@ impl App {
     /// Runs the model on the selection (or the whole view). Only a ready model runs, whether
     /// asked by the button or by Space.
     fn run(&mut self, all: bool) {
+        self.run_these(|collection| collection.runnable(all));
+    }
+
+    /// Runs the model on the photos `pick` chooses from the (refreshed) collection.
+    fn run_these(&mut self, pick: impl FnOnce(&Collection) -> Vec<PathBuf>) {
         if self.model.batch.is_some() {
             self.messages
                 .push("A batch is already running: cancel it first.");
@@ -1244,7 +1278,7 @@ impl App {
             return;
         }
         self.refresh_view();
-        let jobs = self.collection.runnable(all);
+        let jobs = pick(&self.collection);
         if jobs.is_empty() {
             return;
         }

@@ -67,7 +67,15 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
         }
     }
     let mut commands = Vec::new();
-    if photo.decision.is_some() && ui.button("Clear accepted location").clicked() {
+    // Always there (disabled without a decision), so accepting never inserts a row that moves
+    // the candidates' Accept buttons under the pointer.
+    if ui
+        .add_enabled(
+            photo.decision.is_some(),
+            egui::Button::new("Clear accepted location"),
+        )
+        .clicked()
+    {
         commands.push(Command::ClearDecision { index });
     }
 
@@ -122,8 +130,13 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                             exif.map(|e| format!("{:.0} km", e.distance_km(&c.position)))
                                 .unwrap_or_else(|| "–".into()),
                         );
+                        // The same button in every state (disabled once accepted): the row
+                        // keeps its size.
                         if accepted {
-                            ui.label("accepted");
+                            ui.add_enabled(
+                                false,
+                                egui::Button::new(format!("Accepted #{}", c.rank)),
+                            );
                         } else if ui.button(format!("Accept #{}", c.rank)).clicked() {
                             commands.push(Command::Accept {
                                 index,
