@@ -66,12 +66,20 @@ pub enum Command {
     /// Start downloading the model (only after the user confirmed).
     StartDownload,
     CancelDownload,
-    /// Open the save dialog for an export of the located photos in the view.
+    /// Open the export window: which photos (accepted only, or also the unreviewed
+    /// estimates), then the file.
+    OpenExport,
+    /// Open the save dialog for an export of the photos the export window chose.
     PickExport,
+    /// Close the export window.
+    CancelExport,
     /// Export the located photos in the view here (GPX, CSV or GeoJSON by extension).
     ExportTo(PathBuf),
     /// List what would be written (the dry run: XMP sidecars or EXIF GPS) and ask to confirm.
     PlanWrites(WriteTarget),
+    /// Plan the shown writes again for these photos (unreviewed estimates included only after
+    /// the user confirmed it, with their count).
+    WriteScope(crate::app::export::WriteScope),
     /// Write what the user confirmed.
     WriteConfirmed,
     /// Close the confirmation without writing.

@@ -168,6 +168,13 @@ pub struct Jobs {
     pub write_plan: Option<Task<export::WritePlan>>,
     /// The dry run waiting for the user's confirmation (nothing is written before).
     pub write_confirm: Option<export::WritePlan>,
+    /// The user asked to include unreviewed estimates in the dry run shown: the second
+    /// confirmation (with the count) is open.
+    pub confirm_estimates: bool,
+    /// The export window (which photos, then the file) is open.
+    pub export_choice: Option<export::WriteScope>,
+    /// Which photos the next export takes (set by the export window).
+    pub export_scope: export::WriteScope,
     /// The offline place index being built, once.
     places: Option<Task<()>>,
 }
@@ -744,7 +751,7 @@ impl App {
             }
         }
         if let Some(plan) = Self::take_answer(&mut self.jobs.write_plan, &mut self.messages) {
-            if plan.records.is_empty() {
+            if plan.records.is_empty() && plan.counts.unreviewed == 0 {
                 self.messages
                     .push("No located photos in the view: nothing to write");
             } else {
@@ -859,9 +866,25 @@ impl App {
             Command::PickModelImport => self.pick_model_import(),
             Command::ImportModel(path) => self.import_model(path),
             Command::StartDownload => self.start_download(),
-            Command::PickExport => self.pick_export(),
+            Command::PickExport => {
+                self.jobs.export_scope = self.jobs.export_choice.take().unwrap_or_default();
+                self.pick_export();
+            }
             Command::ExportTo(path) => self.export_to(path),
-            Command::PlanWrites(target) => self.plan_writes(target),
+            Command::PlanWrites(target) => {
+                self.plan_writes(target, export::WriteScope::AcceptedOnly, false)
+            }
+            Command::WriteScope(scope) => {
+                // The dry run again with (or without) the unreviewed estimates: the user's
+                // explicit, confirmed choice.
+                if let Some(plan) = self.jobs.write_confirm.take() {
+                    self.plan_writes(plan.target, scope, plan.overwrite_invalid_gps());
+                }
+            }
+            Command::CancelExport => self.jobs.export_choice = None,
+            Command::OpenExport => {
+                self.jobs.export_choice = Some(export::WriteScope::AcceptedOnly);
+            }
             Command::WriteConfirmed => self.write_confirmed(),
             Command::CancelWrites => self.jobs.write_confirm = None,
             Command::OverwriteInvalidGps(overwrite) => self.replan_writes(overwrite),
@@ -994,10 +1017,16 @@ impl App {
     /// database reads (claims of results loaded as summaries, without heat points, are left
     /// for [`export::complete_claims`] on the worker thread, which asks the library thread).
     pub fn export_inputs(&self) -> Vec<export::ExportInput> {
+        self.export_inputs_in(export::WriteScope::WithEstimates)
+    }
+
+    /// [`App::export_inputs`] of the photos `scope` takes (by default the accepted ones only).
+    pub fn export_inputs_in(&self, scope: export::WriteScope) -> Vec<export::ExportInput> {
         self.collection
             .view
             .iter()
             .filter_map(|&i| self.collection.get(i))
+            .filter(|photo| scope.takes(photo.decision.is_some()))
             .filter_map(|photo| {
                 let result = photo.result.as_ref()?;
                 let claimed = self.claim_of(photo);
@@ -1023,13 +1052,35 @@ impl App {
     /// database, place look-ups, EXIF times), here on the calling thread, for tests. Blocks
     /// until the library thread answers: never call it from a frame.
     pub fn export_records(&self) -> Vec<crate::export::ExportRecord> {
-        export::build_records(self.export_job()())
+        export::build_records(self.export_job(export::WriteScope::WithEstimates)())
+    }
+
+    /// The located photos of the view with an accepted location, and those with only the
+    /// model's estimate (one pass over the view: for dialogs, not every frame).
+    pub fn review_counts(&self) -> export::ReviewCounts {
+        let mut counts = export::ReviewCounts::default();
+        for photo in self
+            .collection
+            .view
+            .iter()
+            .filter_map(|&i| self.collection.get(i))
+        {
+            match (&photo.result, &photo.decision) {
+                (_, Some(_)) => counts.accepted += 1,
+                (Some(_), None) => counts.unreviewed += 1,
+                (None, None) => {}
+            }
+        }
+        counts
     }
 
     /// The inputs, and the job that completes them on a worker thread. (Commands still in the
     /// outbox are sent first by the callers that can: [`LibraryThread::flush`].)
-    fn export_job(&self) -> impl FnOnce() -> Vec<export::ExportInput> + Send + 'static {
-        let mut inputs = self.export_inputs();
+    fn export_job(
+        &self,
+        scope: export::WriteScope,
+    ) -> impl FnOnce() -> Vec<export::ExportInput> + Send + 'static {
+        let mut inputs = self.export_inputs_in(scope);
         let library = self.library.sender();
         move || {
             export::complete_claims(&mut inputs, |paths| {
@@ -1067,8 +1118,16 @@ impl App {
                 .push("No located photos in the view: nothing to export");
             return;
         }
+        let scope = self.jobs.export_scope;
+        if self.review_counts().taken(scope) == 0 {
+            self.messages.push(
+                "No accepted locations in the view: review the estimates first, or include \
+                 them explicitly (Export…)",
+            );
+            return;
+        }
         self.library.flush();
-        let job = self.export_job();
+        let job = self.export_job(scope);
         let style = self.settings.export_paths;
         self.spawn_export(format!("Exporting to {}", path.display()), move || {
             export::export_to_with_paths(&path, job(), style).map(|note| export::WriteOutcome {
@@ -1080,7 +1139,12 @@ impl App {
 
     /// Prepares the dry run of "Write XMP sidecars" or "Write EXIF GPS"; the confirmation
     /// dialog shows it.
-    fn plan_writes(&mut self, target: export::WriteTarget) {
+    fn plan_writes(
+        &mut self,
+        target: export::WriteTarget,
+        scope: export::WriteScope,
+        overwrite_invalid_gps: bool,
+    ) {
         if self.jobs.write_plan.is_some() || self.jobs.export.is_some() {
             return;
         }
@@ -1090,12 +1154,20 @@ impl App {
             return;
         }
         self.library.flush();
-        let job = self.export_job();
+        let job = self.export_job(scope);
+        let counts = self.review_counts();
+        self.jobs.confirm_estimates = false;
         self.jobs.write_plan = Task::spawn(
             "export",
             "Listing what would be written",
             self.repaint_fn(),
-            move || export::plan_writes(target, export::build_records(job())),
+            move || {
+                let mut records = export::build_records(job());
+                for record in &mut records {
+                    record.overwrite_invalid_gps = overwrite_invalid_gps;
+                }
+                export::plan_writes(target, records, scope, counts)
+            },
         )
         .map_err(|e| {
             self.messages
@@ -1113,12 +1185,12 @@ impl App {
         for record in &mut plan.records {
             record.overwrite_invalid_gps = overwrite_invalid_gps;
         }
-        let (target, records) = (plan.target, plan.records);
+        let (target, records, scope, counts) = (plan.target, plan.records, plan.scope, plan.counts);
         self.jobs.write_plan = Task::spawn(
             "export",
             "Listing what would be written",
             self.repaint_fn(),
-            move || export::plan_writes(target, records),
+            move || export::plan_writes(target, records, scope, counts),
         )
         .map_err(|e| {
             self.messages

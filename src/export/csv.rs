@@ -34,6 +34,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "weights_sha256",
     "gallery_sha256",
     "estimated_at",
+    "review",
 ];
 
 /// Quotes a field when it holds a comma, quote or line break.
@@ -97,6 +98,7 @@ fn row(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Vec<String> {
         r.provenance.weights_sha256.clone(),
         r.provenance.gallery_sha256.clone(),
         r.estimated_at.clone(),
+        r.location_source.review_label().to_owned(),
     ]
 }
 

@@ -10,6 +10,7 @@ pub mod map;
 pub mod model_panel;
 pub mod overlays;
 pub mod window;
+pub mod writes;
 
 use crate::app::export::WriteTarget;
 use crate::app::{App, Command};
@@ -55,12 +56,15 @@ pub fn frame_ui(ui: &mut egui::Ui, app: &mut App) {
     if app.jobs.write_confirm.is_some() {
         confirm_writes_ui(ui.ctx(), app);
     }
+    if app.jobs.export_choice.is_some() {
+        writes::export_choice_ui(ui.ctx(), app);
+    }
 }
 
 /// The dry run of "Write XMP sidecars" or "Write EXIF GPS": every file that would be written,
 /// and nothing written until the user presses "Write".
 fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
-    let Some(confirm) = &app.jobs.write_confirm else {
+    let Some(confirm) = app.jobs.write_confirm.as_ref() else {
         return;
     };
     let target = confirm.target;
@@ -72,6 +76,7 @@ fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
         .show(ctx, |ui| {
             let writes = confirm.plan.iter().filter(|p| !p.action.is_skip()).count();
             ui.label(target.plan_note(writes));
+            command = writes::write_scope_ui(ui, confirm, &mut app.jobs.confirm_estimates);
             let invalid_gps = confirm.plan.iter().any(|p| {
                 matches!(
                     p.action,
@@ -93,7 +98,7 @@ fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
                 .max_height(300.0)
                 .show(ui, |ui| {
                     for planned in &confirm.plan {
-                        ui.label(egui::RichText::new(planned.to_string()).small());
+                        ui.label(planned.to_string());
                     }
                 });
             ui.horizontal(|ui| {
@@ -129,7 +134,7 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
             .on_hover_text("Save the located photos shown as GPX, CSV or GeoJSON")
             .clicked()
         {
-            app.commands.push(Command::PickExport);
+            app.commands.push(Command::OpenExport);
         }
         export_paths_ui(ui, app);
         for target in [WriteTarget::XmpSidecars, WriteTarget::ExifGps] {
