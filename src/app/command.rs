@@ -58,6 +58,10 @@ pub enum Command {
     },
     Undo,
     Redo,
+    /// A review-mode step (start, accept, place by hand, skip, back, leave).
+    Review(crate::app::review::ReviewAction),
+    /// Show this photo beside the selected one in the preview (`None`: stop comparing).
+    CompareWith(Option<usize>),
     /// Centre the map here.
     CenterMap(LatLon),
     /// Import model files (a dialog asks which).

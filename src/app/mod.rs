@@ -19,8 +19,11 @@ pub mod command;
 pub mod export;
 pub mod map;
 pub mod messages;
+pub mod preview;
+pub mod review;
 pub mod settings;
 pub mod thumbs;
+pub mod viewer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -227,6 +230,8 @@ pub struct App {
     places_ready: bool,
     pub map: MapState,
     pub messages: Messages,
+    /// The preview, compare and review modes, the panels shown.
+    pub viewer: viewer::Viewer,
     pub commands: Vec<Command>,
     /// Recent frame times, for the status line (display rate while a batch runs).
     frame_times: std::collections::VecDeque<f32>,
@@ -295,6 +300,7 @@ impl App {
             places_ready: false,
             map: MapState::new(ctx),
             messages,
+            viewer: viewer::Viewer::default(),
             commands: Vec::new(),
             frame_times: std::collections::VecDeque::new(),
         };
@@ -322,6 +328,8 @@ impl App {
         self.thumbs.drain(&self.ctx, &mut self.collection);
         self.drain_inference();
         self.drain_tasks();
+        let ctx = self.ctx.clone();
+        self.viewer.previews.drain(&ctx, || repaint_for(&ctx));
         self.refresh_view();
     }
 
@@ -823,6 +831,9 @@ impl App {
                 self.thumbs.clear();
                 self.pending_decisions.clear();
                 self.settings.last_opened.clear();
+                self.viewer.previews.clear();
+                self.viewer.review = None;
+                self.viewer.compare_with = None;
             }
             Command::Select { index, extend } => self.select(index, extend),
             Command::MoveSelection { delta } => {
@@ -858,8 +869,17 @@ impl App {
                     DecisionSource::Manual => Decision::Manual { position },
                 };
                 self.decide(index, Some(decision));
+                self.review_decided(index, source);
             }
             Command::ClearDecision { index } => self.decide(index, None),
+            Command::Review(action) => self.apply_review(action),
+            Command::CompareWith(index) => {
+                self.viewer.compare_with = index;
+                self.viewer.compare_zoom = preview::ZoomPan::FIT;
+                if index.is_some() {
+                    self.viewer.show_preview = true;
+                }
+            }
             Command::Undo => self.library.send(LibraryCommand::Undo),
             Command::Redo => self.library.send(LibraryCommand::Redo),
             Command::CenterMap(at) => self.map.center_at(at),
