@@ -1267,7 +1267,10 @@ fn dry_run_with_estimates(harness: &mut Harness<'static, TestApp>, button: &str)
     step_until(harness, "the dry run", |app| {
         app.jobs.write_confirm.is_some()
     });
-    harness.step();
+    // A new window settles (sizes and centres itself) over a few frames.
+    for _ in 0..3 {
+        harness.step();
+    }
     let unreviewed = harness
         .state()
         .app()
@@ -1282,7 +1285,9 @@ fn dry_run_with_estimates(harness: &mut Harness<'static, TestApp>, button: &str)
             "Also write the {unreviewed} unreviewed estimates…"
         ))
         .click();
-    harness.step();
+    for _ in 0..3 {
+        harness.step();
+    }
     harness
         .get_by_label(&format!("Include {unreviewed} estimates"))
         .click();

@@ -23,7 +23,7 @@ pub fn browser_default_width(window_width: f32) -> f32 {
 
 /// The side panel's width on first start.
 pub fn side_default_width(window_width: f32) -> f32 {
-    (window_width * 0.22).clamp(SIDE_MIN_WIDTH, 340.0)
+    (window_width * 0.25).clamp(280.0, 360.0)
 }
 
 /// The widest a side panel may be when `available_width` is left for it, the map and the

@@ -70,7 +70,9 @@ fn panels_ui(ui: &mut egui::Ui, app: &mut App) {
             .min_size(layout::SIDE_MIN_WIDTH)
             .max_size(max)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical()
+                // Both ways: what does not fit the panel's width can be scrolled to, and the
+                // panel never widens for good to fit it.
+                egui::ScrollArea::both()
                     .auto_shrink([false, false])
                     .show(ui, |ui| {
                         model_panel::model_panel_ui(ui, app);

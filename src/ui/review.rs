@@ -1,6 +1,6 @@
 //! Review mode's keys and banner. R starts it; then, one key press per photo: Enter or 1
 //! accepts candidate #1, 2–5 accept that candidate, P places the photo by hand on the map,
-//! S or → skips, ← goes back, Esc leaves. The keys act only in review mode (R only outside
+//! S or the Right arrow skips, the Left arrow goes back, Esc leaves. The keys act only in review mode (R only outside
 //! it) and never while a text field has focus; in review mode they are taken before the
 //! browser's arrow keys see them.
 
@@ -8,7 +8,7 @@ use crate::app::review::ReviewAction;
 use crate::app::{App, Command};
 
 /// The keys, as the banner lists them.
-pub const REVIEW_KEYS: &str = "Enter/1 accept #1 · 2–5 accept that candidate · P place by hand · S/→ skip · ← back · Esc leave";
+pub const REVIEW_KEYS: &str = "Enter/1 accept #1 · 2–5 accept that candidate · P place by hand · S or Right arrow skip · Left arrow back · Esc leave";
 
 pub fn handle_review_keys(ctx: &egui::Context, app: &mut App) {
     if ctx.text_edit_focused() {
