@@ -209,8 +209,12 @@ impl Previews {
         };
         match answer {
             Ok(Ok(preview)) => {
-                self.cache
-                    .retain(|p| !(p.path == preview.path && p.detail <= preview.detail));
+                // One full-resolution texture at a time (they can be hundreds of MB).
+                let full = preview.detail == Detail::Full;
+                self.cache.retain(|p| {
+                    !(p.path == preview.path && p.detail <= preview.detail)
+                        && !(full && p.detail == Detail::Full)
+                });
                 self.cache.push_back(preview);
                 while self.cache.len() > Self::CAPACITY {
                     self.cache.pop_front();
