@@ -212,8 +212,9 @@ impl Previews {
                 // One full-resolution texture at a time (they can be hundreds of MB).
                 let full = preview.detail == Detail::Full;
                 self.cache.retain(|p| {
-                    !(p.path == preview.path && p.detail <= preview.detail)
-                        && !(full && p.detail == Detail::Full)
+                    let replaced = p.path == preview.path && p.detail <= preview.detail;
+                    let other_full = full && p.detail == Detail::Full;
+                    !replaced && !other_full
                 });
                 self.cache.push_back(preview);
                 while self.cache.len() > Self::CAPACITY {
