@@ -550,6 +550,71 @@ mod tests {
         assert_eq!(fit_within([100_000, 10], 2048), [2048, 1]);
     }
 
+    /// Decodes until nothing is loading (the decode runs on the `preview` thread).
+    fn settle(previews: &mut Previews, ctx: &egui::Context) {
+        let repaint = || -> RepaintFn { Box::new(|| {}) };
+        for _ in 0..2000 {
+            previews.drain(ctx, repaint);
+            if !previews.is_loading() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        panic!("the decode never ended");
+    }
+
+    #[test]
+    fn previews_decode_off_the_ui_thread_bounded_and_cached() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = egui::Context::default();
+        let repaint = || -> RepaintFn { Box::new(|| {}) };
+        let paths: Vec<PathBuf> = (0..8)
+            .map(|i| {
+                let path = tmp.path().join(format!("{i}.png"));
+                let (w, h) = if i == 0 { (3000, 1000) } else { (40, 30) };
+                image::RgbImage::from_pixel(w, h, image::Rgb([i as u8 * 20, 90, 200]))
+                    .save(&path)
+                    .unwrap();
+                path
+            })
+            .collect();
+        let mut previews = Previews::default();
+        assert!(matches!(
+            previews.want(&ctx, &paths[0], Detail::Preview, repaint),
+            PreviewState::Loading
+        ));
+        settle(&mut previews, &ctx);
+        let PreviewState::Ready(big) = previews.want(&ctx, &paths[0], Detail::Preview, repaint)
+        else {
+            panic!("decoded");
+        };
+        assert_eq!(big.texture_px(), Vec2::new(2048.0, 683.0), "bounded");
+        assert_eq!(big.facts.size_px, [3000, 1000], "the photo's own size");
+        assert_eq!(previews.decodes_started, 1, "asked again: from the cache");
+        for path in &paths[1..] {
+            let _ = previews.want(&ctx, path, Detail::Preview, repaint);
+            settle(&mut previews, &ctx);
+        }
+        assert_eq!(previews.cached(), Previews::CAPACITY);
+        assert_eq!(previews.decodes_started, 8);
+        // The oldest went first.
+        assert!(matches!(
+            previews.want(&ctx, &paths[0], Detail::Preview, repaint),
+            PreviewState::Loading
+        ));
+        settle(&mut previews, &ctx);
+        // A file that can't be decoded says why, once.
+        let broken = tmp.path().join("broken.jpg");
+        std::fs::write(&broken, b"").unwrap();
+        let _ = previews.want(&ctx, &broken, Detail::Preview, repaint);
+        settle(&mut previews, &ctx);
+        assert!(matches!(
+            previews.want(&ctx, &broken, Detail::Preview, repaint),
+            PreviewState::Failed(_)
+        ));
+        assert_eq!(previews.decodes_started, 10);
+    }
+
     #[test]
     fn the_summary_says_what_the_orientation_did() {
         let facts = PhotoFacts {
