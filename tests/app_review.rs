@@ -607,3 +607,22 @@ fn review_filters_runs_and_undo_say_what_they_touch() {
         app.messages
     );
 }
+
+#[test]
+fn review_layout_at_1600_by_1000_puts_the_preview_beside_the_map() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, _) = located_folder(tmp.path(), egui::Vec2::new(1600.0, 1000.0));
+    for _ in 0..3 {
+        harness.step();
+    }
+    let rects = harness.state().app().viewer.rects;
+    let (map, preview) = (rects.map.unwrap(), rects.preview.unwrap());
+    assert!(map.width() >= 320.0 && map.height() >= 600.0, "{rects:?}");
+    assert!(
+        preview.min.x >= map.max.x - 1.0,
+        "beside, to the right: {rects:?}"
+    );
+    assert!(preview.width() >= 260.0, "{rects:?}");
+    assert_eq!(rects.overlaps(), Vec::new(), "{rects:?}");
+    assert!(rects.drawn().iter().all(|(_, r)| r.max.x <= 1600.5));
+}
