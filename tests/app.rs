@@ -687,6 +687,8 @@ fn exported_gpx_has_one_waypoint_per_located_photo() {
 
     // The same through the app's command (what the save dialog's answer runs).
     let out = tmp.path().join("out.gpx");
+    harness.state_mut().app_mut().jobs.export_scope =
+        geoloupe::app::export::WriteScope::WithEstimates;
     harness
         .state_mut()
         .app_mut()
@@ -750,10 +752,7 @@ fn xmp_sidecars_are_written_only_after_confirming() {
     };
 
     // The dry run lists, then Cancel: nothing written.
-    harness.get_by_label("Write XMP sidecars…").click();
-    step_until(&mut harness, "the dry run", |app| {
-        app.jobs.write_confirm.is_some()
-    });
+    dry_run_with_estimates(&mut harness, "Write XMP sidecars…");
     harness.step();
     harness.get_by_label_contains("sidecars would be written");
     harness.get_by_label_contains("kauai.jpg.xmp");
@@ -765,10 +764,7 @@ fn xmp_sidecars_are_written_only_after_confirming() {
     assert!(sidecars().is_empty());
 
     // Again, and Write.
-    harness.get_by_label("Write XMP sidecars…").click();
-    step_until(&mut harness, "the dry run", |app| {
-        app.jobs.write_confirm.is_some()
-    });
+    dry_run_with_estimates(&mut harness, "Write XMP sidecars…");
     harness.step();
     for _ in 0..10 {
         harness.step();
@@ -817,10 +813,7 @@ fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current()
             .position
     };
 
-    harness.get_by_label("Write EXIF GPS…").click();
-    step_until(&mut harness, "the dry run", |app| {
-        app.jobs.write_confirm.is_some()
-    });
+    dry_run_with_estimates(&mut harness, "Write EXIF GPS…");
     harness.step();
     harness.get_by_label_contains("1 photos would get EXIF GPS");
     assert_eq!(
@@ -1094,10 +1087,7 @@ fn closing_the_window_mid_write_still_records_the_write() {
     let (mut harness, folder) = located_folder(tmp.path());
     let kauai = folder.join("kauai.jpg");
     let original = std::fs::read(&kauai).unwrap();
-    harness.get_by_label("Write EXIF GPS…").click();
-    step_until(&mut harness, "the dry run", |app| {
-        app.jobs.write_confirm.is_some()
-    });
+    dry_run_with_estimates(&mut harness, "Write EXIF GPS…");
     harness.step();
     harness.get_by_label("Write EXIF GPS").click();
     harness.step();
@@ -1160,6 +1150,7 @@ fn app_exports_write_photo_paths_as_chosen() {
         let out = tmp.path().join(name);
         let app = harness.state_mut().app_mut();
         app.settings.export_paths = style;
+        app.jobs.export_scope = geoloupe::app::export::WriteScope::WithEstimates;
         app.apply(Command::ExportTo(out.clone()));
         step_until(harness, "the export", |app| app.jobs.export.is_none());
         std::fs::read_to_string(out).unwrap()
@@ -1228,10 +1219,7 @@ fn invalid_gps_and_written_estimates_show_for_what_they_are() {
     harness.get_by_label_contains("The EXIF GPS is not a claim");
 
     // Write EXIF GPS: skipped unless asked.
-    harness.get_by_label("Write EXIF GPS…").click();
-    step_until(&mut harness, "the dry run", |app| {
-        app.jobs.write_confirm.is_some()
-    });
+    dry_run_with_estimates(&mut harness, "Write EXIF GPS…");
     harness.step();
     harness.get_by_label_contains("the photo has invalid GPS");
     harness
@@ -1438,4 +1426,45 @@ fn xmp_sidecars_carry_the_iptc_location_of_accepted_locations() {
         !small_xmp.contains("photoshop:") && !small_xmp.contains("Iptc4xmpCore:"),
         "an estimate nobody accepted: {small_xmp}"
     );
+}
+
+/// Opens the dry run of `button` ("Write XMP sidecars…" or "Write EXIF GPS…"), which takes the
+/// accepted locations only, and includes the unreviewed estimates as the user would: the
+/// button, then the second confirmation with the count.
+fn dry_run_with_estimates(harness: &mut Harness<'static, TestApp>, button: &str) {
+    use geoloupe::app::export::WriteScope;
+    harness.get_by_label(button).click();
+    step_until(harness, "the dry run", |app| {
+        app.jobs.write_confirm.is_some()
+    });
+    // A new window settles (sizes and centres itself) over a few frames.
+    for _ in 0..3 {
+        harness.step();
+    }
+    let unreviewed = harness
+        .state()
+        .app()
+        .jobs
+        .write_confirm
+        .as_ref()
+        .unwrap()
+        .counts
+        .unreviewed;
+    harness
+        .get_by_label(&format!(
+            "Also write the {unreviewed} unreviewed estimates…"
+        ))
+        .click();
+    for _ in 0..3 {
+        harness.step();
+    }
+    harness
+        .get_by_label(&format!("Include {unreviewed} estimates"))
+        .click();
+    step_until(harness, "the dry run with the estimates", |app| {
+        app.jobs
+            .write_confirm
+            .as_ref()
+            .is_some_and(|plan| plan.scope == WriteScope::WithEstimates)
+    });
 }

@@ -57,6 +57,7 @@ impl Photo {
         match filter {
             StateFilter::All => true,
             StateFilter::HasExifGps => self.entry.gps().is_some(),
+            StateFilter::NoExifGps => self.entry.gps().is_none(),
             StateFilter::Located => self.is_located(),
             StateFilter::NotLocated => !self.is_located(),
             StateFilter::Accepted => self.decision.is_some(),
@@ -177,7 +178,7 @@ impl Collection {
     pub fn photo_state_changed(&mut self, settings: &Settings) {
         let filter_reads_state = !matches!(
             settings.state_filter,
-            StateFilter::All | StateFilter::HasExifGps
+            StateFilter::All | StateFilter::HasExifGps | StateFilter::NoExifGps
         );
         if filter_reads_state || settings.sort == SortKey::State {
             self.view_dirty = true;
@@ -228,6 +229,12 @@ impl Collection {
             view.reverse();
         }
         self.view = view;
+        // A photo the filters hide is no longer a target of "Run on selection" (the inspector
+        // may still show it as `selected`).
+        if !self.selection.is_empty() {
+            let shown: std::collections::HashSet<usize> = self.view.iter().copied().collect();
+            self.selection.retain(|i| shown.contains(i));
+        }
         self.selected
             .is_none()
             .then(|| self.view.first().copied())
@@ -279,7 +286,32 @@ impl Collection {
             .any(|&i| self.photos.get(i).is_some_and(Photo::is_located))
     }
 
-    /// The usable photos of the view (`all`) or of the selection, in that order.
+    /// Whether the model has no current result for this photo: never located, or located
+    /// before its file changed.
+    fn is_new_or_stale(photo: &Photo) -> bool {
+        photo.entry.is_ok() && (photo.result.is_none() || photo.result_stale)
+    }
+
+    /// How many photos of the view have no current result (what "only new or stale" runs).
+    pub fn new_or_stale_count(&self) -> usize {
+        self.view
+            .iter()
+            .filter(|&&i| self.photos.get(i).is_some_and(Self::is_new_or_stale))
+            .count()
+    }
+
+    /// The photos of the view without a current result, in view order.
+    pub fn runnable_new_or_stale(&self) -> Vec<PathBuf> {
+        self.view
+            .iter()
+            .filter_map(|&i| self.photos.get(i))
+            .filter(|p| Self::is_new_or_stale(p))
+            .map(|p| p.entry.path.clone())
+            .collect()
+    }
+
+    /// The usable photos of the view (`all`) or of the selection, in that order. The selection
+    /// holds only photos the view shows (see [`Collection::refresh_view`]).
     pub fn runnable(&self, all: bool) -> Vec<PathBuf> {
         let indices: Vec<usize> = if all {
             self.view.clone()
@@ -349,6 +381,62 @@ mod tests {
             vec![5, 7],
             "the filter reads results: rebuilt"
         );
+    }
+
+    fn entry_with_gps(path: &str) -> PhotoEntry {
+        let mut e = entry(path);
+        e.exif.gps = Some(LatLon::new(10.0, 20.0));
+        e
+    }
+
+    #[test]
+    fn the_without_gps_filter_shows_only_photos_without_a_fix() {
+        let mut collection = Collection::default();
+        let mut settings = Settings::default();
+        collection.add_entries(vec![entry("/p/a.jpg"), entry_with_gps("/p/b.jpg")]);
+        settings.state_filter = StateFilter::NoExifGps;
+        collection.refresh_view(&settings);
+        assert_eq!(collection.view, vec![0]);
+        settings.state_filter = StateFilter::HasExifGps;
+        collection.mark_view_dirty();
+        collection.refresh_view(&settings);
+        assert_eq!(collection.view, vec![1]);
+    }
+
+    #[test]
+    fn a_photo_hidden_by_a_filter_is_not_run_on() {
+        let mut collection = Collection::default();
+        let mut settings = Settings::default();
+        collection.add_entries(vec![entry("/p/a.jpg"), entry_with_gps("/p/b.jpg")]);
+        collection.refresh_view(&settings);
+        collection.select(0, false);
+        collection.select(1, true);
+        assert_eq!(collection.runnable(false).len(), 2);
+        settings.state_filter = StateFilter::NoExifGps;
+        collection.mark_view_dirty();
+        collection.refresh_view(&settings);
+        assert_eq!(collection.runnable(false), vec![PathBuf::from("/p/a.jpg")]);
+    }
+
+    #[test]
+    fn only_new_or_stale_photos_are_picked() {
+        let mut collection = Collection::default();
+        let settings = Settings::default();
+        collection.add_entries(vec![
+            entry("/p/a.jpg"),
+            entry("/p/b.jpg"),
+            entry("/p/c.jpg"),
+        ]);
+        collection.refresh_view(&settings);
+        collection.photos[0].result = Some(result());
+        collection.photos[1].result = Some(result());
+        collection.photos[1].result_stale = true;
+        assert_eq!(collection.new_or_stale_count(), 2);
+        assert_eq!(
+            collection.runnable_new_or_stale(),
+            vec![PathBuf::from("/p/b.jpg"), PathBuf::from("/p/c.jpg")]
+        );
+        assert_eq!(collection.runnable(true).len(), 3);
     }
 
     #[test]

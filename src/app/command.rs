@@ -39,6 +39,9 @@ pub enum Command {
     Run {
         all: bool,
     },
+    /// Run the model only on the photos in the view without a current result (never located,
+    /// or located before the file changed).
+    RunNewOrStale,
     /// Cancel the batch in progress.
     CancelRun,
     /// Load (or reload) the installed model on the chosen device.
@@ -55,6 +58,10 @@ pub enum Command {
     },
     Undo,
     Redo,
+    /// A review-mode step (start, accept, place by hand, skip, back, leave).
+    Review(crate::app::review::ReviewAction),
+    /// Show this photo beside the selected one in the preview (`None`: stop comparing).
+    CompareWith(Option<usize>),
     /// Centre the map here.
     CenterMap(LatLon),
     /// Import model files: a dialog asks for a file (the geoclip wheel) or a folder (`true`).
@@ -65,12 +72,20 @@ pub enum Command {
     /// Start downloading the model (only after the user confirmed).
     StartDownload,
     CancelDownload,
-    /// Open the save dialog for an export of the located photos in the view.
+    /// Open the export window: which photos (accepted only, or also the unreviewed
+    /// estimates), then the file.
+    OpenExport,
+    /// Open the save dialog for an export of the photos the export window chose.
     PickExport,
+    /// Close the export window.
+    CancelExport,
     /// Export the located photos in the view here (GPX, CSV or GeoJSON by extension).
     ExportTo(PathBuf),
     /// List what would be written (the dry run: XMP sidecars or EXIF GPS) and ask to confirm.
     PlanWrites(WriteTarget),
+    /// Plan the shown writes again for these photos (unreviewed estimates included only after
+    /// the user confirmed it, with their count).
+    WriteScope(crate::app::export::WriteScope),
     /// Write what the user confirmed.
     WriteConfirmed,
     /// Close the confirmation without writing.

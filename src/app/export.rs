@@ -213,12 +213,69 @@ impl WriteTarget {
     }
 }
 
+/// Which located photos a write or an export takes. Review comes before writing: the default is
+/// the accepted locations only; unreviewed estimates (the model's top-1 nobody accepted) are
+/// included only when the user asks, each time, and are then marked `estimate (unreviewed)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriteScope {
+    #[default]
+    AcceptedOnly,
+    WithEstimates,
+}
+
+impl WriteScope {
+    /// Whether a photo with (`true`) or without an accepted location is taken.
+    pub fn takes(self, accepted: bool) -> bool {
+        accepted || self == Self::WithEstimates
+    }
+}
+
+/// How many located photos of the view have an accepted location, and how many only the
+/// model's unreviewed estimate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReviewCounts {
+    pub accepted: usize,
+    pub unreviewed: usize,
+}
+
+impl ReviewCounts {
+    /// How many photos `scope` takes.
+    pub fn taken(self, scope: WriteScope) -> usize {
+        match scope {
+            WriteScope::AcceptedOnly => self.accepted,
+            WriteScope::WithEstimates => self.accepted + self.unreviewed,
+        }
+    }
+}
+
+/// The line that says which photos a write or an export takes.
+pub fn scope_note(scope: WriteScope, counts: ReviewCounts) -> String {
+    match scope {
+        WriteScope::AcceptedOnly if counts.unreviewed == 0 => {
+            format!("{} accepted locations.", counts.accepted)
+        }
+        WriteScope::AcceptedOnly => format!(
+            "{} accepted locations only: the {} unreviewed estimates are left out (review them \
+             first, or include them explicitly).",
+            counts.accepted, counts.unreviewed
+        ),
+        WriteScope::WithEstimates => format!(
+            "{} accepted locations and {} unreviewed estimates, each marked \
+             “estimate (unreviewed)”.",
+            counts.accepted, counts.unreviewed
+        ),
+    }
+}
+
 /// Writes the user is asked to confirm: the records and the dry-run plan.
 #[derive(Clone, Debug)]
 pub struct WritePlan {
     pub target: WriteTarget,
     pub records: Vec<ExportRecord>,
     pub plan: Vec<PlannedWrite>,
+    /// Which photos the plan takes, and the view's counts when it was made.
+    pub scope: WriteScope,
+    pub counts: ReviewCounts,
 }
 
 /// What a background export or write reports back to the UI thread.
@@ -251,12 +308,20 @@ impl WritePlan {
     }
 }
 
-pub fn plan_writes(target: WriteTarget, records: Vec<ExportRecord>) -> WritePlan {
+/// Plans the writes of `records` (taken with `scope` out of a view with these `counts`).
+pub fn plan_writes(
+    target: WriteTarget,
+    records: Vec<ExportRecord>,
+    scope: WriteScope,
+    counts: ReviewCounts,
+) -> WritePlan {
     let plan = target.write_back().plan(&records);
     WritePlan {
         target,
         records,
         plan,
+        scope,
+        counts,
     }
 }
 
@@ -320,6 +385,22 @@ pub fn summarise_writes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[test]
+    fn estimates_are_taken_only_when_asked() {
+        assert!(WriteScope::AcceptedOnly.takes(true));
+        assert!(!WriteScope::AcceptedOnly.takes(false));
+        assert!(WriteScope::WithEstimates.takes(false));
+        let counts = ReviewCounts {
+            accepted: 2,
+            unreviewed: 202,
+        };
+        assert_eq!(counts.taken(WriteScope::default()), 2);
+        assert_eq!(counts.taken(WriteScope::WithEstimates), 204);
+        assert!(scope_note(WriteScope::AcceptedOnly, counts).contains("202 unreviewed"));
+        assert!(scope_note(WriteScope::WithEstimates, counts).contains("estimate (unreviewed)"));
+    }
 
     #[test]
     fn formats_follow_the_extension() {

@@ -21,8 +21,11 @@ pub mod export;
 pub mod map;
 pub mod messages;
 pub mod model_files;
+pub mod preview;
+pub mod review;
 pub mod settings;
 pub mod thumbs;
+pub mod viewer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -164,6 +167,13 @@ pub struct Jobs {
     pub write_plan: Option<Task<export::WritePlan>>,
     /// The dry run waiting for the user's confirmation (nothing is written before).
     pub write_confirm: Option<export::WritePlan>,
+    /// The user asked to include unreviewed estimates in the dry run shown: the second
+    /// confirmation (with the count) is open.
+    pub confirm_estimates: bool,
+    /// The export window (which photos, then the file) is open.
+    pub export_choice: Option<export::WriteScope>,
+    /// Which photos the next export takes (set by the export window).
+    pub export_scope: export::WriteScope,
     /// The offline place index being built, once.
     places: Option<Task<()>>,
 }
@@ -216,6 +226,8 @@ pub struct App {
     places_ready: bool,
     pub map: MapState,
     pub messages: Messages,
+    /// The preview, compare and review modes, the panels shown.
+    pub viewer: viewer::Viewer,
     pub commands: Vec<Command>,
     /// Recent frame times, for the status line (display rate while a batch runs).
     frame_times: std::collections::VecDeque<f32>,
@@ -286,6 +298,7 @@ impl App {
             places_ready: false,
             map: MapState::new(ctx),
             messages,
+            viewer: viewer::Viewer::default(),
             commands: Vec::new(),
             frame_times: std::collections::VecDeque::new(),
         };
@@ -314,6 +327,8 @@ impl App {
         self.drain_inference();
         self.drain_tasks();
         self.watch_model_files();
+        let ctx = self.ctx.clone();
+        self.viewer.previews.drain(&ctx, || repaint_for(&ctx));
         self.refresh_view();
     }
 
@@ -442,6 +457,7 @@ impl App {
                 LibraryEvent::UndoneOrRedone { change } => {
                     let path = change.path.clone();
                     self.decision_saved(&path, &change, false);
+                    self.show_undone(&change);
                 }
                 LibraryEvent::UndoState { can_undo, can_redo } => {
                     self.can_undo = can_undo;
@@ -540,6 +556,31 @@ impl App {
             }
         }
         self.collection.photo_state_changed(&self.settings);
+    }
+
+    /// Undo or redo changed a photo: say which, and select it when the view shows it (it may
+    /// not be the photo on screen).
+    fn show_undone(&mut self, change: &DecisionChange) {
+        let Some(index) = self.collection.index_of(&change.path) else {
+            return;
+        };
+        let name = self
+            .collection
+            .get(index)
+            .map(|p| p.entry.file_name())
+            .unwrap_or_default();
+        let now = match change.after {
+            Some(Decision::Accepted { rank, position }) => {
+                format!("candidate #{rank} accepted ({position})")
+            }
+            Some(Decision::Manual { position }) => format!("placed by hand ({position})"),
+            None => "no accepted location".to_owned(),
+        };
+        self.messages
+            .push(format!("Undo/redo changed {name}: {now}"));
+        if self.collection.selected != Some(index) && self.collection.view.contains(&index) {
+            self.select(index, false);
+        }
     }
 
     /// Asks the library thread for the heat points of a result that came from the database as
@@ -714,7 +755,7 @@ impl App {
             }
         }
         if let Some(plan) = Self::take_answer(&mut self.jobs.write_plan, &mut self.messages) {
-            if plan.records.is_empty() {
+            if plan.records.is_empty() && plan.counts.unreviewed == 0 {
                 self.messages
                     .warning("No located photos in the view: nothing to write");
             } else {
@@ -811,6 +852,9 @@ impl App {
                 self.thumbs.clear();
                 self.pending_decisions.clear();
                 self.settings.last_opened.clear();
+                self.viewer.previews.clear();
+                self.viewer.review = None;
+                self.viewer.compare_with = None;
             }
             Command::Select { index, extend } => self.select(index, extend),
             Command::MoveSelection { delta } => {
@@ -820,6 +864,9 @@ impl App {
                 }
             }
             Command::Run { all } => self.run(all),
+            Command::RunNewOrStale => {
+                self.run_these(Collection::runnable_new_or_stale);
+            }
             Command::CancelRun => {
                 if let Some(worker) = &self.model.worker {
                     let _ = worker.cancel_all();
@@ -843,17 +890,42 @@ impl App {
                     DecisionSource::Manual => Decision::Manual { position },
                 };
                 self.decide(index, Some(decision));
+                self.review_decided(index, source);
             }
             Command::ClearDecision { index } => self.decide(index, None),
+            Command::Review(action) => self.apply_review(action),
+            Command::CompareWith(index) => {
+                self.viewer.compare_with = index;
+                self.viewer.compare_zoom = preview::ZoomPan::FIT;
+                if index.is_some() {
+                    self.viewer.show_preview = true;
+                }
+            }
             Command::Undo => self.library.send(LibraryCommand::Undo),
             Command::Redo => self.library.send(LibraryCommand::Redo),
             Command::CenterMap(at) => self.map.center_at(at),
             Command::PickModelImport { folder } => self.pick_model_import(folder),
             Command::ImportModel(path) => self.import_model(path),
             Command::StartDownload => self.start_download(),
-            Command::PickExport => self.pick_export(),
+            Command::PickExport => {
+                self.jobs.export_scope = self.jobs.export_choice.take().unwrap_or_default();
+                self.pick_export();
+            }
             Command::ExportTo(path) => self.export_to(path),
-            Command::PlanWrites(target) => self.plan_writes(target),
+            Command::PlanWrites(target) => {
+                self.plan_writes(target, export::WriteScope::AcceptedOnly, false)
+            }
+            Command::WriteScope(scope) => {
+                // The dry run again with (or without) the unreviewed estimates: the user's
+                // explicit, confirmed choice.
+                if let Some(plan) = self.jobs.write_confirm.take() {
+                    self.plan_writes(plan.target, scope, plan.overwrite_invalid_gps());
+                }
+            }
+            Command::CancelExport => self.jobs.export_choice = None,
+            Command::OpenExport => {
+                self.jobs.export_choice = Some(export::WriteScope::AcceptedOnly);
+            }
             Command::WriteConfirmed => self.write_confirmed(),
             Command::CancelWrites => self.jobs.write_confirm = None,
             Command::OverwriteInvalidGps(overwrite) => self.replan_writes(overwrite),
@@ -1003,10 +1075,16 @@ impl App {
     /// database reads (claims of results loaded as summaries, without heat points, are left
     /// for [`export::complete_claims`] on the worker thread, which asks the library thread).
     pub fn export_inputs(&self) -> Vec<export::ExportInput> {
+        self.export_inputs_in(export::WriteScope::WithEstimates)
+    }
+
+    /// [`App::export_inputs`] of the photos `scope` takes (by default the accepted ones only).
+    pub fn export_inputs_in(&self, scope: export::WriteScope) -> Vec<export::ExportInput> {
         self.collection
             .view
             .iter()
             .filter_map(|&i| self.collection.get(i))
+            .filter(|photo| scope.takes(photo.decision.is_some()))
             .filter_map(|photo| {
                 let result = photo.result.as_ref()?;
                 // The typed claim first (the one every format carries), then the EXIF GPS.
@@ -1042,13 +1120,35 @@ impl App {
     /// database, place look-ups, EXIF times), here on the calling thread, for tests. Blocks
     /// until the library thread answers: never call it from a frame.
     pub fn export_records(&self) -> Vec<crate::export::ExportRecord> {
-        export::build_records(self.export_job()())
+        export::build_records(self.export_job(export::WriteScope::WithEstimates)())
+    }
+
+    /// The located photos of the view with an accepted location, and those with only the
+    /// model's estimate (one pass over the view: for dialogs, not every frame).
+    pub fn review_counts(&self) -> export::ReviewCounts {
+        let mut counts = export::ReviewCounts::default();
+        for photo in self
+            .collection
+            .view
+            .iter()
+            .filter_map(|&i| self.collection.get(i))
+        {
+            match (&photo.result, &photo.decision) {
+                (_, Some(_)) => counts.accepted += 1,
+                (Some(_), None) => counts.unreviewed += 1,
+                (None, None) => {}
+            }
+        }
+        counts
     }
 
     /// The inputs, and the job that completes them on a worker thread. (Commands still in the
     /// outbox are sent first by the callers that can: [`LibraryThread::flush`].)
-    fn export_job(&self) -> impl FnOnce() -> Vec<export::ExportInput> + Send + 'static {
-        let mut inputs = self.export_inputs();
+    fn export_job(
+        &self,
+        scope: export::WriteScope,
+    ) -> impl FnOnce() -> Vec<export::ExportInput> + Send + 'static {
+        let mut inputs = self.export_inputs_in(scope);
         let library = self.library.sender();
         move || {
             export::complete_claims(&mut inputs, |paths| {
@@ -1086,8 +1186,16 @@ impl App {
                 .warning("No located photos in the view: nothing to export");
             return;
         }
+        let scope = self.jobs.export_scope;
+        if self.review_counts().taken(scope) == 0 {
+            self.messages.push(
+                "No accepted locations in the view: review the estimates first, or include \
+                 them explicitly (Export…)",
+            );
+            return;
+        }
         self.library.flush();
-        let job = self.export_job();
+        let job = self.export_job(scope);
         let style = self.settings.export_paths;
         self.spawn_export(format!("Exporting to {}", path.display()), move || {
             export::export_to_with_paths(&path, job(), style).map(|note| export::WriteOutcome {
@@ -1099,7 +1207,12 @@ impl App {
 
     /// Prepares the dry run of "Write XMP sidecars" or "Write EXIF GPS"; the confirmation
     /// dialog shows it.
-    fn plan_writes(&mut self, target: export::WriteTarget) {
+    fn plan_writes(
+        &mut self,
+        target: export::WriteTarget,
+        scope: export::WriteScope,
+        overwrite_invalid_gps: bool,
+    ) {
         if self.jobs.write_plan.is_some() || self.jobs.export.is_some() {
             return;
         }
@@ -1109,15 +1222,20 @@ impl App {
             return;
         }
         self.library.flush();
-        let job = self.export_job();
+        let job = self.export_job(scope);
+        let counts = self.review_counts();
         let iptc = self.settings.xmp_iptc_location;
+        self.jobs.confirm_estimates = false;
         self.jobs.write_plan = Task::spawn(
             "export",
             "Listing what would be written",
             self.repaint_fn(),
             move || {
-                let records = export::build_records(job());
-                export::plan_writes(target, export::with_iptc_location(records, iptc))
+                let mut records = export::with_iptc_location(export::build_records(job()), iptc);
+                for record in &mut records {
+                    record.overwrite_invalid_gps = overwrite_invalid_gps;
+                }
+                export::plan_writes(target, records, scope, counts)
             },
         )
         .map_err(|e| {
@@ -1136,12 +1254,12 @@ impl App {
         for record in &mut plan.records {
             record.overwrite_invalid_gps = overwrite_invalid_gps;
         }
-        let (target, records) = (plan.target, plan.records);
+        let (target, records, scope, counts) = (plan.target, plan.records, plan.scope, plan.counts);
         self.jobs.write_plan = Task::spawn(
             "export",
             "Listing what would be written",
             self.repaint_fn(),
-            move || export::plan_writes(target, records),
+            move || export::plan_writes(target, records, scope, counts),
         )
         .map_err(|e| {
             self.messages
@@ -1300,6 +1418,11 @@ impl App {
     /// Runs the model on the selection (or the whole view). Only a ready model runs, whether
     /// asked by the button or by Space.
     fn run(&mut self, all: bool) {
+        self.run_these(|collection| collection.runnable(all));
+    }
+
+    /// Runs the model on the photos `pick` chooses from the (refreshed) collection.
+    fn run_these(&mut self, pick: impl FnOnce(&Collection) -> Vec<PathBuf>) {
         if self.model.batch.is_some() {
             self.messages
                 .warning("A batch is already running: cancel it first.");
@@ -1313,7 +1436,7 @@ impl App {
             return;
         }
         self.refresh_view();
-        let jobs = self.collection.runnable(all);
+        let jobs = pick(&self.collection);
         if jobs.is_empty() {
             return;
         }

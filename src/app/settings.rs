@@ -30,6 +30,8 @@ pub enum StateFilter {
     #[default]
     All,
     HasExifGps,
+    /// Photos without a valid EXIF GPS fix (the ones the model is for).
+    NoExifGps,
     Located,
     NotLocated,
     Accepted,
@@ -37,9 +39,10 @@ pub enum StateFilter {
 }
 
 impl StateFilter {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::All,
         Self::HasExifGps,
+        Self::NoExifGps,
         Self::Located,
         Self::NotLocated,
         Self::Accepted,
@@ -50,6 +53,7 @@ impl StateFilter {
         match self {
             Self::All => "All photos",
             Self::HasExifGps => "With EXIF GPS",
+            Self::NoExifGps => "Without EXIF GPS",
             Self::Located => "Located",
             Self::NotLocated => "Not located",
             Self::Accepted => "Accepted",

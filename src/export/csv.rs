@@ -34,6 +34,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "weights_sha256",
     "gallery_sha256",
     "estimated_at",
+    "review",
 ];
 
 /// Quotes a field when it holds a comma, quote or line break.
@@ -97,6 +98,7 @@ fn row(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Vec<String> {
         r.provenance.weights_sha256.clone(),
         r.provenance.gallery_sha256.clone(),
         r.estimated_at.clone(),
+        r.location_source.review_label().to_owned(),
     ]
 }
 
@@ -131,6 +133,51 @@ pub(super) fn push_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every format says whether a person reviewed the location (issue 9: an unreviewed top-1
+    /// written anywhere is labelled as an estimate).
+    #[test]
+    fn every_format_says_accepted_or_estimate_unreviewed() {
+        use crate::domain::Candidate;
+        use crate::geo::LatLon;
+        let candidates = [Candidate {
+            rank: 1,
+            gallery_index: 7,
+            position: LatLon::new(21.97, -159.37),
+            probability: 0.4,
+        }];
+        let record = |accepted| {
+            ExportRecord::new(
+                std::path::Path::new("/nowhere/a.jpg"),
+                &candidates,
+                Default::default(),
+                "2026-11-30T00:00:00Z".into(),
+                accepted,
+                None,
+            )
+            .unwrap()
+        };
+        let records = [record(None), record(Some(LatLon::new(10.0, 20.0)))];
+        let csv = render_csv(&records, PointSet::Chosen);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].ends_with(",review"));
+        assert!(lines[1].ends_with(",estimate (unreviewed)"), "{csv}");
+        assert!(lines[2].ends_with(",accepted"), "{csv}");
+        let gpx = super::super::gpx::render_gpx(&records, PointSet::Chosen);
+        assert!(gpx.contains(":review>estimate (unreviewed)</"), "{gpx}");
+        assert!(gpx.contains(":review>accepted</"), "{gpx}");
+        let geojson =
+            ExportFormat::GeoJson.render(&records, PointSet::Chosen, &PhotoPaths::as_recorded());
+        assert!(
+            geojson.contains("\"review\": \"estimate (unreviewed)\""),
+            "{geojson}"
+        );
+        let xmp = super::super::xmp::sidecar_properties(&records[0]);
+        assert!(
+            xmp.iter()
+                .any(|(_, name, value)| *name == "Review" && value == "estimate (unreviewed)")
+        );
+    }
 
     #[test]
     fn quoting() {

@@ -918,7 +918,7 @@ fn planned(record: &ExportRecord) -> PlannedWrite {
             "GPS {:.6}, {:.6} ({}), marked as an estimate{error}; original backed up",
             record.location.lat_deg,
             record.location.lon_deg,
-            record.location_source.as_str()
+            record.location_source.review_label()
         ),
     }
 }

@@ -18,6 +18,7 @@ fn feature(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Value {
         "photo": photo.text,
         "role": point.role,
         "is_estimate": true,
+        "review": r.location_source.review_label(),
         "lat_deg": point.position.lat_deg,
         "lon_deg": point.position.lon_deg,
         "taken_at": r.taken_at.as_ref().map(|t| t.local_with_offset()),

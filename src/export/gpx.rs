@@ -86,6 +86,7 @@ fn write_waypoint(out: &mut String, point: &ExportPoint<'_>, paths: &PhotoPaths)
     };
     field("estimate", "true");
     field("role", point.role);
+    field("review", record.location_source.review_label());
     let photo = paths.text(&record.path);
     field("photo", &photo.text);
     if let Some(hex) = &photo.bytes_hex {

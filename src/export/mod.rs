@@ -99,6 +99,15 @@ impl LocationSource {
             Self::TopCandidate => "top-candidate",
         }
     }
+
+    /// Whether a person reviewed the location: `accepted`, or `estimate (unreviewed)` for the
+    /// model's top-1 nobody accepted (the `review` field of every export and sidecar).
+    pub fn review_label(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::TopCandidate => "estimate (unreviewed)",
+        }
+    }
 }
 
 /// One ranked candidate as exported.
@@ -313,7 +322,7 @@ impl ExportPoint<'_> {
     pub fn description(&self) -> String {
         let what = match self.role {
             "accepted" => "location accepted by the user",
-            "top-candidate" => "GeoCLIP estimate (top candidate)",
+            "top-candidate" => "GeoCLIP estimate (top candidate, not reviewed)",
             _ => "GeoCLIP candidate",
         };
         let mut text = what.to_owned();

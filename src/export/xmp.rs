@@ -162,6 +162,11 @@ pub fn sidecar_properties(record: &ExportRecord) -> Vec<(&'static str, &'static 
             "Source",
             record.location_source.as_str().to_owned(),
         ),
+        (
+            GEOLOUPE_NS,
+            "Review",
+            record.location_source.review_label().to_owned(),
+        ),
     ];
     if let Some(c) = record.chosen_candidate() {
         props.push((GEOLOUPE_NS, "Rank", c.rank.to_string()));
@@ -595,7 +600,7 @@ fn planned(record: &ExportRecord, style: SidecarStyle) -> PlannedWrite {
         "XMP GPS {:.6}, {:.6} ({}), estimate provenance",
         record.location.lat_deg,
         record.location.lon_deg,
-        record.location_source.as_str()
+        record.location_source.review_label()
     );
     if let Some(values) = iptc_location_values(record) {
         let theirs = std::fs::read_to_string(&path)

@@ -66,7 +66,15 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
         }
     }
     let mut commands = Vec::new();
-    if photo.decision.is_some() && ui.button("Clear accepted location").clicked() {
+    // Always there (disabled without a decision), so accepting never inserts a row that moves
+    // the candidates' Accept buttons under the pointer.
+    if ui
+        .add_enabled(
+            photo.decision.is_some(),
+            egui::Button::new("Clear accepted location"),
+        )
+        .clicked()
+    {
         commands.push(Command::ClearDecision { index });
     }
 
@@ -90,22 +98,39 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                     "The file changed since: run again for a fresh result.",
                 );
             }
+            // The Accept buttons come first: a narrow panel clips the last column, never them.
             egui::Grid::new("candidates")
-                .num_columns(5)
+                .num_columns(4)
                 .striped(true)
                 .show(ui, |ui| {
-                    ui.label("#");
+                    ui.label("");
                     ui.label("Position");
                     ui.label("Prob.");
                     ui.label("To EXIF");
-                    ui.label("");
                     ui.end_row();
                     for c in &result.candidates {
                         let accepted = matches!(
                             photo.decision,
                             Some(Decision::Accepted { rank, .. }) if rank == c.rank
                         );
-                        ui.label(format!("{}", c.rank));
+                        // The same button in every state (disabled once accepted), of one
+                        // width: the rows and columns keep their place.
+                        let width = egui::vec2(86.0, 0.0);
+                        if accepted {
+                            ui.add_enabled(
+                                false,
+                                egui::Button::new(format!("Accepted #{}", c.rank)).min_size(width),
+                            );
+                        } else if ui
+                            .add(egui::Button::new(format!("Accept #{}", c.rank)).min_size(width))
+                            .clicked()
+                        {
+                            commands.push(Command::Accept {
+                                index,
+                                position: c.position,
+                                source: DecisionSource::Candidate { rank: c.rank },
+                            });
+                        }
                         if ui
                             .link(format!(
                                 "{:.3}, {:.3}",
@@ -121,15 +146,6 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                             exif.map(|e| format!("{:.0} km", e.distance_km(&c.position)))
                                 .unwrap_or_else(|| "–".into()),
                         );
-                        if accepted {
-                            ui.label("accepted");
-                        } else if ui.button(format!("Accept #{}", c.rank)).clicked() {
-                            commands.push(Command::Accept {
-                                index,
-                                position: c.position,
-                                source: DecisionSource::Candidate { rank: c.rank },
-                            });
-                        }
                         ui.end_row();
                     }
                 });

@@ -7,14 +7,18 @@ pub mod browser;
 pub mod claim;
 pub mod input;
 pub mod inspector;
+pub mod layout;
 pub mod map;
 pub mod model_panel;
 pub mod overlays;
+pub mod preview;
+pub mod review;
 pub mod status;
 pub mod window;
+pub mod writes;
 
 use crate::app::export::WriteTarget;
-use crate::app::{App, Command};
+use crate::app::{self, App, Command};
 
 /// One frame of the app: drains the workers, reads keys and dropped files, draws every panel,
 /// then applies the commands the frame produced. Called by eframe (`window`) and by
@@ -22,6 +26,7 @@ use crate::app::{App, Command};
 pub fn app_ui(ui: &mut egui::Ui, app: &mut App) {
     app.begin_frame();
     input::handle_dropped_files(ui.ctx(), app);
+    review::handle_review_keys(ui.ctx(), app);
     input::handle_keys(ui.ctx(), app);
     frame_ui(ui, app);
     app.end_frame();
@@ -32,37 +37,130 @@ pub fn frame_ui(ui: &mut egui::Ui, app: &mut App) {
     app.refresh_view();
     egui::Panel::top("menu").show(ui, |ui| menu_ui(ui, app));
     egui::Panel::bottom("status").show(ui, |ui| status_ui(ui, app));
-    egui::Panel::left("browser")
-        .resizable(true)
-        .default_size(380.0)
-        .min_size(220.0)
-        .show(ui, |ui| browser::browser_ui(ui, app));
-    egui::Panel::right("side")
-        .resizable(true)
-        .default_size(340.0)
-        .min_size(260.0)
-        .show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                model_panel::model_panel_ui(ui, app);
-                ui.separator();
-                inspector::inspector_ui(ui, app);
-            });
-        });
-    egui::CentralPanel::default()
-        .frame(egui::Frame::NONE)
-        .show(ui, |ui| map::map_ui(ui, app));
+    panels_ui(ui, app);
     if app.jobs.confirm_download {
         model_panel::confirm_download_ui(ui.ctx(), app);
     }
     if app.jobs.write_confirm.is_some() {
         confirm_writes_ui(ui.ctx(), app);
     }
+    if app.jobs.export_choice.is_some() {
+        writes::export_choice_ui(ui.ctx(), app);
+    }
+}
+
+/// The browser (left), the side panel (right), and in the centre the preview beside (or
+/// above) the map, sized by [`layout`] so the map keeps a usable size and nothing overlaps:
+/// each panel is capped, and the preview collapses when there is no room for it.
+fn panels_ui(ui: &mut egui::Ui, app: &mut App) {
+    let window_width = ui.available_width();
+    let show_browser = app.viewer.show_browser;
+    let mut rects = app::viewer::PanelRects::default();
+    if app.viewer.show_side {
+        let max = layout::side_max_width(
+            ui.available_width(),
+            if show_browser {
+                layout::BROWSER_MIN_WIDTH
+            } else {
+                0.0
+            },
+            layout::SIDE_MIN_WIDTH,
+        );
+        let shown = egui::Panel::right("side")
+            .resizable(true)
+            .default_size(layout::side_default_width(window_width).min(max))
+            .min_size(layout::SIDE_MIN_WIDTH)
+            .max_size(max)
+            .show(ui, |ui| {
+                // Both ways: what does not fit the panel's width can be scrolled to, and the
+                // panel never widens for good to fit it.
+                egui::ScrollArea::both()
+                    .auto_shrink([false, false])
+                    .show(ui, |ui| {
+                        model_panel::model_panel_ui(ui, app);
+                        ui.separator();
+                        inspector::inspector_ui(ui, app);
+                    });
+            });
+        rects.side = Some(shown.response.rect);
+    }
+    if show_browser {
+        let max = layout::side_max_width(ui.available_width(), 0.0, layout::BROWSER_MIN_WIDTH);
+        let shown = egui::Panel::left("browser")
+            .resizable(true)
+            .default_size(layout::browser_default_width(window_width).min(max))
+            .min_size(layout::BROWSER_MIN_WIDTH)
+            .max_size(max)
+            .show(ui, |ui| browser::browser_ui(ui, app));
+        rects.browser = Some(shown.response.rect);
+    }
+    egui::CentralPanel::default()
+        .frame(egui::Frame::NONE)
+        .show(ui, |ui| {
+            if app.viewer.review.is_some() {
+                egui::Panel::top("review").show(ui, |ui| review::review_banner_ui(ui, app));
+            }
+            if app.viewer.show_preview {
+                let placement = layout::preview_placement(ui.available_size());
+                let shown = match placement {
+                    layout::PreviewPlacement::Beside {
+                        default_width,
+                        max_width,
+                    } => Some(
+                        egui::Panel::right("preview beside")
+                            .resizable(true)
+                            .default_size(default_width)
+                            .min_size(layout::PREVIEW_MIN_WIDTH)
+                            .max_size(max_width)
+                            .show(ui, |ui| preview::preview_ui(ui, app)),
+                    ),
+                    layout::PreviewPlacement::Above {
+                        default_height,
+                        max_height,
+                    } => Some(
+                        egui::Panel::top("preview above")
+                            .resizable(true)
+                            .default_size(default_height)
+                            .min_size(layout::PREVIEW_MIN_HEIGHT)
+                            .max_size(max_height)
+                            .show(ui, |ui| preview::preview_ui(ui, app)),
+                    ),
+                    layout::PreviewPlacement::Collapsed => None,
+                };
+                rects.preview = shown.map(|s| s.response.rect);
+            }
+            rects.map = Some(ui.available_rect_before_wrap());
+            map::map_ui(ui, app);
+        });
+    app.viewer.rects = rects;
+}
+
+/// Which panels are shown (a small window can hide the ones it does not need).
+fn panel_toggles_ui(ui: &mut egui::Ui, app: &mut App) {
+    ui.toggle_value(&mut app.viewer.show_browser, "Photos")
+        .on_hover_text("Show or hide the photo browser");
+    ui.toggle_value(&mut app.viewer.show_preview, "Preview")
+        .on_hover_text("Show or hide the large view of the photo beside the map");
+    ui.toggle_value(&mut app.viewer.show_side, "Details")
+        .on_hover_text("Show or hide the model panel and the inspector");
+    let reviewing = app.viewer.review.is_some();
+    if ui
+        .add_enabled(!reviewing, egui::Button::new("Review (R)"))
+        .on_hover_text(format!(
+            "Step through the unreviewed results one key press at a time: {}",
+            review::REVIEW_KEYS
+        ))
+        .clicked()
+    {
+        app.commands
+            .push(Command::Review(app::review::ReviewAction::Start));
+    }
 }
 
 /// The dry run of "Write XMP sidecars" or "Write EXIF GPS": every file that would be written,
 /// and nothing written until the user presses "Write".
 fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
-    let Some(confirm) = &app.jobs.write_confirm else {
+    let Some(confirm) = app.jobs.write_confirm.as_ref() else {
         return;
     };
     let target = confirm.target;
@@ -74,6 +172,7 @@ fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
         .show(ctx, |ui| {
             let writes = confirm.plan.iter().filter(|p| !p.action.is_skip()).count();
             ui.label(target.plan_note(writes));
+            command = writes::write_scope_ui(ui, confirm, &mut app.jobs.confirm_estimates);
             let invalid_gps = confirm.plan.iter().any(|p| {
                 matches!(
                     p.action,
@@ -108,7 +207,7 @@ fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
                 .max_height(300.0)
                 .show(ui, |ui| {
                     for planned in &confirm.plan {
-                        ui.label(egui::RichText::new(planned.to_string()).small());
+                        ui.label(planned.to_string());
                     }
                 });
             ui.horizontal(|ui| {
@@ -127,7 +226,7 @@ fn confirm_writes_ui(ctx: &egui::Context, app: &mut App) {
 }
 
 fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.strong("geoloupe");
         ui.separator();
         if ui.button("Open photos…").clicked() {
@@ -144,7 +243,7 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
             .on_hover_text("Save the located photos shown as GPX, CSV or GeoJSON")
             .clicked()
         {
-            app.commands.push(Command::PickExport);
+            app.commands.push(Command::OpenExport);
         }
         export_paths_ui(ui, app);
         for target in [WriteTarget::XmpSidecars, WriteTarget::ExifGps] {
@@ -193,6 +292,8 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
         if toggle.changed() {
             app.set_network(network);
         }
+        ui.separator();
+        panel_toggles_ui(ui, app);
     });
 }
 

@@ -90,6 +90,19 @@ pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
         {
             app.commands.push(Command::Run { all: true });
         }
+        let new_or_stale = app.collection.new_or_stale_count();
+        if ui
+            .add_enabled(
+                ready && new_or_stale > 0,
+                egui::Button::new(format!("Run on new or stale ({new_or_stale})")),
+            )
+            .on_hover_text(
+                "Only the photos shown that have no result yet, or whose file changed since",
+            )
+            .clicked()
+        {
+            app.commands.push(Command::RunNewOrStale);
+        }
     });
     if let Some(batch) = app.model.batch.clone() {
         let eta = batch
