@@ -6,6 +6,7 @@
 mod claim;
 mod equal_earth;
 pub mod heatmap;
+pub mod place_search;
 mod places;
 mod ranking;
 

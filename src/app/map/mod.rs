@@ -4,7 +4,10 @@
 //! Drawing is `ui::map`'s; this is what it reads and writes.
 
 pub mod basemap;
+pub mod cluster;
+pub mod fit;
 pub mod heat;
+pub mod labels;
 
 use std::time::{Duration, Instant};
 
@@ -65,7 +68,27 @@ pub struct MapState {
     pub place_mode: bool,
     /// Whether OpenStreetMap tiles arrive.
     pub tile_watch: TileWatch,
+    /// Arrow keys pan the map (it was clicked last) instead of moving the browser's selection.
+    pub keys_to_map: bool,
+    /// Where the map was drawn last frame (for "fit", which needs the viewport's size).
+    pub viewport: Option<egui::Rect>,
+    /// The place search box on the map.
+    pub search: PlaceSearch,
 }
+
+/// The place search box: what is typed and the pick list it gave.
+#[derive(Debug, Default)]
+pub struct PlaceSearch {
+    pub query: String,
+    /// The query `hits` were found for.
+    pub searched: String,
+    pub hits: Vec<crate::geo::place_search::PlaceHit>,
+}
+
+/// The zoom "fit" uses at most (one point, or points on top of each other).
+pub const FIT_MAX_ZOOM: f64 = 12.0;
+/// Room left around the points "fit" frames, in points.
+pub const FIT_MARGIN_PX: f32 = 48.0;
 
 impl MapState {
     pub fn new(ctx: &egui::Context) -> Self {
@@ -79,11 +102,60 @@ impl MapState {
             output: MapOutput::default(),
             place_mode: false,
             tile_watch: TileWatch::default(),
+            keys_to_map: false,
+            viewport: None,
+            search: PlaceSearch::default(),
         }
     }
 
     pub fn center_at(&mut self, at: LatLon) {
         self.memory.center_at(to_position(at));
+    }
+
+    /// The map's centre (walkers follows "my position", the home, until moved).
+    pub fn centre(&self, home: LatLon) -> LatLon {
+        self.memory.detached().map(from_position).unwrap_or(home)
+    }
+
+    /// Centres and zooms so every point shows (see [`fit::fit_view`]); false when there is no
+    /// valid point.
+    pub fn fit(&mut self, points: &[LatLon]) -> bool {
+        let size = self
+            .viewport
+            .map(|r| [r.width(), r.height()])
+            .unwrap_or([800.0, 600.0]);
+        match fit::fit_view(points, size, FIT_MARGIN_PX, FIT_MAX_ZOOM) {
+            Some(view) => {
+                self.center_at(view.centre);
+                let _ = self.memory.set_zoom(view.zoom);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Moves the view by `delta_px` screen points (positive x: the map content moves left, i.e.
+    /// the view goes east), wrapping around the antimeridian.
+    pub fn pan_by(&mut self, home: LatLon, delta_px: egui::Vec2) {
+        let world_px = 256.0 * 2f64.powf(self.memory.zoom());
+        let (x, y) = crate::geo::heatmap::mercator_unit(self.centre(home));
+        let x = x + f64::from(delta_px.x) / world_px;
+        let y = (y + f64::from(delta_px.y) / world_px).clamp(0.0, 1.0);
+        let at = crate::geo::heatmap::mercator_unit_to_lat_lon(x.rem_euclid(1.0), y);
+        self.center_at(at);
+    }
+
+    /// Puts a centre panned past 180° back into `[-180, 180]`, so the map keeps going round.
+    /// True when it moved.
+    pub fn wrap_centre(&mut self) -> bool {
+        match self.memory.detached() {
+            Some(p) if p.x().abs() > 180.0 => {
+                let lon_deg = (p.x() + 180.0).rem_euclid(360.0) - 180.0;
+                self.center_at(LatLon::new(p.y(), lon_deg));
+                true
+            }
+            _ => false,
+        }
     }
 }
 
