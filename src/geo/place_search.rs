@@ -56,6 +56,8 @@ pub struct PlaceHit {
     pub importance: u32,
 }
 
+static EMBEDDED: OnceLock<PlaceIndex> = OnceLock::new();
+
 /// Why the place list could not be read (a build problem: search then finds nothing).
 #[derive(Debug, thiserror::Error)]
 #[error("invalid place list: {0}")]
@@ -154,8 +156,12 @@ impl PlaceIndex {
     /// The embedded list (unpacked once, on first use: well under a second; warm it on a
     /// worker thread with [`warm_up_place_search`]).
     pub fn embedded() -> &'static PlaceIndex {
-        static INDEX: OnceLock<PlaceIndex> = OnceLock::new();
-        INDEX.get_or_init(|| Self::from_zip(PLACES_ZIP).unwrap_or_default())
+        EMBEDDED.get_or_init(|| Self::from_zip(PLACES_ZIP).unwrap_or_default())
+    }
+
+    /// The embedded list if it is unpacked already (a frame never waits for it).
+    pub fn embedded_if_ready() -> Option<&'static PlaceIndex> {
+        EMBEDDED.get()
     }
 
     fn from_zip(bytes: &[u8]) -> Result<Self, PlaceListError> {

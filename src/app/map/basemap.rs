@@ -318,16 +318,24 @@ impl BasemapTiles {
     }
 }
 
-impl Tiles for BasemapTiles {
-    fn at(&mut self, tile_id: TileId) -> Option<TilePiece> {
+impl BasemapTiles {
+    /// The texture of a tile, rasterised now if this frame's budget allows (else `None`, and a
+    /// repaint is asked for). `tile_id.x` may be any column of the world's copies east or west.
+    pub fn texture(&mut self, tile_id: TileId) -> Option<egui::TextureHandle> {
         let frame = self.ctx.cumulative_frame_nr();
         if frame != self.frame {
             self.frame = frame;
             self.rendered_this_frame = 0;
         }
-        let full = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+        let columns = 1u32
+            .checked_shl(u32::from(tile_id.zoom))
+            .unwrap_or(u32::MAX);
+        let tile_id = TileId {
+            x: tile_id.x % columns.max(1),
+            ..tile_id
+        };
         if let Some(texture) = self.textures.get(&tile_id) {
-            return Some(TilePiece::new(Tile::Raster(texture.clone()), full));
+            return Some(texture.clone());
         }
         if self.rendered_this_frame >= TILES_PER_FRAME {
             self.ctx.request_repaint();
@@ -347,7 +355,15 @@ impl Tiles for BasemapTiles {
             egui::TextureOptions::LINEAR,
         );
         self.textures.insert(tile_id, texture.clone());
-        Some(TilePiece::new(Tile::Raster(texture), full))
+        Some(texture)
+    }
+}
+
+impl Tiles for BasemapTiles {
+    fn at(&mut self, tile_id: TileId) -> Option<TilePiece> {
+        let full = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+        self.texture(tile_id)
+            .map(|texture| TilePiece::new(Tile::Raster(texture), full))
     }
 
     fn attribution(&self) -> Attribution {

@@ -20,6 +20,14 @@ pub struct PlaceLabel {
     pub rect: Rect,
 }
 
+/// The labels of the last view, kept until the view changes (choosing walks every place).
+#[derive(Debug, Default)]
+pub struct LabelCache {
+    /// The view the labels are for (quantised: where (0°, 0°) is on screen, the zoom, the rect).
+    pub view_key: Option<[i64; 7]>,
+    pub labels: Vec<PlaceLabel>,
+}
+
 /// How wide a name is drawn, estimated (the text is measured only for the ones chosen).
 fn text_size(name: &str) -> Vec2 {
     Vec2::new(6.5 * name.chars().count() as f32 + 4.0, 15.0)

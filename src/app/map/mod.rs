@@ -54,6 +54,10 @@ pub struct MapOutput {
     pub hovered_rank: Option<usize>,
     /// A location placed by hand (click in place mode, or the accepted pin dropped).
     pub placed: Option<LatLon>,
+    /// Photos dragged from the browser and dropped on the map: their indices and where.
+    pub dropped: Option<(Vec<usize>, LatLon)>,
+    /// The EXIF markers drawn as one, with how many each holds.
+    pub exif_clusters: Vec<usize>,
 }
 
 /// Map state: walkers' memory, the tile layers and what the markers plugin reported.
@@ -74,6 +78,8 @@ pub struct MapState {
     pub viewport: Option<egui::Rect>,
     /// The place search box on the map.
     pub search: PlaceSearch,
+    /// The place names on the offline basemap, for the current view.
+    pub labels: labels::LabelCache,
 }
 
 /// The place search box: what is typed and the pick list it gave.
@@ -92,6 +98,17 @@ pub const FIT_MARGIN_PX: f32 = 48.0;
 
 impl MapState {
     pub fn new(ctx: &egui::Context) -> Self {
+        // The place list (search box, basemap names) is unpacked off the UI thread; the thread
+        // ends by itself once it is built (detached: nothing to cancel or wait for).
+        if crate::geo::place_search::PlaceIndex::embedded_if_ready().is_none() {
+            let repaint = ctx.clone();
+            let _ = std::thread::Builder::new()
+                .name("place-search".into())
+                .spawn(move || {
+                    crate::geo::place_search::warm_up_place_search();
+                    repaint.request_repaint();
+                });
+        }
         let mut memory = walkers::MapMemory::default();
         let _ = memory.set_zoom(2.0);
         Self {
@@ -105,6 +122,7 @@ impl MapState {
             keys_to_map: false,
             viewport: None,
             search: PlaceSearch::default(),
+            labels: labels::LabelCache::default(),
         }
     }
 

@@ -2,6 +2,8 @@
 //! location) report what they drew and what was clicked in a [`crate::app::map::MapOutput`].
 //! The tile layers (offline basemap, heatmap) are map state and live in [`crate::app::map`].
 
+pub mod labels;
 pub mod markers;
 
-pub use markers::MarkersPlugin;
+pub use labels::PlaceLabelsPlugin;
+pub use markers::{DraggedPhotos, MarkersPlugin};
