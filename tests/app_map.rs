@@ -383,3 +383,66 @@ fn the_place_search_finds_lihue_and_centres_the_map_there() {
         harness.state().app().map.labels.labels
     );
 }
+
+#[test]
+fn the_map_wraps_at_the_antimeridian_and_nearby_exif_markers_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = photo_folder(tmp.path());
+    // Three photos taken at the same spot: one marker with a count at low zoom.
+    for copy in ["gps-2.jpg", "gps-3.jpg"] {
+        std::fs::copy(folder.join("gps.jpg"), folder.join(copy)).unwrap();
+    }
+    let mut harness = app_with(tmp.path(), vec![folder.join("kauai.jpg"), folder]);
+    step_until(&mut harness, "the scan", |app| {
+        app.collection.photos.len() == 4
+    });
+    let gps = index_of(harness.state().app(), "gps.jpg");
+    let spot = harness.state().app().collection.photos[gps]
+        .entry
+        .gps()
+        .unwrap();
+    harness.state_mut().app_mut().map.center_at(spot);
+    harness.step();
+    harness.step();
+    let app = harness.state().app();
+    assert_eq!(app.map.output.exif_markers, 3);
+    assert_eq!(app.map.output.exif_clusters, vec![3]);
+
+    // kauai.jpg placed just west of the antimeridian, the map just east of it: the pin is
+    // drawn beside the centre, not a world away.
+    let kauai = index_of(app, "kauai.jpg");
+    let west_of_it = LatLon::new(-17.0, -179.5);
+    harness
+        .state_mut()
+        .app_mut()
+        .commands
+        .push(Command::Accept {
+            index: kauai,
+            position: west_of_it,
+            source: geoloupe::app::DecisionSource::Manual,
+        });
+    harness.step();
+    {
+        let map = &mut harness.state_mut().app_mut().map;
+        map.center_at(LatLon::new(-17.0, 179.5));
+        map.memory.set_zoom(6.0).unwrap();
+    }
+    harness.step();
+    harness.step();
+    let app = harness.state().app();
+    let rect = viewport(app);
+    let pin = app.map.output.accepted_screen.expect("the pin is drawn");
+    assert!(
+        (pin.x - rect.center().x).abs() < 60.0 && rect.contains(pin),
+        "pin at {pin:?}, map centre {:?}",
+        rect.center()
+    );
+    // Pan east with the arrow keys (after clicking the map): the centre comes round to -180..
+    click_at(&mut harness, rect.center() + egui::vec2(100.0, 150.0));
+    for _ in 0..3 {
+        harness.key_press(egui::Key::ArrowRight);
+        harness.step();
+    }
+    let lon = centre(harness.state().app()).lon_deg;
+    assert!((-180.0..-170.0).contains(&lon), "centre at {lon}° E");
+}

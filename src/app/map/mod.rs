@@ -205,3 +205,63 @@ impl TileWatch {
         self.missing_since = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+
+    const HOME: LatLon = LatLon::new(20.0, 0.0);
+
+    #[test]
+    fn panning_east_past_the_antimeridian_comes_round_from_the_west() {
+        let mut state = MapState::new(&egui::Context::default());
+        state.center_at(LatLon::new(-17.0, 179.5));
+        state.memory.set_zoom(6.0).expect("zoom 6");
+        // 256 * 2^6 points per world: 200 points is 4.4° of longitude.
+        state.pan_by(HOME, egui::vec2(200.0, 0.0));
+        let centre = state.centre(HOME);
+        assert_abs_diff_eq!(centre.lon_deg, 179.5 + 4.39453125 - 360.0, epsilon = 1e-6);
+        assert_abs_diff_eq!(centre.lat_deg, -17.0, epsilon = 1e-6);
+        // And back west.
+        state.pan_by(HOME, egui::vec2(-200.0, 0.0));
+        assert_abs_diff_eq!(state.centre(HOME).lon_deg, 179.5, epsilon = 1e-6);
+        // Down moves south, and never off the map.
+        state.pan_by(HOME, egui::vec2(0.0, 1e9));
+        assert!(state.centre(HOME).lat_deg < -85.0);
+    }
+
+    #[test]
+    fn a_centre_dragged_past_180_is_wrapped_back() {
+        let mut state = MapState::new(&egui::Context::default());
+        state.memory.center_at(walkers::lon_lat(190.0, 10.0));
+        assert!(state.wrap_centre());
+        assert_abs_diff_eq!(state.centre(HOME).lon_deg, -170.0, epsilon = 1e-9);
+        assert_abs_diff_eq!(state.centre(HOME).lat_deg, 10.0, epsilon = 1e-9);
+        state.memory.center_at(walkers::lon_lat(-200.0, 10.0));
+        assert!(state.wrap_centre());
+        assert_abs_diff_eq!(state.centre(HOME).lon_deg, 160.0, epsilon = 1e-9);
+        assert!(!state.wrap_centre());
+    }
+
+    #[test]
+    fn fit_uses_the_last_viewport() {
+        let mut state = MapState::new(&egui::Context::default());
+        state.viewport = Some(egui::Rect::from_min_size(
+            egui::pos2(0.0, 0.0),
+            egui::vec2(1000.0, 700.0),
+        ));
+        assert!(!state.fit(&[]));
+        assert!(state.fit(&[LatLon::new(48.85, 2.35), LatLon::new(52.52, 13.40)]));
+        let wide = state.memory.zoom();
+        state.viewport = Some(egui::Rect::from_min_size(
+            egui::pos2(0.0, 0.0),
+            egui::vec2(300.0, 300.0),
+        ));
+        assert!(state.fit(&[LatLon::new(48.85, 2.35), LatLon::new(52.52, 13.40)]));
+        assert!(
+            state.memory.zoom() < wide,
+            "a smaller map zooms out further"
+        );
+    }
+}
