@@ -33,9 +33,9 @@ impl TestApp {
     }
 }
 
-fn start_app(options: AppOptions) -> Harness<'static, TestApp> {
+fn start_app_sized(options: AppOptions, size: egui::Vec2) -> Harness<'static, TestApp> {
     let mut harness = Harness::builder()
-        .with_size(egui::Vec2::new(1400.0, 900.0))
+        .with_size(size)
         .with_max_steps(10_000)
         .build_ui_state(
             |ui, state: &mut TestApp| {
@@ -59,13 +59,17 @@ fn start_app(options: AppOptions) -> Harness<'static, TestApp> {
 
 /// The app with the fake model, no network, and (when given) photos opened.
 fn app_with(tmp: &Path, paths: Vec<PathBuf>) -> Harness<'static, TestApp> {
+    app_with_size(tmp, paths, egui::Vec2::new(1400.0, 900.0))
+}
+
+fn app_with_size(tmp: &Path, paths: Vec<PathBuf>, size: egui::Vec2) -> Harness<'static, TestApp> {
     let dirs = DataDirs::resolve(Some(&tmp.join("data"))).unwrap();
     let mut options = AppOptions::new(dirs);
     options.model = ModelChoice::Fake(FakeEmbedder::new());
     options.network_allowed = false;
     options.settings.view_mode = geoloupe::app::ViewMode::List;
     options.initial_paths = paths;
-    start_app(options)
+    start_app_sized(options, size)
 }
 
 fn step_until(harness: &mut Harness<'_, TestApp>, what: &str, done: impl Fn(&App) -> bool) {
@@ -445,4 +449,34 @@ fn the_map_wraps_at_the_antimeridian_and_nearby_exif_markers_cluster() {
     }
     let lon = centre(harness.state().app()).lon_deg;
     assert!((-180.0..-170.0).contains(&lon), "centre at {lon}° E");
+}
+
+#[test]
+fn the_search_box_and_the_zoom_buttons_fit_the_map_of_a_small_window() {
+    for size in [egui::vec2(1024.0, 700.0), egui::vec2(1600.0, 1000.0)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = photo_folder(tmp.path());
+        let mut harness = app_with_size(tmp.path(), vec![folder.join("gps.jpg"), folder], size);
+        step_until(&mut harness, "the scan", |app| {
+            app.collection.photos.len() == 2
+        });
+        harness.step();
+        harness.step();
+        let map = viewport(harness.state().app());
+        let search = harness.get_by_label("Find place").rect();
+        let search_label = harness.get_by_label_contains("Find place").rect();
+        let buttons = ["Fit", "Centre", " + ", " - "].map(|b| harness.get_by_label(b).rect());
+        for r in buttons.iter().chain([&search, &search_label]) {
+            assert!(
+                map.contains_rect(*r),
+                "{size:?}: {r:?} outside the map {map:?}"
+            );
+        }
+        for b in &buttons {
+            assert!(
+                !b.intersects(search),
+                "{size:?}: a zoom button {b:?} under the search box {search:?}"
+            );
+        }
+    }
 }
