@@ -164,8 +164,12 @@ impl MapState {
     }
 
     /// Puts a centre panned past 180° back into `[-180, 180]`, so the map keeps going round.
-    /// True when it moved.
+    /// True when it moved. Not while the map glides after a drag (that would stop it; it is
+    /// wrapped when it comes to rest).
     pub fn wrap_centre(&mut self) -> bool {
+        if self.memory.animating() {
+            return false;
+        }
         match self.memory.detached() {
             Some(p) if p.x().abs() > 180.0 => {
                 let lon_deg = (p.x() + 180.0).rem_euclid(360.0) - 180.0;
