@@ -7,8 +7,9 @@ use egui::{Pos2, Rect, Vec2};
 use crate::geo::LatLon;
 use crate::geo::place_search::PlaceEntry;
 
-/// Below this zoom the basemap shows no names (a world of dots and clutter).
-pub const LABELS_MIN_ZOOM: f64 = 3.5;
+/// Below this zoom the basemap shows no names: without populations to rank by, a continent's
+/// worth of places would be labelled by chance.
+pub const LABELS_MIN_ZOOM: f64 = 5.0;
 
 /// A place name to draw.
 #[derive(Clone, Debug, PartialEq)]
@@ -132,7 +133,8 @@ mod tests {
         let viewport = Rect::from_min_size(pos2(0.0, 0.0), Vec2::new(1000.0, 800.0));
         let at = |zoom| choose_labels(places.iter(), project, viewport, zoom, 500).len();
         assert_eq!(at(2.0), 0);
-        assert!(at(4.0) > 0);
-        assert!(at(10.0) > at(4.0), "{} vs {}", at(10.0), at(4.0));
+        assert_eq!(at(4.5), 0);
+        assert!(at(5.5) > 0);
+        assert!(at(10.0) > at(5.5), "{} vs {}", at(10.0), at(5.5));
     }
 }
