@@ -387,7 +387,6 @@ mod tests {
     use super::*;
 
     #[test]
-    #[test]
     fn estimates_are_taken_only_when_asked() {
         assert!(WriteScope::AcceptedOnly.takes(true));
         assert!(!WriteScope::AcceptedOnly.takes(false));

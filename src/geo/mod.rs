@@ -7,6 +7,7 @@ mod claim;
 mod claim_parse;
 mod equal_earth;
 pub mod heatmap;
+pub mod place_search;
 mod places;
 mod ranking;
 

@@ -217,7 +217,9 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut App) {
                     visible.push(index);
                     let photo = &app.collection.photos[index];
                     let selected = app.collection.selection.contains(&index);
-                    let (rect, response) = ui.allocate_exact_size(cell_size, Sense::click());
+                    let (rect, response) =
+                        ui.allocate_exact_size(cell_size, Sense::click_and_drag());
+                    super::map::offer_photo_drag(&response, index, &app.collection.selection);
                     response.widget_info(|| {
                         egui::WidgetInfo::selected(
                             egui::Role::Button,
@@ -365,8 +367,9 @@ fn list_ui(ui: &mut egui::Ui, app: &mut App) {
             let selected = app.collection.selection.contains(&index);
             let (rect, response) = ui.allocate_exact_size(
                 Vec2::new(ui.available_width(), LIST_ROW_HEIGHT),
-                Sense::click(),
+                Sense::click_and_drag(),
             );
+            super::map::offer_photo_drag(&response, index, &app.collection.selection);
             response.widget_info(|| {
                 egui::WidgetInfo::selected(egui::Role::Button, true, selected, describe(photo))
             });

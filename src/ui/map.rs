@@ -1,15 +1,30 @@
 //! The map: walkers with the offline Natural Earth basemap at the bottom (always, so the map
 //! is never blank), OpenStreetMap tiles over it while the network is on (disk-cached), the
-//! heatmap as a semi-transparent tile layer, and the markers plugin. Attribution of every layer
-//! shown is drawn in the corner; the heatmap legend beside it.
+//! heatmap as a semi-transparent tile layer, the place names (while the basemap is what shows)
+//! and the markers plugin. Attribution of every layer shown is drawn in the corner; the heatmap
+//! legend beside it.
+//!
+//! The wheel zooms about the cursor; dragging pans; "Fit" (or F) frames the selected photo's
+//! candidates, EXIF position and claim. The world wraps: panning past 180° comes round to the
+//! other side, and beyond the antimeridian the basemap's copies of the world are drawn (walkers
+//! draws one world; OpenStreetMap tiles are not repeated). A search box finds built-in places.
+//! Photos dragged from the browser and dropped on the map are placed there by hand.
+
+use std::collections::BTreeSet;
 
 use egui::{Align2, Color32, Vec2};
 
-use crate::app::map::{from_position, to_position};
+use crate::app::map::{BasemapTiles, from_position, to_position};
 use crate::app::{App, Command, DecisionSource};
 use crate::geo::LatLon;
-use crate::geo::heatmap::colour_ramp;
-use crate::ui::overlays::{ClaimPlugin, MarkersPlugin};
+use crate::geo::heatmap::{colour_ramp, mercator_unit};
+use crate::geo::place_search::PlaceIndex;
+use crate::ui::overlays::{ClaimPlugin, DraggedPhotos, MarkersPlugin, PlaceLabelsPlugin};
+
+/// The zoom a place chosen in the search box is shown at.
+const SEARCH_ZOOM: f64 = 11.0;
+/// How far one arrow key press pans the map, in points.
+pub const ARROW_PAN_PX: f32 = 120.0;
 
 pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     egui::Frame::new()
@@ -58,11 +73,25 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     let state = &mut app.map;
     let centre = centre_tile(&state.memory);
     let mut attributions = vec![walkers::Tiles::attribution(&state.basemap)];
+    // Beyond the antimeridian (walkers draws one world): ocean, with the basemap's copies of the
+    // world over it.
+    let map_rect = ui.available_rect_before_wrap();
+    let [r, g, b, _] = crate::app::map::basemap::OCEAN_RGBA;
+    ui.painter()
+        .rect_filled(map_rect, 0.0, Color32::from_rgb(r, g, b));
+    paint_world_copies(
+        &ui.painter().with_clip_rect(map_rect),
+        map_rect,
+        &state.memory,
+        &mut state.basemap,
+    );
     let mut map = walkers::Map::new(
         Some(&mut state.basemap),
         &mut state.memory,
         walkers::lat_lon(MAP_HOME_LAT_LON.0, MAP_HOME_LAT_LON.1),
-    );
+    )
+    // The wheel zooms (about the cursor) like every map; dragging pans.
+    .zoom_with_ctrl(false);
     let mut tiles_missing = false;
     match state.osm.as_mut().filter(|_| network) {
         Some(osm) => {
@@ -81,6 +110,11 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         attributions.push(walkers::Tiles::attribution(&state.heat));
         map = map.with_layer(&mut state.heat, opacity);
     }
+    if !network || tiles_missing {
+        map = map.with_plugin(PlaceLabelsPlugin {
+            cache: &mut state.labels,
+        });
+    }
     map = map.with_plugin(ClaimPlugin { claims: &claims });
     map = map.with_plugin(MarkersPlugin {
         exif_positions: &exif_positions,
@@ -90,15 +124,19 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         place_mode,
         output: &mut state.output,
     });
-    // Beyond the antimeridian (walkers does not wrap the world) it is ocean, not a hole.
-    let [r, g, b, _] = crate::app::map::basemap::OCEAN_RGBA;
-    ui.painter().rect_filled(
-        ui.available_rect_before_wrap(),
-        0.0,
-        Color32::from_rgb(r, g, b),
-    );
     let response = map.show(ui, |_, _, _, _| ()).response;
     let rect = response.rect;
+    app.map.viewport = Some(rect);
+    app.map.wrap_centre();
+    // Arrow keys go to the panel clicked last: the map, or (anywhere else) the browser.
+    if let Some(pressed_at) = ui.input(|i| {
+        i.pointer
+            .any_pressed()
+            .then(|| i.pointer.interact_pos())
+            .flatten()
+    }) {
+        app.map.keys_to_map = rect.contains(pressed_at);
+    }
 
     attribution_ui(ui, rect, &attributions, network);
     if tiles_missing {
@@ -108,12 +146,23 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         legend_ui(ui, rect, opacity);
     }
     zoom_buttons_ui(ui, rect, app);
+    search_ui(ui, rect, app);
+    drag_hint_ui(ui);
 
     let output = app.map.output.clone();
     if let Some(rank) = output.clicked_rank
         && let Some(c) = candidates.iter().find(|c| c.rank == rank)
     {
         app.commands.push(Command::CenterMap(c.position));
+    }
+    if let Some((photos, position)) = output.dropped {
+        for index in photos {
+            app.commands.push(Command::Accept {
+                index,
+                position,
+                source: DecisionSource::Manual,
+            });
+        }
     }
     if let (Some(index), Some(position)) = (selected, output.placed) {
         app.commands.push(Command::Accept {
@@ -144,9 +193,213 @@ fn centre_tile(memory: &walkers::MapMemory) -> walkers::TileId {
 /// Where the map centres until it is moved: `(lat, lon)` in degrees.
 const MAP_HOME_LAT_LON: (f64, f64) = (20.0, 0.0);
 
+/// The map's home as a [`LatLon`].
+pub fn map_home() -> LatLon {
+    LatLon::new(MAP_HOME_LAT_LON.0, MAP_HOME_LAT_LON.1)
+}
+
+/// What "fit" frames: the selected photo's candidates (its top-k), its EXIF position and its
+/// typed claim, and its accepted location.
+pub fn fit_points(app: &App) -> Vec<LatLon> {
+    let Some(photo) = app.collection.selected_photo() else {
+        return Vec::new();
+    };
+    let mut points: Vec<LatLon> = photo
+        .result
+        .as_ref()
+        .map(|r| r.candidates.iter().map(|c| c.position).collect())
+        .unwrap_or_default();
+    // The claims: the EXIF GPS and the typed claim.
+    points.extend(app.claims_of(photo).into_iter().map(|(p, _)| p));
+    points.extend(photo.decision.map(|d| d.position()));
+    points
+}
+
+/// Frames [`fit_points`]; false when there is nothing to frame.
+pub fn fit_map(app: &mut App) -> bool {
+    let points = fit_points(app);
+    app.map.fit(&points)
+}
+
+/// Makes a browser cell a drag source: dragging it carries the selection when the cell is
+/// part of it, else just this photo ([`DraggedPhotos`]), to be dropped on the map.
+pub fn offer_photo_drag(response: &egui::Response, index: usize, selection: &BTreeSet<usize>) {
+    if response.drag_started() {
+        let photos = if selection.contains(&index) {
+            selection.iter().copied().collect()
+        } else {
+            vec![index]
+        };
+        egui::DragAndDrop::set_payload(&response.ctx, DraggedPhotos(photos));
+    }
+}
+
+/// While photos are dragged: what dropping them does, beside the pointer.
+fn drag_hint_ui(ui: &egui::Ui) {
+    let Some(photos) = egui::DragAndDrop::payload::<DraggedPhotos>(ui.ctx()) else {
+        return;
+    };
+    let Some(pointer) = ui.ctx().pointer_latest_pos() else {
+        return;
+    };
+    let n = photos.0.len();
+    egui::Area::new(egui::Id::unique("map drag hint"))
+        .fixed_pos(pointer + Vec2::new(14.0, 14.0))
+        .order(egui::Order::Tooltip)
+        .interactable(false)
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.label(if n == 1 {
+                    "Drop on the map to place this photo".to_owned()
+                } else {
+                    format!("Drop on the map to place these {n} photos")
+                });
+            });
+        });
+}
+
+/// The basemap's copies of the world east and west of the one walkers draws (tiles whose
+/// column is outside `0..2^zoom`), in the same tile grid walkers uses.
+fn paint_world_copies(
+    painter: &egui::Painter,
+    rect: egui::Rect,
+    memory: &walkers::MapMemory,
+    basemap: &mut BasemapTiles,
+) {
+    let zoom = memory.zoom();
+    let tile_zoom = zoom.round().clamp(0.0, 19.0) as u8;
+    let n = 1i64 << tile_zoom;
+    let world_px = 256.0 * 2f64.powf(zoom);
+    let tile_px = (world_px / n as f64) as f32;
+    let centre = memory.detached().map(from_position).unwrap_or(map_home());
+    let (cx, cy) = mercator_unit(centre);
+    let half = [
+        f64::from(rect.width()) / 2.0 / world_px,
+        f64::from(rect.height()) / 2.0 / world_px,
+    ];
+    let (left, right) = (cx - half[0], cx + half[0]);
+    if left >= 0.0 && right <= 1.0 {
+        return;
+    }
+    let column = |unit: f64| (unit * n as f64).floor() as i64;
+    let (top, bottom) = (column(cy - half[1]).max(0), column(cy + half[1]).min(n - 1));
+    let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+    for ty in top..=bottom {
+        for tx in column(left)..=column(right) {
+            if (0..n).contains(&tx) {
+                continue;
+            }
+            let id = walkers::TileId {
+                x: tx.rem_euclid(n) as u32,
+                y: ty as u32,
+                zoom: tile_zoom,
+            };
+            let Some(texture) = basemap.texture(id) else {
+                continue;
+            };
+            let min = rect.center()
+                + Vec2::new(
+                    ((tx as f64 / n as f64 - cx) * world_px) as f32,
+                    ((ty as f64 / n as f64 - cy) * world_px) as f32,
+                );
+            painter.image(
+                texture.id(),
+                egui::Rect::from_min_size(min, Vec2::splat(tile_px)),
+                uv,
+                Color32::WHITE,
+            );
+        }
+    }
+}
+
+/// The place search box at the map's top left: typing lists built-in places (name, region,
+/// country); choosing one centres the map there.
+fn search_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
+    egui::Area::new(egui::Id::unique("map place search"))
+        .fixed_pos(rect.left_top() + Vec2::new(8.0, 8.0))
+        .order(egui::Order::Middle)
+        .constrain_to(rect)
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.set_max_width(rect.width().min(360.0) - 24.0);
+                let search = &mut app.map.search;
+                let edit = ui.horizontal(|ui| {
+                    let label = ui.label("Find place");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut search.query)
+                            .hint_text("town or city")
+                            // Narrower on a small map, clear of the zoom buttons.
+                            .desired_width((rect.width() - 190.0).clamp(80.0, 170.0)),
+                    )
+                    .labelled_by(label.id)
+                });
+                let edit = edit.inner;
+                let query = search.query.trim().to_owned();
+                if query != search.searched {
+                    match PlaceIndex::embedded_if_ready() {
+                        Some(index) => {
+                            search.hits = index.search(&query, 8);
+                            search.searched = query.clone();
+                        }
+                        None => {
+                            ui.label(egui::RichText::new("Loading places…").weak());
+                            ui.ctx()
+                                .request_repaint_after(std::time::Duration::from_millis(100));
+                        }
+                    }
+                }
+                if query.is_empty() || query != search.searched {
+                    return;
+                }
+                if search.hits.is_empty() {
+                    ui.label(egui::RichText::new("No place of that name").weak());
+                    return;
+                }
+                let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                let mut chosen = enter.then(|| search.hits[0].position);
+                let mut place_photo = None;
+                let selected = app.collection.selected;
+                for hit in &search.hits {
+                    ui.horizontal(|ui| {
+                        if ui
+                            .add(egui::Button::new(&hit.label).frame(false))
+                            .on_hover_text(format!("Show {} on the map", hit.position))
+                            .clicked()
+                        {
+                            chosen = Some(hit.position);
+                        }
+                        if let Some(index) = selected
+                            && ui
+                                .small_button("Place photo")
+                                .on_hover_text("Place the selected photo here (by hand)")
+                                .clicked()
+                        {
+                            chosen = Some(hit.position);
+                            place_photo = Some((index, hit.position));
+                        }
+                    });
+                }
+                if let Some(at) = chosen {
+                    search.hits.clear();
+                    search.query.clear();
+                    search.searched.clear();
+                    app.map.center_at(at);
+                    let _ = app.map.memory.set_zoom(SEARCH_ZOOM);
+                }
+                if let Some((index, position)) = place_photo {
+                    app.commands.push(Command::Accept {
+                        index,
+                        position,
+                        source: DecisionSource::Manual,
+                    });
+                }
+            });
+        });
+}
+
 fn tiles_missing_ui(ui: &egui::Ui, rect: egui::Rect) {
     egui::Area::new(egui::Id::unique("map tiles missing"))
-        .fixed_pos(rect.left_top() + Vec2::new(8.0, 8.0))
+        .fixed_pos(rect.left_top() + Vec2::new(8.0, 52.0))
         .order(egui::Order::Foreground)
         .show(ui.ctx(), |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
@@ -195,6 +448,15 @@ fn zoom_buttons_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
                 }
                 if ui.button(" - ").on_hover_text("Zoom out").clicked() {
                     let _ = app.map.memory.zoom_out();
+                }
+                if ui
+                    .add_enabled(!fit_points(app).is_empty(), egui::Button::new("Fit"))
+                    .on_hover_text(
+                        "Frame the selected photo's candidates, EXIF position and claim (F)",
+                    )
+                    .clicked()
+                {
+                    fit_map(app);
                 }
                 if let Some(p) = app.collection.selected_photo()
                     && let Some(at) = p

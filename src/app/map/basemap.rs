@@ -24,6 +24,8 @@ pub const BORDER_RGBA: [u8; 4] = [168, 140, 168, 255];
 const TILES_PER_FRAME: usize = 6;
 const TILE_SIZE: usize = 256;
 const MAX_CACHED_TILES: usize = 768;
+/// From this zoom on, coastlines and borders are drawn two pixels wide.
+const THICK_LINES_ZOOM: u8 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineKind {
@@ -190,7 +192,9 @@ impl Basemap {
                 }
             }
         }
-        // Outlines: borders first, coastlines over them.
+        // Outlines: borders first, coastlines over them; two pixels wide once zoomed in (the
+        // data is 1:50m, so zoomed in there is little else to see).
+        let width_px = if zoom >= THICK_LINES_ZOOM { 2 } else { 1 };
         for kind in [LineKind::Border, LineKind::Land] {
             let colour = if kind == LineKind::Land {
                 COAST_RGBA
@@ -209,7 +213,7 @@ impl Basemap {
                         if (a[0] - b[0]).abs() > 0.5 * world_px as f32 {
                             continue;
                         }
-                        draw_segment(&mut rgba, size, a, b, colour);
+                        draw_segment(&mut rgba, size, a, b, colour, width_px);
                     }
                 }
             }
@@ -218,8 +222,15 @@ impl Basemap {
     }
 }
 
-/// Plots the pixels along `a`–`b` (one per step along the longer axis).
-fn draw_segment(rgba: &mut [u8], size: usize, a: [f32; 2], b: [f32; 2], colour: [u8; 4]) {
+/// Plots the pixels along `a`–`b` (one per step along the longer axis), `width_px` square.
+fn draw_segment(
+    rgba: &mut [u8],
+    size: usize,
+    a: [f32; 2],
+    b: [f32; 2],
+    colour: [u8; 4],
+    width_px: usize,
+) {
     let s = size as f32;
     if (a[0] < 0.0 && b[0] < 0.0)
         || (a[1] < 0.0 && b[1] < 0.0)
@@ -258,8 +269,12 @@ fn draw_segment(rgba: &mut [u8], size: usize, a: [f32; 2], b: [f32; 2], colour: 
         let x = a[0] + t * (b[0] - a[0]);
         let y = a[1] + t * (b[1] - a[1]);
         if x >= 0.0 && y >= 0.0 && x < s && y < s {
-            let at = (y as usize * size + x as usize) * 4;
-            rgba[at..at + 4].copy_from_slice(&colour);
+            for row in (y as usize)..(y as usize + width_px).min(size) {
+                for col in (x as usize)..(x as usize + width_px).min(size) {
+                    let at = (row * size + col) * 4;
+                    rgba[at..at + 4].copy_from_slice(&colour);
+                }
+            }
         }
     }
 }
@@ -318,16 +333,24 @@ impl BasemapTiles {
     }
 }
 
-impl Tiles for BasemapTiles {
-    fn at(&mut self, tile_id: TileId) -> Option<TilePiece> {
+impl BasemapTiles {
+    /// The texture of a tile, rasterised now if this frame's budget allows (else `None`, and a
+    /// repaint is asked for). `tile_id.x` may be any column of the world's copies east or west.
+    pub fn texture(&mut self, tile_id: TileId) -> Option<egui::TextureHandle> {
         let frame = self.ctx.cumulative_frame_nr();
         if frame != self.frame {
             self.frame = frame;
             self.rendered_this_frame = 0;
         }
-        let full = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+        let columns = 1u32
+            .checked_shl(u32::from(tile_id.zoom))
+            .unwrap_or(u32::MAX);
+        let tile_id = TileId {
+            x: tile_id.x % columns.max(1),
+            ..tile_id
+        };
         if let Some(texture) = self.textures.get(&tile_id) {
-            return Some(TilePiece::new(Tile::Raster(texture.clone()), full));
+            return Some(texture.clone());
         }
         if self.rendered_this_frame >= TILES_PER_FRAME {
             self.ctx.request_repaint();
@@ -347,7 +370,15 @@ impl Tiles for BasemapTiles {
             egui::TextureOptions::LINEAR,
         );
         self.textures.insert(tile_id, texture.clone());
-        Some(TilePiece::new(Tile::Raster(texture), full))
+        Some(texture)
+    }
+}
+
+impl Tiles for BasemapTiles {
+    fn at(&mut self, tile_id: TileId) -> Option<TilePiece> {
+        let full = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+        self.texture(tile_id)
+            .map(|texture| TilePiece::new(Tile::Raster(texture), full))
     }
 
     fn attribution(&self) -> Attribution {
@@ -375,6 +406,40 @@ mod tests {
         assert!(map.lines.iter().any(|l| l.kind == LineKind::Border));
         assert!(map.lines.iter().any(|l| l.kind == LineKind::Land));
         assert!(Basemap::parse(b"nope").is_err());
+    }
+
+    #[test]
+    fn zoomed_in_coastlines_are_drawn_two_pixels_wide() {
+        let map = Basemap::embedded();
+        // 2x2 blocks of coastline in the tile with Italy's west coast: a one-pixel line has
+        // (almost) none, a two-pixel line has one per pixel of its length.
+        let blocks_and_pixels = |zoom: u8| {
+            let n = f64::from(1u32 << zoom);
+            let (x, y) = mercator_unit(LatLon::new(41.7, 12.3));
+            let tile = map.render_tile((x * n) as u32, (y * n) as u32, zoom, 256);
+            let coast = |j: usize| tile[j * 4..j * 4 + 4] == COAST_RGBA;
+            let blocks = (0..255 * 256)
+                .filter(|&i| {
+                    i % 256 < 255 && coast(i) && coast(i + 1) && coast(i + 256) && coast(i + 257)
+                })
+                .count();
+            let pixels = (0..256 * 256).filter(|&i| coast(i)).count();
+            (blocks, pixels)
+        };
+        let (thick_blocks, thick_pixels) = blocks_and_pixels(8);
+        let (thin_blocks, thin_pixels) = blocks_and_pixels(3);
+        assert!(
+            thick_pixels > 100 && thin_pixels > 100,
+            "{thick_pixels} and {thin_pixels} coast pixels"
+        );
+        assert!(
+            thick_blocks * 3 > thick_pixels,
+            "two pixels wide at zoom 8: {thick_blocks} blocks in {thick_pixels} pixels"
+        );
+        assert!(
+            thin_blocks * 5 < thin_pixels,
+            "one pixel wide at zoom 3: {thin_blocks} blocks in {thin_pixels} pixels"
+        );
     }
 
     #[test]

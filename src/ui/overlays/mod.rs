@@ -4,7 +4,9 @@
 //! The tile layers (offline basemap, heatmap) are map state and live in [`crate::app::map`].
 
 pub mod claim;
+pub mod labels;
 pub mod markers;
 
 pub use claim::ClaimPlugin;
-pub use markers::MarkersPlugin;
+pub use labels::PlaceLabelsPlugin;
+pub use markers::{DraggedPhotos, MarkersPlugin};
