@@ -1420,6 +1420,17 @@ fn xmp_sidecars_carry_the_iptc_location_of_accepted_locations() {
         kauai_xmp.contains("Iptc4xmpCore:CountryCode=\"US\""),
         "{kauai_xmp}"
     );
+    assert!(
+        !folder.join("sub/small.png.xmp").exists(),
+        "an unreviewed estimate is written only when asked"
+    );
+
+    // The estimates too, asked for and confirmed: small.png's sidecar has GPS, no IPTC.
+    dry_run_with_estimates(&mut harness, "Write XMP sidecars…");
+    harness.get_by_label("Write sidecars").click();
+    step_until(&mut harness, "the writes with the estimates", |app| {
+        app.jobs.write_confirm.is_none() && app.jobs.export.is_none()
+    });
     let small_xmp = std::fs::read_to_string(folder.join("sub/small.png.xmp")).unwrap();
     assert!(small_xmp.contains("GPSLatitude"), "{small_xmp}");
     assert!(

@@ -256,7 +256,7 @@ fn fit_frames_the_candidates_and_the_exif_position() {
     );
     let zoom_before = harness.state().app().map.memory.zoom();
 
-    harness.get_by_label("Fit").click();
+    harness.get_by_label("Fit map").click();
     harness.step();
     harness.step();
     let app = harness.state().app();
@@ -465,7 +465,7 @@ fn the_search_box_and_the_zoom_buttons_fit_the_map_of_a_small_window() {
         let map = viewport(harness.state().app());
         let search = harness.get_by_label("Find place").rect();
         let search_label = harness.get_by_label_contains("Find place").rect();
-        let buttons = ["Fit", "Centre", " + ", " - "].map(|b| harness.get_by_label(b).rect());
+        let buttons = ["Fit map", "Centre", " + ", " - "].map(|b| harness.get_by_label(b).rect());
         for r in buttons.iter().chain([&search, &search_label]) {
             assert!(
                 map.contains_rect(*r),

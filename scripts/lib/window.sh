@@ -1,10 +1,11 @@
-# Shared by scripts/screenshot.sh and scripts/frametime.sh (sourced, not run): a 1440x900 Xvfb
-# display with software GL, and waiting for the app's window.
+# Shared by scripts/screenshot.sh, scripts/frametime.sh and scripts/workbench.sh (sourced, not
+# run): an Xvfb display of $SCREEN_W x $SCREEN_H (default 1440x900) with software GL, and
+# waiting for the app's window.
 
 # start_xvfb DISPLAY WORKDIR: starts Xvfb (its pid in xvfb_pid) and exports DISPLAY and the
 # software-GL settings (Mesa's llvmpipe; no Wayland).
 start_xvfb() {
-  Xvfb "$1" -screen 0 1440x900x24 -nolisten tcp >"$2/xvfb.log" 2>&1 &
+  Xvfb "$1" -screen 0 "${SCREEN_W:-1440}x${SCREEN_H:-900}x24" -nolisten tcp >"$2/xvfb.log" 2>&1 &
   xvfb_pid=$!
   sleep 2
   export DISPLAY="$1" LIBGL_ALWAYS_SOFTWARE=1 WAYLAND_DISPLAY= XDG_SESSION_TYPE=x11
@@ -24,5 +25,5 @@ wait_for_window() {
     cat "$1" >&2
     exit 1
   fi
-  xdotool windowsize "$window" 1440 900 windowmove "$window" 0 0 || true
+  xdotool windowsize "$window" "${SCREEN_W:-1440}" "${SCREEN_H:-900}" windowmove "$window" 0 0 || true
 }

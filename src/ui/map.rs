@@ -4,7 +4,7 @@
 //! and the markers plugin. Attribution of every layer shown is drawn in the corner; the heatmap
 //! legend beside it.
 //!
-//! The wheel zooms about the cursor; dragging pans; "Fit" (or F) frames the selected photo's
+//! The wheel zooms about the cursor; dragging pans; "Fit map" (or F) frames the selected photo's
 //! candidates, EXIF position and claim. The world wraps: panning past 180° comes round to the
 //! other side, and beyond the antimeridian the basemap's copies of the world are drawn (walkers
 //! draws one world; OpenStreetMap tiles are not repeated). A search box finds built-in places.
@@ -450,7 +450,7 @@ fn zoom_buttons_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
                     let _ = app.map.memory.zoom_out();
                 }
                 if ui
-                    .add_enabled(!fit_points(app).is_empty(), egui::Button::new("Fit"))
+                    .add_enabled(!fit_points(app).is_empty(), egui::Button::new("Fit map"))
                     .on_hover_text(
                         "Frame the selected photo's candidates, EXIF position and claim (F)",
                     )
