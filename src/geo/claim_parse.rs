@@ -6,7 +6,7 @@
 //! Text with a digit is read as coordinates, text without one as a place name. Errors say
 //! which part is wrong.
 
-use super::{LatLon, Place, find_places, place_names_available};
+use super::{LatLon, Place, find_places};
 
 /// What a claim's text names.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,8 +45,6 @@ pub enum ClaimParseError {
          type the name, then a region or country after a comma"
     )]
     UnknownPlace(String),
-    #[error("place names are not available in this build: type a latitude, longitude")]
-    PlacesUnavailable,
 }
 
 /// Reads a claim: coordinates when the text has a digit, else a place name (`name`,
@@ -58,9 +56,6 @@ pub fn parse_claim(text: &str) -> Result<ParsedClaim, ClaimParseError> {
     }
     if text.chars().any(|c| c.is_ascii_digit()) {
         return parse_coordinates(text).map(ParsedClaim::Position);
-    }
-    if !place_names_available() {
-        return Err(ClaimParseError::PlacesUnavailable);
     }
     let mut parts = text.split([',', ';']).map(str::trim);
     let name = parts.next().unwrap_or_default();

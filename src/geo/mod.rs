@@ -5,6 +5,7 @@
 
 mod claim;
 mod claim_parse;
+mod countries;
 mod equal_earth;
 pub mod heatmap;
 pub mod place_search;
@@ -22,10 +23,8 @@ pub use claim::{
     check_claim_points, describe_claim_check, geodesic_circle,
 };
 pub use claim_parse::{ClaimParseError, ParsedClaim, parse_claim, parse_coordinates};
-pub use places::{
-    PLACES_ATTRIBUTION, Place, country_name, find_places, nearest_place, place_names_available,
-    warm_up_places,
-};
+pub use countries::country_name;
+pub use places::{PLACES_ATTRIBUTION, Place, find_places, nearest_place, warm_up_places};
 
 /// Mean Earth radius (IUGG), in kilometres.
 pub const EARTH_RADIUS_KM: f64 = 6371.0088;

@@ -1,7 +1,8 @@
-//! Offline place search for the map's search box, and the places the offline basemap labels:
-//! GeoNames `cities1000` (the places [`super::places`] reverse-geocodes with), from
-//! `assets/places.zip` (made by `scripts/make_places.py`, because the reverse_geocoder crate
-//! does not list its places).
+//! The one place table: GeoNames `cities1000` (the places [`super::places`] reverse-geocodes
+//! with), from `assets/places.zip` (made by `scripts/make_places.py`, because the
+//! reverse_geocoder crate does not list its places). The map's search box and the offline
+//! basemap's labels read it, and claims typed as place names are looked up in it
+//! ([`super::find_places`], through [`PlaceIndex::named`]).
 //!
 //! Search is a case-insensitive prefix match on the name; `"name, region or country"` narrows
 //! it. GeoNames' list has no population, so hits are ranked by how many places lie around
@@ -13,7 +14,7 @@ use std::io::Read as _;
 use std::sync::OnceLock;
 
 use super::LatLon;
-use super::places::country_name;
+use super::countries::country_name;
 
 /// The embedded place list (zipped TSV).
 pub const PLACES_ZIP: &[u8] = include_bytes!("../../assets/places.zip");
@@ -27,6 +28,8 @@ pub struct PlaceEntry {
     pub name: String,
     /// First-level region (state, province); may be empty.
     pub region: String,
+    /// Second-level region (county, district); may be empty.
+    pub district: String,
     /// ISO 3166-1 alpha-2.
     pub country_code: String,
     pub position: LatLon,
@@ -76,13 +79,13 @@ pub struct PlaceIndex {
 }
 
 impl PlaceIndex {
-    /// Builds the index from `name \t region \t cc \t lat \t lon` lines.
+    /// Builds the index from `name \t region \t district \t cc \t lat \t lon` lines.
     pub fn from_tsv(tsv: &str) -> Result<Self, PlaceListError> {
         let mut entries = Vec::new();
         for (i, line) in tsv.lines().enumerate() {
             let fields: Vec<&str> = line.split('\t').collect();
-            let [name, region, cc, lat, lon] = fields[..] else {
-                return Err(PlaceListError(format!("line {}: 5 fields expected", i + 1)));
+            let [name, region, district, cc, lat, lon] = fields[..] else {
+                return Err(PlaceListError(format!("line {}: 6 fields expected", i + 1)));
             };
             let coordinate = |s: &str| {
                 s.parse::<f64>()
@@ -91,6 +94,7 @@ impl PlaceIndex {
             entries.push(PlaceEntry {
                 name: name.to_owned(),
                 region: region.to_owned(),
+                district: district.to_owned(),
                 country_code: cc.to_owned(),
                 position: LatLon::new(coordinate(lat)?, coordinate(lon)?),
                 importance: 0,
@@ -191,6 +195,45 @@ impl PlaceIndex {
             .map(|&i| &self.entries[i as usize])
     }
 
+    /// The places called `name` (case-insensitive; runs of spaces count as one) whose region,
+    /// district or country (name or code) equals each of `qualifiers` (case-insensitive), in
+    /// the list's order.
+    pub fn named<'a>(
+        &'a self,
+        name: &str,
+        qualifiers: &[&str],
+    ) -> impl Iterator<Item = &'a PlaceEntry> + 'a {
+        let name = fold(name);
+        let qualifiers: Vec<String> = qualifiers
+            .iter()
+            .map(|q| fold(q))
+            .filter(|q| !q.is_empty())
+            .collect();
+        let start = self
+            .names_lower
+            .partition_point(|n| n.as_str() < name.as_str());
+        let end =
+            start + self.names_lower[start..].partition_point(|n| n.as_str() <= name.as_str());
+        let mut found: Vec<u32> = self.by_name[start..end].to_vec();
+        found.sort_unstable();
+        found
+            .into_iter()
+            .map(|i| &self.entries[i as usize])
+            .filter(move |e| {
+                let country = country_name(&e.country_code).unwrap_or_default();
+                qualifiers.iter().all(|q| {
+                    [
+                        e.region.as_str(),
+                        e.district.as_str(),
+                        e.country_code.as_str(),
+                        country,
+                    ]
+                    .iter()
+                    .any(|field| !field.is_empty() && fold(field) == *q)
+                })
+            })
+    }
+
     /// Places whose name starts with `query` (case-insensitive), at most `limit`: exact names
     /// first, then by importance. After a comma, the rest must start the region's or the
     /// country's name (or be the country code): `"paris, tex"` finds Paris, Texas.
@@ -239,6 +282,14 @@ impl PlaceIndex {
     }
 }
 
+/// Names compared: lower case, runs of spaces as one, no surrounding space.
+fn fold(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 /// Unpacks the embedded list now (it is otherwise unpacked on the first search).
 pub fn warm_up_place_search() {
     let _ = PlaceIndex::embedded();
@@ -252,6 +303,7 @@ mod tests {
         PlaceEntry {
             name: name.into(),
             region: region.into(),
+            district: String::new(),
             country_code: cc.into(),
             position: LatLon::new(lat, lon),
             importance: 0,
@@ -327,15 +379,21 @@ mod tests {
         let london = index.search("London", 5);
         assert!(london[0].label.ends_with("United Kingdom"), "{london:?}");
         assert!(london.len() > 1);
+        let texas = index.search("paris, tex", 5);
+        assert_eq!(texas.len(), 1, "{texas:?}");
+        assert_eq!(texas[0].label, "Paris, Texas, United States");
         let first = index.by_importance().next().expect("places");
         assert!(first.importance > 50, "{first:?}");
     }
 
     #[test]
     fn malformed_lines_are_an_error() {
-        assert!(PlaceIndex::from_tsv("Paris\tX\tFR\t48.8\n").is_err());
-        assert!(PlaceIndex::from_tsv("Paris\tX\tFR\tnorth\t2.3\n").is_err());
-        let ok = PlaceIndex::from_tsv("Paris\tX\tFR\t48.8\t2.3\n").expect("valid");
+        assert!(PlaceIndex::from_tsv("Paris\tX\t\tFR\t48.8\n").is_err());
+        // The list before it had districts: 5 fields.
+        assert!(PlaceIndex::from_tsv("Paris\tX\tFR\t48.8\t2.3\n").is_err());
+        assert!(PlaceIndex::from_tsv("Paris\tX\t\tFR\tnorth\t2.3\n").is_err());
+        let ok = PlaceIndex::from_tsv("Paris\tX\tParis\tFR\t48.8\t2.3\n").expect("valid");
         assert_eq!(ok.len(), 1);
+        assert_eq!(ok.named("paris", &["paris"]).count(), 1);
     }
 }

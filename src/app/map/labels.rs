@@ -85,6 +85,7 @@ mod tests {
         PlaceEntry {
             name: name.into(),
             region: String::new(),
+            district: String::new(),
             country_code: "XX".into(),
             position: LatLon::new(lat, lon),
             importance,
