@@ -249,7 +249,7 @@ fn fit_frames_the_candidates_and_the_exif_position() {
         app.collection.photos[gps].result.is_some() && app.model.batch.is_none()
     });
     harness.step();
-    let points = geoloupe::ui::map::fit_points(harness.state().app());
+    let points = harness.state().app().fit_points();
     assert!(
         points.len() >= 6,
         "5 candidates and the EXIF position: {points:?}"

@@ -311,6 +311,30 @@ fn review_mode_steps_through_unreviewed_results_by_key() {
         })
     );
     assert_eq!(app.collection.selected, Some(kauai));
+    // The map frames the photo now under review: its candidates' box holds the map's centre.
+    let centre = app.map.centre(geoloupe::ui::map::map_home());
+    let candidates = &app.collection.photos[kauai]
+        .result
+        .as_ref()
+        .unwrap()
+        .candidates;
+    let (lat_min, lat_max, lon_min, lon_max) = candidates.iter().fold(
+        (f64::MAX, f64::MIN, f64::MAX, f64::MIN),
+        |(a, b, c, d), x| {
+            let p = x.position;
+            (
+                a.min(p.lat_deg),
+                b.max(p.lat_deg),
+                c.min(p.lon_deg),
+                d.max(p.lon_deg),
+            )
+        },
+    );
+    assert!(
+        (lat_min - 0.5..=lat_max + 0.5).contains(&centre.lat_deg)
+            && (lon_min - 0.5..=lon_max + 0.5).contains(&centre.lon_deg),
+        "the map's centre {centre} is not among kauai.jpg's candidates"
+    );
 
     // Right skips (no decision), Left goes back.
     harness.key_press(egui::Key::ArrowRight);

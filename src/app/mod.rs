@@ -577,7 +577,7 @@ impl App {
             None => "no accepted location".to_owned(),
         };
         self.messages
-            .push(format!("Undo/redo changed {name}: {now}"));
+            .info(format!("Undo/redo changed {name}: {now}"));
         if self.collection.selected != Some(index) && self.collection.view.contains(&index) {
             self.select(index, false);
         }
@@ -681,9 +681,10 @@ impl App {
                     ..
                 } => {
                     self.model.batch = None;
+                    let located = done - failed;
                     self.model.batch_summary = Some(format!(
-                        "Located {} photos in {:.1} s{}",
-                        done - failed,
+                        "Located {located} photo{} in {:.1} s{}",
+                        if located == 1 { "" } else { "s" },
                         elapsed.as_secs_f32(),
                         if failed > 0 {
                             format!(", {failed} failed")
@@ -810,7 +811,7 @@ impl App {
             .changed(std::time::Instant::now(), &self.dirs)
         {
             self.messages
-                .push("The model files changed on disk: reading them again");
+                .info("The model files changed on disk: reading them again");
             self.reload_model_files();
         }
     }
@@ -1056,6 +1057,22 @@ impl App {
         self.claims_of(photo).first().copied()
     }
 
+    /// What "fit" frames: the selected photo's candidates (its top-k), its claims (the EXIF
+    /// GPS and the typed claim) and its accepted location.
+    pub fn fit_points(&self) -> Vec<LatLon> {
+        let Some(photo) = self.collection.selected_photo() else {
+            return Vec::new();
+        };
+        let mut points: Vec<LatLon> = photo
+            .result
+            .as_ref()
+            .map(|r| r.candidates.iter().map(|c| c.position).collect())
+            .unwrap_or_default();
+        points.extend(self.claims_of(photo).into_iter().map(|(p, _)| p));
+        points.extend(photo.decision.map(|d| d.position()));
+        points
+    }
+
     /// Every claimed location of a photo: its EXIF GPS, then what the user typed for it.
     pub fn claims_of(&self, photo: &Photo) -> Vec<(LatLon, ClaimSource)> {
         self.claims.of(&photo.entry.path, photo.entry.gps())
@@ -1188,7 +1205,7 @@ impl App {
         }
         let scope = self.jobs.export_scope;
         if self.review_counts().taken(scope) == 0 {
-            self.messages.push(
+            self.messages.warning(
                 "No accepted locations in the view: review the estimates first, or include \
                  them explicitly (Export…)",
             );

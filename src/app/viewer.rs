@@ -92,7 +92,7 @@ impl App {
                 }
                 None => self
                     .messages
-                    .push("Nothing to review: every located photo shown has a decision"),
+                    .warning("Nothing to review: every located photo shown has a decision"),
             }
             return;
         }
@@ -118,7 +118,9 @@ impl App {
                         self.decide(index, Some(Decision::Accepted { rank, position }));
                         self.review_next();
                     }
-                    None => self.messages.push(format!("There is no candidate #{rank}")),
+                    None => self
+                        .messages
+                        .warning(format!("There is no candidate #{rank}")),
                 }
             }
             ReviewAction::PlaceByHand => {
@@ -142,7 +144,7 @@ impl App {
                 let summary = review.summary();
                 self.viewer.review = None;
                 self.map.place_mode = false;
-                self.messages.push(summary);
+                self.messages.info(summary);
             }
         }
     }
@@ -167,13 +169,17 @@ impl App {
             self.review_select();
         } else {
             let summary = format!("{} — all reviewed", review.summary());
-            self.messages.push(summary);
+            self.messages.info(summary);
         }
     }
 
+    /// Selects the photo under review and frames its candidates, EXIF position and claims on
+    /// the map, so each key press shows the next photo's whole answer.
     fn review_select(&mut self) {
         if let Some(index) = self.viewer.review.as_ref().and_then(Review::current) {
             self.select(index, false);
+            let points = self.fit_points();
+            self.map.fit(&points);
         }
     }
 }

@@ -198,26 +198,9 @@ pub fn map_home() -> LatLon {
     LatLon::new(MAP_HOME_LAT_LON.0, MAP_HOME_LAT_LON.1)
 }
 
-/// What "fit" frames: the selected photo's candidates (its top-k), its EXIF position and its
-/// typed claim, and its accepted location.
-pub fn fit_points(app: &App) -> Vec<LatLon> {
-    let Some(photo) = app.collection.selected_photo() else {
-        return Vec::new();
-    };
-    let mut points: Vec<LatLon> = photo
-        .result
-        .as_ref()
-        .map(|r| r.candidates.iter().map(|c| c.position).collect())
-        .unwrap_or_default();
-    // The claims: the EXIF GPS and the typed claim.
-    points.extend(app.claims_of(photo).into_iter().map(|(p, _)| p));
-    points.extend(photo.decision.map(|d| d.position()));
-    points
-}
-
-/// Frames [`fit_points`]; false when there is nothing to frame.
+/// Frames [`App::fit_points`]; false when there is nothing to frame.
 pub fn fit_map(app: &mut App) -> bool {
-    let points = fit_points(app);
+    let points = app.fit_points();
     app.map.fit(&points)
 }
 
@@ -450,7 +433,7 @@ fn zoom_buttons_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
                     let _ = app.map.memory.zoom_out();
                 }
                 if ui
-                    .add_enabled(!fit_points(app).is_empty(), egui::Button::new("Fit map"))
+                    .add_enabled(!app.fit_points().is_empty(), egui::Button::new("Fit map"))
                     .on_hover_text(
                         "Frame the selected photo's candidates, EXIF position and claim (F)",
                     )

@@ -79,21 +79,22 @@ fn photo_pane_ui(ui: &mut egui::Ui, app: &mut App, index: usize, zoom: &mut Zoom
         .previews
         .want(&ctx, &path, Detail::Preview, repaint.clone());
     let ppp = ui.ctx().pixels_per_point();
-    ui.horizontal(|ui| {
-        ui.label(egui::RichText::new(&name).strong());
-        if let PreviewState::Ready(preview) = &state {
-            let pane = ui.available_size();
-            ui.label(format!(
-                "{:.0} %",
-                zoom.percent(preview.image_px(), pane, ppp)
-            ));
-        }
-    });
+    // The pane's size is known before its title row, which shows the zoom it is drawn at.
+    let title_height = ui.spacing().interact_size.y + ui.spacing().item_spacing.y;
     let summary_height = ui.text_style_height(&egui::TextStyle::Small) * 2.0 + 8.0;
     let pane_size = egui::vec2(
         ui.available_width(),
-        (ui.available_height() - summary_height).max(40.0),
+        (ui.available_height() - title_height - summary_height).max(40.0),
     );
+    ui.horizontal(|ui| {
+        ui.label(egui::RichText::new(&name).strong());
+        if let PreviewState::Ready(preview) = &state {
+            ui.label(format!(
+                "{:.0} %",
+                zoom.percent(preview.image_px(), pane_size, ppp)
+            ));
+        }
+    });
     let (pane, response) = ui.allocate_exact_size(pane_size, egui::Sense::click_and_drag());
     response.widget_info(|| {
         egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Preview of {name}"))
