@@ -138,12 +138,18 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         app.map.keys_to_map = rect.contains(pressed_at);
     }
 
-    attribution_ui(ui, rect, &attributions, network);
+    let attribution = attribution_ui(ui, rect, &attributions, network);
     if tiles_missing {
         tiles_missing_ui(ui, rect);
     }
     if show_heat {
-        legend_ui(ui, rect, opacity);
+        // Beside the attribution where the map is wide enough, above it where it is not.
+        let bottom = if rect.left() + LEGEND_WIDTH + 16.0 > attribution.left() {
+            attribution.top() - 4.0
+        } else {
+            rect.bottom() - 8.0
+        };
+        legend_ui(ui, egui::pos2(rect.left() + 8.0, bottom), opacity);
     }
     zoom_buttons_ui(ui, rect, app);
     search_ui(ui, rect, app);
@@ -458,12 +464,16 @@ fn zoom_buttons_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
         });
 }
 
+/// The legend's width with its frame, in points.
+const LEGEND_WIDTH: f32 = 196.0;
+
+/// Draws the attributions in the map's bottom right corner; returns where.
 fn attribution_ui(
     ui: &mut egui::Ui,
     rect: egui::Rect,
     attributions: &[walkers::sources::Attribution],
     network: bool,
-) {
+) -> egui::Rect {
     egui::Area::new(egui::Id::unique("map attribution"))
         .pivot(Align2::RIGHT_BOTTOM)
         .fixed_pos(rect.right_bottom() - Vec2::new(4.0, 4.0))
@@ -495,13 +505,16 @@ fn attribution_ui(
                         }
                     });
                 });
-        });
+        })
+        .response
+        .rect
 }
 
-fn legend_ui(ui: &mut egui::Ui, rect: egui::Rect, opacity: f32) {
+/// The heatmap's legend, its bottom left corner at `left_bottom`.
+fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32) {
     egui::Area::new(egui::Id::unique("heat legend"))
         .pivot(Align2::LEFT_BOTTOM)
-        .fixed_pos(rect.left_bottom() + Vec2::new(8.0, -8.0))
+        .fixed_pos(left_bottom)
         .show(ui.ctx(), |ui| {
             egui::Frame::new()
                 .fill(Color32::from_white_alpha(210))
