@@ -41,7 +41,7 @@ if [ -z "${GEOLOUPE_FAKE_MODEL:-}" ]; then
   "$bin" --data-dir "$data" model import tests/fixtures/tiny_clip >/dev/null
   # Encode and cache the gallery now, so the app's model is ready at once.
   "$bin" --data-dir "$data" locate tests/fixtures/images/kauai.jpg >/dev/null
-  run_button_y=221
+  run_button_y=279
 else
   run_button_y=129
 fi

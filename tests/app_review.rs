@@ -650,3 +650,34 @@ fn review_layout_at_1600_by_1000_puts_the_preview_beside_the_map() {
     assert_eq!(rects.overlaps(), Vec::new(), "{rects:?}");
     assert!(rects.drawn().iter().all(|(_, r)| r.max.x <= 1600.5));
 }
+
+/// A dialog over review mode takes the keys: "1" pressed while the export window asks which
+/// photos to take decides nothing behind it.
+#[test]
+fn review_keys_do_nothing_while_a_dialog_is_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, _) = located_folder(tmp.path(), big());
+    harness.key_press(egui::Key::R);
+    harness.step();
+    harness.step();
+    let first = harness
+        .state()
+        .app()
+        .collection
+        .selected
+        .expect("review selects");
+    harness
+        .state_mut()
+        .app_mut()
+        .commands
+        .push(Command::OpenExport);
+    harness.step();
+    harness.step();
+    assert!(harness.state().app().jobs.export_choice.is_some());
+    harness.key_press(egui::Key::Num1);
+    harness.step();
+    harness.step();
+    let app = harness.state().app();
+    assert_eq!(app.collection.photos[first].decision, None);
+    assert_eq!(app.collection.selected, Some(first));
+}

@@ -1,8 +1,8 @@
 //! Review mode's keys and banner. R starts it; then, one key press per photo: Enter or 1
 //! accepts candidate #1, 2–5 accept that candidate, P places the photo by hand on the map,
-//! S or the Right arrow skips, the Left arrow goes back, Esc leaves. The keys act only in review mode (R only outside
-//! it) and never while a text field has focus; in review mode they are taken before the
-//! browser's arrow keys see them.
+//! S or the Right arrow skips, the Left arrow goes back, Esc leaves. The keys act only in
+//! review mode (R only outside it), never while a text field has focus or a dialog is open; in
+//! review mode they are taken before the browser's arrow keys see them.
 
 use crate::app::review::ReviewAction;
 use crate::app::{App, Command};
@@ -11,7 +11,7 @@ use crate::app::{App, Command};
 pub const REVIEW_KEYS: &str = "Enter/1 accept #1 · 2–5 accept that candidate · P place by hand · S or Right arrow skip · Left arrow back · Esc leave";
 
 pub fn handle_review_keys(ctx: &egui::Context, app: &mut App) {
-    if ctx.text_edit_focused() {
+    if ctx.text_edit_focused() || dialog_open(app) {
         return;
     }
     let none = egui::Modifiers::NONE;
@@ -45,6 +45,14 @@ pub fn handle_review_keys(ctx: &egui::Context, app: &mut App) {
     if let Some(action) = pressed.first() {
         app.commands.push(Command::Review(*action));
     }
+}
+
+/// A dialog asks something (a write, an export, a download): keys go to it, never to a
+/// decision behind it.
+fn dialog_open(app: &App) -> bool {
+    app.jobs.write_confirm.is_some()
+        || app.jobs.export_choice.is_some()
+        || app.jobs.confirm_download
 }
 
 /// The line above the preview and the map while reviewing: where the user is, and the keys.
