@@ -13,76 +13,24 @@ use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use geoloupe::app::{App, AppOptions, Command, DecisionSource, ModelChoice, ModelState};
 use geoloupe::domain::Decision;
 use geoloupe::geo::{ClaimSource, LatLon};
-use geoloupe::model::files::DataDirs;
 use geoloupe::runtime::inference::FakeEmbedder;
+
+mod common;
+
+use common::app::{
+    TestApp, WINDOW, index_of, options_with as options, start_app_sized, step_until,
+};
 
 fn fixture_images() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images")
 }
 
-/// The app is built inside the first frame, with the harness's egui context.
-struct TestApp {
-    options: Option<AppOptions>,
-    app: Option<App>,
-}
-
-impl TestApp {
-    fn app(&self) -> &App {
-        self.app.as_ref().expect("built in the first frame")
-    }
-    fn app_mut(&mut self) -> &mut App {
-        self.app.as_mut().expect("built in the first frame")
-    }
-}
-
 fn start_app(options: AppOptions) -> Harness<'static, TestApp> {
-    start_app_with_max_steps(options, 10_000)
+    start_app_sized(options, WINDOW, 10_000)
 }
 
-/// `max_steps` bounds how long building the harness runs the app until it is stable (a model
-/// still loading keeps a spinner turning, so it never is).
 fn start_app_with_max_steps(options: AppOptions, max_steps: u64) -> Harness<'static, TestApp> {
-    let mut harness = Harness::builder()
-        .with_size(egui::Vec2::new(1400.0, 900.0))
-        .with_max_steps(max_steps)
-        .build_ui_state(
-            |ui, state: &mut TestApp| {
-                if state.app.is_none()
-                    && let Some(options) = state.options.take()
-                {
-                    state.app = Some(App::new(ui.ctx(), options));
-                }
-                if let Some(app) = &mut state.app {
-                    geoloupe::ui::app_ui(ui, app);
-                }
-            },
-            TestApp {
-                options: Some(options),
-                app: None,
-            },
-        );
-    harness.step();
-    harness
-}
-
-fn options(data_dir: &Path, model: ModelChoice) -> AppOptions {
-    let dirs = DataDirs::resolve(Some(data_dir)).unwrap();
-    let mut options = AppOptions::new(dirs);
-    options.model = model;
-    options.network_allowed = false;
-    options
-}
-
-/// Steps the app until `done` holds (background threads need real time to answer).
-fn step_until(harness: &mut Harness<'_, TestApp>, what: &str, done: impl Fn(&App) -> bool) {
-    for _ in 0..3000 {
-        harness.step();
-        if done(harness.state().app()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("gave up waiting for: {what}");
+    start_app_sized(options, WINDOW, max_steps)
 }
 
 /// A folder of copies of fixture photos: gps.jpg (with EXIF GPS), kauai.jpg, small.png and an
@@ -121,14 +69,6 @@ fn drop_onto_window(harness: &mut Harness<'_, TestApp>, path: &Path) {
         .input_mut()
         .dropped_files
         .push(std::sync::Arc::new(DroppedPath(path.to_owned())));
-}
-
-fn index_of(app: &App, name: &str) -> usize {
-    app.collection
-        .photos
-        .iter()
-        .position(|p| p.entry.file_name() == name)
-        .unwrap_or_else(|| panic!("{name} is not in the collection"))
 }
 
 #[test]

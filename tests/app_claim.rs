@@ -8,71 +8,20 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use geoloupe::app::{App, AppOptions, Command, ModelChoice, ModelState};
+use geoloupe::app::{App, Command, ModelState};
 use geoloupe::geo::{ClaimSource, LatLon};
 use geoloupe::library::store::StoredClaim;
-use geoloupe::model::files::DataDirs;
-use geoloupe::runtime::inference::FakeEmbedder;
 
-/// The app is built inside the first frame, with the harness's egui context.
-struct TestApp {
-    options: Option<AppOptions>,
-    app: Option<App>,
-}
+use common::app::{SMALL_WINDOW, TestApp, fake_options, start_app_sized, step_until};
 
-impl TestApp {
-    fn app(&self) -> &App {
-        self.app.as_ref().expect("built in the first frame")
-    }
-    fn app_mut(&mut self) -> &mut App {
-        self.app.as_mut().expect("built in the first frame")
-    }
-}
-
+/// The app on `folder` in the small window: the claim section must fit the side panel there.
 fn start_app(data_dir: &Path, folder: &Path) -> Harness<'static, TestApp> {
-    let dirs = DataDirs::resolve(Some(data_dir)).unwrap();
-    let mut options = AppOptions::new(dirs);
-    options.model = ModelChoice::Fake(FakeEmbedder::new());
-    options.network_allowed = false;
+    let mut options = fake_options(data_dir);
     options.initial_paths = vec![folder.to_owned()];
-    let mut harness = Harness::builder()
-        // The small window of the brief: the claim section must fit the side panel there.
-        .with_size(egui::Vec2::new(1024.0, 700.0))
-        .with_max_steps(10_000)
-        .build_ui_state(
-            |ui, state: &mut TestApp| {
-                if state.app.is_none()
-                    && let Some(options) = state.options.take()
-                {
-                    state.app = Some(App::new(ui.ctx(), options));
-                }
-                if let Some(app) = &mut state.app {
-                    geoloupe::ui::app_ui(ui, app);
-                }
-            },
-            TestApp {
-                options: Some(options),
-                app: None,
-            },
-        );
-    harness.step();
-    harness
-}
-
-/// Steps the app until `done` holds (background threads need real time to answer).
-fn step_until(harness: &mut Harness<'_, TestApp>, what: &str, done: impl Fn(&App) -> bool) {
-    for _ in 0..3000 {
-        harness.step();
-        if done(harness.state().app()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("gave up waiting for: {what}");
+    start_app_sized(options, SMALL_WINDOW, 10_000)
 }
 
 /// gps.jpg (with EXIF GPS) and kauai.jpg (without).

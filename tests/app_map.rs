@@ -8,79 +8,26 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use geoloupe::app::{App, AppOptions, Command, ModelChoice, ModelState};
+use geoloupe::app::{App, Command, ModelState};
 use geoloupe::domain::Decision;
 use geoloupe::geo::LatLon;
 use geoloupe::geo::heatmap::{mercator_unit, mercator_unit_to_lat_lon};
-use geoloupe::model::files::DataDirs;
-use geoloupe::runtime::inference::FakeEmbedder;
 
-struct TestApp {
-    options: Option<AppOptions>,
-    app: Option<App>,
-}
-
-impl TestApp {
-    fn app(&self) -> &App {
-        self.app.as_ref().expect("built in the first frame")
-    }
-    fn app_mut(&mut self) -> &mut App {
-        self.app.as_mut().expect("built in the first frame")
-    }
-}
-
-fn start_app_sized(options: AppOptions, size: egui::Vec2) -> Harness<'static, TestApp> {
-    let mut harness = Harness::builder()
-        .with_size(size)
-        .with_max_steps(10_000)
-        .build_ui_state(
-            |ui, state: &mut TestApp| {
-                if state.app.is_none()
-                    && let Some(options) = state.options.take()
-                {
-                    state.app = Some(App::new(ui.ctx(), options));
-                }
-                if let Some(app) = &mut state.app {
-                    geoloupe::ui::app_ui(ui, app);
-                }
-            },
-            TestApp {
-                options: Some(options),
-                app: None,
-            },
-        );
-    harness.step();
-    harness
-}
+use common::app::{TestApp, WINDOW, fake_options, index_of, start_app_sized, step_until};
 
 /// The app with the fake model, no network, and (when given) photos opened.
 fn app_with(tmp: &Path, paths: Vec<PathBuf>) -> Harness<'static, TestApp> {
-    app_with_size(tmp, paths, egui::Vec2::new(1400.0, 900.0))
+    app_with_size(tmp, paths, WINDOW)
 }
 
 fn app_with_size(tmp: &Path, paths: Vec<PathBuf>, size: egui::Vec2) -> Harness<'static, TestApp> {
-    let dirs = DataDirs::resolve(Some(&tmp.join("data"))).unwrap();
-    let mut options = AppOptions::new(dirs);
-    options.model = ModelChoice::Fake(FakeEmbedder::new());
-    options.network_allowed = false;
+    let mut options = fake_options(&tmp.join("data"));
     options.settings.view_mode = geoloupe::app::ViewMode::List;
     options.initial_paths = paths;
-    start_app_sized(options, size)
-}
-
-fn step_until(harness: &mut Harness<'_, TestApp>, what: &str, done: impl Fn(&App) -> bool) {
-    for _ in 0..3000 {
-        harness.step();
-        if done(harness.state().app()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("gave up waiting for: {what}");
+    start_app_sized(options, size, 10_000)
 }
 
 /// kauai.jpg and gps.jpg (which has EXIF GPS) copied into a folder.
@@ -95,14 +42,6 @@ fn photo_folder(root: &Path) -> PathBuf {
         .unwrap();
     }
     folder
-}
-
-fn index_of(app: &App, name: &str) -> usize {
-    app.collection
-        .photos
-        .iter()
-        .position(|p| p.entry.file_name() == name)
-        .unwrap_or_else(|| panic!("{name} is not in the collection"))
 }
 
 fn viewport(app: &App) -> egui::Rect {

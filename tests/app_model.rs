@@ -14,44 +14,11 @@ use egui_kittest::kittest::Queryable as _;
 use geoloupe::app::{App, AppOptions, Command, ModelChoice, ModelState};
 use geoloupe::model::files::{self, DataDirs};
 
-/// The app is built inside the first frame, with the harness's egui context.
-struct TestApp {
-    options: Option<AppOptions>,
-    app: Option<App>,
-}
+use common::app::{SMALL_WINDOW, TestApp, start_app_sized};
 
-impl TestApp {
-    fn app(&self) -> &App {
-        self.app.as_ref().expect("built in the first frame")
-    }
-    fn app_mut(&mut self) -> &mut App {
-        self.app.as_mut().expect("built in the first frame")
-    }
-}
-
+/// A loading model keeps a spinner turning: never stable, so few steps at the start.
 fn start_app(options: AppOptions) -> Harness<'static, TestApp> {
-    // A loading model keeps a spinner turning: never stable, so few steps at the start.
-    let mut harness = Harness::builder()
-        .with_size(egui::Vec2::new(1024.0, 700.0))
-        .with_max_steps(20)
-        .build_ui_state(
-            |ui, state: &mut TestApp| {
-                if state.app.is_none()
-                    && let Some(options) = state.options.take()
-                {
-                    state.app = Some(App::new(ui.ctx(), options));
-                }
-                if let Some(app) = &mut state.app {
-                    geoloupe::ui::app_ui(ui, app);
-                }
-            },
-            TestApp {
-                options: Some(options),
-                app: None,
-            },
-        );
-    harness.step();
-    harness
+    start_app_sized(options, SMALL_WINDOW, 20)
 }
 
 fn installed_options(data_dir: &Path) -> AppOptions {

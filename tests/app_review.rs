@@ -7,76 +7,25 @@
 #![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use geoloupe::app::export::WriteScope;
-use geoloupe::app::{App, AppOptions, Command, DecisionSource, ModelChoice, ModelState};
+use geoloupe::app::{AppOptions, Command, DecisionSource, ModelState};
 use geoloupe::domain::Decision;
-use geoloupe::model::files::DataDirs;
-use geoloupe::runtime::inference::FakeEmbedder;
+
+mod common;
+
+use common::app::{
+    SMALL_WINDOW, TestApp, WINDOW, fake_options as options, index_of, start_app_sized, step_until,
+};
 
 fn fixture_images() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images")
 }
 
-/// The app is built inside the first frame, with the harness's egui context.
-struct TestApp {
-    options: Option<AppOptions>,
-    app: Option<App>,
-}
-
-impl TestApp {
-    fn app(&self) -> &App {
-        self.app.as_ref().expect("built in the first frame")
-    }
-    fn app_mut(&mut self) -> &mut App {
-        self.app.as_mut().expect("built in the first frame")
-    }
-}
-
 fn start_app(options: AppOptions, size: egui::Vec2) -> Harness<'static, TestApp> {
-    let mut harness = Harness::builder()
-        .with_size(size)
-        .with_max_steps(10_000)
-        .build_ui_state(
-            |ui, state: &mut TestApp| {
-                if state.app.is_none()
-                    && let Some(options) = state.options.take()
-                {
-                    state.app = Some(App::new(ui.ctx(), options));
-                }
-                if let Some(app) = &mut state.app {
-                    geoloupe::ui::app_ui(ui, app);
-                }
-            },
-            TestApp {
-                options: Some(options),
-                app: None,
-            },
-        );
-    harness.step();
-    harness
-}
-
-fn options(data_dir: &Path) -> AppOptions {
-    let dirs = DataDirs::resolve(Some(data_dir)).unwrap();
-    let mut options = AppOptions::new(dirs);
-    options.model = ModelChoice::Fake(FakeEmbedder::new());
-    options.network_allowed = false;
-    options
-}
-
-fn step_until(harness: &mut Harness<'_, TestApp>, what: &str, done: impl Fn(&App) -> bool) {
-    for _ in 0..3000 {
-        harness.step();
-        if done(harness.state().app()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("gave up waiting for: {what}");
+    start_app_sized(options, size, 10_000)
 }
 
 /// gps.jpg (with EXIF GPS), kauai.jpg, sub/small.png and an empty file that can't be read.
@@ -93,14 +42,6 @@ fn photo_folder(root: &Path) -> PathBuf {
     .unwrap();
     std::fs::write(folder.join("empty.jpg"), b"").unwrap();
     folder
-}
-
-fn index_of(app: &App, name: &str) -> usize {
-    app.collection
-        .photos
-        .iter()
-        .position(|p| p.entry.file_name() == name)
-        .unwrap_or_else(|| panic!("{name} is not in the collection"))
 }
 
 /// The folder opened and every usable photo located (3: the empty file can't be).
@@ -127,10 +68,6 @@ fn located_folder(tmp: &Path, size: egui::Vec2) -> (Harness<'static, TestApp>, P
     (harness, folder)
 }
 
-fn big() -> egui::Vec2 {
-    egui::Vec2::new(1400.0, 900.0)
-}
-
 fn accept_top1(harness: &mut Harness<'static, TestApp>, name: &str) -> usize {
     let app = harness.state_mut().app_mut();
     let index = index_of(app, name);
@@ -152,7 +89,7 @@ fn accept_top1(harness: &mut Harness<'static, TestApp>, name: &str) -> usize {
 #[test]
 fn review_writes_take_accepted_locations_unless_estimates_are_confirmed() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, folder) = located_folder(tmp.path(), big());
+    let (mut harness, folder) = located_folder(tmp.path(), WINDOW);
     accept_top1(&mut harness, "kauai.jpg");
 
     // The dry run: the accepted location only, and what is left out, with the count.
@@ -272,7 +209,7 @@ fn review_writes_take_accepted_locations_unless_estimates_are_confirmed() {
 #[test]
 fn review_mode_steps_through_unreviewed_results_by_key() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, _) = located_folder(tmp.path(), big());
+    let (mut harness, _) = located_folder(tmp.path(), WINDOW);
     // The queue is the view's order (by path): gps.jpg, kauai.jpg, sub/small.png.
     let (gps, kauai, small) = {
         let app = harness.state().app();
@@ -422,7 +359,7 @@ fn review_mode_steps_through_unreviewed_results_by_key() {
 #[test]
 fn review_layout_at_1024_by_700_keeps_the_map_usable_and_panels_apart() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, _) = located_folder(tmp.path(), egui::Vec2::new(1024.0, 700.0));
+    let (mut harness, _) = located_folder(tmp.path(), SMALL_WINDOW);
     // A long message in the status bar must not widen anything for good.
     harness
         .state_mut()
@@ -475,7 +412,7 @@ fn review_layout_at_1024_by_700_keeps_the_map_usable_and_panels_apart() {
 #[test]
 fn review_accept_buttons_stay_put_when_one_is_accepted() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, _) = located_folder(tmp.path(), big());
+    let (mut harness, _) = located_folder(tmp.path(), WINDOW);
     let kauai = index_of(harness.state().app(), "kauai.jpg");
     harness.state_mut().app_mut().apply(Command::Select {
         index: kauai,
@@ -502,7 +439,7 @@ fn review_preview_shows_the_photo_large_and_compares_two() {
     let folder = photo_folder(tmp.path());
     let mut options = options(&tmp.path().join("data"));
     options.initial_paths = vec![folder.join("kauai.jpg"), folder];
-    let mut harness = start_app(options, big());
+    let mut harness = start_app(options, WINDOW);
     step_until(&mut harness, "the scan", |app| {
         app.collection.photos.len() == 4
     });
@@ -563,7 +500,7 @@ fn review_preview_shows_the_photo_large_and_compares_two() {
 #[test]
 fn review_filters_runs_and_undo_say_what_they_touch() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, folder) = located_folder(tmp.path(), big());
+    let (mut harness, folder) = located_folder(tmp.path(), WINDOW);
 
     // Every usable photo has a current result: nothing new or stale.
     harness.get_by_label("Run on new or stale (0)");
@@ -656,7 +593,7 @@ fn review_layout_at_1600_by_1000_puts_the_preview_beside_the_map() {
 #[test]
 fn review_keys_do_nothing_while_a_dialog_is_open() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, _) = located_folder(tmp.path(), big());
+    let (mut harness, _) = located_folder(tmp.path(), WINDOW);
     harness.key_press(egui::Key::R);
     harness.step();
     harness.step();

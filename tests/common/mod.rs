@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 
 use geoloupe::model::files::{self, DataDirs};
 
+pub mod app;
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
