@@ -18,7 +18,8 @@ use geoloupe::runtime::inference::FakeEmbedder;
 mod common;
 
 use common::app::{
-    TestApp, WINDOW, index_of, options_with as options, start_app_sized, step_until,
+    TestApp, WINDOW, index_of, located_folder, options_with as options, photo_folder,
+    run_all_shown, start_app_sized, step_until,
 };
 
 fn fixture_images() -> PathBuf {
@@ -31,23 +32,6 @@ fn start_app(options: AppOptions) -> Harness<'static, TestApp> {
 
 fn start_app_with_max_steps(options: AppOptions, max_steps: u64) -> Harness<'static, TestApp> {
     start_app_sized(options, WINDOW, max_steps)
-}
-
-/// A folder of copies of fixture photos: gps.jpg (with EXIF GPS), kauai.jpg, small.png and an
-/// empty file that can't be read.
-fn photo_folder(root: &Path) -> PathBuf {
-    let folder = root.join("photos");
-    std::fs::create_dir_all(folder.join("sub")).unwrap();
-    for name in ["gps.jpg", "kauai.jpg"] {
-        std::fs::copy(fixture_images().join(name), folder.join(name)).unwrap();
-    }
-    std::fs::copy(
-        fixture_images().join("small.png"),
-        folder.join("sub").join("small.png"),
-    )
-    .unwrap();
-    std::fs::write(folder.join("empty.jpg"), b"").unwrap();
-    folder
 }
 
 /// A file or folder dropped onto the window (what the windowing integration hands egui).
@@ -421,38 +405,6 @@ fn placing_by_hand_on_the_map_is_a_decision_that_can_be_undone() {
     );
 }
 
-/// Clicks "Run on all shown (`shown`)" and waits until the batch is over with `located` photos
-/// located.
-fn run_all_shown(harness: &mut Harness<'static, TestApp>, shown: usize, located: usize) {
-    harness
-        .get_by_label(&format!("Run on all shown ({shown})"))
-        .click();
-    step_until(harness, "the batch", |app| {
-        app.model.batch.is_none()
-            && app
-                .collection
-                .photos
-                .iter()
-                .filter(|p| p.is_located())
-                .count()
-                == located
-    });
-}
-
-/// Opens a copy of the fixture photos, waits for the model and locates every photo shown.
-fn located_folder(tmp: &Path) -> (Harness<'static, TestApp>, PathBuf) {
-    let folder = photo_folder(tmp);
-    let mut options = options(&tmp.join("data"), ModelChoice::Fake(FakeEmbedder::new()));
-    options.initial_paths = vec![folder.clone()];
-    let mut harness = start_app(options);
-    step_until(&mut harness, "the scan and the model", |app| {
-        app.collection.photos.len() == 4 && matches!(app.model.state, ModelState::Ready(_))
-    });
-    run_all_shown(&mut harness, 4, 3);
-    harness.step();
-    (harness, folder)
-}
-
 /// The `(name, lat, lon)` of each waypoint of a GPX document.
 fn gpx_waypoints(gpx: &str) -> Vec<(String, f64, f64)> {
     use quick_xml::events::Event;
@@ -493,7 +445,7 @@ fn gpx_waypoints(gpx: &str) -> Vec<(String, f64, f64)> {
 #[test]
 fn the_claim_section_checks_the_exif_position_against_the_estimate() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, _folder) = located_folder(tmp.path());
+    let (mut harness, _folder) = located_folder(tmp.path(), WINDOW);
     let gps = index_of(harness.state().app(), "gps.jpg");
     harness.state_mut().app_mut().apply(Command::Select {
         index: gps,
@@ -574,7 +526,7 @@ fn assert_claim_shown(harness: &Harness<'_, TestApp>, check: &geoloupe::geo::Cla
 #[test]
 fn exported_gpx_has_one_waypoint_per_located_photo() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, folder) = located_folder(tmp.path());
+    let (mut harness, folder) = located_folder(tmp.path(), WINDOW);
     // Accept candidate #2 of kauai.jpg: the export uses it instead of the top-1.
     let kauai = index_of(harness.state().app(), "kauai.jpg");
     let second = harness.state().app().collection.photos[kauai]
@@ -676,7 +628,7 @@ fn exported_gpx_has_one_waypoint_per_located_photo() {
 #[test]
 fn xmp_sidecars_are_written_only_after_confirming() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, folder) = located_folder(tmp.path());
+    let (mut harness, folder) = located_folder(tmp.path(), WINDOW);
     let sidecars = || -> Vec<PathBuf> {
         let mut found = Vec::new();
         for dir in [folder.clone(), folder.join("sub")] {
@@ -740,7 +692,7 @@ fn xmp_sidecars_are_written_only_after_confirming() {
 #[test]
 fn exif_gps_is_written_after_confirming_with_a_backup_and_results_stay_current() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, folder) = located_folder(tmp.path());
+    let (mut harness, folder) = located_folder(tmp.path(), WINDOW);
     let kauai = folder.join("kauai.jpg");
     let original = std::fs::read(&kauai).unwrap();
     let top1 = {
@@ -1024,7 +976,7 @@ fn space_waits_for_the_model_and_never_cancels_its_load() {
 #[test]
 fn closing_the_window_mid_write_still_records_the_write() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, folder) = located_folder(tmp.path());
+    let (mut harness, folder) = located_folder(tmp.path(), WINDOW);
     let kauai = folder.join("kauai.jpg");
     let original = std::fs::read(&kauai).unwrap();
     dry_run_with_estimates(&mut harness, "Write EXIF GPS…");
@@ -1057,7 +1009,7 @@ fn closing_the_window_mid_write_still_records_the_write() {
 #[test]
 fn ctrl_z_undoes_right_after_clicking_accept() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, _folder) = located_folder(tmp.path());
+    let (mut harness, _folder) = located_folder(tmp.path(), WINDOW);
     let kauai = index_of(harness.state().app(), "kauai.jpg");
     harness.get_by_label_contains("kauai.jpg").click();
     step_until(&mut harness, "kauai selected", |app| {
@@ -1084,7 +1036,7 @@ fn ctrl_z_undoes_right_after_clicking_accept() {
 #[test]
 fn app_exports_write_photo_paths_as_chosen() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, folder) = located_folder(tmp.path());
+    let (mut harness, folder) = located_folder(tmp.path(), WINDOW);
     let data_dir = tmp.path().join("data");
     let export = |harness: &mut Harness<'static, TestApp>, style, name: &str| {
         let out = tmp.path().join(name);
@@ -1299,7 +1251,7 @@ fn errors_stay_until_dismissed_notes_go_and_the_log_keeps_both() {
 #[test]
 fn xmp_sidecars_carry_the_iptc_location_of_accepted_locations() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut harness, folder) = located_folder(tmp.path());
+    let (mut harness, folder) = located_folder(tmp.path(), WINDOW);
     // Placed by hand on Kauai (the fake model's candidates fall anywhere).
     let kauai = index_of(harness.state().app(), "kauai.jpg");
     harness.state_mut().app_mut().apply(Command::Accept {

@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use geoloupe::app::export::WriteScope;
-use geoloupe::app::{AppOptions, Command, DecisionSource, ModelState};
+use geoloupe::app::{AppOptions, Command, DecisionSource};
 use geoloupe::domain::Decision;
 
 mod common;
 
 use common::app::{
-    SMALL_WINDOW, TestApp, WINDOW, fake_options as options, index_of, start_app_sized, step_until,
+    SMALL_WINDOW, TestApp, WINDOW, fake_options as options, index_of, located_folder, photo_folder,
+    start_app_sized, step_until,
 };
 
 fn fixture_images() -> PathBuf {
@@ -26,46 +27,6 @@ fn fixture_images() -> PathBuf {
 
 fn start_app(options: AppOptions, size: egui::Vec2) -> Harness<'static, TestApp> {
     start_app_sized(options, size, 10_000)
-}
-
-/// gps.jpg (with EXIF GPS), kauai.jpg, sub/small.png and an empty file that can't be read.
-fn photo_folder(root: &Path) -> PathBuf {
-    let folder = root.join("photos");
-    std::fs::create_dir_all(folder.join("sub")).unwrap();
-    for name in ["gps.jpg", "kauai.jpg"] {
-        std::fs::copy(fixture_images().join(name), folder.join(name)).unwrap();
-    }
-    std::fs::copy(
-        fixture_images().join("small.png"),
-        folder.join("sub").join("small.png"),
-    )
-    .unwrap();
-    std::fs::write(folder.join("empty.jpg"), b"").unwrap();
-    folder
-}
-
-/// The folder opened and every usable photo located (3: the empty file can't be).
-fn located_folder(tmp: &Path, size: egui::Vec2) -> (Harness<'static, TestApp>, PathBuf) {
-    let folder = photo_folder(tmp);
-    let mut options = options(&tmp.join("data"));
-    options.initial_paths = vec![folder.clone()];
-    let mut harness = start_app(options, size);
-    step_until(&mut harness, "the scan and the model", |app| {
-        app.collection.photos.len() == 4 && matches!(app.model.state, ModelState::Ready(_))
-    });
-    harness.get_by_label("Run on all shown (4)").click();
-    step_until(&mut harness, "the batch", |app| {
-        app.model.batch.is_none()
-            && app
-                .collection
-                .photos
-                .iter()
-                .filter(|p| p.is_located())
-                .count()
-                == 3
-    });
-    harness.step();
-    (harness, folder)
 }
 
 fn accept_top1(harness: &mut Harness<'static, TestApp>, name: &str) -> usize {

@@ -2,11 +2,11 @@
 //! inside the first frame with the harness's egui context, and every frame runs
 //! `geoloupe::ui::app_ui`, exactly as the native window does.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use egui_kittest::Harness;
-use geoloupe::app::{App, AppOptions, ModelChoice};
+use geoloupe::app::{App, AppOptions, ModelChoice, ModelState};
 use geoloupe::model::files::DataDirs;
 use geoloupe::runtime::inference::FakeEmbedder;
 
@@ -93,4 +93,55 @@ pub fn index_of(app: &App, name: &str) -> usize {
         .iter()
         .position(|p| p.entry.file_name() == name)
         .unwrap_or_else(|| panic!("{name} is not in the collection"))
+}
+
+/// A folder of copies of fixture photos: gps.jpg (with EXIF GPS), kauai.jpg, sub/small.png and
+/// an empty file that can't be read.
+pub fn photo_folder(root: &Path) -> PathBuf {
+    let folder = root.join("photos");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    for name in ["gps.jpg", "kauai.jpg"] {
+        std::fs::copy(super::image_path(name), folder.join(name)).unwrap();
+    }
+    std::fs::copy(
+        super::image_path("small.png"),
+        folder.join("sub").join("small.png"),
+    )
+    .unwrap();
+    std::fs::write(folder.join("empty.jpg"), b"").unwrap();
+    folder
+}
+
+/// Clicks "Run on all shown (`shown`)" and waits until the batch is over with `located` photos
+/// located.
+pub fn run_all_shown(harness: &mut Harness<'static, TestApp>, shown: usize, located: usize) {
+    use egui_kittest::kittest::Queryable as _;
+    harness
+        .get_by_label(&format!("Run on all shown ({shown})"))
+        .click();
+    step_until(harness, "the batch", |app| {
+        app.model.batch.is_none()
+            && app
+                .collection
+                .photos
+                .iter()
+                .filter(|p| p.is_located())
+                .count()
+                == located
+    });
+}
+
+/// [`photo_folder`] opened in a `size` window with the fake model, and every usable photo
+/// located (3: the empty file can't be).
+pub fn located_folder(tmp: &Path, size: egui::Vec2) -> (Harness<'static, TestApp>, PathBuf) {
+    let folder = photo_folder(tmp);
+    let mut options = fake_options(&tmp.join("data"));
+    options.initial_paths = vec![folder.clone()];
+    let mut harness = start_app_sized(options, size, 10_000);
+    step_until(&mut harness, "the scan and the model", |app| {
+        app.collection.photos.len() == 4 && matches!(app.model.state, ModelState::Ready(_))
+    });
+    run_all_shown(&mut harness, 4, 3);
+    harness.step();
+    (harness, folder)
 }
