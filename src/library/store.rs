@@ -520,17 +520,20 @@ impl Store {
         })
     }
 
-    /// The current decision for `path` (without touching the file).
-    pub fn decision(&self, path: &Path) -> Result<Option<Decision>, LibraryError> {
+    /// The id of the photo stored at `path`, if any.
+    fn photo_id(&self, path: &Path) -> Result<Option<i64>, LibraryError> {
         let key = path_key(&absolute(path));
-        let id: Option<i64> = self
-            .conn
+        self.conn
             .query_row("SELECT id FROM photos WHERE path = ?1", params![key], |r| {
                 r.get(0)
             })
             .optional()
-            .map_err(LibraryError::sqlite("finding a photo"))?;
-        match id {
+            .map_err(LibraryError::sqlite("finding a photo"))
+    }
+
+    /// The current decision for `path` (without touching the file).
+    pub fn decision(&self, path: &Path) -> Result<Option<Decision>, LibraryError> {
+        match self.photo_id(path)? {
             Some(id) => current_decision(&self.conn, id),
             None => Ok(None),
         }
@@ -639,15 +642,7 @@ impl Store {
 
     /// The claimed location kept for `path` (without touching the file).
     pub fn claim(&self, path: &Path) -> Result<Option<StoredClaim>, LibraryError> {
-        let key = path_key(&absolute(path));
-        let id: Option<i64> = self
-            .conn
-            .query_row("SELECT id FROM photos WHERE path = ?1", params![key], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(LibraryError::sqlite("finding a photo"))?;
-        match id {
+        match self.photo_id(path)? {
             Some(id) => claim_of(&self.conn, id),
             None => Ok(None),
         }
