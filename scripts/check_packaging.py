@@ -25,6 +25,10 @@ PACKAGING = ROOT / "packaging"
 HEIF_EXTENSIONS = {"heic", "heif"}
 # The desktop file also opens folders.
 EXTRA_MIME_TYPES = {"inode/directory"}
+# Mach-O (32/64-bit, either byte order) and universal binaries.
+MACH_O_MAGICS = {
+    bytes.fromhex(h) for h in ("feedface", "feedfacf", "cefaedfe", "cffaedfe", "cafebabe")
+}
 
 
 class Checker:
@@ -114,6 +118,12 @@ def check_app(c, config, plist_fragment, app):
     )
     executable = contents / "MacOS" / info.get("CFBundleExecutable", "?")
     c.check(executable.is_file(), f"CFBundleExecutable is in Contents/MacOS: {executable}")
+    if executable.is_file():
+        magic = executable.read_bytes()[:4]
+        kind = "Mach-O" if magic in MACH_O_MAGICS else "ELF" if magic == b"\x7fELF" else repr(magic)
+        # Not a failure: on Linux the bundle carries the Linux binary as a stand-in (a macOS
+        # binary cannot be linked without Apple's SDK); only the layout and Info.plist count.
+        print(f"note: {executable.name} is {kind}")
     icon = contents / "Resources" / info.get("CFBundleIconFile", "?")
     c.check(icon.is_file() and icon.read_bytes()[:4] == b"icns", f"CFBundleIconFile is an .icns: {icon}")
     committed_icns = (ROOT / "icons/geoloupe.icns").read_bytes()
