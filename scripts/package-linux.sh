@@ -21,10 +21,13 @@ if [ "$(id -u)" != 0 ]; then
   as_root=(sudo)
 fi
 
+step_name=""
 step_start=$SECONDS
-step() {
-  echo "== ($((SECONDS - step_start)) s) $*"
+step() { # step NAME: ends the step before (printing its time), starts NAME
+  [ -n "$step_name" ] && echo "== took $((SECONDS - step_start)) s: $step_name"
+  step_name="$*"
   step_start=$SECONDS
+  [ "$step_name" = done ] || echo "== $step_name"
 }
 
 work="$(mktemp -d)"
