@@ -17,6 +17,7 @@ import plistlib
 import re
 import sys
 import tomllib
+from xml.etree import ElementTree
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,18 @@ def check_sources(c, config, plist_fragment, desktop_path):
     c.equal(entry.get("Icon"), config["name"], f"{desktop_path.name} Icon= (the hicolor icons' name)")
     c.check(entry.get("Exec", "").split()[:1] == [config["name"]], f"{desktop_path.name} Exec= runs geoloupe")
     c.check("%F" in entry.get("Exec", ""), f"{desktop_path.name} Exec= takes files (%F)")
+
+    # One app id everywhere: the window's (Wayland app_id / X11 class), the desktop file's name
+    # and StartupWMClass, the AppStream component and its launchable, the bundle identifier.
+    app_id = config["identifier"]
+    window = (ROOT / "src/ui/window.rs").read_text()
+    c.equal(re.findall(r'with_app_id\("([^"]+)"\)', window), [app_id], "the window's app id")
+    c.equal(entry.get("StartupWMClass"), app_id, f"{desktop_path.name} StartupWMClass=")
+    c.check((PACKAGING / f"{app_id}.desktop").is_file(), f"the desktop file is named {app_id}.desktop")
+    metainfo = ElementTree.parse(PACKAGING / f"{app_id}.metainfo.xml").getroot()
+    c.equal(metainfo.findtext("id"), app_id, "metainfo <id>")
+    c.equal(metainfo.findtext("launchable[@type='desktop-id']"), f"{app_id}.desktop", "metainfo <launchable>")
+    c.equal(metainfo.findtext("provides/binary"), config["name"], "metainfo <provides><binary>")
 
     types = plist_fragment["CFBundleDocumentTypes"]
     c.equal(
