@@ -4,17 +4,23 @@
 //! its photos can move together, and no private folder names leak), the file name only, or the
 //! full absolute path. Relative paths are computed lexically, like Python's `os.path.relpath`
 //! (`..` is not resolved through symbolic links); a photo that has no relative path from the
-//! export's folder (another drive on Windows) is written in full.
+//! export's folder (another drive or share on Windows) is written in full. On Windows names
+//! compare ignoring case, relative paths use `\`, and the verbatim prefix `canonicalize` adds
+//! (`\\?\C:\...`, `\\?\UNC\server\share\...`) is never written where the short form names
+//! the same file ([`crate::platform::windows_path`], tested on every system).
 //!
 //! **As text, losslessly** ([`PathText`]): every format is text, and a path need not be: on
 //! Linux a file name is any bytes. A path that is valid UTF-8 without control characters is
 //! written as it is. Any other path is written as readable text (invalid bytes and control
 //! characters become U+FFFD) *plus* its exact bytes as lowercase hex in a companion field:
 //! `path_bytes_hex` in `locate`'s JSON, JSON Lines and CSV, a `path bytes (hex):` line in its
-//! table, `photo_bytes_hex` in CSV and GeoJSON exports, `geoloupe:photoBytesHex` in GPX. The
-//! bytes are the path's bytes on Unix (`bytes.fromhex(h)` in Python, then `os.fsdecode`); on
-//! Windows, where paths are UTF-16, they are its WTF-8 encoding (only unpaired surrogates need
-//! them).
+//! table, `photo_bytes_hex` in CSV and GeoJSON exports, `geoloupe:photoBytesHex` in GPX. What
+//! the bytes are depends on the system that wrote them:
+//! - Unix (Linux, macOS): the path's bytes, exactly (`os.fsdecode(bytes.fromhex(h))` in Python).
+//! - Windows, where names are UTF-16 and may hold unpaired surrogates: the WTF-8 encoding of its
+//!   code units, UTF-8 with each unpaired surrogate as its three-byte form
+//!   (`bytes.fromhex(h).decode("utf-8", "surrogatepass")` in Python gives the name back;
+//!   [`crate::platform::wide::wtf8_from_wide`]).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -86,12 +92,13 @@ impl PhotoPaths {
             Rule::AsRecorded => photo.to_owned(),
             Rule::Relative { base_dir } => {
                 let photo = normalize(&absolute(photo));
-                relative_path(&photo, base_dir).unwrap_or(photo)
+                crate::platform::relative_path(&photo, base_dir)
+                    .unwrap_or_else(|| crate::platform::simplified(&photo))
             }
             Rule::Name => photo
                 .file_name()
                 .map_or_else(|| photo.to_owned(), PathBuf::from),
-            Rule::Full => absolute(photo),
+            Rule::Full => crate::platform::simplified(&absolute(photo)),
         }
     }
 
@@ -125,10 +132,25 @@ impl PathText {
                     .chars()
                     .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
                     .collect(),
-                bytes_hex: Some(hex::encode(path.as_os_str().as_encoded_bytes())),
+                bytes_hex: Some(hex::encode(exact_bytes(path))),
             },
         }
     }
+}
+
+/// The bytes [`PathText::bytes_hex`] holds (see the [module docs](self)).
+#[cfg(not(windows))]
+fn exact_bytes(path: &Path) -> Vec<u8> {
+    path.as_os_str().as_encoded_bytes().to_vec()
+}
+
+/// The bytes [`PathText::bytes_hex`] holds: WTF-8 from the UTF-16 code units, by our own
+/// encoder rather than `as_encoded_bytes` (whose encoding std leaves unspecified).
+#[cfg(windows)]
+fn exact_bytes(path: &Path) -> Vec<u8> {
+    use std::os::windows::ffi::OsStrExt as _;
+    let units: Vec<u16> = path.as_os_str().encode_wide().collect();
+    crate::platform::wide::wtf8_from_wide(&units)
 }
 
 /// `path` made absolute against the current folder (symbolic links and `..` kept); as it is
@@ -155,29 +177,6 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// `path` relative to `base` (both absolute and normalised); `None` when they share no root.
-fn relative_path(path: &Path, base: &Path) -> Option<PathBuf> {
-    let (mut rest, mut from) = (path.components().peekable(), base.components().peekable());
-    let mut shared = 0;
-    while let (Some(a), Some(b)) = (rest.peek(), from.peek()) {
-        if a != b {
-            break;
-        }
-        rest.next();
-        from.next();
-        shared += 1;
-    }
-    if shared == 0 {
-        return None;
-    }
-    let mut out: PathBuf = from.map(|_| Component::ParentDir).collect();
-    out.extend(rest);
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    Some(out)
 }
 
 #[cfg(test)]
