@@ -203,7 +203,12 @@ mod tests {
 
     #[test]
     fn names_and_full_paths() {
-        let photo = Path::new("/home/me/photos/x.jpg");
+        // Absolute on the system the tests run on.
+        let photo = Path::new(if cfg!(windows) {
+            r"C:\home\me\photos\x.jpg"
+        } else {
+            "/home/me/photos/x.jpg"
+        });
         let name = PhotoPaths::for_file(PathStyle::Name, Path::new("out.csv"));
         assert_eq!(name.path(photo), Path::new("x.jpg"));
         let full = PhotoPaths::for_file(PathStyle::Full, Path::new("out.csv"));
@@ -223,6 +228,40 @@ mod tests {
         let newline = PathText::new(Path::new("a\nb.jpg"));
         assert_eq!(newline.text, "a\u{FFFD}b.jpg");
         assert_eq!(newline.bytes_hex.as_deref(), Some("610a622e6a7067"));
+    }
+
+    /// Windows (run under Wine): relative paths ignore case and the verbatim prefix, use `\`,
+    /// and full paths lose the prefix where it is safe; names with unpaired surrogates carry
+    /// their WTF-8 bytes.
+    #[cfg(windows)]
+    #[test]
+    fn windows_paths_in_exports() {
+        use std::os::windows::ffi::OsStringExt as _;
+        let paths = PhotoPaths::for_file(PathStyle::Relative, Path::new(r"C:\Users\Me\out\a.csv"));
+        assert_eq!(
+            paths.path(Path::new(r"\\?\c:\users\me\Photos\x.jpg")),
+            Path::new(r"..\Photos\x.jpg")
+        );
+        assert_eq!(
+            paths.path(Path::new(r"D:\x.jpg")),
+            Path::new(r"D:\x.jpg"),
+            "another drive: in full"
+        );
+        let full = PhotoPaths::for_file(PathStyle::Full, Path::new(r"C:\out\a.csv"));
+        assert_eq!(
+            full.path(Path::new(r"\\?\UNC\nas\photos\x.jpg")),
+            Path::new(r"\\nas\photos\x.jpg")
+        );
+        assert_eq!(
+            full.path(Path::new(r"\\?\C:\photos\NUL")),
+            Path::new(r"\\?\C:\photos\NUL")
+        );
+        let mut units: Vec<u16> = "a".encode_utf16().collect();
+        units.push(0xD800);
+        let lone = std::path::PathBuf::from(std::ffi::OsString::from_wide(&units));
+        let text = PathText::new(&lone);
+        assert_eq!(text.text, "a\u{FFFD}");
+        assert_eq!(text.bytes_hex.as_deref(), Some("61eda080"));
     }
 
     #[cfg(unix)]

@@ -1102,6 +1102,24 @@ mod tests {
         assert!(store.result(&moved).unwrap().is_some());
     }
 
+    /// Windows (run under Wine): a name with an unpaired surrogate keeps its exact code units
+    /// through the key; the verbatim spelling of a path is the same key as the short one.
+    #[cfg(windows)]
+    #[test]
+    fn windows_keys_are_lossless() {
+        use std::os::windows::ffi::{OsStrExt as _, OsStringExt as _};
+        let mut units: Vec<u16> = r"C:\photos\a".encode_utf16().collect();
+        units.push(0xDC00);
+        let lone = PathBuf::from(std::ffi::OsString::from_wide(&units));
+        let back = path_from_key(path_key(&lone));
+        assert_eq!(back.as_os_str().encode_wide().collect::<Vec<_>>(), units);
+        assert_eq!(
+            path_key(Path::new(r"\\?\C:\photos\a.jpg")),
+            path_key(Path::new(r"C:\photos\a.jpg"))
+        );
+        assert_eq!(path_key(Path::new(r"C:\photos\a.jpg")), br"C:\photos\a.jpg");
+    }
+
     #[test]
     fn a_version_2_database_gains_the_claims_table() {
         let dir = tempfile::tempdir().unwrap();

@@ -49,6 +49,30 @@ pub fn shortcut_label(ctx: &egui::Context, shortcut: &egui::KeyboardShortcut) ->
     })
 }
 
+/// ⌘ alone, cut from emoji-icon-font (`assets/fonts/symbols-command.LICENSE.txt` says how):
+/// egui's default fonts lack it in the body font.
+const COMMAND_SYMBOL_FONT: &[u8] = include_bytes!("../../assets/fonts/symbols-command.ttf");
+
+/// Adds the macOS modifier symbols shortcut labels use to the body font, as last fallbacks: ⌘
+/// from [`COMMAND_SYMBOL_FONT`], ⇧ from egui's own Hack (already loaded, for monospace text).
+/// Text that has its glyphs in the earlier fonts looks the same.
+pub fn add_shortcut_symbols(fonts: &mut egui::FontDefinitions) {
+    const NAME: &str = "geoloupe-command-symbol";
+    fonts.font_data.insert(
+        NAME.to_owned(),
+        std::sync::Arc::new(egui::FontData::from_static(COMMAND_SYMBOL_FONT)),
+    );
+    let body = fonts
+        .families
+        .entry(egui::FontFamily::Proportional)
+        .or_default();
+    for name in ["Hack", NAME] {
+        if (name == NAME || fonts.font_data.contains_key(name)) && !body.iter().any(|n| n == name) {
+            body.push(name.to_owned());
+        }
+    }
+}
+
 /// The redo shortcut to show on `os` ([`REDO_MAC`] on macOS, else [`REDO`]).
 pub fn redo_shortcut(os: egui::os::OperatingSystem) -> egui::KeyboardShortcut {
     if os.is_mac() { REDO_MAC } else { REDO }
@@ -205,6 +229,26 @@ mod tests {
         ctx.set_os(OperatingSystem::Windows);
         assert_eq!(shortcut_label(&ctx, &UNDO), "Ctrl+Z");
         assert_eq!(shortcut_label(&ctx, &redo_shortcut(ctx.os())), "Ctrl+Y");
+    }
+
+    /// With the symbols geoloupe adds (what the window uses): macOS reads ⌘Z and ⇧⌘Z.
+    #[test]
+    fn labels_with_geoloupes_fonts() {
+        let ctx = egui::Context::default();
+        let mut fonts = egui::FontDefinitions::default();
+        add_shortcut_symbols(&mut fonts);
+        let families = fonts.families.clone();
+        add_shortcut_symbols(&mut fonts);
+        assert_eq!(fonts.families, families, "added once");
+        ctx.set_fonts(fonts);
+        ctx.run_ui(egui::RawInput::default(), |_| {})
+            .textures_delta
+            .clear();
+        ctx.set_os(OperatingSystem::Mac);
+        assert_eq!(shortcut_label(&ctx, &UNDO), "⌘Z");
+        assert_eq!(shortcut_label(&ctx, &redo_shortcut(ctx.os())), "⇧⌘Z");
+        ctx.set_os(OperatingSystem::Nix);
+        assert_eq!(shortcut_label(&ctx, &UNDO), "Ctrl+Z");
     }
 
     /// The keys the labels name are the keys that act: `command` is Cmd on macOS and Ctrl

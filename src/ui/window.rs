@@ -16,6 +16,9 @@ pub struct EframeApp {
 
 impl EframeApp {
     pub fn new(cc: &eframe::CreationContext<'_>, mut options: AppOptions) -> Self {
+        let mut fonts = egui::FontDefinitions::default();
+        super::input::add_shortcut_symbols(&mut fonts);
+        cc.egui_ctx.set_fonts(fonts);
         if let Some(storage) = cc.storage
             && let Some(settings) = eframe::get_value::<Settings>(storage, SETTINGS_KEY)
         {
