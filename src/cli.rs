@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
 use crate::domain::Provenance;
+use crate::export::csv::CSV_LINE_END;
 use crate::export::exif_write::{BackupStore, RestoreOutcome};
 use crate::export::xmp::SidecarStyle;
 use crate::export::{
@@ -464,9 +465,9 @@ impl<W: Write> Printer<W> {
         let mut export = export_format.map(|f| ExportWriter::new(f, set, paths.clone()));
         match format {
             OutputFormat::Table | OutputFormat::Jsonl => {}
-            OutputFormat::Csv => writeln!(
+            OutputFormat::Csv => write!(
                 out,
-                "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex"
+                "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex{CSV_LINE_END}"
             )?,
             OutputFormat::Json => {
                 let mut head = String::from("{\n  \"provenance\": ");
@@ -621,9 +622,9 @@ fn write_csv(
         path.bytes_hex.unwrap_or_default(),
     );
     for c in &record.candidates {
-        writeln!(
+        write!(
             out,
-            "{p},{},{:.6},{:.6},{:.8},{},{hex}",
+            "{p},{},{:.6},{:.6},{:.8},{},{hex}{CSV_LINE_END}",
             c.rank, c.position.lat_deg, c.position.lon_deg, c.probability, c.gallery_index
         )?;
     }
@@ -772,6 +773,8 @@ fn model(dirs: &DataDirs, cmd: ModelCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             println!("data folder: {}", dirs.data_dir.display());
+            println!("cache folder: {}", dirs.cache_dir.display());
+            println!("settings: {}", dirs.settings_file().display());
             for c in &info {
                 let state = if c.installed {
                     if verify {
@@ -1036,7 +1039,12 @@ mod tests {
                 }
                 OutputFormat::Jsonl => assert_eq!(whole.lines().count(), 2),
                 OutputFormat::Gpx => assert!(whole.ends_with("</gpx>\n")),
-                OutputFormat::Table | OutputFormat::Csv => {}
+                // RFC 4180 line ends on every system.
+                OutputFormat::Csv => {
+                    assert_eq!(whole.matches(CSV_LINE_END).count(), 3, "{whole:?}");
+                    assert_eq!(whole.matches('\n').count(), 3, "{whole:?}");
+                }
+                OutputFormat::Table => {}
             }
         }
     }

@@ -2,6 +2,7 @@
 //!
 //! The crate is split by domain (see `ARCHITECTURE.md`):
 //! - [`geo`]: pure geometry and ranking (no candle, no I/O),
+//! - [`platform`]: Windows path text and UTF-16 names as pure functions, testable everywhere,
 //! - [`model`]: model files, preprocessing, the CLIP tower, GeoCLIP's heads, the gallery and the engine,
 //! - [`library`]: scanning photos, EXIF, thumbnails, the SQLite store of results and decisions,
 //! - [`export`]: GPX, CSV, GeoJSON, XMP sidecars and EXIF GPS write-back,
@@ -15,6 +16,7 @@ pub mod export;
 pub mod geo;
 pub mod library;
 pub mod model;
+pub mod platform;
 pub mod runtime;
 pub mod threads;
 pub mod ui;

@@ -1085,7 +1085,10 @@ fn a_symlinked_photo_is_written_through_and_kept_a_link() {
         "{tags:#?}"
     );
     let entries = backups.list().unwrap();
-    assert_eq!(entries[0].original, std::fs::canonicalize(&target).unwrap());
+    assert_eq!(
+        entries[0].original,
+        geoloupe::platform::canonicalize(&target).unwrap()
+    );
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         3,

@@ -1,5 +1,6 @@
-//! CSV: one row per point (the same points as the GPX and GeoJSON), RFC 4180 quoting, a
-//! header row, latitude before longitude (named `lat_deg`, `lon_deg`). The photo's path is in
+//! CSV: one row per point (the same points as the GPX and GeoJSON), RFC 4180 quoting and line
+//! ends (CRLF, [`CSV_LINE_END`], on every system: what Excel and RFC 4180 expect; a line break
+//! inside a quoted field is kept as it is), a header row, latitude before longitude (named `lat_deg`, `lon_deg`). The photo's path is in
 //! `photo`, and its exact bytes in `photo_bytes_hex` when it isn't plain text (see
 //! [`super::paths`]; empty otherwise).
 
@@ -36,6 +37,9 @@ pub const CSV_COLUMNS: &[&str] = &[
     "estimated_at",
     "review",
 ];
+
+/// The end of every CSV row geoloupe writes (exports and `locate --format csv`), on every system.
+pub const CSV_LINE_END: &str = "\r\n";
 
 /// Quotes a field when it holds a comma, quote or line break.
 pub fn csv_field(s: &str) -> String {
@@ -102,7 +106,7 @@ fn row(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Vec<String> {
     ]
 }
 
-/// The CSV document for `records` (header + one row per point, `\n` line ends), with the
+/// The CSV document for `records` (header + one row per point, [`CSV_LINE_END`] line ends), with the
 /// photos' paths as the records hold them (files are written by [`super::write_export`], which
 /// writes them as the user chose).
 pub fn render_csv(records: &[ExportRecord], set: PointSet) -> String {
@@ -112,7 +116,7 @@ pub fn render_csv(records: &[ExportRecord], set: PointSet) -> String {
 /// The header row.
 pub(super) fn header() -> String {
     let mut out = CSV_COLUMNS.join(",");
-    out.push('\n');
+    out.push_str(CSV_LINE_END);
     out
 }
 
@@ -126,7 +130,7 @@ pub(super) fn push_record(
     for point in points(std::slice::from_ref(record), set) {
         let fields: Vec<String> = row(&point, paths).iter().map(|f| csv_field(f)).collect();
         out.push_str(&fields.join(","));
-        out.push('\n');
+        out.push_str(CSV_LINE_END);
     }
 }
 
@@ -177,6 +181,39 @@ mod tests {
             xmp.iter()
                 .any(|(_, name, value)| *name == "Review" && value == "estimate (unreviewed)")
         );
+    }
+
+    /// Every row ends in CRLF (RFC 4180, Excel), on every system; a line break inside a field
+    /// stays inside its quotes and ends no row.
+    #[test]
+    fn rows_end_in_crlf_and_a_field_keeps_its_line_break() {
+        use crate::domain::Candidate;
+        use crate::geo::LatLon;
+        let candidates = [Candidate {
+            rank: 1,
+            gallery_index: 7,
+            position: LatLon::new(21.97, -159.37),
+            probability: 0.4,
+        }];
+        let record = ExportRecord::new(
+            std::path::Path::new("/nowhere/a.jpg"),
+            &candidates,
+            Default::default(),
+            "first line\nsecond line".into(),
+            None,
+            None,
+        )
+        .unwrap();
+        let csv = render_csv(&[record.clone(), record], PointSet::Chosen);
+        assert!(csv.ends_with(CSV_LINE_END), "{csv:?}");
+        let rows: Vec<&str> = csv.split_terminator("\r\n").collect();
+        assert_eq!(rows.len(), 3, "{csv:?}");
+        for row in &rows[1..] {
+            assert!(row.contains(",\"first line\nsecond line\","), "{row:?}");
+        }
+        // The only bare line feeds are the two inside the quoted fields.
+        assert_eq!(csv.matches('\n').count(), 3 + 2, "{csv:?}");
+        assert_eq!(csv_field("a\r\nb"), "\"a\r\nb\"");
     }
 
     #[test]

@@ -957,7 +957,7 @@ pub fn write_exif_gps_with(
     write: impl FnOnce(&mut dyn Write, &[u8]) -> std::io::Result<()>,
 ) -> Result<PathBuf, ExportError> {
     // The file itself, not a link to it: the atomic rename must replace the target.
-    let target = std::fs::canonicalize(photo).map_err(ExportError::io("open", photo))?;
+    let target = crate::platform::canonicalize(photo).map_err(ExportError::io("open", photo))?;
     let meta = std::fs::metadata(&target).map_err(ExportError::io("open", &target))?;
     if meta.permissions().readonly() {
         return Err(ExportError::ReadOnlyFile { path: target });

@@ -868,6 +868,93 @@ fn unique_counter() -> u64 {
 mod tests {
     use super::*;
 
+    /// A Linux file name that is not UTF-8, exported next to real files in every format and
+    /// path style: the hex field gives back the exact bytes, and a relative one, joined to the
+    /// export's folder, opens the photo.
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_names_round_trip_through_the_exports() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let (photos, out) = (dir.path().join("photos"), dir.path().join("out"));
+        std::fs::create_dir_all(&photos).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        let photo = photos.join(std::ffi::OsStr::from_bytes(b"caf\xe9 \xff.png"));
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/small.png"),
+            &photo,
+        )
+        .unwrap();
+        let candidates = [Candidate {
+            rank: 1,
+            gallery_index: 7,
+            position: LatLon::new(48.85, 2.35),
+            probability: 0.5,
+        }];
+        let record = ExportRecord::new(
+            &photo,
+            &candidates,
+            Provenance::default(),
+            "2026-11-30T00:00:00Z".into(),
+            None,
+            None,
+        )
+        .unwrap();
+        let between = |text: &str, start: &str, end: char| -> String {
+            let from = text
+                .find(start)
+                .unwrap_or_else(|| panic!("no {start} in {text}"))
+                + start.len();
+            text[from..].split(end).next().unwrap().to_owned()
+        };
+        for style in [PathStyle::Relative, PathStyle::Name, PathStyle::Full] {
+            for file in ["a.csv", "a.geojson", "a.gpx"] {
+                let target = out.join(file);
+                write_export(
+                    &target,
+                    std::slice::from_ref(&record),
+                    PointSet::Chosen,
+                    style,
+                )
+                .unwrap();
+                let text = std::fs::read_to_string(&target).unwrap();
+                let hex = match file {
+                    "a.csv" => {
+                        let rows: Vec<Vec<&str>> = text
+                            .split_terminator("\r\n")
+                            .map(|r| r.split(',').collect())
+                            .collect();
+                        let col = rows[0]
+                            .iter()
+                            .position(|c| *c == "photo_bytes_hex")
+                            .unwrap();
+                        rows[1][col].to_owned()
+                    }
+                    "a.geojson" => {
+                        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        v["features"][0]["properties"]["photo_bytes_hex"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned()
+                    }
+                    _ => between(&text, "photoBytesHex>", '<'),
+                };
+                assert!(text.contains("caf\u{FFFD} \u{FFFD}.png"), "{file}: {text}");
+                let bytes = hex::decode(&hex).unwrap();
+                let written = Path::new(std::ffi::OsStr::from_bytes(&bytes));
+                let expected: &[u8] = match style {
+                    PathStyle::Relative => b"../photos/caf\xe9 \xff.png",
+                    PathStyle::Name => b"caf\xe9 \xff.png",
+                    PathStyle::Full => photo.as_os_str().as_bytes(),
+                };
+                assert_eq!(bytes, expected, "{style:?} {file}");
+                if style != PathStyle::Name {
+                    assert!(out.join(written).is_file(), "{style:?} {file}: {hex}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn taken_at_from_the_librarys_exif_text() {
         let t = TakenAt::from_exif_text("2023-07-14T16:20:05-10:00").unwrap();

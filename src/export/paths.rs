@@ -4,17 +4,23 @@
 //! its photos can move together, and no private folder names leak), the file name only, or the
 //! full absolute path. Relative paths are computed lexically, like Python's `os.path.relpath`
 //! (`..` is not resolved through symbolic links); a photo that has no relative path from the
-//! export's folder (another drive on Windows) is written in full.
+//! export's folder (another drive or share on Windows) is written in full. On Windows names
+//! compare ignoring case, relative paths use `\`, and the verbatim prefix `canonicalize` adds
+//! (`\\?\C:\...`, `\\?\UNC\server\share\...`) is never written where the short form names
+//! the same file ([`crate::platform::windows_path`], tested on every system).
 //!
 //! **As text, losslessly** ([`PathText`]): every format is text, and a path need not be: on
 //! Linux a file name is any bytes. A path that is valid UTF-8 without control characters is
 //! written as it is. Any other path is written as readable text (invalid bytes and control
 //! characters become U+FFFD) *plus* its exact bytes as lowercase hex in a companion field:
 //! `path_bytes_hex` in `locate`'s JSON, JSON Lines and CSV, a `path bytes (hex):` line in its
-//! table, `photo_bytes_hex` in CSV and GeoJSON exports, `geoloupe:photoBytesHex` in GPX. The
-//! bytes are the path's bytes on Unix (`bytes.fromhex(h)` in Python, then `os.fsdecode`); on
-//! Windows, where paths are UTF-16, they are its WTF-8 encoding (only unpaired surrogates need
-//! them).
+//! table, `photo_bytes_hex` in CSV and GeoJSON exports, `geoloupe:photoBytesHex` in GPX. What
+//! the bytes are depends on the system that wrote them:
+//! - Unix (Linux, macOS): the path's bytes, exactly (`os.fsdecode(bytes.fromhex(h))` in Python).
+//! - Windows, where names are UTF-16 and may hold unpaired surrogates: the WTF-8 encoding of its
+//!   code units, UTF-8 with each unpaired surrogate as its three-byte form
+//!   (`bytes.fromhex(h).decode("utf-8", "surrogatepass")` in Python gives the name back;
+//!   [`crate::platform::wide::wtf8_from_wide`]).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -86,12 +92,13 @@ impl PhotoPaths {
             Rule::AsRecorded => photo.to_owned(),
             Rule::Relative { base_dir } => {
                 let photo = normalize(&absolute(photo));
-                relative_path(&photo, base_dir).unwrap_or(photo)
+                crate::platform::relative_path(&photo, base_dir)
+                    .unwrap_or_else(|| crate::platform::simplified(&photo))
             }
             Rule::Name => photo
                 .file_name()
                 .map_or_else(|| photo.to_owned(), PathBuf::from),
-            Rule::Full => absolute(photo),
+            Rule::Full => crate::platform::simplified(&absolute(photo)),
         }
     }
 
@@ -125,10 +132,25 @@ impl PathText {
                     .chars()
                     .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
                     .collect(),
-                bytes_hex: Some(hex::encode(path.as_os_str().as_encoded_bytes())),
+                bytes_hex: Some(hex::encode(exact_bytes(path))),
             },
         }
     }
+}
+
+/// The bytes [`PathText::bytes_hex`] holds (see the [module docs](self)).
+#[cfg(not(windows))]
+fn exact_bytes(path: &Path) -> Vec<u8> {
+    path.as_os_str().as_encoded_bytes().to_vec()
+}
+
+/// The bytes [`PathText::bytes_hex`] holds: WTF-8 from the UTF-16 code units, by our own
+/// encoder rather than `as_encoded_bytes` (whose encoding std leaves unspecified).
+#[cfg(windows)]
+fn exact_bytes(path: &Path) -> Vec<u8> {
+    use std::os::windows::ffi::OsStrExt as _;
+    let units: Vec<u16> = path.as_os_str().encode_wide().collect();
+    crate::platform::wide::wtf8_from_wide(&units)
 }
 
 /// `path` made absolute against the current folder (symbolic links and `..` kept); as it is
@@ -157,29 +179,6 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// `path` relative to `base` (both absolute and normalised); `None` when they share no root.
-fn relative_path(path: &Path, base: &Path) -> Option<PathBuf> {
-    let (mut rest, mut from) = (path.components().peekable(), base.components().peekable());
-    let mut shared = 0;
-    while let (Some(a), Some(b)) = (rest.peek(), from.peek()) {
-        if a != b {
-            break;
-        }
-        rest.next();
-        from.next();
-        shared += 1;
-    }
-    if shared == 0 {
-        return None;
-    }
-    let mut out: PathBuf = from.map(|_| Component::ParentDir).collect();
-    out.extend(rest);
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,7 +203,12 @@ mod tests {
 
     #[test]
     fn names_and_full_paths() {
-        let photo = Path::new("/home/me/photos/x.jpg");
+        // Absolute on the system the tests run on.
+        let photo = Path::new(if cfg!(windows) {
+            r"C:\home\me\photos\x.jpg"
+        } else {
+            "/home/me/photos/x.jpg"
+        });
         let name = PhotoPaths::for_file(PathStyle::Name, Path::new("out.csv"));
         assert_eq!(name.path(photo), Path::new("x.jpg"));
         let full = PhotoPaths::for_file(PathStyle::Full, Path::new("out.csv"));
@@ -224,6 +228,40 @@ mod tests {
         let newline = PathText::new(Path::new("a\nb.jpg"));
         assert_eq!(newline.text, "a\u{FFFD}b.jpg");
         assert_eq!(newline.bytes_hex.as_deref(), Some("610a622e6a7067"));
+    }
+
+    /// Windows (run under Wine): relative paths ignore case and the verbatim prefix, use `\`,
+    /// and full paths lose the prefix where it is safe; names with unpaired surrogates carry
+    /// their WTF-8 bytes.
+    #[cfg(windows)]
+    #[test]
+    fn windows_paths_in_exports() {
+        use std::os::windows::ffi::OsStringExt as _;
+        let paths = PhotoPaths::for_file(PathStyle::Relative, Path::new(r"C:\Users\Me\out\a.csv"));
+        assert_eq!(
+            paths.path(Path::new(r"\\?\c:\users\me\Photos\x.jpg")),
+            Path::new(r"..\Photos\x.jpg")
+        );
+        assert_eq!(
+            paths.path(Path::new(r"D:\x.jpg")),
+            Path::new(r"D:\x.jpg"),
+            "another drive: in full"
+        );
+        let full = PhotoPaths::for_file(PathStyle::Full, Path::new(r"C:\out\a.csv"));
+        assert_eq!(
+            full.path(Path::new(r"\\?\UNC\nas\photos\x.jpg")),
+            Path::new(r"\\nas\photos\x.jpg")
+        );
+        assert_eq!(
+            full.path(Path::new(r"\\?\C:\photos\NUL")),
+            Path::new(r"\\?\C:\photos\NUL")
+        );
+        let mut units: Vec<u16> = "a".encode_utf16().collect();
+        units.push(0xD800);
+        let lone = std::path::PathBuf::from(std::ffi::OsString::from_wide(&units));
+        let text = PathText::new(&lone);
+        assert_eq!(text.text, "a\u{FFFD}");
+        assert_eq!(text.bytes_hex.as_deref(), Some("61eda080"));
     }
 
     #[cfg(unix)]

@@ -812,5 +812,54 @@ mod tests {
             sidecar_path(p, SidecarStyle::ReplaceExtension),
             Path::new("/photos/IMG_1.xmp")
         );
+        // Windows-shaped paths (a drive, a share, the verbatim prefix) keep their folder: only
+        // the name's end changes, so the sidecar lands next to the photo on every system.
+        for (photo, appended, replaced) in [
+            (
+                r"C:\Fotos\IMG_1.JPG",
+                r"C:\Fotos\IMG_1.JPG.xmp",
+                r"C:\Fotos\IMG_1.xmp",
+            ),
+            (
+                r"\\nas\photos\a.b.jpg",
+                r"\\nas\photos\a.b.jpg.xmp",
+                r"\\nas\photos\a.b.xmp",
+            ),
+            (
+                r"\\?\UNC\nas\photos\x.heic",
+                r"\\?\UNC\nas\photos\x.heic.xmp",
+                r"\\?\UNC\nas\photos\x.xmp",
+            ),
+        ] {
+            let photo = Path::new(photo);
+            assert_eq!(
+                sidecar_path(photo, SidecarStyle::AppendXmp),
+                Path::new(appended)
+            );
+            assert_eq!(
+                sidecar_path(photo, SidecarStyle::ReplaceExtension),
+                Path::new(replaced)
+            );
+        }
+    }
+
+    /// A Linux name that is not UTF-8 keeps its exact bytes in the sidecar's name.
+    #[cfg(unix)]
+    #[test]
+    fn sidecar_names_keep_non_utf8_bytes() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let photo = Path::new(std::ffi::OsStr::from_bytes(b"/p/caf\xe9.jpg"));
+        assert_eq!(
+            sidecar_path(photo, SidecarStyle::AppendXmp)
+                .as_os_str()
+                .as_bytes(),
+            b"/p/caf\xe9.jpg.xmp"
+        );
+        assert_eq!(
+            sidecar_path(photo, SidecarStyle::ReplaceExtension)
+                .as_os_str()
+                .as_bytes(),
+            b"/p/caf\xe9.xmp"
+        );
     }
 }

@@ -706,14 +706,27 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-/// Paths are stored as their bytes (lossless on Unix), so any file name round-trips.
+/// Paths are stored losslessly, so any file name round-trips: on Unix as their bytes; on
+/// Windows as UTF-8 when the name is valid Unicode (as earlier versions stored every name), else
+/// as its UTF-16 code units behind a tag byte ([`crate::platform::wide::key_from_wide`]), after
+/// removing a verbatim `\\?\` prefix where the short form names the same file, so both spellings
+/// are one photo.
 fn path_key(path: &Path) -> Vec<u8> {
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt as _;
         path.as_os_str().as_bytes().to_vec()
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use std::os::windows::ffi::OsStrExt as _;
+        let units: Vec<u16> = crate::platform::simplified(path)
+            .as_os_str()
+            .encode_wide()
+            .collect();
+        crate::platform::wide::key_from_wide(&units)
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         path.to_string_lossy().into_owned().into_bytes()
     }
@@ -725,7 +738,14 @@ fn path_from_key(bytes: Vec<u8>) -> PathBuf {
         use std::os::unix::ffi::OsStringExt as _;
         PathBuf::from(std::ffi::OsString::from_vec(bytes))
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use std::os::windows::ffi::OsStringExt as _;
+        PathBuf::from(std::ffi::OsString::from_wide(
+            &crate::platform::wide::wide_from_key(&bytes),
+        ))
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
     }
@@ -1021,6 +1041,83 @@ mod tests {
             },
         ];
         assert_eq!(decode_heat(&encode_heat(&heat)), heat);
+    }
+
+    /// Linux file names are bytes: names that are not UTF-8 (and would read the same if decoded
+    /// lossily) are distinct photos, and every path the store gives back (undo, a move) is the
+    /// exact name.
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_names_round_trip_through_the_store() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/small.png");
+        let name = |bytes: &[u8]| dir.path().join(std::ffi::OsStr::from_bytes(bytes));
+        let (a, twin, moved) = (
+            name(b"caf\xe9 \xff.png"),
+            name(b"caf\xe9 \xfe.png"),
+            name(b"\x80moved.png"),
+        );
+        assert_eq!(a.to_string_lossy(), twin.to_string_lossy());
+        std::fs::copy(&fixture, &a).unwrap();
+        std::fs::copy(&fixture, &twin).unwrap();
+        let bytes = |p: &Path| p.as_os_str().as_bytes().to_vec();
+        let mut store = Store::open(&dir.path().join("lib.sqlite3")).unwrap();
+        let first = store.identify(&a).unwrap();
+        assert_eq!(first.status, FileStatus::New);
+        assert_eq!(bytes(&first.path), bytes(&a));
+        let other = store.identify(&twin).unwrap();
+        assert_ne!(other.id, first.id, "a lossy key would make them one photo");
+        let result = PhotoResult {
+            candidates: vec![Candidate {
+                rank: 1,
+                gallery_index: 3,
+                position: LatLon::new(48.85, 2.35),
+                probability: 0.5,
+            }],
+            heat: Vec::new(),
+            heat_mass: 0.0,
+            gallery_len: 10,
+            top_k: 1,
+            provenance: Provenance::default(),
+            computed_at_unix_secs: 1,
+        };
+        store.save_result(&a, &result).unwrap();
+        assert_eq!(
+            store.result(&a).unwrap().unwrap().result.candidates,
+            result.candidates
+        );
+        assert!(store.result(&twin).unwrap().is_none());
+        let position = LatLon::new(1.0, 2.0);
+        store
+            .decide(&a, Some(Decision::Manual { position }))
+            .unwrap();
+        let undone = store.undo().unwrap().unwrap();
+        assert_eq!(bytes(&undone.path), bytes(&a));
+        // Moved to another such name: found by content, `from` is the exact old name.
+        std::fs::rename(&a, &moved).unwrap();
+        let found = store.identify(&moved).unwrap();
+        assert_eq!(found.id, first.id);
+        assert_eq!(found.status, FileStatus::Moved { from: a.clone() });
+        assert!(store.result(&moved).unwrap().is_some());
+    }
+
+    /// Windows (run under Wine): a name with an unpaired surrogate keeps its exact code units
+    /// through the key; the verbatim spelling of a path is the same key as the short one.
+    #[cfg(windows)]
+    #[test]
+    fn windows_keys_are_lossless() {
+        use std::os::windows::ffi::{OsStrExt as _, OsStringExt as _};
+        let mut units: Vec<u16> = r"C:\photos\a".encode_utf16().collect();
+        units.push(0xDC00);
+        let lone = PathBuf::from(std::ffi::OsString::from_wide(&units));
+        let back = path_from_key(path_key(&lone));
+        assert_eq!(back.as_os_str().encode_wide().collect::<Vec<_>>(), units);
+        assert_eq!(
+            path_key(Path::new(r"\\?\C:\photos\a.jpg")),
+            path_key(Path::new(r"C:\photos\a.jpg"))
+        );
+        assert_eq!(path_key(Path::new(r"C:\photos\a.jpg")), br"C:\photos\a.jpg");
     }
 
     #[test]

@@ -594,7 +594,7 @@ fn verify(
     announced_bytes: Option<u64>,
     checked_sha256: Option<String>,
 ) -> Result<FetchedFile, DownloadError> {
-    let blob = std::fs::canonicalize(path).map_err(DownloadError::io(
+    let blob = crate::platform::canonicalize(path).map_err(DownloadError::io(
         format!("find {file} of {} in the cache", repo.repo_id),
         path,
     ))?;

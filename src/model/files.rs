@@ -40,25 +40,34 @@ const LOGIT_SCALE: &str = "logit_scale";
 const MLP_PREFIX: &str = "image_encoder.mlp.";
 const LOCATION_PREFIX: &str = "location_encoder.";
 
-/// Where geoloupe keeps its files.
+/// Where geoloupe keeps its files: three folders, each for one kind of file.
+///
+/// | kind | what | Linux (XDG) | Windows | macOS |
+/// |---|---|---|---|---|
+/// | data: kept | `models/`, `library.sqlite3`, `backups/` (EXIF write backups) | `$XDG_DATA_HOME/geoloupe` (`~/.local/share/geoloupe`) | `%LOCALAPPDATA%\geoloupe\geoloupe\data` (local: 1.7 GB of models must not roam) | `~/Library/Application Support/org.geoloupe.geoloupe` |
+/// | cache: deletable | `gallery/` (feature cache), `thumbnails/`, `tiles/` | `$XDG_CACHE_HOME/geoloupe` (`~/.cache/geoloupe`) | `%LOCALAPPDATA%\geoloupe\geoloupe\cache` | `~/Library/Caches/org.geoloupe.geoloupe` |
+/// | config | `app.ron` (settings, window state) | `$XDG_CONFIG_HOME/geoloupe` (`~/.config/geoloupe`) | `%APPDATA%\geoloupe\geoloupe\config` (roaming) | `~/Library/Application Support/org.geoloupe.geoloupe` |
+///
+/// `--data-dir DIR` or `GEOLOUPE_DATA_DIR=DIR` puts all three under `DIR` (data in `DIR`, the
+/// others in `DIR/cache` and `DIR/config`). The folders come from `directories`
+/// ([`ProjectDirs`](directories::ProjectDirs) `org`, `geoloupe`, `geoloupe`); see
+/// [`folders_for`] for the same table as code.
 #[derive(Clone, Debug)]
 pub struct DataDirs {
     pub data_dir: PathBuf,
     pub cache_dir: PathBuf,
+    pub config_dir: PathBuf,
 }
 
 impl DataDirs {
-    /// `explicit`, else `$GEOLOUPE_DATA_DIR` (data and cache both below it), else the
-    /// platform's folders (`~/.local/share/geoloupe`, `~/.cache/geoloupe` on Linux).
+    /// `explicit`, else `$GEOLOUPE_DATA_DIR` (data, cache and config all below it), else the
+    /// platform's folders (the table above).
     pub fn resolve(explicit: Option<&Path>) -> Result<Self, ModelError> {
         if let Some(dir) = explicit
             .map(Path::to_owned)
             .or_else(|| std::env::var_os("GEOLOUPE_DATA_DIR").map(PathBuf::from))
         {
-            return Ok(Self {
-                cache_dir: dir.join("cache"),
-                data_dir: dir,
-            });
+            return Ok(Self::below(dir));
         }
         let dirs =
             directories::ProjectDirs::from("org", "geoloupe", "geoloupe").ok_or_else(|| {
@@ -69,9 +78,24 @@ impl DataDirs {
                 }
             })?;
         Ok(Self {
-            data_dir: dirs.data_dir().to_owned(),
+            data_dir: choose_data_dir(dirs.data_local_dir(), dirs.data_dir(), |p| p.exists()),
             cache_dir: dirs.cache_dir().to_owned(),
+            config_dir: dirs.config_dir().to_owned(),
         })
+    }
+
+    /// Everything below one folder (`--data-dir`, `GEOLOUPE_DATA_DIR`).
+    pub fn below(dir: PathBuf) -> Self {
+        Self {
+            cache_dir: dir.join("cache"),
+            config_dir: dir.join("config"),
+            data_dir: dir,
+        }
+    }
+
+    /// The settings file (eframe's storage: geoloupe's settings and the window's state).
+    pub fn settings_file(&self) -> PathBuf {
+        self.config_dir.join(SETTINGS_FILE)
     }
 
     pub fn release_dir(&self) -> PathBuf {
@@ -84,6 +108,96 @@ impl DataDirs {
 
     pub fn gallery_cache_dir(&self) -> PathBuf {
         self.cache_dir.join("gallery")
+    }
+}
+
+/// The settings file's name in [`DataDirs::config_dir`].
+pub const SETTINGS_FILE: &str = "app.ron";
+
+/// The data folder: `local` (on Windows `%LOCALAPPDATA%`, which does not roam: models are
+/// 1.7 GB), unless only `roaming` exists, from a version that kept its data in `%APPDATA%`;
+/// that one is used where it is rather than moved. On Linux and macOS both are the same folder.
+pub fn choose_data_dir(local: &Path, roaming: &Path, exists: impl Fn(&Path) -> bool) -> PathBuf {
+    if local != roaming && !exists(local) && exists(roaming) {
+        log::info!(
+            "using the data folder of an earlier version: {}",
+            roaming.display()
+        );
+        return roaming.to_owned();
+    }
+    local.to_owned()
+}
+
+/// Where eframe kept the settings before they moved to [`DataDirs::settings_file`]: its own
+/// folder for the app id `org.geoloupe.geoloupe` (`eframe::storage_dir`, which follows
+/// `directories`: `~/.local/share/org.geoloupe.geoloupe` on Linux, `%APPDATA%\org.geoloupe.geoloupe\data`
+/// on Windows, the same folder as now on macOS).
+pub fn legacy_settings_file() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "org.geoloupe.geoloupe")
+        .map(|dirs| dirs.data_dir().join(SETTINGS_FILE))
+}
+
+/// Copies the settings from `legacy` to `file` when `file` doesn't exist yet (the old file is
+/// left for an older version); true when it copied. Nothing to copy is not an error.
+pub fn migrate_settings(file: &Path, legacy: &Path) -> std::io::Result<bool> {
+    if file == legacy || file.exists() || !legacy.is_file() {
+        return Ok(false);
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("ron.part");
+    std::fs::copy(legacy, &tmp)?;
+    std::fs::rename(&tmp, file)?;
+    Ok(true)
+}
+
+/// The systems of [`folders_for`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum System {
+    /// Linux and the BSDs: the XDG base directories.
+    Xdg,
+    Windows,
+    MacOs,
+}
+
+/// The folders [`DataDirs::resolve`] picks on `system` (no override, no earlier version's
+/// folder), from the variables it reads there: `home`, and `XDG_DATA_HOME`, `XDG_CACHE_HOME`,
+/// `XDG_CONFIG_HOME` (Linux: used when absolute), `APPDATA` and `LOCALAPPDATA` (Windows: the
+/// known folders Roaming and Local), given by `var`. Text in, text out, so the table is tested
+/// on every system; the test on each host checks it against `directories`.
+pub fn folders_for(
+    system: System,
+    home: &str,
+    var: impl Fn(&str) -> Option<String>,
+) -> [String; 3] {
+    match system {
+        System::Xdg => {
+            let base = |name: &str, fallback: &str| {
+                var(name)
+                    .filter(|v| v.starts_with('/'))
+                    .unwrap_or_else(|| format!("{home}/{fallback}"))
+            };
+            [
+                format!("{}/geoloupe", base("XDG_DATA_HOME", ".local/share")),
+                format!("{}/geoloupe", base("XDG_CACHE_HOME", ".cache")),
+                format!("{}/geoloupe", base("XDG_CONFIG_HOME", ".config")),
+            ]
+        }
+        System::Windows => {
+            let local = var("LOCALAPPDATA").unwrap_or_else(|| format!(r"{home}\AppData\Local"));
+            let roaming = var("APPDATA").unwrap_or_else(|| format!(r"{home}\AppData\Roaming"));
+            [
+                format!(r"{local}\geoloupe\geoloupe\data"),
+                format!(r"{local}\geoloupe\geoloupe\cache"),
+                format!(r"{roaming}\geoloupe\geoloupe\config"),
+            ]
+        }
+        System::MacOs => [
+            format!("{home}/Library/Application Support/org.geoloupe.geoloupe"),
+            format!("{home}/Library/Caches/org.geoloupe.geoloupe"),
+            format!("{home}/Library/Application Support/org.geoloupe.geoloupe"),
+        ],
     }
 }
 
@@ -613,7 +727,7 @@ pub fn install_files(
     let staging = staging_dir(target)?;
     let result = (|| {
         for (name, from) in files {
-            let from = std::fs::canonicalize(from).map_err(ModelError::io("find", from))?;
+            let from = crate::platform::canonicalize(from).map_err(ModelError::io("find", from))?;
             let to = staging.join(name);
             if std::fs::hard_link(&from, &to).is_err() {
                 std::fs::copy(&from, &to)
@@ -881,6 +995,128 @@ pub fn download_and_install(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The folder table of [`DataDirs`] (and README), per system, from the variables each
+    /// system's folders come from.
+    #[test]
+    fn folders_per_system() {
+        let none = |_: &str| None;
+        assert_eq!(
+            folders_for(System::Xdg, "/home/me", none),
+            [
+                "/home/me/.local/share/geoloupe",
+                "/home/me/.cache/geoloupe",
+                "/home/me/.config/geoloupe"
+            ]
+        );
+        let xdg = |name: &str| match name {
+            "XDG_DATA_HOME" => Some("/data".to_owned()),
+            "XDG_CACHE_HOME" => Some("relative/is/ignored".to_owned()),
+            "XDG_CONFIG_HOME" => Some("/etc-me".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            folders_for(System::Xdg, "/home/me", xdg),
+            [
+                "/data/geoloupe",
+                "/home/me/.cache/geoloupe",
+                "/etc-me/geoloupe"
+            ]
+        );
+        let windows = |name: &str| match name {
+            "APPDATA" => Some(r"C:\Users\Me\AppData\Roaming".to_owned()),
+            "LOCALAPPDATA" => Some(r"C:\Users\Me\AppData\Local".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            folders_for(System::Windows, r"C:\Users\Me", windows),
+            [
+                r"C:\Users\Me\AppData\Local\geoloupe\geoloupe\data",
+                r"C:\Users\Me\AppData\Local\geoloupe\geoloupe\cache",
+                r"C:\Users\Me\AppData\Roaming\geoloupe\geoloupe\config"
+            ]
+        );
+        assert_eq!(
+            folders_for(System::MacOs, "/Users/me", none),
+            [
+                "/Users/me/Library/Application Support/org.geoloupe.geoloupe",
+                "/Users/me/Library/Caches/org.geoloupe.geoloupe",
+                "/Users/me/Library/Application Support/org.geoloupe.geoloupe"
+            ]
+        );
+    }
+
+    /// On the system the tests run on, the table is what `directories` gives (so the README's
+    /// table is checked on Linux in CI, on Windows under Wine, on a Mac by whoever runs it).
+    #[test]
+    fn the_table_is_what_directories_gives_here() {
+        let system = if cfg!(windows) {
+            System::Windows
+        } else if cfg!(target_os = "macos") {
+            System::MacOs
+        } else {
+            System::Xdg
+        };
+        let (Some(home), Some(dirs)) = (
+            std::env::home_dir(),
+            directories::ProjectDirs::from("org", "geoloupe", "geoloupe"),
+        ) else {
+            panic!("no home folder to check against");
+        };
+        let var = |name: &str| std::env::var(name).ok();
+        let expected = folders_for(system, &home.to_string_lossy(), var);
+        let got = [dirs.data_local_dir(), dirs.cache_dir(), dirs.config_dir()]
+            .map(|p| p.to_string_lossy().into_owned());
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn one_folder_holds_everything_when_given() {
+        let dirs = DataDirs::resolve(Some(Path::new("/tmp/gl"))).unwrap();
+        assert_eq!(dirs.data_dir, Path::new("/tmp/gl"));
+        assert_eq!(dirs.cache_dir, Path::new("/tmp/gl/cache"));
+        assert_eq!(dirs.config_dir, Path::new("/tmp/gl/config"));
+        assert_eq!(dirs.settings_file(), Path::new("/tmp/gl/config/app.ron"));
+        assert_eq!(dirs.gallery_cache_dir(), Path::new("/tmp/gl/cache/gallery"));
+    }
+
+    /// Windows: local data unless only an earlier version's roaming folder exists, which is
+    /// then used where it is (never moved).
+    #[test]
+    fn an_earlier_roaming_data_folder_is_kept() {
+        let (local, roaming) = (Path::new("L"), Path::new("R"));
+        let existing = |names: &'static [&'static str]| {
+            move |p: &Path| names.iter().any(|n| Path::new(n) == p)
+        };
+        assert_eq!(choose_data_dir(local, roaming, existing(&[])), local);
+        assert_eq!(choose_data_dir(local, roaming, existing(&["R"])), roaming);
+        assert_eq!(
+            choose_data_dir(local, roaming, existing(&["L", "R"])),
+            local
+        );
+        assert_eq!(choose_data_dir(local, roaming, existing(&["L"])), local);
+        // Linux and macOS: one folder.
+        assert_eq!(choose_data_dir(local, local, existing(&["L"])), local);
+    }
+
+    #[test]
+    fn settings_are_copied_once_from_eframes_old_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let legacy = tmp.path().join("share/org.geoloupe.geoloupe/app.ron");
+        let file = tmp.path().join("config/geoloupe/app.ron");
+        // Nothing to copy.
+        assert!(!migrate_settings(&file, &legacy).unwrap());
+        assert!(!file.exists());
+        std::fs::create_dir_all(legacy.parent().unwrap()).unwrap();
+        std::fs::write(&legacy, "(old)").unwrap();
+        assert!(migrate_settings(&file, &legacy).unwrap());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "(old)");
+        assert!(legacy.exists(), "the old file stays for an older version");
+        // Never over settings already there.
+        std::fs::write(&file, "(new)").unwrap();
+        assert!(!migrate_settings(&file, &legacy).unwrap());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "(new)");
+    }
 
     #[test]
     fn scalar_pth_round_trip_from_a_handmade_checkpoint() {

@@ -25,7 +25,8 @@ pub struct Gallery {
 
 impl Gallery {
     /// Reads a `LAT,LON` CSV. Columns are found by header name (case-insensitive), so a
-    /// `LON,LAT` file is read correctly too; extra columns are ignored.
+    /// `LON,LAT` file is read correctly too; extra columns are ignored. Lines may end in LF or
+    /// CRLF, and a UTF-8 byte order mark (what Excel writes with "CSV UTF-8") is skipped.
     pub fn read_csv(path: &Path) -> Result<Self, ModelError> {
         let bytes = std::fs::read(path).map_err(ModelError::io("read gallery", path))?;
         let invalid = |reason: String| ModelError::Invalid {
@@ -34,6 +35,7 @@ impl Gallery {
             path: path.to_owned(),
         };
         let text = std::str::from_utf8(&bytes).map_err(|e| invalid(format!("not UTF-8: {e}")))?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lines = text
             .lines()
             .enumerate()
@@ -164,6 +166,26 @@ mod tests {
         let g2 = Gallery::read_csv(&write(dir.path(), "lon,lat\n-20.25,10.5\n")).unwrap();
         assert_eq!(g2.coords_lat_lon_deg, vec![[10.5, -20.25]]);
         assert_ne!(g.sha256, g2.sha256);
+    }
+
+    /// LF, CRLF and a UTF-8 byte order mark (Excel's "CSV UTF-8") all read the same points.
+    #[test]
+    fn reads_lf_crlf_and_a_byte_order_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let expected = vec![[10.5, -20.25], [-1.0, 2.0]];
+        for text in [
+            "LAT,LON\n10.5,-20.25\n-1,2\n",
+            "LAT,LON\r\n10.5,-20.25\r\n-1,2\r\n",
+            "\u{feff}LAT,LON\r\n10.5,-20.25\r\n-1,2",
+            "\u{feff}\"LAT\",\"LON\"\n10.5,-20.25\n-1,2\n",
+        ] {
+            let g = Gallery::read_csv(&write(dir.path(), text)).unwrap();
+            assert_eq!(g.coords_lat_lon_deg, expected, "{text:?}");
+        }
+        // The columns are found by name behind the mark too.
+        let g =
+            Gallery::read_csv(&write(dir.path(), "\u{feff}LON,LAT\r\n-20.25,10.5\r\n")).unwrap();
+        assert_eq!(g.coords_lat_lon_deg, vec![[10.5, -20.25]]);
     }
 
     #[test]

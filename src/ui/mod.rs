@@ -270,14 +270,20 @@ fn menu_ui(ui: &mut egui::Ui, app: &mut App) {
         ui.separator();
         if ui
             .add_enabled(app.can_undo, egui::Button::new("Undo"))
-            .on_hover_text("Undo the last location decision (Ctrl+Z)")
+            .on_hover_text(format!(
+                "Undo the last location decision ({})",
+                input::shortcut_label(ui.ctx(), &input::UNDO)
+            ))
             .clicked()
         {
             app.commands.push(Command::Undo);
         }
         if ui
             .add_enabled(app.can_redo, egui::Button::new("Redo"))
-            .on_hover_text("Redo (Ctrl+Y)")
+            .on_hover_text(format!(
+                "Redo ({})",
+                input::shortcut_label(ui.ctx(), &input::redo_shortcut(ui.ctx().os()))
+            ))
             .clicked()
         {
             app.commands.push(Command::Redo);

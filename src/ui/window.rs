@@ -1,4 +1,5 @@
-//! The window: eframe's native options, the icon, settings through eframe's storage, and the
+//! The window: eframe's native options, the icon, settings through eframe's storage (in
+//! `<config>/app.ron`, copied once from eframe's old place), and the
 //! environment switches of demos and tests (`GEOLOUPE_OFFLINE`, `GEOLOUPE_FAKE_MODEL`).
 
 use std::path::PathBuf;
@@ -15,6 +16,9 @@ pub struct EframeApp {
 
 impl EframeApp {
     pub fn new(cc: &eframe::CreationContext<'_>, mut options: AppOptions) -> Self {
+        let mut fonts = egui::FontDefinitions::default();
+        super::input::add_shortcut_symbols(&mut fonts);
+        cc.egui_ctx.set_fonts(fonts);
         if let Some(storage) = cc.storage
             && let Some(settings) = eframe::get_value::<Settings>(storage, SETTINGS_KEY)
         {
@@ -82,8 +86,22 @@ pub fn run_native(dirs: DataDirs, paths: Vec<PathBuf>) -> anyhow::Result<()> {
     if let Some(icon) = window_icon() {
         viewport = viewport.with_icon(icon);
     }
+    let settings_file = dirs.settings_file();
+    if let Some(legacy) = crate::model::files::legacy_settings_file() {
+        match crate::model::files::migrate_settings(&settings_file, &legacy) {
+            Ok(true) => log::info!(
+                "settings copied from {} to {}",
+                legacy.display(),
+                settings_file.display()
+            ),
+            Ok(false) => {}
+            Err(e) => log::warn!("could not copy the settings from {}: {e}", legacy.display()),
+        }
+    }
     let native = eframe::NativeOptions {
         viewport,
+        // Settings live in the config folder (`DataDirs`), not in eframe's own data folder.
+        persistence_path: Some(settings_file),
         ..Default::default()
     };
     let mut options = AppOptions::new(dirs);
