@@ -49,6 +49,7 @@ export WINEDLLOVERRIDES="mscoree,mshtml="
 # bcryptprimitives.dll that Wine 8 lacks (scripts/lib/wine-bcryptprimitives.c says why).
 new_prefix() {
   rm -rf "$1"
+  mkdir -p "$(dirname "$1")"
   export WINEPREFIX="$1"
   wineboot -i >"$work/wineboot.log" 2>&1
   wineserver -w
@@ -120,7 +121,7 @@ step_test() {
   grep -E '^test .* \.\.\. ignored' "$log" || echo "(none)"
   if grep -qE '^test .* \.\.\. FAILED' "$log"; then
     echo "== failed under Wine:"
-    grep -E '^test .* \.\.\. FAILED' "$log"
+    grep -E '^test .* \.\.\. FAILED' "$log" | sort -u
   fi
   return "$status"
 }
