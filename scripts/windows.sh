@@ -278,15 +278,23 @@ step_installer() {
   elapsed "installer check under Wine" "$start"
 }
 
+# Failing tests fail the script, after the other steps have run.
+test_status=0
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(build)
 for step in "${steps[@]}"; do
   case "$step" in
     build) step_build ;;
-    test) step_test ;;
+    test) step_test || test_status=$? ;;
     app) step_app ;;
     installer) step_installer ;;
-    all) step_build; step_test; step_app; step_installer ;;
+    all)
+      step_build
+      step_test || test_status=$?
+      step_app
+      step_installer
+      ;;
     *) echo "unknown step: $step (build|test|app|installer|all)" >&2; exit 2 ;;
   esac
 done
+exit "$test_status"
