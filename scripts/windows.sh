@@ -4,8 +4,9 @@
 # on Xvfb (a screenshot), and builds the NSIS installer and checks it under Wine (install,
 # start, uninstall).
 #
-# Usage: scripts/windows.sh [build|test|app|installer|all]...   (default: build)
+# Usage: scripts/windows.sh [build|clippy|test|app|installer|all]...   (default: build)
 #   build      cargo build of geoloupe.exe; prints its size
+#   clippy     clippy for the Windows target, all targets (the cfg(windows) code)
 #   test       the lib unit tests and tests/{parity,cli,export,library,model_files}.rs, built for
 #              Windows and run under Wine; prints the counts (log: $work/wine-tests.log)
 #   app        geoloupe.exe under Wine on Xvfb with the fake model on tests/fixtures/images;
@@ -91,6 +92,13 @@ step_build() {
   cargo build "${cargo_args[@]}" --bin geoloupe
   echo "built $exe: $(du -h "$exe" | cut -f1) ($(stat -c %s "$exe") bytes)"
   elapsed build "$start"
+}
+
+step_clippy() {
+  local start
+  start=$(date +%s)
+  cargo clippy "${cargo_args[@]}" --all-targets -- -D warnings
+  elapsed clippy "$start"
 }
 
 step_test() {
@@ -285,16 +293,18 @@ steps=("$@")
 for step in "${steps[@]}"; do
   case "$step" in
     build) step_build ;;
+    clippy) step_clippy ;;
     test) step_test || test_status=$? ;;
     app) step_app ;;
     installer) step_installer ;;
     all)
       step_build
+      step_clippy
       step_test || test_status=$?
       step_app
       step_installer
       ;;
-    *) echo "unknown step: $step (build|test|app|installer|all)" >&2; exit 2 ;;
+    *) echo "unknown step: $step (build|clippy|test|app|installer|all)" >&2; exit 2 ;;
   esac
 done
 exit "$test_status"

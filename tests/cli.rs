@@ -394,6 +394,7 @@ fn locate_finds_the_same_photos_as_the_app() {
 }
 
 /// Hex digits -> bytes.
+#[cfg_attr(windows, allow(dead_code))] // used by the Unix-only non-UTF-8 test
 fn unhex(hex: &str) -> Vec<u8> {
     (0..hex.len())
         .step_by(2)
