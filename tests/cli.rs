@@ -148,15 +148,36 @@ fn write_decompression_bomb(path: &Path) {
     std::fs::write(path, png).unwrap();
 }
 
+/// A file that exists as a name but can't be opened. Unix (tests run as root, where permissions
+/// don't stop reads): a symbolic link to itself, which fails with ELOOP.
+#[cfg(unix)]
+fn make_unreadable(path: &Path) -> Option<std::fs::File> {
+    std::os::unix::fs::symlink(path, path).unwrap();
+    None
+}
+
+/// A file that exists as a name but can't be opened. Windows: a file held open with no sharing
+/// (as by a program that locks the photo), so opening it fails with a sharing violation while
+/// the returned handle lives.
+#[cfg(windows)]
+fn make_unreadable(path: &Path) -> Option<std::fs::File> {
+    use std::os::windows::fs::OpenOptionsExt as _;
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .share_mode(0)
+        .open(path)
+        .unwrap();
+    Some(held)
+}
+
 #[test]
 fn bad_inputs_each_get_one_error_line_and_the_rest_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let bomb = dir.path().join("bomb.png");
     write_decompression_bomb(&bomb);
-    // A file that exists as a name but can't be opened (tests run as root, where permissions
-    // don't stop reads): a symbolic link to itself fails with ELOOP.
     let unreadable = dir.path().join("unreadable.jpg");
-    std::os::unix::fs::symlink(&unreadable, &unreadable).unwrap();
+    let _held = make_unreadable(&unreadable);
     let bad = fixtures().join("images").join("bad");
     let inputs = vec![
         image_path("small.png"),
@@ -373,6 +394,7 @@ fn locate_finds_the_same_photos_as_the_app() {
 }
 
 /// Hex digits -> bytes.
+#[cfg_attr(windows, allow(dead_code))] // used by the Unix-only non-UTF-8 test
 fn unhex(hex: &str) -> Vec<u8> {
     (0..hex.len())
         .step_by(2)

@@ -53,15 +53,14 @@ fn sample_folder() -> tempfile::TempDir {
     dir
 }
 
+/// Each entry's path below `root`, folders joined by `/` on every system (Windows too).
 fn names(entries: &[geoloupe::library::PhotoEntry], root: &Path) -> Vec<String> {
     entries
         .iter()
         .map(|e| {
-            e.path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
+            let below = e.path.strip_prefix(root).unwrap();
+            let parts: Vec<_> = below.iter().map(|part| part.to_string_lossy()).collect();
+            parts.join("/")
         })
         .collect()
 }
