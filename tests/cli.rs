@@ -565,9 +565,17 @@ fn exports_write_photo_paths_relative_by_default_names_or_full_on_request() {
     };
     let private = root.to_str().unwrap();
 
+    // Relative paths use the system's separator (`..\\photos\\kauai.jpg` on Windows).
+    let sep = std::path::MAIN_SEPARATOR_STR;
     let (by_default, files) = run(&[]);
     for (paths, file) in by_default.iter().zip(&files) {
-        assert_eq!(paths, &["../photos/kauai.jpg", "../photos/trip/small.png"]);
+        assert_eq!(
+            paths,
+            &[
+                format!("..{sep}photos{sep}kauai.jpg"),
+                format!("..{sep}photos{sep}trip{sep}small.png")
+            ]
+        );
         assert!(!file.contains(private), "{file}");
     }
     let (relative, _) = run(&["--paths", "relative"]);
@@ -582,7 +590,12 @@ fn exports_write_photo_paths_relative_by_default_names_or_full_on_request() {
     let (full, _) = run(&["--paths", "full"]);
     let expected = [
         photos.join("kauai.jpg").to_str().unwrap().to_owned(),
-        photos.join("trip/small.png").to_str().unwrap().to_owned(),
+        photos
+            .join("trip")
+            .join("small.png")
+            .to_str()
+            .unwrap()
+            .to_owned(),
     ];
     for paths in &full {
         assert_eq!(paths, &expected);
