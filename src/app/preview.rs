@@ -306,10 +306,7 @@ pub fn fit_within(size_px: [u32; 2], max_side_px: u32) -> [u32; 2] {
 
 /// EXIF `Make` and `Model`, as "Make Model" (the make left out when the model repeats it).
 fn read_camera(path: &Path) -> Option<String> {
-    let file = std::fs::File::open(path).ok()?;
-    let exif = ::exif::Reader::new()
-        .read_from_container(&mut std::io::BufReader::new(file))
-        .ok()?;
+    let exif = crate::library::exif::read_exif_block(path).ok()??.exif;
     let text = |tag| {
         exif.get_field(tag, ::exif::In::PRIMARY)
             .map(|f| {

@@ -222,6 +222,7 @@ fn decode_reason(e: &crate::model::preprocess::PhotoError) -> String {
         E::Io { source, .. } => source.to_string(),
         E::Empty { .. } => "empty file (0 bytes)".into(),
         E::UnknownFormat { .. } => "not a supported image".into(),
+        E::NoHeifSupport { .. } => crate::domain::NO_HEIF_SUPPORT.into(),
         E::TooLarge { reason, .. } => format!("too large: {reason}"),
         E::Decode { reason, .. } => reason.clone(),
         E::ExtremeAspect {
