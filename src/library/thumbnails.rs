@@ -398,6 +398,27 @@ mod tests {
         assert_eq!(downsize(&tiny, 200).dimensions(), (30, 20));
     }
 
+    /// An iPhone-style HEIC (irot + EXIF Orientation 6, stored 320 x 240) thumbnails upright,
+    /// turned once (portrait); without the `heif` feature the reason says how to get it.
+    #[test]
+    fn heic_thumbnail_is_portrait_or_explains_why_not() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/heic_gps.heic");
+        let cache = tempfile::tempdir().unwrap();
+        match thumbnail(&path, 64, cache.path()) {
+            Ok(ready) => {
+                assert!(crate::domain::HEIF_SUPPORTED);
+                assert_eq!((ready.w, ready.h), (48, 64));
+            }
+            Err(e) => {
+                assert!(!crate::domain::HEIF_SUPPORTED, "{e}");
+                let message = e.to_string();
+                assert!(message.contains("no HEIC/HEIF support"), "{message}");
+                assert!(message.ends_with("heic_gps.heic"), "{message}");
+            }
+        }
+    }
+
     #[test]
     fn jpeg_fast_path_scales_and_orients() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");

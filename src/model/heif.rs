@@ -261,6 +261,29 @@ mod tests {
         assert!(libheif_version().is_some_and(|v| v.starts_with('1')));
     }
 
+    /// avif_small.avif (Pillow's AVIF encoder): pixel (x, y) = (2x, 2y, x + y), decoded by
+    /// libheif's AV1 decoder (Debian's libheif has dav1d and aom built in) within a few levels
+    /// of the ramp (quality 90; libavif and libheif convert YUV to RGB up to 3 levels apart).
+    #[cfg(feature = "heif")]
+    #[test]
+    fn avif_decodes_through_libheif() {
+        let bytes = std::fs::read(fixture("avif_small.avif")).unwrap();
+        assert_eq!(
+            crate::domain::PhotoFormat::sniff(&bytes[..32]),
+            Some(crate::domain::PhotoFormat::Avif)
+        );
+        let rgb = crate::model::preprocess::decode_photo(&bytes, Path::new("a.avif")).unwrap();
+        assert_eq!(rgb.dimensions(), (120, 90));
+        for (x, y) in [(10, 10), (60, 45), (100, 80)] {
+            let expected = [2 * x, 2 * y, x + y];
+            let got = rgb.get_pixel(x, y).0;
+            for c in 0..3 {
+                let diff = (i64::from(got[c]) - i64::from(expected[c])).abs();
+                assert!(diff <= 8, "({x}, {y}): {got:?} vs {expected:?}");
+            }
+        }
+    }
+
     #[cfg(feature = "heif")]
     #[test]
     fn heic_exif_item_is_read_through_libheif() {
