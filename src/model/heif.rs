@@ -135,18 +135,17 @@ mod libheif {
     }
 
     /// The payload of the primary image's first `Exif` metadata item (offset field included),
-    /// or `None` when it has none. Reads only the container's boxes and that item from `file`.
-    pub fn exif_item_from_reader<R: std::io::Read + std::io::Seek + 'static>(
-        file: R,
-        size_bytes: u64,
-    ) -> Result<Option<Vec<u8>>, String> {
+    /// or `None` when it has none, read by libheif's own file reader (it parses the boxes and
+    /// reads that item). Not libheif-rs 0.20's `StreamReader`: its read callback makes a slice
+    /// from libheif's pointer even when it is null (fixed in libheif-rs 1.0.2) and fails on a
+    /// short `Read::read`.
+    pub fn exif_item_from_file(name: &str) -> Result<Option<Vec<u8>>, String> {
         lib();
-        let reader = libheif_rs::StreamReader::new(file, size_bytes);
-        let context = HeifContext::read_from_reader(Box::new(reader)).map_err(|e| e.to_string())?;
+        let context = HeifContext::read_from_file(name).map_err(|e| e.to_string())?;
         exif_item(&context)
     }
 
-    /// [`exif_item_from_reader`] for a file already in memory.
+    /// [`exif_item_from_file`] for a file already in memory.
     pub fn exif_item_from_bytes(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
         lib();
         let context = HeifContext::read_from_bytes(bytes).map_err(|e| e.to_string())?;
@@ -183,9 +182,12 @@ pub fn decode(_bytes: &[u8], path: &Path) -> Result<RgbImage, PhotoError> {
 /// HEIF parser is used by [`crate::library::exif`].
 #[cfg(feature = "heif")]
 pub fn exif_tiff(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let size_bytes = file.metadata().map_err(|e| e.to_string())?.len();
-    let item = libheif::exif_item_from_reader(std::io::BufReader::new(file), size_bytes)?;
+    // libheif opens the file by a narrow (UTF-8) name; on Windows that is not the file system's
+    // encoding, and a non-UTF-8 path has none: those are read into memory first.
+    let item = match path.to_str().filter(|_| cfg!(unix)) {
+        Some(name) if !name.contains('\0') => libheif::exif_item_from_file(name)?,
+        _ => libheif::exif_item_from_bytes(&std::fs::read(path).map_err(|e| e.to_string())?)?,
+    };
     item.map(|item| tiff_from_exif_item(&item).map(<[u8]>::to_vec))
         .transpose()
 }
