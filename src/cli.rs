@@ -98,8 +98,9 @@ fn parse_claimed(text: &str) -> Result<crate::geo::LatLon, String> {
 
 #[derive(Debug, clap::Args)]
 pub struct LocateArgs {
-    /// Photos or folders (searched recursively, as the app does: JPEG, PNG, WebP, TIFF, GIF
-    /// and BMP by extension, hidden files and folders skipped).
+    /// Photos or folders (searched recursively, as the app does: JPEG, PNG, WebP, TIFF, GIF,
+    /// BMP, and HEIC/HEIF/AVIF (with the `heif` feature) by extension, hidden files and folders
+    /// skipped).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Candidates per photo.

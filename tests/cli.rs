@@ -246,6 +246,43 @@ fn folders_are_searched_recursively() {
     assert_eq!(value["photos"].as_array().unwrap().len(), 2);
 }
 
+/// A HEIC in a folder: found by its extension, located, with its EXIF GPS (read from the HEIF's
+/// Exif item) as the claim and its capture time; a build without the `heif` feature names the
+/// file and says how to get a build that reads it.
+#[test]
+fn heic_photos_are_located_with_their_exif_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        image_path("heic_gps.heic"),
+        dir.path().join("IMG_0001.HEIC"),
+    )
+    .unwrap();
+    let out = locate(
+        &["--format", "json", "--top-k", "1"],
+        &[dir.path().to_owned()],
+    );
+    let stderr = text(&out.stderr);
+    if cfg!(feature = "heif") {
+        assert!(out.status.success(), "{stderr}");
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let photo = &value["photos"][0];
+        assert!(
+            photo["path"].as_str().unwrap().ends_with("IMG_0001.HEIC"),
+            "{photo}"
+        );
+        assert_eq!(photo["candidates"].as_array().unwrap().len(), 1, "{photo}");
+        assert_eq!(photo["claim"]["source"], "exif-gps", "{photo}");
+        let lat_deg = photo["claim"]["claimed"]["lat_deg"].as_f64().unwrap();
+        assert!((lat_deg - 48.8566).abs() < 1e-4, "{photo}");
+        assert_eq!(photo["taken_at"], "2024-05-18T09:41:07+01:00", "{photo}");
+    } else {
+        assert!(
+            stderr.contains("no HEIC/HEIF support") && stderr.contains("IMG_0001.HEIC"),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn missing_backbone_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

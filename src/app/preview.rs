@@ -35,6 +35,9 @@ pub struct PhotoFacts {
     pub taken_at: Option<String>,
     /// The EXIF orientation (1..=8), already applied to the pixels.
     pub orientation: Option<u32>,
+    /// A HEIF/AVIF photo: libheif turned and mirrored it as its container says, and its EXIF
+    /// orientation was not applied (`orientation` is `None`).
+    pub heif: bool,
     /// The photo's size after orientation, in pixels.
     pub size_px: [u32; 2],
 }
@@ -56,6 +59,9 @@ impl PhotoFacts {
         );
         parts.push(format!("{} × {} px", self.size_px[0], self.size_px[1]));
         parts.push(match self.orientation {
+            None if self.heif => {
+                "as the HEIF container turns it (EXIF orientation not used)".into()
+            }
             None | Some(1) => "upright (no EXIF rotation)".into(),
             Some(o) => format!("{} (EXIF orientation {o}, applied)", orientation_words(o)),
         });
@@ -262,11 +268,13 @@ impl Previews {
 fn decode(ctx: &egui::Context, path: &Path, detail: Detail, max_side_px: usize) -> Decoded {
     let image = crate::model::preprocess::load_photo(path).map_err(|e| e.to_string())?;
     let (width_px, height_px) = image.dimensions();
+    let block = crate::library::exif::read_exif_block(path).ok().flatten();
     let exif = crate::library::exif::read_exif(path).unwrap_or_default();
     let facts = PhotoFacts {
-        camera: read_camera(path),
+        camera: block.as_ref().and_then(camera),
         taken_at: exif.taken_at,
         orientation: exif.orientation,
+        heif: is_heif_file(path),
         size_px: [width_px, height_px],
     };
     let [w, h] = fit_within([width_px, height_px], max_side_px.max(1) as u32);
@@ -304,12 +312,19 @@ pub fn fit_within(size_px: [u32; 2], max_side_px: u32) -> [u32; 2] {
     ]
 }
 
+/// Whether the file's first bytes are a HEIF/AVIF container's.
+fn is_heif_file(path: &Path) -> bool {
+    let mut head = [0u8; 32];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .ok()
+        .and_then(|n| crate::domain::PhotoFormat::sniff(&head[..n]))
+        .is_some_and(crate::domain::PhotoFormat::is_heif_container)
+}
+
 /// EXIF `Make` and `Model`, as "Make Model" (the make left out when the model repeats it).
-fn read_camera(path: &Path) -> Option<String> {
-    let file = std::fs::File::open(path).ok()?;
-    let exif = ::exif::Reader::new()
-        .read_from_container(&mut std::io::BufReader::new(file))
-        .ok()?;
+fn camera(block: &crate::library::exif::ExifBlock) -> Option<String> {
+    let exif = &block.exif;
     let text = |tag| {
         exif.get_field(tag, ::exif::In::PRIMARY)
             .map(|f| {
@@ -621,6 +636,7 @@ mod tests {
             camera: Some("Canon EOS 5D".into()),
             taken_at: Some("2021-05-03T10:00:00".into()),
             orientation: Some(6),
+            heif: false,
             size_px: [3000, 4000],
         };
         let text = facts.summary();
@@ -631,5 +647,17 @@ mod tests {
         );
         assert!(text.contains("3000 × 4000 px"), "{text}");
         assert!(PhotoFacts::default().summary().contains("camera unknown"));
+        let heic = PhotoFacts {
+            heif: true,
+            ..PhotoFacts::default()
+        };
+        assert!(
+            heic.summary().contains("as the HEIF container turns it"),
+            "{}",
+            heic.summary()
+        );
+        let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
+        assert!(is_heif_file(&images.join("heic_gps.heic")));
+        assert!(!is_heif_file(&images.join("rotated.jpg")));
     }
 }

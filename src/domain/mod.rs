@@ -251,11 +251,36 @@ pub enum PhotoFormat {
     Tiff,
     Gif,
     Bmp,
+    /// HEIC/HEIF (HEVC in an ISO-BMFF container, iPhones' default): decoded through libheif
+    /// when geoloupe is built with the `heif` feature.
+    Heif,
+    /// AVIF (AV1 in the same container): through libheif too, when its AV1 decoder is there.
+    Avif,
 }
 
+/// The formats this build decodes, for "not a supported image" messages.
+#[cfg(feature = "heif")]
+pub const SUPPORTED_FORMATS: &str = "JPEG, PNG, WebP, TIFF, GIF, BMP, HEIC/HEIF, AVIF";
+/// The formats this build decodes, for "not a supported image" messages.
+#[cfg(not(feature = "heif"))]
+pub const SUPPORTED_FORMATS: &str = "JPEG, PNG, WebP, TIFF, GIF, BMP";
+
+/// Why a HEIC/HEIF photo can't be read by a build without the `heif` feature, and how to get one
+/// that can (the path is appended by whoever names the photo).
+pub const NO_HEIF_SUPPORT: &str = "this build of geoloupe has no HEIC/HEIF support (it was built \
+     without the `heif` feature); use a build with the `heif` feature (the default on Linux, \
+     with libheif installed: `apt install libheif-dev`, then `cargo build`), or convert the \
+     photo to JPEG";
+
+/// Whether this build decodes HEIC/HEIF and AVIF photos (the `heif` feature).
+pub const HEIF_SUPPORTED: bool = cfg!(feature = "heif");
+
 impl PhotoFormat {
-    /// Sniffs the magic bytes.
+    /// Sniffs the magic bytes (32 are enough for every format, HEIF's brands included).
     pub fn sniff(head: &[u8]) -> Option<Self> {
+        if let Some(format) = Self::sniff_isobmff(head) {
+            return Some(format);
+        }
         match image::guess_format(head).ok()? {
             image::ImageFormat::Jpeg => Some(Self::Jpeg),
             image::ImageFormat::Png => Some(Self::Png),
@@ -267,6 +292,36 @@ impl PhotoFormat {
         }
     }
 
+    /// A HEIF still image by its leading `ftyp` box: the major brand, else the compatible
+    /// brands that fit in `head` (a `mif1` file names its codec there). HEVC brands as
+    /// libheif's `heif_check_filetype` lists them; image sequences (`msf1`, `hevc`) too, since
+    /// libheif decodes their primary image.
+    fn sniff_isobmff(head: &[u8]) -> Option<Self> {
+        if head.len() < 12 || &head[4..8] != b"ftyp" {
+            return None;
+        }
+        let box_len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let brand = |b: &[u8]| match b {
+            b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"hevm" | b"hevs" => {
+                Some(Self::Heif)
+            }
+            b"avif" | b"avis" => Some(Self::Avif),
+            _ => None,
+        };
+        if let Some(format) = brand(&head[8..12]) {
+            return Some(format);
+        }
+        // Compatible brands follow the minor version (bytes 12..16), within the box.
+        let end = box_len.clamp(16, head.len().max(16)).min(head.len());
+        let compatible = head.get(16..end).unwrap_or_default();
+        let from_compatible = compatible.chunks_exact(4).find_map(brand);
+        let generic = matches!(&head[8..12], b"mif1" | b"msf1")
+            || compatible
+                .chunks_exact(4)
+                .any(|b| b == b"mif1" || b == b"msf1");
+        from_compatible.or(generic.then_some(Self::Heif))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Jpeg => "JPEG",
@@ -275,7 +330,15 @@ impl PhotoFormat {
             Self::Tiff => "TIFF",
             Self::Gif => "GIF",
             Self::Bmp => "BMP",
+            Self::Heif => "HEIF",
+            Self::Avif => "AVIF",
         }
+    }
+
+    /// HEIF or AVIF: decoded through libheif, EXIF from the container's `Exif` item, the
+    /// container's rotation and mirroring applied by the decoder (never the EXIF orientation).
+    pub fn is_heif_container(self) -> bool {
+        matches!(self, Self::Heif | Self::Avif)
     }
 }
 
@@ -294,6 +357,51 @@ mod tests {
         assert!((mass - 0.9).abs() < 1e-6);
         let (heat, _) = heat_points(&probabilities, &pos, 3, 1.0);
         assert_eq!(heat.len(), 3);
+    }
+
+    #[test]
+    fn heif_and_avif_are_sniffed_by_their_brands() {
+        let ftyp = |major: &[u8; 4], compatible: &[&[u8; 4]]| {
+            let mut head = Vec::new();
+            head.extend_from_slice(&(16 + 4 * compatible.len() as u32).to_be_bytes());
+            head.extend_from_slice(b"ftyp");
+            head.extend_from_slice(major);
+            head.extend_from_slice(&[0, 0, 0, 0]);
+            for brand in compatible {
+                head.extend_from_slice(*brand);
+            }
+            head.extend_from_slice(b"\0\0\0\x08meta"); // the next box
+            head
+        };
+        // An iPhone's: major heic.
+        let iphone = ftyp(
+            b"heic",
+            &[b"mif1", b"MiHE", b"MiPr", b"miaf", b"MiHB", b"heic"],
+        );
+        assert_eq!(PhotoFormat::sniff(&iphone[..32]), Some(PhotoFormat::Heif));
+        // libheif's own: major mif1, the codec among the compatible brands.
+        let generic = ftyp(b"mif1", &[b"mif1", b"heic"]);
+        assert_eq!(PhotoFormat::sniff(&generic), Some(PhotoFormat::Heif));
+        let avif = ftyp(b"avif", &[b"avif", b"mif1", b"miaf"]);
+        assert_eq!(PhotoFormat::sniff(&avif), Some(PhotoFormat::Avif));
+        assert_eq!(
+            PhotoFormat::sniff(&ftyp(b"mif1", &[b"mif1", b"avif"])),
+            Some(PhotoFormat::Avif)
+        );
+        // An MP4 video or a QuickTime movie is no photo; the brand inside a later box is not read.
+        assert_eq!(
+            PhotoFormat::sniff(&ftyp(b"isom", &[b"isom", b"mp41"])),
+            None
+        );
+        assert_eq!(PhotoFormat::sniff(&ftyp(b"qt  ", &[b"qt  "])), None);
+        let short = ftyp(b"isom", &[]);
+        assert_eq!(PhotoFormat::sniff(&short), None);
+        assert!(PhotoFormat::Heif.is_heif_container() && !PhotoFormat::Jpeg.is_heif_container());
+        // The JPEG path is untouched.
+        assert_eq!(
+            PhotoFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(PhotoFormat::Jpeg)
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! EXIF metadata the app uses: the GPS position, when the photo was taken, its orientation.
 //!
-//! Read with kamadak-exif from JPEG, TIFF, PNG (eXIf), WebP and HEIF containers; only the
-//! header is read, not the pixels. GPS is returned latitude first ([`LatLon`]), south and west
+//! Read with kamadak-exif from JPEG, TIFF, PNG (eXIf), WebP and HEIF containers (HEIF's `Exif`
+//! item through libheif with the `heif` feature); only the header is read, not the pixels. GPS is returned latitude first ([`LatLon`]), south and west
 //! negative, and sorted into one of three kinds (at most one is set):
 //!
 //! - [`ExifInfo::gps`]: a valid position that is not geoloupe's own estimate (a camera's or
@@ -54,7 +54,9 @@ pub struct ExifInfo {
     /// DateTimeOriginal as `YYYY-MM-DDTHH:MM:SS` (local time of the camera), with the
     /// OffsetTimeOriginal appended (`+02:00`) when present. Sorts as text.
     pub taken_at: Option<String>,
-    /// The EXIF orientation (1..=8), when present.
+    /// The EXIF orientation (1..=8), when present and applied to the pixels: `None` for HEIF,
+    /// whose decoder applies the container's rotation and mirroring instead (an iPhone writes
+    /// Orientation 6 *and* `irot`; applying both would turn the photo twice).
     pub orientation: Option<u32>,
 }
 
@@ -67,11 +69,57 @@ impl ExifInfo {
 /// Reads the EXIF of a photo file. A photo without EXIF gives an empty [`ExifInfo`], not an
 /// error; an unreadable file or a corrupt EXIF block is an error.
 pub fn read_exif(path: &Path) -> Result<ExifInfo, LibraryError> {
+    Ok(read_exif_block(path)?
+        .map(|block| info_from(&block.exif, block.heif))
+        .unwrap_or_default())
+}
+
+/// Reads the EXIF from bytes already in memory (`path` only names the photo in errors).
+pub fn read_exif_bytes(bytes: &[u8], path: &Path) -> Result<ExifInfo, LibraryError> {
+    let heif = is_heif(bytes);
+    #[cfg(feature = "heif")]
+    if heif {
+        let tiff = crate::model::heif::exif_tiff_from_bytes(bytes).map_err(exif_error(path))?;
+        return parse_tiff(tiff, path)
+            .map(|exif| exif.map(|exif| info_from(&exif, true)).unwrap_or_default());
+    }
+    let mut cursor = std::io::Cursor::new(bytes);
+    match ::exif::Reader::new().read_from_container(&mut cursor) {
+        Ok(exif) => Ok(info_from(&exif, heif)),
+        Err(::exif::Error::NotFound(_)) => Ok(ExifInfo::default()),
+        Err(other) => Err(LibraryError::Exif {
+            reason: other.to_string(),
+            path: path.to_owned(),
+        }),
+    }
+}
+
+/// A photo's EXIF as kamadak-exif parsed it.
+pub struct ExifBlock {
+    pub exif: ::exif::Exif,
+    /// From a HEIF/AVIF container (its `Exif` item): the Orientation tag is not what the
+    /// decoder applies (the container's `irot`/`imir` are), so [`ExifInfo::orientation`] is
+    /// `None` for it.
+    pub heif: bool,
+}
+
+/// Reads a photo file's EXIF block, `None` when it has none: HEIF/AVIF through libheif's
+/// `Exif` item (with the `heif` feature; without it kamadak-exif's own HEIF reader), every
+/// other format through kamadak-exif's container readers. Only the header is read.
+pub fn read_exif_block(path: &Path) -> Result<Option<ExifBlock>, LibraryError> {
     let file = std::fs::File::open(path).map_err(LibraryError::io("open", path))?;
     let mut reader = BufReader::new(file);
+    let heif =
+        is_heif(std::io::BufRead::fill_buf(&mut reader).map_err(LibraryError::io("read", path))?);
+    #[cfg(feature = "heif")]
+    if heif {
+        drop(reader);
+        let tiff = crate::model::heif::exif_tiff(path).map_err(exif_error(path))?;
+        return Ok(parse_tiff(tiff, path)?.map(|exif| ExifBlock { exif, heif }));
+    }
     match ::exif::Reader::new().read_from_container(&mut reader) {
-        Ok(exif) => Ok(info_from(&exif)),
-        Err(::exif::Error::NotFound(_)) => Ok(ExifInfo::default()),
+        Ok(exif) => Ok(Some(ExifBlock { exif, heif })),
+        Err(::exif::Error::NotFound(_)) => Ok(None),
         Err(::exif::Error::Io(source)) => Err(LibraryError::Io {
             action: "read EXIF from".into(),
             path: path.to_owned(),
@@ -84,20 +132,34 @@ pub fn read_exif(path: &Path) -> Result<ExifInfo, LibraryError> {
     }
 }
 
-/// Reads the EXIF from bytes already in memory (`path` only names the photo in errors).
-pub fn read_exif_bytes(bytes: &[u8], path: &Path) -> Result<ExifInfo, LibraryError> {
-    let mut cursor = std::io::Cursor::new(bytes);
-    match ::exif::Reader::new().read_from_container(&mut cursor) {
-        Ok(exif) => Ok(info_from(&exif)),
-        Err(::exif::Error::NotFound(_)) => Ok(ExifInfo::default()),
-        Err(other) => Err(LibraryError::Exif {
-            reason: other.to_string(),
-            path: path.to_owned(),
-        }),
+/// Whether `head` (a file's first bytes) is a HEIF or AVIF container.
+fn is_heif(head: &[u8]) -> bool {
+    crate::domain::PhotoFormat::sniff(&head[..head.len().min(64)])
+        .is_some_and(|f| f.is_heif_container())
+}
+
+#[cfg(feature = "heif")]
+fn exif_error(path: &Path) -> impl FnOnce(String) -> LibraryError + '_ {
+    move |reason| LibraryError::Exif {
+        reason,
+        path: path.to_owned(),
     }
 }
 
-fn info_from(exif: &::exif::Exif) -> ExifInfo {
+/// The TIFF structure of a HEIF `Exif` item, parsed.
+#[cfg(feature = "heif")]
+fn parse_tiff(tiff: Option<Vec<u8>>, path: &Path) -> Result<Option<::exif::Exif>, LibraryError> {
+    let Some(tiff) = tiff else {
+        return Ok(None);
+    };
+    ::exif::Reader::new()
+        .read_raw(tiff)
+        .map(Some)
+        .map_err(|e| exif_error(path)(e.to_string()))
+}
+
+/// `heif`: from a HEIF container, whose EXIF orientation is not applied (see [`ExifBlock`]).
+fn info_from(exif: &::exif::Exif, heif: bool) -> ExifInfo {
     let (gps, gps_estimate, gps_invalid) = match gps_position(exif) {
         Ok(None) => (None, None, None),
         Ok(Some(position)) => match estimate_method(exif) {
@@ -121,7 +183,7 @@ fn info_from(exif: &::exif::Exif) -> ExifInfo {
         orientation: exif
             .get_field(Tag::Orientation, In::PRIMARY)
             .and_then(|f| f.value.get_uint(0))
-            .filter(|o| (1..=8).contains(o)),
+            .filter(|o| (1..=8).contains(o) && !heif),
     }
 }
 
@@ -314,6 +376,34 @@ mod tests {
         );
         let v = Value::Ascii(vec![b"12".to_vec()]);
         assert!(dms_degrees(&v, "GPSLongitude").is_err());
+    }
+
+    /// heic_gps.heic (tests/fixtures/make_heic_fixtures.py): GPS 48°51'23.76" N,
+    /// 2°17'40.2" E, DateTimeOriginal 2024:05:18 09:41:07 +01:00, EXIF Orientation 6 with
+    /// the same rotation in `irot`.
+    #[test]
+    fn heic_gps_and_time_are_read_and_its_orientation_is_not_reapplied() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/heic_gps.heic");
+        let info = read_exif(&path).unwrap();
+        let gps = info.gps.expect("GPS from the HEIC's Exif item");
+        assert!((gps.lat_deg - 48.8566).abs() < 1e-4, "{gps:?}");
+        assert!((gps.lon_deg - 2.2945).abs() < 1e-4, "{gps:?}");
+        assert_eq!(info.taken_at.as_deref(), Some("2024-05-18T09:41:07+01:00"));
+        assert_eq!(
+            info.orientation, None,
+            "libheif applies irot; EXIF 6 is not applied"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(read_exif_bytes(&bytes, &path).unwrap(), info);
+        let block = read_exif_block(&path).unwrap().unwrap();
+        assert!(block.heif);
+        let make = block.exif.get_field(Tag::Make, In::PRIMARY).unwrap();
+        assert_eq!(make.display_value().to_string(), "\"Apple\"");
+        // A JPEG's orientation is still reported (and applied by the decoder).
+        let rotated =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/rotated.jpg");
+        assert_eq!(read_exif(&rotated).unwrap().orientation, Some(6));
     }
 
     #[test]

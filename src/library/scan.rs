@@ -25,9 +25,12 @@ use std::time::{Duration, Instant};
 use super::{LibraryError, PhotoEntry};
 use crate::domain::{PhotoFormat, RepaintFn};
 
-/// Extensions looked for in folders (compared lowercase).
+/// Extensions looked for in folders (compared lowercase); also the file dialog's filter.
+/// HEIC/HEIF (`hif`: Canon's and Fujifilm's) and AVIF are listed in every build: without the
+/// `heif` feature they show with an error that says how to get a build that reads them.
 pub const PHOTO_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "tif", "tiff", "gif", "bmp",
+    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "tif", "tiff", "gif", "bmp", "heic", "heif",
+    "hif", "avif",
 ];
 
 /// How many entries a [`ScanEvent::Found`] batch carries at most.
@@ -226,9 +229,19 @@ pub fn probe_file(path: &Path, options: ScanOptions) -> PhotoEntry {
         }
     };
     entry.format = PhotoFormat::sniff(&head[..n]);
-    if entry.format.is_none() {
-        entry.error = Some("not a supported image (JPEG, PNG, WebP, TIFF, GIF, BMP)".to_owned());
-        return entry;
+    match entry.format {
+        None => {
+            entry.error = Some(format!(
+                "not a supported image ({})",
+                crate::domain::SUPPORTED_FORMATS
+            ));
+            return entry;
+        }
+        // Listed with the reason, its EXIF still read (a position shows on the map).
+        Some(format) if format.is_heif_container() && !crate::domain::HEIF_SUPPORTED => {
+            entry.error = Some(crate::domain::NO_HEIF_SUPPORT.to_owned());
+        }
+        Some(_) => {}
     }
     if options.read_exif {
         // A broken EXIF block is not worth an error badge: the photo itself may be fine.
@@ -370,6 +383,42 @@ mod tests {
         assert!(has_photo_extension(Path::new("x.TiF")));
         assert!(!has_photo_extension(Path::new("notes.txt")));
         assert!(!has_photo_extension(Path::new("jpg")));
+        for name in ["IMG_0001.HEIC", "a.heif", "DSCF0001.HIF", "b.avif"] {
+            assert!(has_photo_extension(Path::new(name)), "{name}");
+        }
+    }
+
+    /// A folder scan lists HEIC/HEIF photos by any of their extensions, sniffed as HEIF, with
+    /// their EXIF GPS; a build without the `heif` feature lists them with the reason.
+    #[test]
+    fn heic_photos_are_listed_with_their_gps() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/heic_gps.heic");
+        for name in ["IMG_0001.HEIC", "b.heif", "c.hif", "d.txt"] {
+            std::fs::copy(&fixture, tmp.path().join(name)).unwrap();
+        }
+        let entries = scan_paths(
+            &[tmp.path().to_owned()],
+            ScanOptions::default(),
+            &AtomicBool::new(false),
+            &mut |_| {},
+            &mut |_| {},
+        )
+        .unwrap();
+        let names: Vec<String> = entries.iter().map(PhotoEntry::file_name).collect();
+        assert_eq!(names, ["IMG_0001.HEIC", "b.heif", "c.hif"]);
+        for entry in &entries {
+            assert_eq!(entry.format, Some(PhotoFormat::Heif));
+            let gps = entry.exif.gps.expect("GPS from the HEIC");
+            assert!((gps.lat_deg - 48.8566).abs() < 1e-4, "{gps:?}");
+            if crate::domain::HEIF_SUPPORTED {
+                assert_eq!(entry.error, None);
+            } else {
+                let error = entry.error.as_deref().unwrap_or_default();
+                assert!(error.contains("no HEIC/HEIF support"), "{error}");
+            }
+        }
     }
 
     #[test]

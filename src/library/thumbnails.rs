@@ -222,6 +222,7 @@ fn decode_reason(e: &crate::model::preprocess::PhotoError) -> String {
         E::Io { source, .. } => source.to_string(),
         E::Empty { .. } => "empty file (0 bytes)".into(),
         E::UnknownFormat { .. } => "not a supported image".into(),
+        E::NoHeifSupport { .. } => crate::domain::NO_HEIF_SUPPORT.into(),
         E::TooLarge { reason, .. } => format!("too large: {reason}"),
         E::Decode { reason, .. } => reason.clone(),
         E::ExtremeAspect {
@@ -395,6 +396,24 @@ mod tests {
         assert_eq!(small.dimensions(), (200, 50));
         let tiny = RgbImage::new(30, 20);
         assert_eq!(downsize(&tiny, 200).dimensions(), (30, 20));
+    }
+
+    /// An iPhone-style HEIC (irot + EXIF Orientation 6, stored 320 x 240) thumbnails upright,
+    /// turned once (portrait); without the `heif` feature the reason says how to get it.
+    #[test]
+    fn heic_thumbnail_is_portrait_or_explains_why_not() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/heic_gps.heic");
+        let cache = tempfile::tempdir().unwrap();
+        let result = thumbnail(&path, 64, cache.path());
+        if crate::domain::HEIF_SUPPORTED {
+            let ready = result.unwrap();
+            assert_eq!((ready.w, ready.h), (48, 64));
+        } else {
+            let message = result.err().unwrap().to_string();
+            assert!(message.contains("no HEIC/HEIF support"), "{message}");
+            assert!(message.ends_with("heic_gps.heic"), "{message}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod files;
 pub mod gallery;
 pub mod heads;
+pub mod heif;
 pub mod kernels;
 pub mod preprocess;
 pub mod weights;

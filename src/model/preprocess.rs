@@ -2,14 +2,17 @@
 //! configured for `openai/clip-vit-large-patch14`.
 //!
 //! The steps, in the processor's order:
-//! 1. decode (JPEG, PNG, WebP, TIFF, GIF, BMP) with limits checked on the dimensions the header
+//! 1. decode (JPEG, PNG, WebP, TIFF, GIF, BMP; HEIC/HEIF and AVIF through libheif with the
+//!    `heif` feature, see [`super::heif`]) with limits checked on the dimensions the header
 //!    declares before any pixel is decoded ([`check_declared_size`]: Pillow's decompression-bomb
 //!    threshold and a byte budget), so a decompression bomb is an error and not an out-of-memory
 //!    kill; JPEGs with libjpeg-turbo's decoder and Pillow's settings, so the pixels are
 //!    Pillow's bit for bit;
 //! 2. **apply the EXIF orientation** — what a person sees is what the model sees. The Python
 //!    `geoclip` package does not do this (it feeds the stored pixel grid), so a rotated phone
-//!    photo can score differently there;
+//!    photo can score differently there. HEIF is the exception, as in pillow-heif: libheif
+//!    applies the container's rotation and mirroring, and the EXIF tag (an iPhone writes the
+//!    same rotation there too) is not applied again;
 //! 3. convert to 8-bit RGB as Pillow's `convert("RGB")` does: alpha dropped (not composited),
 //!    grey replicated, 16-bit samples reduced to their high byte;
 //! 4. resize so the shortest edge is `size` (224) with Pillow's bicubic convolution
@@ -46,8 +49,11 @@ pub enum PhotoError {
     },
     #[error("empty file (0 bytes): {path}")]
     Empty { path: PathBuf },
-    #[error("not a supported image (JPEG, PNG, WebP, TIFF, GIF, BMP): {path}")]
+    #[error("not a supported image ({}): {path}", crate::domain::SUPPORTED_FORMATS)]
     UnknownFormat { path: PathBuf },
+    /// A HEIC/HEIF or AVIF photo in a build without the `heif` feature.
+    #[error("{}: {path}", crate::domain::NO_HEIF_SUPPORT)]
+    NoHeifSupport { path: PathBuf },
     #[error("image too large to decode safely ({reason}): {path}")]
     TooLarge { path: PathBuf, reason: String },
     #[error("could not decode image ({reason}): {path}")]
@@ -240,6 +246,9 @@ pub fn decode_photo(bytes: &[u8], path: &Path) -> Result<RgbImage, PhotoError> {
     }
     if image::guess_format(bytes).ok() == Some(image::ImageFormat::Jpeg) {
         return decode_jpeg(bytes, path);
+    }
+    if crate::domain::PhotoFormat::sniff(bytes).is_some_and(|f| f.is_heif_container()) {
+        return super::heif::decode(bytes, path);
     }
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()

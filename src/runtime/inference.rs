@@ -173,7 +173,8 @@ impl Embedder for FakeEmbedder {
         }
         if crate::domain::PhotoFormat::sniff(&head[..n]).is_none() {
             return Err(format!(
-                "not a supported image (JPEG, PNG, WebP, TIFF, GIF, BMP): {}",
+                "not a supported image ({}): {}",
+                crate::domain::SUPPORTED_FORMATS,
                 photo.display()
             ));
         }
