@@ -22,8 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
-# Read by the `heif` feature (libheif); not in PHOTO_EXTENSIONS until that feature is merged.
-HEIF_EXTENSIONS = {"heic", "heif"}
+# Read by the `heif` feature (libheif); in PHOTO_EXTENSIONS too, named here so the list stays
+# whole if that feature ever leaves the scanner's list.
+HEIF_EXTENSIONS = {"heic", "heif", "hif", "avif"}
 # The desktop file also opens folders.
 EXTRA_MIME_TYPES = {"inode/directory"}
 # Mach-O (32/64-bit, either byte order) and universal binaries.

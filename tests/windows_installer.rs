@@ -35,8 +35,8 @@ fn the_installer_offers_open_with_for_every_photo_extension() {
             "packaging/windows/geoloupe.nsi has no Open with entry for .{ext}: {listed:?}"
         );
     }
-    // HEIC/HEIF are listed already for the builds that read them (the `heif` feature).
-    for ext in [".heic", ".heif"] {
+    // HEIC/HEIF/AVIF (the `heif` feature) are listed whatever this build's features.
+    for ext in [".heic", ".heif", ".hif", ".avif"] {
         assert!(listed.iter().any(|e| e == ext), "{ext} missing: {listed:?}");
     }
     // Installed and uninstalled through the same list.

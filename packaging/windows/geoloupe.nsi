@@ -87,6 +87,8 @@ UninstPage instfiles
   !insertmacro ${MACRO} ".bmp"
   !insertmacro ${MACRO} ".heic"
   !insertmacro ${MACRO} ".heif"
+  !insertmacro ${MACRO} ".hif"
+  !insertmacro ${MACRO} ".avif"
 !macroend
 
 Section "geoloupe"

@@ -350,9 +350,10 @@ fn status_ui(ui: &mut egui::Ui, app: &mut App) {
             ui.label(scan);
         }
         ui.separator();
+        let total = app.collection.photos.len();
         ui.label(format!(
-            "{} photos, {} shown, {} located, {} accepted",
-            app.collection.photos.len(),
+            "{total} {}, {} shown, {} located, {} accepted",
+            if total == 1 { "photo" } else { "photos" },
             app.collection.view.len(),
             app.collection
                 .photos
