@@ -813,6 +813,11 @@ fn exports_write_photo_paths_relative_to_the_file_by_default() {
     let records = vec![record(&kauai, &[1, 0, 2], None, None)];
     let private = dir.path().to_str().unwrap();
     let full = kauai.to_str().unwrap();
+    // The system's separator; JSON escapes a backslash (Windows).
+    let has =
+        |text: &str, path: &str| text.contains(path) || text.contains(&path.replace('\\', "\\\\"));
+    let sep = std::path::MAIN_SEPARATOR_STR;
+    let relative = format!("..{sep}photos{sep}kauai.jpg");
     for (name, format) in [
         ("a.gpx", ExportFormat::Gpx),
         ("a.CSV", ExportFormat::Csv),
@@ -824,11 +829,6 @@ fn exports_write_photo_paths_relative_to_the_file_by_default() {
             write_export(&file, &records, PointSet::Chosen, style).unwrap();
             std::fs::read_to_string(&file).unwrap()
         };
-        // The system's separator; JSON escapes a backslash (Windows).
-        let has = |text: &str, path: &str| {
-            text.contains(path) || text.contains(&path.replace('\\', "\\\\"))
-        };
-        let sep = std::path::MAIN_SEPARATOR_STR;
         let text = written(PathStyle::default());
         assert!(
             has(&text, &format!("..{sep}photos{sep}kauai.jpg")),
@@ -867,10 +867,7 @@ fn exports_write_photo_paths_relative_to_the_file_by_default() {
     let app_file = out.join("app.csv");
     geoloupe::app::export::export_to(&app_file, vec![input]).unwrap();
     let text = std::fs::read_to_string(&app_file).unwrap();
-    assert!(
-        text.contains("../photos/kauai.jpg") && !text.contains(private),
-        "{text}"
-    );
+    assert!(has(&text, &relative) && !text.contains(private), "{text}");
 }
 
 // ---- Issue 8: estimates marked as such, safe restores, symlinks, IFD0, invalid GPS ----

@@ -28,38 +28,46 @@ fn engine() -> &'static GeoClip {
     })
 }
 
-#[test]
-fn preprocessing_matches_clip_image_processor_within_one_level() {
+/// Our preprocessed pixels against the reference's, image by image: the largest difference in
+/// u8 levels must be at most one (1/255 after rescaling). The report also gives the fraction of
+/// samples that differ.
+fn assert_pixels_within_one_level(images: &[(&str, std::path::PathBuf, Vec<f32>)]) {
     let cfg = PreprocessConfig::clip_vit_large_patch14();
     let mut report = Vec::new();
-    for (stem, file) in IMAGES {
-        let ours = prepare_photo(&image_path(file), &cfg).unwrap();
-        let expected = expected_f32(&format!("{stem}.pixels_u8"));
+    for (stem, path, expected) in images {
+        let ours = prepare_photo(path, &cfg).unwrap();
         let ours_u8: Vec<f32> = ours
             .pixels_u8
             .as_raw()
             .iter()
             .map(|&v| f32::from(v))
             .collect();
-        let differing = ours_u8
-            .iter()
-            .zip(&expected)
-            .filter(|(a, b)| a != b)
-            .count();
+        let differing = ours_u8.iter().zip(expected).filter(|(a, b)| a != b).count();
         report.push((
             *stem,
-            max_abs_diff(&ours_u8, &expected),
+            max_abs_diff(&ours_u8, expected),
             differing as f64 / expected.len() as f64,
         ));
     }
     eprintln!("(image, max difference in u8 levels, fraction of samples that differ): {report:?}");
     for (stem, diff, _) in &report {
-        // Tolerance: 1/255 after rescaling, i.e. one u8 level.
         assert!(
             *diff <= 1.0,
             "{stem}: preprocessing differs by {diff} levels (> 1/255)"
         );
     }
+}
+
+#[test]
+fn preprocessing_matches_clip_image_processor_within_one_level() {
+    let images: Vec<_> = IMAGES
+        .iter()
+        .map(|(stem, file)| {
+            let expected = expected_f32(&format!("{stem}.pixels_u8"));
+            (*stem, image_path(file), expected)
+        })
+        .collect();
+    assert_pixels_within_one_level(&images);
 }
 
 /// The HEIC fixtures (tests/fixtures/make_heic_fixtures.py) against Pillow 9.5 + pillow-heif
@@ -80,39 +88,19 @@ fn preprocessing_matches_clip_image_processor_within_one_level() {
 #[cfg(feature = "heif")]
 #[test]
 fn heic_preprocessing_matches_pillow_heif_within_one_level() {
-    let cfg = PreprocessConfig::clip_vit_large_patch14();
-    let mut report = Vec::new();
-    for stem in ["heic_gps", "heic_mirror"] {
-        let ours = prepare_photo(&image_path(&format!("{stem}.heic")), &cfg).unwrap();
-        let expected = image::open(fixtures().join("heic_expected").join(format!("{stem}.png")))
-            .unwrap()
-            .to_rgb8();
-        assert_eq!(expected.dimensions(), (224, 224));
-        let ours_u8: Vec<f32> = ours
-            .pixels_u8
-            .as_raw()
-            .iter()
-            .map(|&v| f32::from(v))
-            .collect();
-        let expected: Vec<f32> = expected.as_raw().iter().map(|&v| f32::from(v)).collect();
-        let differing = ours_u8
-            .iter()
-            .zip(&expected)
-            .filter(|(a, b)| a != b)
-            .count();
-        report.push((
-            stem,
-            max_abs_diff(&ours_u8, &expected),
-            differing as f64 / expected.len() as f64,
-        ));
-    }
-    eprintln!("(image, max difference in u8 levels, fraction of samples that differ): {report:?}");
-    for (stem, diff, _) in &report {
-        assert!(
-            *diff <= 1.0,
-            "{stem}: preprocessing differs by {diff} levels (> 1/255)"
-        );
-    }
+    let images: Vec<_> = ["heic_gps", "heic_mirror"]
+        .into_iter()
+        .map(|stem| {
+            let expected =
+                image::open(fixtures().join("heic_expected").join(format!("{stem}.png")))
+                    .unwrap()
+                    .to_rgb8();
+            assert_eq!(expected.dimensions(), (224, 224));
+            let expected: Vec<f32> = expected.as_raw().iter().map(|&v| f32::from(v)).collect();
+            (stem, image_path(&format!("{stem}.heic")), expected)
+        })
+        .collect();
+    assert_pixels_within_one_level(&images);
 }
 
 #[test]

@@ -286,11 +286,17 @@ fn paint_cell(
             );
         }
         Thumb::None | Thumb::Requested => {
-            if photo.entry.error.is_some() {
+            if let Some(error) = &photo.entry.error {
+                // A build without libheif says so on the tile, not "unreadable" (the file is fine).
+                let label = if error.starts_with(crate::domain::NO_HEIF_SUPPORT) {
+                    "no HEIC support"
+                } else {
+                    "unreadable"
+                };
                 painter.text(
                     image_rect.center(),
                     egui::Align2::CENTER_CENTER,
-                    "unreadable",
+                    label,
                     egui::FontId::proportional(11.0),
                     visuals.error_fg_color,
                 );
