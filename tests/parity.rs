@@ -219,3 +219,38 @@ fn batched_and_single_predictions_agree() {
         assert_eq!(bi, si);
     }
 }
+
+/// The location encoder at any point is on the gallery's scale: scoring the gallery's own
+/// points through `location_logits` gives `gallery_logits`, and ranking those gives `predict`.
+#[test]
+fn location_logits_at_gallery_points_equal_gallery_logits() {
+    let engine = engine();
+    let photo = prepare_photo(&image_path(IMAGES[0].1), engine.preprocess_config()).unwrap();
+    let feature = engine
+        .normalized_image_features(&[&photo])
+        .unwrap()
+        .remove(0);
+    let norm: f32 = feature.iter().map(|v| v * v).sum::<f32>().sqrt();
+    approx::assert_abs_diff_eq!(norm, 1.0, epsilon = 1e-5);
+    let gallery = engine.gallery_logits(&[&feature]).unwrap().remove(0);
+    let prediction = engine.predict(&[&photo], 5).unwrap().remove(0);
+    let best = prediction.candidates[0].gallery_index;
+    let sample: Vec<usize> = (0..engine.gallery().len())
+        .step_by(997)
+        .chain([best])
+        .collect();
+    let points: Vec<[f32; 2]> = sample
+        .iter()
+        .map(|&i| engine.gallery().coords_lat_lon_deg[i])
+        .collect();
+    let at_points = engine.location_logits(&feature, &points).unwrap();
+    for (&i, logit) in sample.iter().zip(&at_points) {
+        approx::assert_abs_diff_eq!(*logit, gallery[i], epsilon = 1e-3);
+    }
+    let top = gallery
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i);
+    assert_eq!(top, Some(best));
+}

@@ -351,6 +351,7 @@ mod tests {
             top_k: 1,
             provenance: Default::default(),
             computed_at_unix_secs: 0,
+            image_feature: None,
         }
     }
 

@@ -515,6 +515,7 @@ impl App {
                     gallery_len: 0,
                     provenance: Provenance::default(),
                     computed_at_unix_secs: summary.computed_at_unix_secs,
+                    image_feature: None,
                 });
                 photo.result_from_store = true;
                 photo.result_stale = summary.stale;

@@ -124,6 +124,7 @@ mod tests {
             top_k: 1,
             provenance: Default::default(),
             computed_at_unix_secs: 0,
+            image_feature: None,
         };
         for i in [0, 1, 3] {
             collection.photos[i].result = Some(result.clone());

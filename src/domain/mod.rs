@@ -151,6 +151,10 @@ pub struct PhotoResult {
     pub top_k: usize,
     pub provenance: Provenance,
     pub computed_at_unix_secs: i64,
+    /// The photo's L2-normalised image feature, when this session computed it: what the
+    /// continuous map, refinement, regions and groups score again without the photo. Not kept
+    /// in the library (`None` for a result read back from it).
+    pub image_feature: Option<Arc<[f32]>>,
 }
 
 impl PhotoResult {
@@ -176,6 +180,7 @@ impl PhotoResult {
             top_k,
             provenance,
             computed_at_unix_secs: now_unix_secs(),
+            image_feature: None,
         }
     }
 

@@ -469,6 +469,7 @@ impl Store {
                                 device: row.get(12)?,
                             },
                             computed_at_unix_secs: row.get(1)?,
+                            image_feature: None,
                         },
                     })
                 },
@@ -1081,6 +1082,7 @@ mod tests {
             top_k: 1,
             provenance: Provenance::default(),
             computed_at_unix_secs: 1,
+            image_feature: None,
         };
         store.save_result(&a, &result).unwrap();
         assert_eq!(

@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 use super::clip::{ClipVision, l2_normalize_rows};
 use super::files::{Backbone, DataDirs, Release};
 use super::gallery::{self, Gallery};
-use super::heads::{ImageMlp, LocationEncoder};
+use super::heads::{GEO_EMBED_DIM, ImageMlp, LocationEncoder};
 use super::preprocess::{PreprocessConfig, Preprocessed};
 use super::weights::WeightFile;
 use super::{DeviceChoice, ModelError, sha256_file};
@@ -239,6 +239,69 @@ impl GeoClip {
         self.mlp
             .forward(&self.clip_embeds(photos)?)
             .map_err(ModelError::candle("running the image MLP"))
+    }
+
+    /// GeoCLIP image features, L2-normalised: one 512-long row per photo. This is what every
+    /// score below takes; a photo's row is all that is needed to score it anywhere again.
+    pub fn normalized_image_features(
+        &self,
+        photos: &[&Preprocessed],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        if photos.is_empty() {
+            return Ok(Vec::new());
+        }
+        l2_normalize_rows(&self.image_features(photos)?)
+            .and_then(|f| f.to_device(&Device::Cpu)?.to_vec2())
+            .map_err(ModelError::candle("normalising image features"))
+    }
+
+    /// `exp(logit_scale)`: the factor between a cosine similarity and a logit.
+    pub fn logit_scale_exp(&self) -> f32 {
+        self.logit_scale.exp()
+    }
+
+    /// GeoCLIP's logits over the gallery, `exp(logit_scale) * cos(image, gallery point)`, for
+    /// each L2-normalised feature row (from [`Self::normalized_image_features`]).
+    pub fn gallery_logits(&self, features: &[&[f32]]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if features.is_empty() {
+            return Ok(Vec::new());
+        }
+        let data: Vec<f32> = features.iter().flat_map(|f| f.iter().copied()).collect();
+        Tensor::from_vec(data, (features.len(), GEO_EMBED_DIM), &Device::Cpu)
+            .and_then(|t| t.to_device(&self.device))
+            .and_then(|f| f.matmul(&self.gallery_features.t()?))
+            .and_then(|cos| cos * f64::from(self.logit_scale.exp()))
+            .and_then(|l| l.to_device(&Device::Cpu)?.to_vec2())
+            .map_err(ModelError::candle("scoring against the gallery"))
+    }
+
+    /// The same logits as [`Self::gallery_logits`] at any points, not only the gallery's: the
+    /// location encoder evaluated at `points_lat_lon_deg`, L2-normalised as the gallery is,
+    /// against one L2-normalised image feature. A gallery point scores the same here as in the
+    /// gallery up to float rounding (the sums run in another order), so both are one scale. Encodes in chunks of
+    /// [`gallery::ENCODE_CHUNK`] points.
+    pub fn location_logits(
+        &self,
+        feature: &[f32],
+        points_lat_lon_deg: &[[f32; 2]],
+    ) -> Result<Vec<f32>, ModelError> {
+        let image = Tensor::from_vec(feature.to_vec(), (GEO_EMBED_DIM, 1), &Device::Cpu)
+            .and_then(|t| t.to_device(&self.device))
+            .map_err(ModelError::candle("reading the image feature"))?;
+        let scale = f64::from(self.logit_scale.exp());
+        let mut out = Vec::with_capacity(points_lat_lon_deg.len());
+        for chunk in points_lat_lon_deg.chunks(gallery::ENCODE_CHUNK) {
+            let logits: Vec<f32> = self
+                .location
+                .forward(chunk)
+                .and_then(|f| l2_normalize_rows(&f))
+                .and_then(|f| f.matmul(&image))
+                .and_then(|cos| cos * scale)
+                .and_then(|l| l.flatten_all()?.to_device(&Device::Cpu)?.to_vec1())
+                .map_err(ModelError::candle("scoring locations"))?;
+            out.extend(logits);
+        }
+        Ok(out)
     }
 
     /// Ranks the gallery for each photo.

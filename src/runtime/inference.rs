@@ -39,13 +39,29 @@ pub const COMMAND_QUEUE: usize = 16;
 pub const EVENT_QUEUE: usize = 256;
 
 /// A photo geolocation model, run inside the worker thread.
+///
+/// A photo is reduced once to its image feature (L2-normalised; opaque to callers); every score
+/// after that (the gallery, any other points, a group's sum) starts from the feature, so
+/// nothing needs the photo again.
 pub trait Embedder: Send {
     /// Which model this is, stored with every result.
     fn provenance(&self) -> Provenance;
-    /// Ranks the gallery for one photo. Errors are messages for the user (they name the file).
-    fn locate(&mut self, photo: &Path, top_k: usize) -> Result<Prediction, String>;
+    /// The photo's image feature. Errors are messages for the user (they name the file).
+    fn image_feature(&mut self, photo: &Path) -> Result<Arc<[f32]>, String>;
+    /// GeoCLIP's logits over the gallery for one feature.
+    fn gallery_logits(&self, feature: &[f32]) -> Result<Vec<f32>, String>;
+    /// Logits at any points on the gallery's scale (GeoCLIP's location encoder is continuous).
+    fn location_logits(&self, feature: &[f32], points: &[LatLon]) -> Result<Vec<f32>, String>;
     /// The position of a gallery point (for the heatmap).
     fn gallery_position(&self, index: usize) -> Option<LatLon>;
+    /// Ranks the gallery for one photo.
+    fn locate(&mut self, photo: &Path, top_k: usize) -> Result<Prediction, String> {
+        let feature = self.image_feature(photo)?;
+        let logits = self.gallery_logits(&feature)?;
+        Ok(Prediction::from_logits(&logits, top_k, |i| {
+            self.gallery_position(i)
+        }))
+    }
 }
 
 /// The real GeoCLIP engine as an [`Embedder`].
@@ -81,15 +97,35 @@ impl Embedder for GeoClipEmbedder {
         self.provenance.clone()
     }
 
-    fn locate(&mut self, photo: &Path, top_k: usize) -> Result<Prediction, String> {
+    fn image_feature(&mut self, photo: &Path) -> Result<Arc<[f32]>, String> {
         let prepared =
             prepare_photo(photo, self.engine.preprocess_config()).map_err(|e| e.to_string())?;
         self.engine
-            .predict(&[&prepared], top_k)
+            .normalized_image_features(&[&prepared])
             .map_err(|e| format!("{e}: {}", photo.display()))?
             .into_iter()
             .next()
+            .map(Arc::from)
             .ok_or_else(|| format!("the model returned nothing: {}", photo.display()))
+    }
+
+    fn gallery_logits(&self, feature: &[f32]) -> Result<Vec<f32>, String> {
+        self.engine
+            .gallery_logits(&[feature])
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| "the model returned no logits".to_owned())
+    }
+
+    fn location_logits(&self, feature: &[f32], points: &[LatLon]) -> Result<Vec<f32>, String> {
+        let coords: Vec<[f32; 2]> = points
+            .iter()
+            .map(|p| [p.lat_deg as f32, p.lon_deg as f32])
+            .collect();
+        self.engine
+            .location_logits(feature, &coords)
+            .map_err(|e| e.to_string())
     }
 
     fn gallery_position(&self, index: usize) -> Option<LatLon> {
@@ -160,7 +196,8 @@ impl Embedder for FakeEmbedder {
         }
     }
 
-    fn locate(&mut self, photo: &Path, top_k: usize) -> Result<Prediction, String> {
+    /// The fake's feature is its peak, `[lat, lon]`.
+    fn image_feature(&mut self, photo: &Path) -> Result<Arc<[f32]>, String> {
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
         }
@@ -183,13 +220,29 @@ impl Embedder for FakeEmbedder {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let peak = Self::peak_for(&name);
-        let logits: Vec<f32> = (0..Self::ROWS * Self::COLS)
-            .map(|i| {
-                let p = Self::grid_position(i).unwrap_or(peak);
-                -(p.distance_km(&peak) / 1000.0) as f32
-            })
+        Ok(Arc::from([peak.lat_deg as f32, peak.lon_deg as f32]))
+    }
+
+    fn gallery_logits(&self, feature: &[f32]) -> Result<Vec<f32>, String> {
+        let points: Vec<LatLon> = (0..Self::ROWS * Self::COLS)
+            .filter_map(Self::grid_position)
             .collect();
-        Ok(Prediction::from_logits(&logits, top_k, Self::grid_position))
+        self.location_logits(feature, &points)
+    }
+
+    /// Minus the distance from the peak in thousands of km.
+    fn location_logits(&self, feature: &[f32], points: &[LatLon]) -> Result<Vec<f32>, String> {
+        let &[lat, lon] = feature else {
+            return Err(format!(
+                "the fake model's features are [lat, lon], not {} numbers",
+                feature.len()
+            ));
+        };
+        let peak = LatLon::new(f64::from(lat), f64::from(lon));
+        Ok(points
+            .iter()
+            .map(|p| -(p.distance_km(&peak) / 1000.0) as f32)
+            .collect())
     }
 
     fn gallery_position(&self, index: usize) -> Option<LatLon> {
@@ -565,15 +618,21 @@ impl WorkerThread {
             let Some(embedder) = self.embedder.as_mut() else {
                 return self.emit(WorkerEvent::NoModel { generation });
             };
-            match embedder.locate(path, top_k) {
-                Ok(prediction) => {
+            let located = embedder.image_feature(path).and_then(|feature| {
+                let logits = embedder.gallery_logits(&feature)?;
+                Ok((feature, logits))
+            });
+            match located {
+                Ok((feature, logits)) => {
                     let position_of = |index: usize| embedder.gallery_position(index);
-                    let result = PhotoResult::from_prediction(
+                    let prediction = Prediction::from_logits(&logits, top_k, position_of);
+                    let mut result = PhotoResult::from_prediction(
                         &prediction,
                         top_k,
                         provenance.clone(),
                         &position_of,
                     );
+                    result.image_feature = Some(feature);
                     events.push(WorkerEvent::Ranked {
                         generation,
                         path: path.clone(),
