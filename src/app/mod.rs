@@ -17,6 +17,7 @@
 pub mod claims;
 pub mod collection;
 pub mod command;
+mod continuous_heat;
 pub mod export;
 pub mod map;
 pub mod messages;
@@ -671,6 +672,18 @@ impl App {
                     self.messages
                         .warning("No model is loaded: see the Model panel.");
                 }
+                WorkerEvent::HeatTile {
+                    heat_generation,
+                    photo_key,
+                    tile,
+                    level,
+                    values,
+                } => self.continuous_heat_tile(heat_generation, &photo_key, tile, level, values),
+                WorkerEvent::HeatFailed {
+                    heat_generation,
+                    photo_key,
+                    error,
+                } => self.continuous_heat_failed(heat_generation, &photo_key, &error),
                 WorkerEvent::Cancelled { done, total, .. } => {
                     self.model.batch = None;
                     self.model.batch_summary = Some(format!("Cancelled after {done} of {total}"));

@@ -7,6 +7,7 @@ mod claim;
 mod claim_parse;
 mod countries;
 mod equal_earth;
+pub mod heat_grid;
 pub mod heatmap;
 pub mod place_search;
 mod places;

@@ -22,14 +22,15 @@
 //! 400 KB a photo, while the kept points are the part of the heatmap that is visible at all.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryIter, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::domain::{PhotoResult, Prediction, Provenance, RepaintFn};
 use crate::geo::LatLon;
+use crate::geo::heat_grid::{self, HeatTile};
 use crate::model::engine::{GeoClip, LoadEvent, ModelPaths, prepare_photo};
 use crate::model::{DeviceChoice, ModelError};
 
@@ -296,6 +297,9 @@ pub enum Command {
         generation: u64,
         top_k: usize,
     },
+    /// Look at the heat slot ([`InferenceWorker::request_heat`]): a wake-up, the job is in the
+    /// slot (only the newest one is kept).
+    Heat,
     Shutdown,
 }
 
@@ -347,13 +351,33 @@ pub enum WorkerEvent {
         failed: usize,
         elapsed: Duration,
     },
+    /// One level of the continuous heatmap for one tile: the full grid of relative logits at
+    /// `level` (see [`heat_grid`]). `heat_generation` is the request's
+    /// ([`InferenceWorker::request_heat`]), apart from the runs' generation.
+    HeatTile {
+        heat_generation: u64,
+        photo_key: String,
+        tile: HeatTile,
+        level: u8,
+        values: Arc<[f32]>,
+    },
+    /// A heat request failed (no model, the photo could not be read); logged once.
+    HeatFailed {
+        heat_generation: u64,
+        photo_key: String,
+        error: String,
+    },
 }
 
 impl WorkerEvent {
-    /// The generation of run events; `None` for model events.
+    /// The generation of run events; `None` for model and heat events.
     pub fn generation(&self) -> Option<u64> {
         match self {
-            Self::ModelLoading { .. } | Self::ModelReady { .. } | Self::ModelFailed { .. } => None,
+            Self::ModelLoading { .. }
+            | Self::ModelReady { .. }
+            | Self::ModelFailed { .. }
+            | Self::HeatTile { .. }
+            | Self::HeatFailed { .. } => None,
             Self::Progress { generation, .. }
             | Self::Ranked { generation, .. }
             | Self::Failed { generation, .. }
@@ -362,7 +386,99 @@ impl WorkerEvent {
             | Self::Finished { generation, .. } => Some(*generation),
         }
     }
+
+    /// The heat generation of heat events.
+    pub fn heat_generation(&self) -> Option<u64> {
+        match self {
+            Self::HeatTile {
+                heat_generation, ..
+            }
+            | Self::HeatFailed {
+                heat_generation, ..
+            } => Some(*heat_generation),
+            _ => None,
+        }
+    }
 }
+
+/// A request for the continuous heatmap of one photo over the visible tiles.
+#[derive(Clone, Debug)]
+pub struct HeatJob {
+    /// Names the photo and its result for the caller; sent back with every event.
+    pub photo_key: String,
+    pub source: HeatSource,
+    /// The tiles to sample, in the order wanted (the view's centre first).
+    pub tiles: Vec<HeatTile>,
+}
+
+/// What a heat request scores from.
+#[derive(Clone, Debug)]
+pub enum HeatSource {
+    /// The photo's image feature (from a run in this session).
+    Feature(Arc<[f32]>),
+    /// The photo, when its feature is unknown (a result read back from the library): embedded
+    /// once, then its feature is kept (the last [`HEAT_FEATURES_KEPT`] photos).
+    Photo(PathBuf),
+}
+
+/// Photos whose re-embedded feature the thread keeps for heat requests.
+pub const HEAT_FEATURES_KEPT: usize = 16;
+/// Features whose best gallery logit the thread keeps.
+pub const HEAT_MAX_LOGITS_KEPT: usize = 8;
+/// Points scored in one call to the location encoder at least (tiles are grouped up to this),
+/// so each call is big enough for the matrix kernels; the request's generation is checked
+/// between calls.
+pub const HEAT_CHUNK_POINTS: usize = 1024;
+
+/// A small least-recently-used list: few entries, found by a linear scan.
+#[derive(Debug)]
+pub struct SmallLru<K, V> {
+    capacity: usize,
+    /// Most recently used last.
+    entries: Vec<(K, V)>,
+}
+
+impl<K: PartialEq, V: Clone> SmallLru<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            entries: Vec::new(),
+        }
+    }
+
+    /// The value for `key`, now the most recently used.
+    pub fn get(&mut self, key: &K) -> Option<V> {
+        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        let entry = self.entries.remove(i);
+        let value = entry.1.clone();
+        self.entries.push(entry);
+        Some(value)
+    }
+
+    /// Keeps `value` for `key`, forgetting the least recently used entry when full.
+    pub fn insert(&mut self, key: K, value: V) {
+        self.entries.retain(|(k, _)| k != &key);
+        if self.entries.len() >= self.capacity {
+            self.entries.remove(0);
+        }
+        self.entries.push((key, value));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// The newest heat request and its generation, shared by the handle and the thread.
+type HeatSlot = Arc<Mutex<Option<(u64, HeatJob)>>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -382,6 +498,10 @@ pub struct InferenceWorker {
     /// Bumped to cancel a model load (apart from runs: cancelling a run queued behind a load
     /// leaves the load alone).
     load_generation: Arc<AtomicU64>,
+    /// The newest heat request (latest wins) and its own generation: a newer view cancels the
+    /// heat job, never a run.
+    heat_slot: HeatSlot,
+    heat_generation: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -394,6 +514,10 @@ impl InferenceWorker {
         let thread_generation = Arc::clone(&generation);
         let load_generation = Arc::new(AtomicU64::new(0));
         let thread_load_generation = Arc::clone(&load_generation);
+        let heat_slot: HeatSlot = Arc::new(Mutex::new(None));
+        let heat_generation = Arc::new(AtomicU64::new(0));
+        let thread_heat_slot = Arc::clone(&heat_slot);
+        let thread_heat_generation = Arc::clone(&heat_generation);
         let thread = std::thread::Builder::new()
             .name("inference".into())
             .spawn(move || {
@@ -404,6 +528,12 @@ impl InferenceWorker {
                     generation: thread_generation,
                     load_generation: thread_load_generation,
                     repaint,
+                    heat: HeatState {
+                        slot: thread_heat_slot,
+                        generation: thread_heat_generation,
+                        features: SmallLru::new(HEAT_FEATURES_KEPT),
+                        max_logits: SmallLru::new(HEAT_MAX_LOGITS_KEPT),
+                    },
                 };
                 // Every parallel loop of a job runs in this low-priority pool, so the window
                 // keeps its frames while a batch or the gallery encode uses all cores. Without
@@ -421,8 +551,34 @@ impl InferenceWorker {
             events,
             generation,
             load_generation,
+            heat_slot,
+            heat_generation,
             thread: Some(thread),
         })
+    }
+
+    /// Asks for the continuous heatmap of `job` (replacing any heat request not yet done);
+    /// returns its heat generation. [`WorkerEvent::HeatTile`]s follow: level 0 of every tile,
+    /// then level 1, then level 2. During a run the thread serves it between two photos.
+    pub fn request_heat(&self, job: HeatJob) -> u64 {
+        let generation = self.heat_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        *lock_slot(&self.heat_slot) = Some((generation, job));
+        // A full queue needs no wake-up: the thread looks at the slot after every command.
+        let _ = self.send(Command::Heat);
+        generation
+    }
+
+    /// Cancels the heat request (within one call to the location encoder); returns the new
+    /// heat generation.
+    pub fn cancel_heat(&self) -> u64 {
+        let generation = self.heat_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        *lock_slot(&self.heat_slot) = None;
+        generation
+    }
+
+    /// The current heat generation: heat events with an older one are stale.
+    pub fn heat_generation(&self) -> u64 {
+        self.heat_generation.load(Ordering::SeqCst)
     }
 
     /// Loads (or replaces) the model inside the thread; `ModelLoading`.. then `ModelReady` or
@@ -484,6 +640,7 @@ impl Drop for InferenceWorker {
     fn drop(&mut self) {
         self.cancel_all();
         self.cancel_load();
+        self.cancel_heat();
         // Detach the events: the thread's sends fail from now on (it stops at its next event),
         // so it never waits on a UI that is gone, and nothing here has to poll.
         let (_, detached) = sync_channel(0);
@@ -501,6 +658,22 @@ struct WorkerThread {
     generation: Arc<AtomicU64>,
     load_generation: Arc<AtomicU64>,
     repaint: RepaintFn,
+    heat: HeatState,
+}
+
+/// The thread's side of heat requests: the slot, its generation and what it keeps between
+/// requests (features of re-embedded photos, each feature's best gallery logit).
+struct HeatState {
+    slot: HeatSlot,
+    generation: Arc<AtomicU64>,
+    features: SmallLru<PathBuf, Arc<[f32]>>,
+    max_logits: SmallLru<Arc<[f32]>, f32>,
+}
+
+fn lock_slot(slot: &HeatSlot) -> std::sync::MutexGuard<'_, Option<(u64, HeatJob)>> {
+    // A panic while holding the lock left a whole `Option`: still usable.
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl WorkerThread {
@@ -517,8 +690,10 @@ impl WorkerThread {
                     generation,
                     top_k,
                 } => self.run(&jobs, generation, top_k),
+                Command::Heat => true,
             };
-            if !alive {
+            // The heat slot after every command (a wake-up may have found the queue full).
+            if !alive || !self.serve_heat() {
                 break;
             }
         }
@@ -567,6 +742,9 @@ impl WorkerThread {
                     provenance.device
                 );
                 self.embedder = Some(embedder);
+                // Features and logits belong to the model they came from.
+                self.heat.features.clear();
+                self.heat.max_logits.clear();
                 self.emit(WorkerEvent::ModelReady { provenance })
             }
             Err(error) => {
@@ -607,6 +785,10 @@ impl WorkerThread {
             return false;
         }
         for (i, path) in jobs.iter().enumerate() {
+            // The map never waits for a whole batch: a heat request goes between two photos.
+            if !self.serve_heat() {
+                return false;
+            }
             if live_changed(&self.generation, generation) {
                 log::info!("run {generation}: cancelled after {i} of {total} photos");
                 return self.emit(WorkerEvent::Cancelled {
@@ -673,6 +855,121 @@ impl WorkerThread {
             failed,
             elapsed: started.elapsed(),
         })
+    }
+}
+
+impl WorkerThread {
+    /// Runs the heat requests in the slot until it is empty; `false` when the UI is gone.
+    fn serve_heat(&mut self) -> bool {
+        loop {
+            let Some((generation, job)) = lock_slot(&self.heat.slot).take() else {
+                return true;
+            };
+            if !self.heat_job(job, generation) {
+                return false;
+            }
+        }
+    }
+
+    /// One heat request: level 0 of every tile, then level 1, then level 2, each (tile,
+    /// level) an event; stops quietly when a newer request (or a cancel) bumps the heat
+    /// generation. `false` when the UI is gone.
+    fn heat_job(&mut self, job: HeatJob, generation: u64) -> bool {
+        let live = |heat: &HeatState| heat.generation.load(Ordering::SeqCst) == generation;
+        // Logged by the app, which shows it.
+        let failed = |this: &Self, error: String| {
+            this.emit(WorkerEvent::HeatFailed {
+                heat_generation: generation,
+                photo_key: job.photo_key.clone(),
+                error,
+            })
+        };
+        if !live(&self.heat) || job.tiles.is_empty() {
+            return true;
+        }
+        let Some(embedder) = self.embedder.as_mut() else {
+            return failed(self, "no model is loaded".into());
+        };
+        let feature = match &job.source {
+            HeatSource::Feature(feature) => Arc::clone(feature),
+            HeatSource::Photo(path) => match self.heat.features.get(path) {
+                Some(feature) => feature,
+                None => match embedder.image_feature(path) {
+                    Ok(feature) => {
+                        self.heat
+                            .features
+                            .insert(path.clone(), Arc::clone(&feature));
+                        feature
+                    }
+                    Err(error) => return failed(self, error),
+                },
+            },
+        };
+        let max_logit = match self.heat.max_logits.get(&feature) {
+            Some(max) => max,
+            None => match embedder.gallery_logits(&feature) {
+                Ok(logits) => {
+                    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    self.heat.max_logits.insert(Arc::clone(&feature), max);
+                    max
+                }
+                Err(error) => return failed(self, error),
+            },
+        };
+        // Each tile's grid at the last level done.
+        let mut grids: Vec<Vec<f32>> = vec![Vec::new(); job.tiles.len()];
+        for level in 0..heat_grid::LEVELS {
+            let per_tile = heat_grid::sample_count(level)
+                - if level == 0 {
+                    0
+                } else {
+                    heat_grid::sample_count(level - 1)
+                };
+            let tiles_per_call = (HEAT_CHUNK_POINTS / per_tile).max(1);
+            for (chunk_index, chunk) in job.tiles.chunks(tiles_per_call).enumerate() {
+                if !live(&self.heat) {
+                    return true;
+                }
+                // The place for a region's `contains(LatLon)` mask: drop the samples outside
+                // it here (and draw them transparent) once regions exist.
+                let points: Vec<LatLon> = chunk
+                    .iter()
+                    .flat_map(|&tile| heat_grid::new_sample_positions(tile, level))
+                    .collect();
+                let Some(embedder) = self.embedder.as_ref() else {
+                    return failed(self, "no model is loaded".into());
+                };
+                let logits = match embedder.location_logits(&feature, &points) {
+                    Ok(logits) if logits.len() == points.len() => logits,
+                    Ok(logits) => {
+                        return failed(
+                            self,
+                            format!("{} logits for {} points", logits.len(), points.len()),
+                        );
+                    }
+                    Err(error) => return failed(self, error),
+                };
+                for (k, (&tile, added)) in chunk.iter().zip(logits.chunks(per_tile)).enumerate() {
+                    let relative: Vec<f32> = added.iter().map(|l| l - max_logit).collect();
+                    let t = chunk_index * tiles_per_call + k;
+                    let Some(grid) = heat_grid::refine_values(&grids[t], level, &relative) else {
+                        return failed(self, format!("heat grid of level {level} does not fit"));
+                    };
+                    let values: Arc<[f32]> = Arc::from(grid.as_slice());
+                    grids[t] = grid;
+                    if !self.emit(WorkerEvent::HeatTile {
+                        heat_generation: generation,
+                        photo_key: job.photo_key.clone(),
+                        tile,
+                        level,
+                        values,
+                    }) {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
     }
 }
 
@@ -752,5 +1049,221 @@ mod tests {
             WorkerEvent::ModelFailed { error } => assert_eq!(error, "cancelled"),
             other => panic!("expected a cancelled load, got {other:?}"),
         }
+    }
+
+    /// The fake, counting the points scored by the location encoder, each call taking `delay`.
+    struct CountingEmbedder {
+        fake: FakeEmbedder,
+        counts: Arc<Counts>,
+        delay: Duration,
+    }
+
+    #[derive(Default)]
+    struct Counts {
+        scored: std::sync::atomic::AtomicUsize,
+        embedded: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Counts {
+        fn scored(&self) -> usize {
+            self.scored.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Embedder for CountingEmbedder {
+        fn provenance(&self) -> Provenance {
+            self.fake.provenance()
+        }
+        fn image_feature(&mut self, photo: &Path) -> Result<Arc<[f32]>, String> {
+            self.counts.embedded.fetch_add(1, Ordering::SeqCst);
+            self.fake.image_feature(photo)
+        }
+        fn gallery_logits(&self, feature: &[f32]) -> Result<Vec<f32>, String> {
+            self.fake.gallery_logits(feature)
+        }
+        fn location_logits(&self, feature: &[f32], points: &[LatLon]) -> Result<Vec<f32>, String> {
+            std::thread::sleep(self.delay);
+            self.counts.scored.fetch_add(points.len(), Ordering::SeqCst);
+            self.fake.location_logits(feature, points)
+        }
+        fn gallery_position(&self, index: usize) -> Option<LatLon> {
+            self.fake.gallery_position(index)
+        }
+    }
+
+    fn counting_worker(delay: Duration) -> (InferenceWorker, Arc<Counts>) {
+        let counts = Arc::new(Counts::default());
+        let worker = InferenceWorker::start(crate::domain::no_repaint()).unwrap();
+        worker
+            .load_model(ready_factory(CountingEmbedder {
+                fake: FakeEmbedder::new(),
+                counts: Arc::clone(&counts),
+                delay,
+            }))
+            .unwrap();
+        assert!(matches!(
+            load_outcome(&worker),
+            WorkerEvent::ModelReady { .. }
+        ));
+        (worker, counts)
+    }
+
+    fn heat_job(key: &str, tiles: Vec<HeatTile>) -> HeatJob {
+        HeatJob {
+            photo_key: key.into(),
+            // A point of the fake's gallery (its 5° grid).
+            source: HeatSource::Feature(Arc::from([22.5_f32, -157.5])),
+            tiles,
+        }
+    }
+
+    /// Every sample of a full request: each tile's finest grid.
+    fn full_points(tiles: usize) -> usize {
+        tiles * heat_grid::sample_count(heat_grid::LEVELS - 1)
+    }
+
+    /// The heat events up to the one for which `last` holds.
+    fn heat_events_until(
+        worker: &InferenceWorker,
+        mut last: impl FnMut(&WorkerEvent) -> bool,
+    ) -> Vec<WorkerEvent> {
+        let mut events = Vec::new();
+        loop {
+            let event = worker
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a heat event");
+            let done = last(&event);
+            events.push(event);
+            if done {
+                return events;
+            }
+        }
+    }
+
+    #[test]
+    fn heat_comes_coarse_first_and_scores_each_sample_once() {
+        let (worker, counts) = counting_worker(Duration::ZERO);
+        let tiles = heat_grid::visible_tiles(LatLon::new(22.5, -157.5), 9.0, [600.0, 400.0]);
+        let generation = worker.request_heat(heat_job("kauai", tiles.clone()));
+        let expected = tiles.len() * heat_grid::LEVELS as usize;
+        let mut n = 0;
+        let events = heat_events_until(&worker, |_| {
+            n += 1;
+            n == expected
+        });
+        let mut levels = Vec::new();
+        for event in &events {
+            match event {
+                WorkerEvent::HeatTile {
+                    heat_generation,
+                    photo_key,
+                    tile,
+                    level,
+                    values,
+                } => {
+                    assert_eq!(*heat_generation, generation);
+                    assert_eq!(photo_key, "kauai");
+                    assert_eq!(values.len(), heat_grid::sample_count(*level));
+                    // Relative to the best gallery point: the fake's gallery has its peak, so
+                    // nothing scores above it.
+                    assert!(values.iter().all(|&v| v <= 1e-5), "{tile:?}");
+                    // ... and the peak's tile holds values near it (under 100 km away).
+                    assert!(values.iter().any(|&v| v > -0.1), "{tile:?}");
+                    levels.push((*level, *tile));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // Level 0 for every tile (centre first), then 1, then 2.
+        assert!(levels.windows(2).all(|w| w[0].0 <= w[1].0), "{levels:?}");
+        assert_eq!(levels[0], (0, tiles[0]));
+        assert_eq!(levels[tiles.len()], (1, tiles[0]));
+        // Nested levels: no sample scored twice.
+        assert_eq!(counts.scored(), full_points(tiles.len()));
+    }
+
+    #[test]
+    fn a_newer_view_cancels_the_old_heat_job() {
+        // 20 ms a call, 1024 points a call: the old job takes well over a second in full.
+        let (worker, counts) = counting_worker(Duration::from_millis(20));
+        let old_tiles = heat_grid::visible_tiles(LatLon::new(21.0, -159.0), 10.0, [1280.0, 800.0]);
+        let old = worker.request_heat(heat_job("old", old_tiles.clone()));
+        heat_events_until(&worker, |e| matches!(e, WorkerEvent::HeatTile { .. }));
+        let new_tiles = vec![HeatTile::new(10, 20, 400)];
+        let new = worker.request_heat(heat_job("new", new_tiles.clone()));
+        assert!(new > old);
+        assert_eq!(worker.heat_generation(), new);
+        let events = heat_events_until(&worker, |e| {
+            matches!(e, WorkerEvent::HeatTile { level, heat_generation, .. }
+                if *level == heat_grid::LEVELS - 1 && *heat_generation == new)
+        });
+        // The old job stopped: it scored less than half its samples, the new one all of its.
+        let total = counts.scored();
+        let old_scored = total - full_points(new_tiles.len());
+        assert!(
+            old_scored < full_points(old_tiles.len()) / 2,
+            "old job scored {old_scored} of {}",
+            full_points(old_tiles.len())
+        );
+        assert!(events.iter().any(|e| e.heat_generation() == Some(new)));
+        // Cancelling alone stops it too, and leaves runs alone.
+        let run_generation = worker.generation();
+        worker.request_heat(heat_job("again", old_tiles));
+        worker.cancel_heat();
+        assert_eq!(worker.generation(), run_generation);
+    }
+
+    #[test]
+    fn heat_of_a_photo_without_a_feature_embeds_it_once() {
+        let (worker, counts) = counting_worker(Duration::ZERO);
+        let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/small.png");
+        let tile = HeatTile::new(8, 10, 100);
+        for _ in 0..2 {
+            worker.request_heat(HeatJob {
+                photo_key: "small".into(),
+                source: HeatSource::Photo(photo.clone()),
+                tiles: vec![tile],
+            });
+            heat_events_until(
+                &worker,
+                |e| matches!(e, WorkerEvent::HeatTile { level, .. } if *level == heat_grid::LEVELS - 1),
+            );
+        }
+        assert_eq!(
+            counts.embedded.load(Ordering::SeqCst),
+            1,
+            "embedded once, then kept"
+        );
+        let missing = worker.request_heat(HeatJob {
+            photo_key: "missing".into(),
+            source: HeatSource::Photo(PathBuf::from("/nonexistent/x.jpg")),
+            tiles: vec![tile],
+        });
+        match worker.recv_timeout(Duration::from_secs(30)) {
+            Some(WorkerEvent::HeatFailed {
+                heat_generation,
+                error,
+                ..
+            }) => {
+                assert_eq!(heat_generation, missing);
+                assert!(error.contains("x.jpg"), "{error}");
+            }
+            other => panic!("expected HeatFailed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn small_lru_forgets_the_least_recently_used() {
+        let mut lru = SmallLru::new(2);
+        lru.insert("a", 1);
+        lru.insert("b", 2);
+        assert_eq!(lru.get(&"a"), Some(1));
+        lru.insert("c", 3);
+        assert_eq!(lru.get(&"b"), None, "b was used least recently");
+        assert_eq!(lru.get(&"a"), Some(1));
+        assert_eq!(lru.get(&"c"), Some(3));
+        lru.insert("c", 4);
+        assert_eq!(lru.len(), 2);
+        assert_eq!(lru.get(&"c"), Some(4));
     }
 }

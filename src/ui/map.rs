@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use egui::{Align2, Color32, Vec2};
 
-use crate::app::map::{BasemapTiles, from_position, to_position};
+use crate::app::map::{BasemapTiles, HeatLayer, HeatView, from_position, to_position};
 use crate::app::{App, Command, DecisionSource};
 use crate::geo::LatLon;
 use crate::geo::heatmap::{colour_ramp, mercator_unit};
@@ -31,6 +31,13 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         .inner_margin(egui::Margin::symmetric(6, 4))
         .show(ui, |ui| toolbar_ui(ui, app));
     app.ensure_tiles();
+    // Zoomed in: the continuous layer (last frame's viewport; the first frame has none).
+    let heat_view = app.map.viewport.map(|r| HeatView {
+        centre: app.map.centre(map_home()),
+        zoom: app.map.memory.zoom(),
+        size_px: [r.width(), r.height()],
+    });
+    let continuous = app.update_continuous_heat(heat_view);
 
     let selected = app.collection.selected;
     let selected_photo = selected.and_then(|i| app.collection.photos.get(i));
@@ -66,7 +73,7 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     };
 
     let claims = selected_photo.map(|p| app.claims_of(p)).unwrap_or_default();
-    let show_heat = app.settings.show_heatmap && !app.map.heat.is_empty();
+    let show_heat = app.settings.show_heatmap && (continuous || !app.map.heat.is_empty());
     let opacity = app.settings.heatmap_opacity;
     let place_mode = app.map.place_mode && selected.is_some();
     let network = app.settings.network_enabled;
@@ -106,9 +113,13 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         }
         None => state.tile_watch.reset(),
     }
+    let mut heat_layer = HeatLayer {
+        continuous: continuous.then_some(&mut state.continuous),
+        gallery: &mut state.heat,
+    };
     if show_heat {
-        attributions.push(walkers::Tiles::attribution(&state.heat));
-        map = map.with_layer(&mut state.heat, opacity);
+        attributions.push(walkers::Tiles::attribution(&heat_layer));
+        map = map.with_layer(&mut heat_layer, opacity);
     }
     if !network || tiles_missing {
         map = map.with_plugin(PlaceLabelsPlugin {
@@ -149,7 +160,12 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         } else {
             rect.bottom() - 8.0
         };
-        legend_ui(ui, egui::pos2(rect.left() + 8.0, bottom), opacity);
+        legend_ui(
+            ui,
+            egui::pos2(rect.left() + 8.0, bottom),
+            opacity,
+            continuous,
+        );
     }
     zoom_buttons_ui(ui, rect, app);
     search_ui(ui, rect, app);
@@ -465,7 +481,7 @@ fn zoom_buttons_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
 }
 
 /// The legend's width with its frame, in points.
-const LEGEND_WIDTH: f32 = 196.0;
+const LEGEND_WIDTH: f32 = 250.0;
 
 /// Draws the attributions in the map's bottom right corner; returns where.
 fn attribution_ui(
@@ -510,8 +526,21 @@ fn attribution_ui(
         .rect
 }
 
-/// The heatmap's legend, its bottom left corner at `left_bottom`.
-fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32) {
+/// The legend's title for the layer shown (the continuous layer zoomed in, else the gallery's).
+pub fn legend_title(continuous: bool) -> &'static str {
+    if continuous {
+        "Heatmap: continuous (location encoder)"
+    } else {
+        "Heatmap: gallery points"
+    }
+}
+
+/// What the legend's colours mean: the same in both layers.
+pub const LEGEND_MEANING: &str = "Probability relative to the best gallery point";
+
+/// The heatmap's legend, its bottom left corner at `left_bottom`: which layer is shown and
+/// what its colours mean.
+fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32, continuous: bool) {
     egui::Area::new(egui::Id::unique("heat legend"))
         .pivot(Align2::LEFT_BOTTOM)
         .fixed_pos(left_bottom)
@@ -522,9 +551,20 @@ fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32) {
                 .corner_radius(4)
                 .show(ui, |ui| {
                     ui.label(
-                        egui::RichText::new("Probability (relative to the peak)")
+                        egui::RichText::new(legend_title(continuous))
+                            .small()
+                            .strong()
+                            .color(Color32::BLACK),
+                    );
+                    ui.label(
+                        egui::RichText::new(LEGEND_MEANING)
                             .small()
                             .color(Color32::BLACK),
+                    )
+                    .on_hover_text(
+                        "exp(logit − the best gallery logit): 1 (red) where a point scores as \
+                         well as the photo's best gallery candidate. Zoomed in, the location \
+                         encoder is sampled between the gallery's points, on the same scale.",
                     );
                     let (bar, _) =
                         ui.allocate_exact_size(Vec2::new(180.0, 12.0), egui::Sense::hover());
@@ -551,7 +591,7 @@ fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32) {
                     ui.horizontal(|ui| {
                         ui.label(egui::RichText::new("low").small().color(Color32::BLACK));
                         ui.add_space(120.0);
-                        ui.label(egui::RichText::new("peak").small().color(Color32::BLACK));
+                        ui.label(egui::RichText::new("best").small().color(Color32::BLACK));
                     });
                 });
         });

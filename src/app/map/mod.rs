@@ -5,6 +5,7 @@
 
 pub mod basemap;
 pub mod cluster;
+pub mod continuous;
 pub mod fit;
 pub mod heat;
 pub mod labels;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use egui::Pos2;
 
 pub use basemap::BasemapTiles;
+pub use continuous::{ContinuousHeat, HeatLayer, HeatView};
 pub use heat::HeatTiles;
 
 use crate::geo::LatLon;
@@ -67,6 +69,8 @@ pub struct MapState {
     /// OpenStreetMap, only while the network is on (dropped when switched off).
     pub osm: Option<walkers::HttpTiles>,
     pub heat: HeatTiles,
+    /// The continuous heatmap zoomed in (from the location encoder, over the visible tiles).
+    pub continuous: ContinuousHeat,
     pub output: MapOutput,
     /// Clicking the map places the selected photo.
     pub place_mode: bool,
@@ -116,6 +120,7 @@ impl MapState {
             basemap: BasemapTiles::new(ctx.clone()),
             osm: None,
             heat: HeatTiles::new(ctx.clone()),
+            continuous: ContinuousHeat::new(ctx.clone()),
             output: MapOutput::default(),
             place_mode: false,
             tile_watch: TileWatch::default(),
