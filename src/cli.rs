@@ -229,6 +229,10 @@ pub struct BenchArgs {
     pub device: DeviceChoice,
     #[arg(long)]
     pub json: bool,
+    /// Time the continuous heatmap instead: the location encoder over the tile grid of one
+    /// 1280x800 map view at zoom 10 (the installed heads, else random weights of that shape).
+    #[arg(long)]
+    pub heat_grid: bool,
 }
 
 /// Runs a headless subcommand (`main` opens the desktop app when there is none). What it
@@ -909,6 +913,18 @@ fn download_models(
 
 fn bench(dirs: &DataDirs, args: &BenchArgs) -> anyhow::Result<()> {
     let device = args.device.device()?;
+    if args.heat_grid {
+        let report =
+            crate::model::bench::run_heat_grid(dirs, &device, [1280, 800], 10.0, &mut |line| {
+                eprintln!("{line}")
+            })?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{report}");
+        }
+        return Ok(());
+    }
     let options = crate::model::bench::BenchOptions {
         batch_sizes: args.batch_sizes.clone(),
         repeats: args.repeats,

@@ -52,6 +52,12 @@ impl App {
             }
             HeatAction::Request(tiles) => {
                 if let (Some(worker), Some((photo_key, source))) = (&self.model.worker, photo) {
+                    log::debug!(
+                        "continuous heatmap: {} tiles at zoom {:.2} (tile zoom {})",
+                        tiles.len(),
+                        view.map_or(0.0, |v| v.zoom),
+                        tiles.first().map_or(0, |t| t.zoom)
+                    );
                     let generation = worker.request_heat(HeatJob {
                         photo_key,
                         source,

@@ -35,6 +35,26 @@ pub const LEVELS: u8 = 3;
 /// Cells a side at level 0.
 pub const BASE_CELLS: usize = 8;
 
+/// Points scored in one call to the location encoder at least (tiles are grouped up to this),
+/// so each call is big enough for the matrix kernels; a request's generation is checked
+/// between calls.
+pub const CHUNK_POINTS: usize = 1024;
+
+/// Samples a tile adds at `level` ([`new_sample_indices`]'s length).
+pub fn added_per_tile(level: u8) -> usize {
+    sample_count(level)
+        - if level == 0 {
+            0
+        } else {
+            sample_count(level - 1)
+        }
+}
+
+/// How many tiles go into one call to the location encoder at `level`.
+pub fn tiles_per_call(level: u8) -> usize {
+    (CHUNK_POINTS / added_per_tile(level)).max(1)
+}
+
 /// A Web-Mercator ("slippy map") tile: `2^zoom` columns (`x`, from lon −180° east) and rows
 /// (`y`, from lat +85.05° south). The same numbering as walkers' and OpenStreetMap's tiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -259,6 +279,10 @@ mod tests {
         assert_eq!(new_sample_indices(0).len(), 81);
         assert_eq!(new_sample_indices(1).len(), 17 * 17 - 81);
         assert_eq!(new_sample_indices(2).len(), 33 * 33 - 17 * 17);
+        for level in 0..LEVELS {
+            assert_eq!(added_per_tile(level), new_sample_indices(level).len());
+            assert!(tiles_per_call(level) >= 1);
+        }
         let tile = HeatTile::new(8, 100, 90);
         let value_at = |p: LatLon| (p.lat_deg * 3.0 + p.lon_deg) as f32;
         let level0: Vec<f32> = new_sample_positions(tile, 0)

@@ -194,3 +194,137 @@ fn synthetic_gallery(points: usize) -> Gallery {
         path: "synthetic".into(),
     }
 }
+
+/// The continuous heatmap's cost for one view: the location encoder over the grid of every
+/// tile of a `view_px` view at `zoom` (level 0 first, then the finer levels, grouped into calls
+/// as the inference thread groups them), scored against one image feature.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HeatBenchReport {
+    pub device: String,
+    pub threads: usize,
+    /// "installed" (the release's weights) or "random" (random weights of the real shape).
+    pub heads: &'static str,
+    pub view_px: [u32; 2],
+    pub zoom: f64,
+    pub tiles: usize,
+    /// Points scored at each level (the samples it adds).
+    pub points_per_level: Vec<usize>,
+    /// From the start to the end of each level: level 0 is the first layer on the map, the
+    /// last level the full resolution.
+    pub secs_to_level: Vec<f64>,
+    pub points_per_sec: f64,
+}
+
+impl std::fmt::Display for HeatBenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "device: {} ({} threads)", self.device, self.threads)?;
+        writeln!(
+            f,
+            "continuous heatmap, {} heads: a {}x{} view at zoom {} = {} tiles",
+            self.heads, self.view_px[0], self.view_px[1], self.zoom, self.tiles
+        )?;
+        for (level, (points, secs)) in self
+            .points_per_level
+            .iter()
+            .zip(&self.secs_to_level)
+            .enumerate()
+        {
+            let side = crate::geo::heat_grid::cells(level as u8);
+            writeln!(
+                f,
+                "level {level} ({side}x{side} cells a tile): {points} points, done after {secs:.3} s"
+            )?;
+        }
+        writeln!(f, "grid throughput: {:.0} points/s", self.points_per_sec)
+    }
+}
+
+/// Times [`HeatBenchReport`]'s workload with the installed heads, else random weights of the
+/// real (full) shape. The feature is a fixed unit vector: the cost does not depend on it.
+pub fn run_heat_grid(
+    dirs: &DataDirs,
+    device: &Device,
+    view_px: [u32; 2],
+    zoom: f64,
+    log: &mut dyn FnMut(&str),
+) -> Result<HeatBenchReport, ModelError> {
+    use crate::geo::heat_grid;
+    use candle_core::Tensor;
+
+    let random = RandomWeights::new(device);
+    let release = Release::open(&dirs.release_dir()).ok();
+    let heads_file = match &release {
+        Some(r) => Some(WeightFile::open(&r.weights_path, device)?),
+        None => None,
+    };
+    let heads: &dyn super::weights::TensorSource = match &heads_file {
+        Some(f) => f,
+        None => &random,
+    };
+    let heads_kind = if heads_file.is_some() {
+        "installed"
+    } else {
+        "random"
+    };
+    let location = Release::location_encoder(heads)?;
+    let dim = super::heads::GEO_EMBED_DIM;
+    let feature: Vec<f32> = (0..dim).map(|i| (i * 37 % 11) as f32 - 5.0).collect();
+    let norm = feature.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let feature: Vec<f32> = feature.iter().map(|v| v / norm).collect();
+    let image = Tensor::from_vec(feature, (dim, 1), device)
+        .map_err(ModelError::candle("reading the image feature"))?;
+    // What `GeoClip::location_logits` does: encode, L2-normalise, cosine, logit scale.
+    let score = |points: &[[f32; 2]]| -> Result<Vec<f32>, ModelError> {
+        location
+            .forward(points)
+            .and_then(|f| super::clip::l2_normalize_rows(&f))
+            .and_then(|f| f.matmul(&image))
+            .and_then(|cos| cos * 4.6f64.exp())
+            .and_then(|l| l.flatten_all()?.to_device(&Device::Cpu)?.to_vec1())
+            .map_err(ModelError::candle("scoring locations"))
+    };
+    // A view of Paris.
+    let tiles = heat_grid::visible_tiles(
+        crate::geo::LatLon::new(48.8566, 2.3522),
+        zoom,
+        [view_px[0] as f32, view_px[1] as f32],
+    );
+    score(&[[48.85, 2.35]; 64])?; // warm-up
+    log(&format!(
+        "sampling {} tiles, {} levels...",
+        tiles.len(),
+        heat_grid::LEVELS
+    ));
+    let started = Instant::now();
+    let mut points_per_level = Vec::new();
+    let mut secs_to_level = Vec::new();
+    for level in 0..heat_grid::LEVELS {
+        let mut points = 0;
+        for chunk in tiles.chunks(heat_grid::tiles_per_call(level)) {
+            let coords: Vec<[f32; 2]> = chunk
+                .iter()
+                .flat_map(|&t| heat_grid::new_sample_positions(t, level))
+                .map(|p| [p.lat_deg as f32, p.lon_deg as f32])
+                .collect();
+            points += score(&coords)?.len();
+        }
+        points_per_level.push(points);
+        secs_to_level.push(started.elapsed().as_secs_f64());
+        log(&format!(
+            "level {level}: {points} points, {:.3} s",
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    let total_secs = started.elapsed().as_secs_f64();
+    Ok(HeatBenchReport {
+        device: format!("{device:?}"),
+        threads: rayon::current_num_threads(),
+        heads: heads_kind,
+        view_px,
+        zoom,
+        tiles: tiles.len(),
+        points_per_sec: points_per_level.iter().sum::<usize>() as f64 / total_secs.max(1e-9),
+        points_per_level,
+        secs_to_level,
+    })
+}

@@ -425,10 +425,6 @@ pub enum HeatSource {
 pub const HEAT_FEATURES_KEPT: usize = 16;
 /// Features whose best gallery logit the thread keeps.
 pub const HEAT_MAX_LOGITS_KEPT: usize = 8;
-/// Points scored in one call to the location encoder at least (tiles are grouped up to this),
-/// so each call is big enough for the matrix kernels; the request's generation is checked
-/// between calls.
-pub const HEAT_CHUNK_POINTS: usize = 1024;
 
 /// A small least-recently-used list: few entries, found by a linear scan.
 #[derive(Debug)]
@@ -919,13 +915,8 @@ impl WorkerThread {
         // Each tile's grid at the last level done.
         let mut grids: Vec<Vec<f32>> = vec![Vec::new(); job.tiles.len()];
         for level in 0..heat_grid::LEVELS {
-            let per_tile = heat_grid::sample_count(level)
-                - if level == 0 {
-                    0
-                } else {
-                    heat_grid::sample_count(level - 1)
-                };
-            let tiles_per_call = (HEAT_CHUNK_POINTS / per_tile).max(1);
+            let per_tile = heat_grid::added_per_tile(level);
+            let tiles_per_call = heat_grid::tiles_per_call(level);
             for (chunk_index, chunk) in job.tiles.chunks(tiles_per_call).enumerate() {
                 if !live(&self.heat) {
                     return true;
@@ -1184,7 +1175,7 @@ mod tests {
 
     #[test]
     fn a_newer_view_cancels_the_old_heat_job() {
-        // 20 ms a call, 1024 points a call: the old job takes well over a second in full.
+        // 20 ms a call, about 1024 points a call: the old job takes well over a second in full.
         let (worker, counts) = counting_worker(Duration::from_millis(20));
         let old_tiles = heat_grid::visible_tiles(LatLon::new(21.0, -159.0), 10.0, [1280.0, 800.0]);
         let old = worker.request_heat(heat_job("old", old_tiles.clone()));
