@@ -208,6 +208,38 @@ pub fn tile_relative_logits(values: &[f32], level: u8, size: usize) -> Option<Ve
     Some(out)
 }
 
+/// A tile whose samples all lie under this relative logit is not refined further: ten times
+/// fainter than [`DEFAULT_MIN_FRACTION`], under which the map draws nothing (`ln(1e-4)`). The
+/// margin covers a bump between samples that the coarser level missed.
+pub const SKIP_BELOW: f32 = -9.21;
+
+/// Whether a grid is so far under the best gallery point everywhere that finer samples
+/// would draw nothing ([`SKIP_BELOW`]).
+pub fn is_invisible(values: &[f32]) -> bool {
+    values.iter().all(|&v| v.is_nan() || v < SKIP_BELOW)
+}
+
+/// A full grid at `level` as a grid at `level + 1`: the samples kept, the added ones
+/// interpolated linearly between their neighbours (what a tile not worth refining is drawn
+/// from). `None` when the grid does not fit the level.
+pub fn upsample(values: &[f32], level: u8) -> Option<Vec<f32>> {
+    let side = samples_per_side(level);
+    if values.len() != side * side {
+        return None;
+    }
+    let fine = samples_per_side(level + 1);
+    let at = |col: usize, row: usize| values[row * side + col];
+    let mut grid = Vec::with_capacity(fine * fine);
+    for row in 0..fine {
+        for col in 0..fine {
+            let (c0, c1) = (col / 2, col.div_ceil(2));
+            let (r0, r1) = (row / 2, row.div_ceil(2));
+            grid.push((at(c0, r0) + at(c1, r0) + at(c0, r1) + at(c1, r1)) / 4.0);
+        }
+    }
+    Some(grid)
+}
+
 /// A relative logit to the heat the gallery layer would give a lone gallery point there:
 /// `exp(value)`, or 0 under [`DEFAULT_MIN_FRACTION`] (the gallery layer drops those points).
 pub fn relative_logit_to_heat(value: f32) -> f32 {
@@ -303,6 +335,25 @@ mod tests {
         }
         assert!(refine_values(&grid0, 1, &added1[1..]).is_none());
         assert!(refine_values(&grid1, 1, &added1).is_none());
+    }
+
+    #[test]
+    fn faint_tiles_are_upsampled_instead_of_refined() {
+        let side = samples_per_side(0);
+        let mut faint = vec![SKIP_BELOW - 1.0; side * side];
+        assert!(is_invisible(&faint));
+        faint[40] = SKIP_BELOW + 0.5;
+        assert!(!is_invisible(&faint));
+        assert!(is_invisible(&[f32::NAN, f32::NEG_INFINITY]));
+        // Upsampling keeps the samples and interpolates the added ones.
+        let ramp: Vec<f32> = (0..side * side).map(|i| (i % side) as f32).collect();
+        let fine = upsample(&ramp, 0).expect("fits");
+        let fine_side = samples_per_side(1);
+        assert_eq!(fine.len(), fine_side * fine_side);
+        for (i, &v) in fine.iter().enumerate() {
+            assert_abs_diff_eq!(v, (i % fine_side) as f32 / 2.0, epsilon = 1e-6);
+        }
+        assert!(upsample(&ramp[1..], 0).is_none());
     }
 
     #[test]

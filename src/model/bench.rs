@@ -197,7 +197,9 @@ fn synthetic_gallery(points: usize) -> Gallery {
 
 /// The continuous heatmap's cost for one view: the location encoder over the grid of every
 /// tile of a `view_px` view at `zoom` (level 0 first, then the finer levels, grouped into calls
-/// as the inference thread groups them), scored against one image feature.
+/// as the inference thread groups them), scored against one image feature. Every tile is
+/// refined: the worst case (the inference thread stops refining tiles far under the photo's
+/// best gallery point, `heat_grid::SKIP_BELOW`).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct HeatBenchReport {
     pub device: String,

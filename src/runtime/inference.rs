@@ -912,12 +912,16 @@ impl WorkerThread {
                 Err(error) => return failed(self, error),
             },
         };
-        // Each tile's grid at the last level done.
+        // Each tile's grid at the last level done, and the tiles still to refine: a tile far
+        // under the best gallery point everywhere is sent at the finest level, upsampled,
+        // and not scored again.
         let mut grids: Vec<Vec<f32>> = vec![Vec::new(); job.tiles.len()];
+        let mut active: Vec<usize> = (0..job.tiles.len()).collect();
+        let finest = heat_grid::LEVELS - 1;
         for level in 0..heat_grid::LEVELS {
             let per_tile = heat_grid::added_per_tile(level);
-            let tiles_per_call = heat_grid::tiles_per_call(level);
-            for (chunk_index, chunk) in job.tiles.chunks(tiles_per_call).enumerate() {
+            let mut still_active = Vec::with_capacity(active.len());
+            for chunk in active.chunks(heat_grid::tiles_per_call(level)) {
                 if !live(&self.heat) {
                     return true;
                 }
@@ -925,7 +929,7 @@ impl WorkerThread {
                 // it here (and draw them transparent) once regions exist.
                 let points: Vec<LatLon> = chunk
                     .iter()
-                    .flat_map(|&tile| heat_grid::new_sample_positions(tile, level))
+                    .flat_map(|&t| heat_grid::new_sample_positions(job.tiles[t], level))
                     .collect();
                 let Some(embedder) = self.embedder.as_ref() else {
                     return failed(self, "no model is loaded".into());
@@ -940,25 +944,34 @@ impl WorkerThread {
                     }
                     Err(error) => return failed(self, error),
                 };
-                for (k, (&tile, added)) in chunk.iter().zip(logits.chunks(per_tile)).enumerate() {
+                for (&t, added) in chunk.iter().zip(logits.chunks(per_tile)) {
                     let relative: Vec<f32> = added.iter().map(|l| l - max_logit).collect();
-                    let t = chunk_index * tiles_per_call + k;
                     let Some(grid) = heat_grid::refine_values(&grids[t], level, &relative) else {
                         return failed(self, format!("heat grid of level {level} does not fit"));
                     };
-                    let values: Arc<[f32]> = Arc::from(grid.as_slice());
+                    let (sent_level, values) = if level < finest && heat_grid::is_invisible(&grid) {
+                        let mut fine = grid.clone();
+                        for l in level..finest {
+                            fine = heat_grid::upsample(&fine, l).unwrap_or_default();
+                        }
+                        (finest, fine)
+                    } else {
+                        still_active.push(t);
+                        (level, grid.clone())
+                    };
                     grids[t] = grid;
                     if !self.emit(WorkerEvent::HeatTile {
                         heat_generation: generation,
                         photo_key: job.photo_key.clone(),
-                        tile,
-                        level,
-                        values,
+                        tile: job.tiles[t],
+                        level: sent_level,
+                        values: Arc::from(values.as_slice()),
                     }) {
                         return false;
                     }
                 }
             }
+            active = still_active;
         }
         true
     }
@@ -1241,6 +1254,42 @@ mod tests {
             }
             other => panic!("expected HeatFailed, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn tiles_far_under_the_best_point_are_not_refined() {
+        let (worker, counts) = counting_worker(Duration::ZERO);
+        // The fake's relative logit is minus the distance in 1000 km: near its peak every tile
+        // is refined, on the far side of the world (over 9 210 km away) none is.
+        let near = heat_grid::visible_tiles(LatLon::new(22.5, -157.5), 9.0, [256.0, 256.0]);
+        let far = heat_grid::visible_tiles(LatLon::new(-20.0, 20.0), 9.0, [256.0, 256.0]);
+        let mut tiles = near.clone();
+        tiles.extend(&far);
+        worker.request_heat(heat_job("mixed", tiles.clone()));
+        let expected = near.len() * heat_grid::LEVELS as usize + far.len();
+        let mut n = 0;
+        let events = heat_events_until(&worker, |_| {
+            n += 1;
+            n == expected
+        });
+        for event in &events {
+            if let WorkerEvent::HeatTile {
+                tile,
+                level,
+                values,
+                ..
+            } = event
+                && far.contains(tile)
+            {
+                assert_eq!(*level, heat_grid::LEVELS - 1, "sent once, as finished");
+                assert_eq!(values.len(), heat_grid::sample_count(*level));
+                assert!(heat_grid::is_invisible(values));
+            }
+        }
+        assert_eq!(
+            counts.scored(),
+            full_points(near.len()) + far.len() * heat_grid::sample_count(0)
+        );
     }
 
     #[test]
