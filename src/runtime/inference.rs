@@ -915,6 +915,7 @@ impl WorkerThread {
         // Each tile's grid at the last level done, and the tiles still to refine: a tile far
         // under the best gallery point everywhere is sent at the finest level, upsampled,
         // and not scored again.
+        let started = Instant::now();
         let mut grids: Vec<Vec<f32>> = vec![Vec::new(); job.tiles.len()];
         let mut active: Vec<usize> = (0..job.tiles.len()).collect();
         let finest = heat_grid::LEVELS - 1;
@@ -971,6 +972,12 @@ impl WorkerThread {
                     }
                 }
             }
+            log::debug!(
+                "heat {generation}: level {level} of {} tiles ({} refined) after {:.3} s",
+                job.tiles.len(),
+                active.len(),
+                started.elapsed().as_secs_f64()
+            );
             active = still_active;
         }
         true
