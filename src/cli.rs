@@ -976,6 +976,7 @@ mod tests {
             gallery_index: 7,
             position: LatLon::new(48.85, 2.35),
             probability: 0.5,
+            refined: None,
         }];
         ExportRecord::new(
             Path::new(name),

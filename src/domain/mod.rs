@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::geo::refine::{RefineGrid, refine};
 use crate::geo::{LatLon, softmax, top_k};
 
 /// Called by a worker thread after each event it sends, so the UI wakes up and drains the
@@ -38,6 +39,73 @@ pub struct Candidate {
     pub gallery_index: usize,
     pub position: LatLon,
     pub probability: f32,
+    /// The location encoder's best point near the gallery point (`locate --refine`, the app's
+    /// refinement setting): `None` when not refined. The gallery point stays `position`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refined: Option<RefinedPoint>,
+}
+
+/// A candidate refined on GeoCLIP's continuous location encoder ([`crate::geo::refine`]): a
+/// point found by a local grid search around the gallery point, down to about 100 m.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct RefinedPoint {
+    pub position: LatLon,
+    /// The model's logit there, on the gallery's scale (`exp(logit_scale) * similarity`).
+    pub logit: f32,
+    /// The cosine similarity between the photo's feature and the location's feature
+    /// (`logit / exp(logit_scale)`).
+    pub similarity: f32,
+}
+
+/// Whether a location is one of GeoCLIP's gallery points or a refined point between them:
+/// exports say which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointKind {
+    Gallery,
+    Refined,
+}
+
+impl PointKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gallery => "gallery",
+            Self::Refined => "refined",
+        }
+    }
+}
+
+impl Candidate {
+    /// Where this candidate puts the photo: the refined point when there is one, else the
+    /// gallery point; with which of the two it is.
+    pub fn best_position(&self) -> (LatLon, PointKind) {
+        match &self.refined {
+            Some(r) => (r.position, PointKind::Refined),
+            None => (self.position, PointKind::Gallery),
+        }
+    }
+}
+
+/// Refines each candidate on the location encoder ([`crate::geo::refine::refine`] with
+/// [`RefineGrid::GEOCLIP`]), setting [`Candidate::refined`]. `score` gives the photo's logits
+/// at any points (the gallery's scale); `logit_scale_exp` turns a logit into a cosine
+/// similarity. Returns the points scored.
+pub fn refine_candidates<E>(
+    candidates: &mut [Candidate],
+    logit_scale_exp: f32,
+    mut score: impl FnMut(&[LatLon]) -> Result<Vec<f32>, E>,
+) -> Result<usize, E> {
+    let mut scored = 0;
+    for c in candidates.iter_mut() {
+        let found = refine(c.position, &RefineGrid::GEOCLIP, &mut score)?;
+        scored += found.points_scored;
+        c.refined = Some(RefinedPoint {
+            position: found.position,
+            logit: found.logit,
+            similarity: found.logit / logit_scale_exp,
+        });
+    }
+    Ok(scored)
 }
 
 /// The model's answer for one photo.
@@ -67,6 +135,7 @@ impl Prediction {
                     gallery_index: r.gallery_index,
                     position: position_of(r.gallery_index)?,
                     probability: r.probability,
+                    refined: None,
                 })
             })
             .collect();

@@ -999,6 +999,7 @@ fn decode_candidates(json: &str) -> Vec<Candidate> {
             gallery_index: c.gallery_index,
             position: LatLon::new(c.lat_deg, c.lon_deg),
             probability: c.probability,
+            refined: None,
         })
         .collect()
 }
@@ -1075,6 +1076,7 @@ mod tests {
                 gallery_index: 3,
                 position: LatLon::new(48.85, 2.35),
                 probability: 0.5,
+                refined: None,
             }],
             heat: Vec::new(),
             heat_mass: 0.0,
