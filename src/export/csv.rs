@@ -38,6 +38,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "review",
     "point_kind",
     "refined_similarity",
+    "group_size",
 ];
 
 /// The end of every CSV row geoloupe writes (exports and `locate --format csv`), on every system.
@@ -110,6 +111,11 @@ fn row(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Vec<String> {
             .refined_similarity()
             .map(|s| format!("{s:.6}"))
             .unwrap_or_default(),
+        if r.group.is_empty() {
+            String::new()
+        } else {
+            r.group.len().to_string()
+        },
     ]
 }
 
@@ -172,13 +178,13 @@ mod tests {
         let records = [record(None), record(Some(LatLon::new(10.0, 20.0)))];
         let csv = render_csv(&records, PointSet::Chosen);
         let lines: Vec<&str> = csv.lines().collect();
-        assert!(lines[0].ends_with(",review,point_kind,refined_similarity"));
+        assert!(lines[0].ends_with(",review,point_kind,refined_similarity,group_size"));
         // The top-1 is a gallery point; the accepted location was placed by the user.
         assert!(
-            lines[1].ends_with(",estimate (unreviewed),gallery,"),
+            lines[1].ends_with(",estimate (unreviewed),gallery,,"),
             "{csv}"
         );
-        assert!(lines[2].ends_with(",accepted,,"), "{csv}");
+        assert!(lines[2].ends_with(",accepted,,,"), "{csv}");
         let gpx = super::super::gpx::render_gpx(&records, PointSet::Chosen);
         assert!(gpx.contains(":review>estimate (unreviewed)</"), "{gpx}");
         assert!(gpx.contains(":review>accepted</"), "{gpx}");
@@ -271,10 +277,10 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3, "{csv}");
         assert!(lines[1].contains(",21.99000000,-159.35000000,"), "{csv}");
-        assert!(lines[1].ends_with(",refined,0.250000"), "{csv}");
+        assert!(lines[1].ends_with(",refined,0.250000,"), "{csv}");
         assert!(lines[2].starts_with("a.jpg #1,"), "{csv}");
         assert!(lines[2].contains(",21.97000000,-159.37000000,"), "{csv}");
-        assert!(lines[2].ends_with(",gallery,"), "{csv}");
+        assert!(lines[2].ends_with(",gallery,,"), "{csv}");
         let gpx = super::super::gpx::render_gpx(&records, PointSet::Chosen);
         assert!(gpx.contains(":pointKind>refined</"), "{gpx}");
         assert!(gpx.contains(":refinedSimilarity>0.250000</"), "{gpx}");

@@ -34,6 +34,10 @@ fn feature(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Value {
     if let Some(similarity) = point.refined_similarity() {
         properties["refined_similarity"] = json!(similarity);
     }
+    if !r.group.is_empty() {
+        // Located together with the group's other photos: the candidates are the group's.
+        properties["group_size"] = json!(r.group.len());
+    }
     if let Some(c) = point.candidate {
         properties["rank"] = json!(c.rank);
         properties["probability"] = json!(c.probability);

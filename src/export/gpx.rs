@@ -103,6 +103,9 @@ fn write_waypoint(out: &mut String, point: &ExportPoint<'_>, paths: &PhotoPaths)
     if let Some(similarity) = point.refined_similarity() {
         field("refinedSimilarity", &format!("{similarity:.6}"));
     }
+    if !record.group.is_empty() {
+        field("groupSize", &record.group.len().to_string());
+    }
     if let Some(place) = point.place {
         field("place", &place.name);
         field("region", &place.region);

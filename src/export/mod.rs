@@ -230,6 +230,10 @@ pub struct ExportRecord {
     /// `--iptc-location`; off here.
     #[serde(default)]
     pub iptc_location: bool,
+    /// The photos this one was located together with (itself included), when its candidates
+    /// are a group's (`locate --together`, the app's "Locate together"); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group: Vec<PathBuf>,
 }
 
 impl ExportRecord {
@@ -324,6 +328,7 @@ impl ExportRecord {
             taken_at: read_taken_at(path),
             overwrite_invalid_gps: false,
             iptc_location: false,
+            group: Vec::new(),
         })
     }
 

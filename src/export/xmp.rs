@@ -188,6 +188,10 @@ pub fn sidecar_properties(record: &ExportRecord) -> Vec<(&'static str, &'static 
             ));
         }
     }
+    if !record.group.is_empty() {
+        // The location is a group's answer (photos located together).
+        props.push((GEOLOUPE_NS, "GroupSize", record.group.len().to_string()));
+    }
     let prov = &record.provenance;
     props.push((GEOLOUPE_NS, "Model", prov.model.clone()));
     props.push((GEOLOUPE_NS, "Backbone", prov.backbone.clone()));
