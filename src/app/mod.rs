@@ -516,6 +516,7 @@ impl App {
                     provenance: Provenance::default(),
                     computed_at_unix_secs: summary.computed_at_unix_secs,
                     image_feature: None,
+                    group: None,
                 });
                 photo.result_from_store = true;
                 photo.result_stale = summary.stale;

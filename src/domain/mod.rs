@@ -264,6 +264,10 @@ pub struct PhotoResult {
     /// continuous map, refinement, regions and groups score again without the photo. Not kept
     /// in the library (`None` for a result read back from it).
     pub image_feature: Option<Arc<[f32]>>,
+    /// The photos this result was located together with ("Locate together", `locate
+    /// --together`), this one included: the candidates are the group's. `None` for a photo
+    /// located alone, and for results read back from the library (groups are not stored).
+    pub group: Option<Arc<[std::path::PathBuf]>>,
 }
 
 impl PhotoResult {
@@ -290,6 +294,7 @@ impl PhotoResult {
             provenance,
             computed_at_unix_secs: now_unix_secs(),
             image_feature: None,
+            group: None,
         }
     }
 

@@ -470,6 +470,7 @@ impl Store {
                             },
                             computed_at_unix_secs: row.get(1)?,
                             image_feature: None,
+                            group: None,
                         },
                     })
                 },
@@ -1085,6 +1086,7 @@ mod tests {
             provenance: Provenance::default(),
             computed_at_unix_secs: 1,
             image_feature: None,
+            group: None,
         };
         store.save_result(&a, &result).unwrap();
         assert_eq!(
