@@ -911,3 +911,76 @@ fn together_gives_every_member_the_group_candidates() {
     assert_eq!(photos[0]["candidates"], photos[1]["candidates"]);
     assert_eq!(photos[1]["location_kind"], "refined");
 }
+
+/// The app and the CLI give the same answer for the same group (issue 11, item 4): the app's
+/// "Locate together" runs `InferenceWorker::run_group` (what `Command::LocateTogether` sends),
+/// here with the same model as `locate --together` (the real heads and gallery, the tiny
+/// backbone), refinement on in both.
+#[test]
+fn the_app_worker_and_the_cli_locate_a_group_alike() {
+    use geoloupe::runtime::inference::{GeoClipEmbedder, InferenceWorker, WorkerEvent};
+    let photos = [image_path("kauai.jpg"), image_path("landscape.jpg")];
+    let out = locate(
+        &["--together", "--refine", "--format", "json", "--top-k", "3"],
+        &photos,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cli_candidates = cli["photos"][0]["candidates"].as_array().unwrap().clone();
+
+    let mut paths = geoloupe::model::engine::ModelPaths::installed(data_dirs());
+    paths.backbone_dir = tiny_clip();
+    let embedder =
+        GeoClipEmbedder::load(&paths, geoloupe::model::DeviceChoice::Cpu, &mut |_| true).unwrap();
+    let worker = InferenceWorker::start(geoloupe::domain::no_repaint()).unwrap();
+    worker
+        .load_model(geoloupe::runtime::inference::ready_factory(embedder))
+        .unwrap();
+    worker.set_refine(true);
+    let generation = worker.run_group(photos.to_vec(), 3).unwrap();
+    let mut ranked = Vec::new();
+    loop {
+        match worker.recv_timeout(std::time::Duration::from_secs(120)) {
+            Some(WorkerEvent::Ranked {
+                generation: g,
+                path,
+                result,
+            }) if g == generation => ranked.push((path, result)),
+            Some(WorkerEvent::Finished { generation: g, .. }) if g == generation => break,
+            Some(WorkerEvent::Failed { error, .. }) => panic!("{error}"),
+            Some(_) => {}
+            None => panic!("the worker gave no answer"),
+        }
+    }
+    assert_eq!(ranked.len(), 2);
+    for (path, result) in &ranked {
+        let group = result.group.as_ref().expect("marked as a group result");
+        assert_eq!(group.len(), 2);
+        assert!(group.contains(path));
+        assert_eq!(result.candidates.len(), cli_candidates.len());
+        for (c, want) in result.candidates.iter().zip(&cli_candidates) {
+            assert_eq!(c.rank as u64, want["rank"].as_u64().unwrap());
+            assert_eq!(
+                c.gallery_index as u64,
+                want["gallery_index"].as_u64().unwrap()
+            );
+            approx::assert_abs_diff_eq!(
+                f64::from(c.probability),
+                want["probability"].as_f64().unwrap(),
+                epsilon = 1e-6
+            );
+            let r = c.refined.expect("refined");
+            let w = &want["refined"];
+            approx::assert_abs_diff_eq!(
+                r.position.lat_deg,
+                w["position"]["lat_deg"].as_f64().unwrap(),
+                epsilon = 1e-9
+            );
+            approx::assert_abs_diff_eq!(
+                r.position.lon_deg,
+                w["position"]["lon_deg"].as_f64().unwrap(),
+                epsilon = 1e-9
+            );
+        }
+    }
+}
