@@ -7,7 +7,8 @@ use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
-use crate::domain::Provenance;
+use crate::domain::PointKind;
+use crate::domain::{LocationLogitsFn, Prediction, Provenance, predict_features};
 use crate::export::csv::CSV_LINE_END;
 use crate::export::exif_write::{BackupStore, RestoreOutcome};
 use crate::export::xmp::SidecarStyle;
@@ -15,7 +16,7 @@ use crate::export::{
     self, ExportCandidate, ExportFormat, ExportRecord, ExportWriter, PathStyle, PhotoPaths,
     PointSet, WriteBack,
 };
-use crate::geo::{ClaimCheck, ClaimSource, Place};
+use crate::geo::{ClaimCheck, ClaimSource, LatLon, Place};
 use crate::library::PhotoEntry;
 use crate::library::scan::{ScanOptions, scan_paths};
 use crate::model::engine::{LoadEvent, ModelPaths, prepare_photo};
@@ -162,6 +163,18 @@ pub struct LocateArgs {
     /// sidecar's own values (not written by geoloupe) are kept.
     #[arg(long, requires = "xmp_sidecars")]
     pub iptc_location: bool,
+    /// Refine each candidate on GeoCLIP's continuous location encoder: a coarse-to-fine grid
+    /// search around its gallery point down to about 100 m. Every output shows both points
+    /// (the gallery point stays `position`; the refined one is `refined`, with its cosine
+    /// similarity), and the top-1 location becomes the refined point, marked `refined`.
+    #[arg(long)]
+    pub refine: bool,
+    /// Locate all the photos together, as views of one place: their logits over the gallery
+    /// are summed (the product of their beliefs), giving one set of candidates. Each photo is
+    /// still printed and exported as its own record, carrying the group's candidates and the
+    /// group's members (`group`), so sidecars and EXIF write-backs work per photo.
+    #[arg(long)]
+    pub together: bool,
 }
 
 /// `locate`'s output. Every format is written as the results come, each photo flushed as soon
@@ -176,7 +189,9 @@ pub enum OutputFormat {
     Json,
     /// JSON Lines: one JSON object per photo and line (the items of `json`'s `photos`).
     Jsonl,
-    /// One row per candidate: `path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex`.
+    /// One row per candidate: `path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex`
+    /// (the gallery point), then `refined_lat_deg,refined_lon_deg,refined_similarity` (with
+    /// `--refine`) and `group_size` (with `--together`).
     Csv,
     /// GPX 1.1, as `--export FILE.gpx` writes it.
     Gpx,
@@ -355,7 +370,96 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         }
         failures.push(line);
     };
+    let top_k = args.top_k as usize;
+    let position_of = |i: usize| engine.gallery().lat_lon(i);
+    let gallery_logits = |f: &[f32]| -> Result<Vec<f32>, String> {
+        engine
+            .gallery_logits(&[f])
+            .map_err(|e| e.to_string())?
+            .pop()
+            .ok_or_else(|| "the model returned no logits".to_owned())
+    };
+    let location_logits = |f: &[f32], points: &[LatLon]| -> Result<Vec<f32>, String> {
+        let coords: Vec<[f32; 2]> = points
+            .iter()
+            .map(|p| [p.lat_deg as f32, p.lon_deg as f32])
+            .collect();
+        engine
+            .location_logits(f, &coords)
+            .map_err(|e| e.to_string())
+    };
+    let refine = args.refine.then_some((
+        engine.logit_scale_exp(),
+        &location_logits as &LocationLogitsFn,
+    ));
+    // One photo's (or, with --together, the group's) answer from image features.
+    let predict = |features: &[&[f32]]| -> anyhow::Result<Prediction> {
+        predict_features(features, top_k, gallery_logits, position_of, refine)
+            .map_err(|e| anyhow!(e))
+    };
+    let claim_of = |entry: &PhotoEntry| {
+        // A claim is a fix: geoloupe's own estimate in the EXIF is none.
+        args.claimed
+            .map(|c| (c, ClaimSource::User))
+            .or_else(|| entry.exif.gps.map(|g| (g, ClaimSource::ExifGps)))
+    };
     let mut locate_all = || -> anyhow::Result<()> {
+        if args.together {
+            // Every photo's feature first; then one answer for the group.
+            let mut members: Vec<(&PhotoEntry, Vec<f32>)> = Vec::new();
+            for chunk in photos.chunks(args.batch_size as usize) {
+                let prepared: Vec<_> = chunk
+                    .par_iter()
+                    .map(|p| prepare_photo(&p.path, &cfg))
+                    .collect();
+                let ok: Vec<_> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
+                let mut features = engine.normalized_image_features(&ok)?.into_iter();
+                for (entry, prep) in chunk.iter().zip(&prepared) {
+                    match prep {
+                        Err(e) => report(format!("error: {e}")),
+                        Ok(_) => members.push((
+                            entry,
+                            features
+                                .next()
+                                .context("internal error: fewer features than photos")?,
+                        )),
+                    }
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                    }
+                }
+            }
+            if members.is_empty() {
+                return Ok(());
+            }
+            let features: Vec<&[f32]> = members.iter().map(|(_, f)| f.as_slice()).collect();
+            let prediction = predict(&features)?;
+            let group: Vec<PathBuf> = members.iter().map(|(e, _)| e.path.clone()).collect();
+            for (entry, _) in &members {
+                match ExportRecord::from_prediction(
+                    &entry.path,
+                    &prediction,
+                    gallery_coords,
+                    provenance.clone(),
+                    estimated_at.clone(),
+                    None,
+                    claim_of(entry),
+                ) {
+                    Some(mut record) => {
+                        record.overwrite_invalid_gps = args.overwrite_invalid_gps;
+                        record.iptc_location = args.iptc_location;
+                        record.group = group.clone();
+                        match &bar {
+                            Some(b) => b.suspend(|| printer.photo(&record))?,
+                            None => printer.photo(&record)?,
+                        }
+                        records.push(record);
+                    }
+                    None => report(format!("error: no candidates: {}", entry.path.display())),
+                }
+            }
+            return Ok(());
+        }
         for chunk in photos.chunks(args.batch_size as usize) {
             // Each photo is decoded and reduced to its 224 x 224 tensor by one rayon worker
             // before that worker decodes the next: at most one decoded photo per worker.
@@ -364,7 +468,16 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                 .map(|p| prepare_photo(&p.path, &cfg))
                 .collect();
             let ok: Vec<_> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
-            let mut predictions = engine.predict(&ok, args.top_k as usize)?.into_iter();
+            let mut predictions = if args.refine {
+                engine
+                    .normalized_image_features(&ok)?
+                    .iter()
+                    .map(|f| predict(&[f]))
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            } else {
+                engine.predict(&ok, top_k)?
+            }
+            .into_iter();
             for (entry, prep) in chunk.iter().zip(&prepared) {
                 if let Err(e) = prep {
                     report(format!("error: {e}"));
@@ -383,11 +496,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                             None => eprintln!("{line}"),
                         }
                     }
-                    // A claim is a fix: geoloupe's own estimate in the EXIF is none.
-                    let claim = args
-                        .claimed
-                        .map(|c| (c, ClaimSource::User))
-                        .or_else(|| entry.exif.gps.map(|g| (g, ClaimSource::ExifGps)));
+                    let claim = claim_of(entry);
                     match ExportRecord::from_prediction(
                         &entry.path,
                         &prediction,
@@ -472,7 +581,8 @@ impl<W: Write> Printer<W> {
             OutputFormat::Table | OutputFormat::Jsonl => {}
             OutputFormat::Csv => write!(
                 out,
-                "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex{CSV_LINE_END}"
+                "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex,\
+                 refined_lat_deg,refined_lon_deg,refined_similarity,group_size{CSV_LINE_END}"
             )?,
             OutputFormat::Json => {
                 let mut head = String::from("{\n  \"provenance\": ");
@@ -561,6 +671,21 @@ struct PhotoJson<'a> {
     taken_at: Option<String>,
     provenance: &'a Provenance,
     estimated_at: &'a str,
+    /// The exported location (the top-1's refined point with `--refine`) and which point it is.
+    location: crate::geo::LatLon,
+    location_kind: Option<PointKind>,
+    /// With `--together`: the group this photo was located with (its candidates are the
+    /// group's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<GroupJson>,
+}
+
+/// A `--together` group in `--format json`.
+#[derive(serde::Serialize)]
+struct GroupJson {
+    size: usize,
+    /// Paths as `--paths` says.
+    members: Vec<String>,
 }
 
 impl<'a> PhotoJson<'a> {
@@ -575,6 +700,12 @@ impl<'a> PhotoJson<'a> {
             taken_at: record.taken_at.as_ref().map(|t| t.local_with_offset()),
             provenance: &record.provenance,
             estimated_at: &record.estimated_at,
+            location: record.location,
+            location_kind: record.location_kind,
+            group: (!record.group.is_empty()).then(|| GroupJson {
+                size: record.group.len(),
+                members: record.group.iter().map(|p| paths.text(p).text).collect(),
+            }),
         }
     }
 }
@@ -594,12 +725,31 @@ fn write_table(
         "  {:>4}  {:>10}  {:>11}  {:>11}  nearest place",
         "rank", "lat_deg", "lon_deg", "probability"
     )?;
+    // With --refine, each gallery row is followed by its refined point (`ref`).
     for c in &record.candidates {
         let place = c.place.as_ref().map(|p| p.describe()).unwrap_or_default();
         writeln!(
             out,
             "  {:>4}  {:>10.5}  {:>11.5}  {:>11.6}  {place}",
             c.rank, c.position.lat_deg, c.position.lon_deg, c.probability
+        )?;
+        if let Some(r) = &c.refined {
+            let place = r.place.as_ref().map(|p| p.describe()).unwrap_or_default();
+            writeln!(
+                out,
+                "   ref  {:>10.5}  {:>11.5}  sim {:>7.4}  refined point ({:.2} km from the gallery point) {place}",
+                r.position.lat_deg,
+                r.position.lon_deg,
+                r.similarity,
+                r.position.distance_km(&c.position)
+            )?;
+        }
+    }
+    if !record.group.is_empty() {
+        writeln!(
+            out,
+            "  located together with {} photo(s): the group's candidates",
+            record.group.len()
         )?;
     }
     if let Some(claim) = &record.claim {
@@ -626,10 +776,25 @@ fn write_csv(
         export::csv::csv_field(&path.text),
         path.bytes_hex.unwrap_or_default(),
     );
+    let group_size = if record.group.is_empty() {
+        String::new()
+    } else {
+        record.group.len().to_string()
+    };
     for c in &record.candidates {
+        let refined = c
+            .refined
+            .as_ref()
+            .map(|r| {
+                format!(
+                    "{:.6},{:.6},{:.6}",
+                    r.position.lat_deg, r.position.lon_deg, r.similarity
+                )
+            })
+            .unwrap_or_else(|| ",,".to_owned());
         write!(
             out,
-            "{p},{},{:.6},{:.6},{:.8},{},{hex}{CSV_LINE_END}",
+            "{p},{},{:.6},{:.6},{:.8},{},{hex},{refined},{group_size}{CSV_LINE_END}",
             c.rank, c.position.lat_deg, c.position.lon_deg, c.probability, c.gallery_index
         )?;
     }
@@ -992,6 +1157,7 @@ mod tests {
             gallery_index: 7,
             position: LatLon::new(48.85, 2.35),
             probability: 0.5,
+            refined: None,
         }];
         ExportRecord::new(
             Path::new(name),

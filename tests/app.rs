@@ -1371,3 +1371,46 @@ fn dry_run_with_estimates(harness: &mut Harness<'static, TestApp>, button: &str)
             .is_some_and(|plan| plan.scope == WriteScope::WithEstimates)
     });
 }
+
+/// "Locate together" (issue 11, item 4) on a selection: every member gets the group's
+/// candidates, marked as a group result, and the inspector says so.
+#[test]
+fn locate_together_gives_the_selection_one_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = photo_folder(tmp.path());
+    let mut options = common::app::fake_options(&tmp.path().join("data"));
+    options.initial_paths = vec![folder];
+    let mut harness = start_app_sized(options, WINDOW, 10_000);
+    step_until(&mut harness, "the model and the photos", |app| {
+        app.model.is_ready() && app.collection.photos.len() == 4
+    });
+    let gps = index_of(harness.state().app(), "gps.jpg");
+    let kauai = index_of(harness.state().app(), "kauai.jpg");
+    for (index, extend) in [(gps, false), (kauai, true)] {
+        harness
+            .state_mut()
+            .app_mut()
+            .apply(Command::Select { index, extend });
+    }
+    harness.step();
+    harness.get_by_label("Locate together (2)").click();
+    step_until(&mut harness, "the group", |app| {
+        app.model.batch.is_none()
+            && app.collection.photos[gps].result.is_some()
+            && app.collection.photos[kauai].result.is_some()
+    });
+    let app = harness.state().app();
+    let a = app.collection.photos[gps].result.clone().unwrap();
+    let b = app.collection.photos[kauai].result.clone().unwrap();
+    assert_eq!(a.candidates, b.candidates);
+    assert_eq!(a.group.as_ref().map(|g| g.len()), Some(2));
+    // Refinement is on by default: the candidates carry refined points.
+    assert!(a.candidates.iter().all(|c| c.refined.is_some()));
+    harness.step();
+    harness.step();
+    assert!(
+        harness
+            .query_by_label_contains("Group result: located together with 1 other photo")
+            .is_some()
+    );
+}

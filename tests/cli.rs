@@ -77,9 +77,11 @@ fn json_and_csv_carry_the_same_candidates() {
     let csv_text = text(&csv.stdout);
     let lines: Vec<&str> = csv_text.lines().collect();
     // `path_bytes_hex` (issue 8, item 11): a path that isn't plain UTF-8 text, byte for byte.
+    // Issue 11 added columns at the end (refined points, groups); the first ones stay.
     assert_eq!(
         lines[0],
-        "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex"
+        "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex,\
+         refined_lat_deg,refined_lon_deg,refined_similarity,group_size"
     );
     assert_eq!(lines.len(), 4);
     for (line, c) in lines[1..].iter().zip(candidates) {
@@ -779,4 +781,206 @@ fn rust_log_info_prints_what_locate_does_and_the_default_prints_no_info() {
         "{}",
         text(&quiet.stderr)
     );
+}
+
+/// `--refine` (issue 11, item 2): every candidate keeps its gallery point and gains a refined
+/// point nearby, with its similarity; the top-1 location is the refined point, marked so in
+/// JSON, CSV, the table and GPX.
+#[test]
+fn refine_reports_both_points_in_every_format() {
+    let photo = image_path("kauai.jpg");
+    let json = locate(
+        &["--refine", "--format", "json", "--top-k", "2"],
+        std::slice::from_ref(&photo),
+    );
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let photo_json = &value["photos"][0];
+    let candidates = photo_json["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 2);
+    let point = |v: &serde_json::Value| {
+        geoloupe::geo::LatLon::new(
+            v["lat_deg"].as_f64().unwrap(),
+            v["lon_deg"].as_f64().unwrap(),
+        )
+    };
+    for c in candidates {
+        let gallery = point(&c["position"]);
+        let refined = &c["refined"];
+        let at = point(&refined["position"]);
+        // Within the search's reach (12.8 + 3.2 + 0.8 + 0.2 km on each axis).
+        assert!(at.distance_km(&gallery) < 25.0, "{c}");
+        let similarity = refined["similarity"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&similarity), "{c}");
+        assert!(refined["logit"].as_f64().unwrap() > 0.0, "{c}");
+    }
+    assert_eq!(photo_json["location_kind"], "refined");
+    let top_refined = point(&candidates[0]["refined"]["position"]);
+    assert!(point(&photo_json["location"]).distance_km(&top_refined) < 1e-6);
+
+    let csv = locate(
+        &["--refine", "--format", "csv", "--top-k", "2"],
+        std::slice::from_ref(&photo),
+    );
+    let csv_text = text(&csv.stdout);
+    let rows = parse_csv(&csv_text);
+    assert_eq!(rows.len(), 3, "{csv_text}");
+    for (row, c) in rows[1..].iter().zip(candidates) {
+        let lat: f64 = row[7].parse().unwrap();
+        approx::assert_abs_diff_eq!(
+            lat,
+            c["refined"]["position"]["lat_deg"].as_f64().unwrap(),
+            epsilon = 1e-5
+        );
+        let similarity: f64 = row[9].parse().unwrap();
+        approx::assert_abs_diff_eq!(
+            similarity,
+            c["refined"]["similarity"].as_f64().unwrap(),
+            epsilon = 1e-5
+        );
+    }
+
+    let table = locate(&["--refine", "--top-k", "2"], std::slice::from_ref(&photo));
+    let table_text = text(&table.stdout);
+    assert_eq!(
+        table_text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("ref "))
+            .count(),
+        2,
+        "{table_text}"
+    );
+
+    let gpx = locate(&["--refine", "--format", "gpx", "--top-k", "2"], &[photo]);
+    let gpx_text = text(&gpx.stdout);
+    // The chosen (top-1 refined) point, then each candidate's gallery point and the other
+    // candidate's refined point.
+    assert_eq!(gpx_text.matches("<wpt ").count(), 4, "{gpx_text}");
+    assert_eq!(
+        gpx_text.matches(":pointKind>refined<").count(),
+        2,
+        "{gpx_text}"
+    );
+    assert_eq!(
+        gpx_text.matches(":pointKind>gallery<").count(),
+        2,
+        "{gpx_text}"
+    );
+}
+
+/// `--together` (issue 11, item 4): one set of candidates for the group, carried by every
+/// member; two copies of one photo rank as that photo does (its logits doubled), more sharply.
+#[test]
+fn together_gives_every_member_the_group_candidates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a.jpg"), tmp.path().join("b.jpg"));
+    std::fs::copy(image_path("kauai.jpg"), &a).unwrap();
+    std::fs::copy(image_path("kauai.jpg"), &b).unwrap();
+    let json = |extra: &[&str], photos: &[PathBuf]| -> serde_json::Value {
+        let mut args = vec!["--format", "json"];
+        args.extend_from_slice(extra);
+        let out = locate(&args, photos);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let one = json(&["--top-k", "5"], std::slice::from_ref(&a));
+    let group = json(&["--together", "--top-k", "5"], &[a.clone(), b.clone()]);
+    let photos = group["photos"].as_array().unwrap();
+    assert_eq!(photos.len(), 2);
+    assert_eq!(photos[0]["candidates"], photos[1]["candidates"]);
+    for p in photos {
+        assert_eq!(p["group"]["size"], 2, "{p}");
+        assert_eq!(p["group"]["members"].as_array().unwrap().len(), 2);
+    }
+    let indices = |v: &serde_json::Value| -> Vec<u64> {
+        v["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["gallery_index"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(indices(&photos[0]), indices(&one["photos"][0]));
+    let top = |v: &serde_json::Value| v["candidates"][0]["probability"].as_f64().unwrap();
+    assert!(top(&photos[0]) > top(&one["photos"][0]));
+
+    // With --refine too: the group's refined points, the same for both.
+    let refined = json(&["--together", "--refine", "--top-k", "1"], &[a, b]);
+    let photos = refined["photos"].as_array().unwrap();
+    assert!(photos[0]["candidates"][0]["refined"].is_object());
+    assert_eq!(photos[0]["candidates"], photos[1]["candidates"]);
+    assert_eq!(photos[1]["location_kind"], "refined");
+}
+
+/// The app and the CLI give the same answer for the same group (issue 11, item 4): the app's
+/// "Locate together" runs `InferenceWorker::run_group` (what `Command::LocateTogether` sends),
+/// here with the same model as `locate --together` (the real heads and gallery, the tiny
+/// backbone), refinement on in both.
+#[test]
+fn the_app_worker_and_the_cli_locate_a_group_alike() {
+    use geoloupe::runtime::inference::{GeoClipEmbedder, InferenceWorker, WorkerEvent};
+    let photos = [image_path("kauai.jpg"), image_path("landscape.jpg")];
+    let out = locate(
+        &["--together", "--refine", "--format", "json", "--top-k", "3"],
+        &photos,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cli_candidates = cli["photos"][0]["candidates"].as_array().unwrap().clone();
+
+    let mut paths = geoloupe::model::engine::ModelPaths::installed(data_dirs());
+    paths.backbone_dir = tiny_clip();
+    let embedder =
+        GeoClipEmbedder::load(&paths, geoloupe::model::DeviceChoice::Cpu, &mut |_| true).unwrap();
+    let worker = InferenceWorker::start(geoloupe::domain::no_repaint()).unwrap();
+    worker
+        .load_model(geoloupe::runtime::inference::ready_factory(embedder))
+        .unwrap();
+    worker.set_refine(true);
+    let generation = worker.run_group(photos.to_vec(), 3).unwrap();
+    let mut ranked = Vec::new();
+    loop {
+        match worker.recv_timeout(std::time::Duration::from_secs(120)) {
+            Some(WorkerEvent::Ranked {
+                generation: g,
+                path,
+                result,
+            }) if g == generation => ranked.push((path, result)),
+            Some(WorkerEvent::Finished { generation: g, .. }) if g == generation => break,
+            Some(WorkerEvent::Failed { error, .. }) => panic!("{error}"),
+            Some(_) => {}
+            None => panic!("the worker gave no answer"),
+        }
+    }
+    assert_eq!(ranked.len(), 2);
+    for (path, result) in &ranked {
+        let group = result.group.as_ref().expect("marked as a group result");
+        assert_eq!(group.len(), 2);
+        assert!(group.contains(path));
+        assert_eq!(result.candidates.len(), cli_candidates.len());
+        for (c, want) in result.candidates.iter().zip(&cli_candidates) {
+            assert_eq!(c.rank as u64, want["rank"].as_u64().unwrap());
+            assert_eq!(
+                c.gallery_index as u64,
+                want["gallery_index"].as_u64().unwrap()
+            );
+            approx::assert_abs_diff_eq!(
+                f64::from(c.probability),
+                want["probability"].as_f64().unwrap(),
+                epsilon = 1e-6
+            );
+            let r = c.refined.expect("refined");
+            let w = &want["refined"];
+            approx::assert_abs_diff_eq!(
+                r.position.lat_deg,
+                w["position"]["lat_deg"].as_f64().unwrap(),
+                epsilon = 1e-9
+            );
+            approx::assert_abs_diff_eq!(
+                r.position.lon_deg,
+                w["position"]["lon_deg"].as_f64().unwrap(),
+                epsilon = 1e-9
+            );
+        }
+    }
 }

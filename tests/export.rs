@@ -109,6 +109,7 @@ fn prediction(order: &[usize]) -> Prediction {
             gallery_index: idx,
             position: LatLon::new(f64::from(g[idx][0]), f64::from(g[idx][1])),
             probability: probabilities[idx],
+            refined: None,
         })
         .collect();
     Prediction {

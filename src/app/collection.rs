@@ -352,6 +352,7 @@ mod tests {
             provenance: Default::default(),
             computed_at_unix_secs: 0,
             image_feature: None,
+            group: None,
         }
     }
 

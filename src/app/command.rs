@@ -42,6 +42,9 @@ pub enum Command {
     /// Run the model only on the photos in the view without a current result (never located,
     /// or located before the file changed).
     RunNewOrStale,
+    /// Locate the selected photos together, as views of one place: one set of candidates
+    /// (their logits summed) given to every one of them.
+    LocateTogether,
     /// Cancel the batch in progress.
     CancelRun,
     /// Load (or reload) the installed model on the chosen device.

@@ -517,6 +517,7 @@ impl App {
                     provenance: Provenance::default(),
                     computed_at_unix_secs: summary.computed_at_unix_secs,
                     image_feature: None,
+                    group: None,
                 });
                 photo.result_from_store = true;
                 photo.result_stale = summary.stale;
@@ -881,6 +882,9 @@ impl App {
             Command::Run { all } => self.run(all),
             Command::RunNewOrStale => {
                 self.run_these(Collection::runnable_new_or_stale);
+            }
+            Command::LocateTogether => {
+                self.run_these_with(|collection| collection.runnable(false), true);
             }
             Command::CancelRun => {
                 if let Some(worker) = &self.model.worker {
@@ -1454,6 +1458,11 @@ impl App {
 
     /// Runs the model on the photos `pick` chooses from the (refreshed) collection.
     fn run_these(&mut self, pick: impl FnOnce(&Collection) -> Vec<PathBuf>) {
+        self.run_these_with(pick, false);
+    }
+
+    /// [`Self::run_these`], the photos located one by one or (`together`) as one group.
+    fn run_these_with(&mut self, pick: impl FnOnce(&Collection) -> Vec<PathBuf>, together: bool) {
         if self.model.batch.is_some() {
             self.messages
                 .warning("A batch is already running: cancel it first.");
@@ -1475,7 +1484,13 @@ impl App {
         let Some(worker) = &self.model.worker else {
             return;
         };
-        match worker.run(jobs, self.settings.top_k) {
+        worker.set_refine(self.settings.refine_candidates);
+        let queued = if together {
+            worker.run_group(jobs, self.settings.top_k)
+        } else {
+            worker.run(jobs, self.settings.top_k)
+        };
+        match queued {
             Ok(generation) => {
                 self.model.batch = Some(Batch {
                     generation,

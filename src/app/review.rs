@@ -125,6 +125,7 @@ mod tests {
             provenance: Default::default(),
             computed_at_unix_secs: 0,
             image_feature: None,
+            group: None,
         };
         for i in [0, 1, 3] {
             collection.photos[i].result = Some(result.clone());

@@ -93,6 +93,9 @@ pub struct Settings {
     /// "Write XMP sidecars" also writes the place names of *accepted* locations as IPTC
     /// City/State/Country/CountryCode (never for an estimate nobody accepted).
     pub xmp_iptc_location: bool,
+    /// Refine each candidate on GeoCLIP's continuous location encoder (a grid search around
+    /// the gallery point down to ~100 m; ~0.2 s a photo for 5 candidates on 2 cores).
+    pub refine_candidates: bool,
 }
 
 impl Default for Settings {
@@ -114,6 +117,7 @@ impl Default for Settings {
             last_opened: Vec::new(),
             export_paths: crate::export::PathStyle::default(),
             xmp_iptc_location: true,
+            refine_candidates: true,
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::geo::refine::{RefineGrid, refine};
 use crate::geo::{LatLon, softmax, top_k};
 
 /// Called by a worker thread after each event it sends, so the UI wakes up and drains the
@@ -38,6 +39,113 @@ pub struct Candidate {
     pub gallery_index: usize,
     pub position: LatLon,
     pub probability: f32,
+    /// The location encoder's best point near the gallery point (`locate --refine`, the app's
+    /// refinement setting): `None` when not refined. The gallery point stays `position`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refined: Option<RefinedPoint>,
+}
+
+/// A candidate refined on GeoCLIP's continuous location encoder ([`crate::geo::refine`]): a
+/// point found by a local grid search around the gallery point, down to about 100 m.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct RefinedPoint {
+    pub position: LatLon,
+    /// The model's logit there, on the gallery's scale (`exp(logit_scale) * similarity`).
+    pub logit: f32,
+    /// The cosine similarity between the photo's feature and the location's feature
+    /// (`logit / exp(logit_scale)`).
+    pub similarity: f32,
+}
+
+/// Whether a location is one of GeoCLIP's gallery points or a refined point between them:
+/// exports say which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointKind {
+    Gallery,
+    Refined,
+}
+
+impl PointKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gallery => "gallery",
+            Self::Refined => "refined",
+        }
+    }
+}
+
+impl Candidate {
+    /// Where this candidate puts the photo: the refined point when there is one, else the
+    /// gallery point; with which of the two it is.
+    pub fn best_position(&self) -> (LatLon, PointKind) {
+        match &self.refined {
+            Some(r) => (r.position, PointKind::Refined),
+            None => (self.position, PointKind::Gallery),
+        }
+    }
+}
+
+/// Refines each candidate on the location encoder ([`crate::geo::refine::refine`] with
+/// [`RefineGrid::GEOCLIP`]), setting [`Candidate::refined`]. `score` gives the logits at any
+/// points (the gallery's scale); `similarity_scale` turns a logit into the refined point's
+/// similarity: `exp(logit_scale)` for one photo, `n * exp(logit_scale)` for a group of `n`
+/// (whose logits are summed: the similarity is then the members' mean cosine). Returns the
+/// points scored.
+pub fn refine_candidates<E>(
+    candidates: &mut [Candidate],
+    similarity_scale: f32,
+    mut score: impl FnMut(&[LatLon]) -> Result<Vec<f32>, E>,
+) -> Result<usize, E> {
+    let mut scored = 0;
+    for c in candidates.iter_mut() {
+        let found = refine(c.position, &RefineGrid::GEOCLIP, &mut score)?;
+        scored += found.points_scored;
+        c.refined = Some(RefinedPoint {
+            position: found.position,
+            logit: found.logit,
+            similarity: found.logit / similarity_scale,
+        });
+    }
+    Ok(scored)
+}
+
+/// The location encoder's logits for one image feature at any points (the gallery's scale).
+pub type LocationLogitsFn<'a> = dyn Fn(&[f32], &[LatLon]) -> Result<Vec<f32>, String> + 'a;
+
+/// GeoCLIP's answer for one photo, or for a group of photos of one place, from their image
+/// features: the members' gallery logits summed ([`crate::geo::group::sum_logits`], which says
+/// why that is the right combination), then ranked as one photo's are
+/// ([`Prediction::from_logits`]). With `refine` (the similarity scale and the location
+/// encoder's logits for one feature at any points), each candidate is also refined on the
+/// members' summed logits ([`refine_candidates`]). The one path for the CLI and the app's
+/// worker, so both give the same answer for the same group.
+pub fn predict_features(
+    features: &[&[f32]],
+    top_k_count: usize,
+    gallery_logits: impl Fn(&[f32]) -> Result<Vec<f32>, String>,
+    position_of: impl Fn(usize) -> Option<LatLon>,
+    refine: Option<(f32, &LocationLogitsFn<'_>)>,
+) -> Result<Prediction, String> {
+    let rows = features
+        .iter()
+        .map(|f| gallery_logits(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let summed = crate::geo::group::sum_logits(&rows)
+        .ok_or_else(|| "no photo to locate, or their logits differ in length".to_owned())?;
+    let mut prediction = Prediction::from_logits(&summed, top_k_count, position_of);
+    if let Some((logit_scale_exp, location_logits)) = refine {
+        let scale = logit_scale_exp * features.len() as f32;
+        refine_candidates(&mut prediction.candidates, scale, |points| {
+            let rows = features
+                .iter()
+                .map(|f| location_logits(f, points))
+                .collect::<Result<Vec<_>, _>>()?;
+            crate::geo::group::sum_logits(&rows)
+                .ok_or_else(|| "the location logits differ in length".to_owned())
+        })?;
+    }
+    Ok(prediction)
 }
 
 /// The model's answer for one photo.
@@ -67,6 +175,7 @@ impl Prediction {
                     gallery_index: r.gallery_index,
                     position: position_of(r.gallery_index)?,
                     probability: r.probability,
+                    refined: None,
                 })
             })
             .collect();
@@ -155,6 +264,10 @@ pub struct PhotoResult {
     /// continuous map, refinement, regions and groups score again without the photo. Not kept
     /// in the library (`None` for a result read back from it).
     pub image_feature: Option<Arc<[f32]>>,
+    /// The photos this result was located together with ("Locate together", `locate
+    /// --together`), this one included: the candidates are the group's. `None` for a photo
+    /// located alone, and for results read back from the library (groups are not stored).
+    pub group: Option<Arc<[std::path::PathBuf]>>,
 }
 
 impl PhotoResult {
@@ -181,6 +294,7 @@ impl PhotoResult {
             provenance,
             computed_at_unix_secs: now_unix_secs(),
             image_feature: None,
+            group: None,
         }
     }
 
@@ -419,5 +533,91 @@ mod tests {
         );
         assert_eq!(Provenance::backbone_name("C:\\Users\\ann\\clip\\"), "clip");
         assert_eq!(Provenance::backbone_name("none"), "none");
+    }
+
+    /// A toy model: a feature is a peak `[lat, lon]`, its logit minus the distance from the
+    /// peak in units of 100 km (what `FakeEmbedder` does, finer).
+    fn toy_location_logits(feature: &[f32], points: &[LatLon]) -> Result<Vec<f32>, String> {
+        let peak = LatLon::new(f64::from(feature[0]), f64::from(feature[1]));
+        Ok(points
+            .iter()
+            .map(|p| -(p.distance_km(&peak) / 100.0) as f32)
+            .collect())
+    }
+
+    fn toy_gallery() -> Vec<LatLon> {
+        (0..40)
+            .flat_map(|i| {
+                (0..40).map(move |j| LatLon::new(40.0 + 0.25 * i as f64, 0.25 * j as f64))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_group_of_identical_photos_ranks_as_one_with_doubled_logits() {
+        let gallery = toy_gallery();
+        let gallery_logits = |f: &[f32]| toy_location_logits(f, &gallery);
+        let position_of = |i: usize| gallery.get(i).copied();
+        let feature = [44.37_f32, 5.11];
+        let group =
+            predict_features(&[&feature, &feature], 5, gallery_logits, position_of, None).unwrap();
+        let doubled: Vec<f32> = gallery_logits(&feature)
+            .unwrap()
+            .iter()
+            .map(|l| 2.0 * l)
+            .collect();
+        let one_doubled = Prediction::from_logits(&doubled, 5, position_of);
+        assert_eq!(group.candidates, one_doubled.candidates);
+        assert_eq!(group.probabilities, one_doubled.probabilities);
+        // The same ranking as one photo, more sharply.
+        let one = predict_features(&[&feature], 5, gallery_logits, position_of, None).unwrap();
+        let ranks = |p: &Prediction| {
+            p.candidates
+                .iter()
+                .map(|c| c.gallery_index)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ranks(&group), ranks(&one));
+        assert!(group.candidates[0].probability > one.candidates[0].probability);
+    }
+
+    #[test]
+    fn refined_candidates_land_near_the_peak() {
+        let gallery = toy_gallery();
+        let gallery_logits = |f: &[f32]| toy_location_logits(f, &gallery);
+        let position_of = |i: usize| gallery.get(i).copied();
+        let feature = [44.37_f32, 5.11];
+        let peak = LatLon::new(f64::from(feature[0]), f64::from(feature[1]));
+        let prediction = predict_features(
+            &[&feature],
+            3,
+            gallery_logits,
+            position_of,
+            Some((2.0, &toy_location_logits)),
+        )
+        .unwrap();
+        let top = &prediction.candidates[0];
+        let refined = top.refined.unwrap();
+        assert!(top.position.distance_km(&peak) > 5.0);
+        assert!(
+            refined.position.distance_km(&peak) < 0.1,
+            "{}",
+            refined.position
+        );
+        assert_eq!(top.best_position(), (refined.position, PointKind::Refined));
+        approx::assert_abs_diff_eq!(refined.similarity, refined.logit / 2.0);
+        assert!(prediction.candidates.iter().all(|c| c.refined.is_some()));
+        // A group's similarity is the members' mean: the same as one member's here.
+        let group = predict_features(
+            &[&feature, &feature],
+            3,
+            gallery_logits,
+            position_of,
+            Some((2.0, &toy_location_logits)),
+        )
+        .unwrap();
+        let g = group.candidates[0].refined.unwrap();
+        assert_eq!(g.position, refined.position);
+        approx::assert_abs_diff_eq!(g.similarity, refined.similarity, epsilon = 1e-6);
     }
 }

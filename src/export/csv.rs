@@ -36,6 +36,9 @@ pub const CSV_COLUMNS: &[&str] = &[
     "gallery_sha256",
     "estimated_at",
     "review",
+    "point_kind",
+    "refined_similarity",
+    "group_size",
 ];
 
 /// The end of every CSV row geoloupe writes (exports and `locate --format csv`), on every system.
@@ -103,6 +106,16 @@ fn row(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Vec<String> {
         r.provenance.gallery_sha256.clone(),
         r.estimated_at.clone(),
         r.location_source.review_label().to_owned(),
+        point.kind_str().to_owned(),
+        point
+            .refined_similarity()
+            .map(|s| format!("{s:.6}"))
+            .unwrap_or_default(),
+        if r.group.is_empty() {
+            String::new()
+        } else {
+            r.group.len().to_string()
+        },
     ]
 }
 
@@ -149,6 +162,7 @@ mod tests {
             gallery_index: 7,
             position: LatLon::new(21.97, -159.37),
             probability: 0.4,
+            refined: None,
         }];
         let record = |accepted| {
             ExportRecord::new(
@@ -164,9 +178,13 @@ mod tests {
         let records = [record(None), record(Some(LatLon::new(10.0, 20.0)))];
         let csv = render_csv(&records, PointSet::Chosen);
         let lines: Vec<&str> = csv.lines().collect();
-        assert!(lines[0].ends_with(",review"));
-        assert!(lines[1].ends_with(",estimate (unreviewed)"), "{csv}");
-        assert!(lines[2].ends_with(",accepted"), "{csv}");
+        assert!(lines[0].ends_with(",review,point_kind,refined_similarity,group_size"));
+        // The top-1 is a gallery point; the accepted location was placed by the user.
+        assert!(
+            lines[1].ends_with(",estimate (unreviewed),gallery,,"),
+            "{csv}"
+        );
+        assert!(lines[2].ends_with(",accepted,,,"), "{csv}");
         let gpx = super::super::gpx::render_gpx(&records, PointSet::Chosen);
         assert!(gpx.contains(":review>estimate (unreviewed)</"), "{gpx}");
         assert!(gpx.contains(":review>accepted</"), "{gpx}");
@@ -194,6 +212,7 @@ mod tests {
             gallery_index: 7,
             position: LatLon::new(21.97, -159.37),
             probability: 0.4,
+            refined: None,
         }];
         let record = ExportRecord::new(
             std::path::Path::new("/nowhere/a.jpg"),
@@ -221,5 +240,79 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    /// A refined top-1 is exported at its refined point and says so in every format; with all
+    /// candidates, its gallery point is written too, marked `gallery`.
+    #[test]
+    fn refined_points_are_marked_in_every_format() {
+        use crate::domain::{Candidate, PointKind, RefinedPoint};
+        use crate::geo::LatLon;
+        let gallery = LatLon::new(21.97, -159.37);
+        let refined = LatLon::new(21.99, -159.35);
+        let candidates = [Candidate {
+            rank: 1,
+            gallery_index: 7,
+            position: gallery,
+            probability: 0.4,
+            refined: Some(RefinedPoint {
+                position: refined,
+                logit: 30.0,
+                similarity: 0.25,
+            }),
+        }];
+        let record = ExportRecord::new(
+            std::path::Path::new("/nowhere/a.jpg"),
+            &candidates,
+            Default::default(),
+            "2026-11-30T00:00:00Z".into(),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(record.location, refined);
+        assert_eq!(record.location_kind, Some(PointKind::Refined));
+        let records = [record];
+        let csv = render_csv(&records, PointSet::AllCandidates);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3, "{csv}");
+        assert!(lines[1].contains(",21.99000000,-159.35000000,"), "{csv}");
+        assert!(lines[1].ends_with(",refined,0.250000,"), "{csv}");
+        assert!(lines[2].starts_with("a.jpg #1,"), "{csv}");
+        assert!(lines[2].contains(",21.97000000,-159.37000000,"), "{csv}");
+        assert!(lines[2].ends_with(",gallery,,"), "{csv}");
+        let gpx = super::super::gpx::render_gpx(&records, PointSet::Chosen);
+        assert!(gpx.contains(":pointKind>refined</"), "{gpx}");
+        assert!(gpx.contains(":refinedSimilarity>0.250000</"), "{gpx}");
+        assert!(gpx.contains("refined point (similarity 0.250000)"), "{gpx}");
+        let geojson = ExportFormat::GeoJson.render(
+            &records,
+            PointSet::AllCandidates,
+            &PhotoPaths::as_recorded(),
+        );
+        assert!(geojson.contains("\"point_kind\": \"refined\""), "{geojson}");
+        assert!(geojson.contains("\"point_kind\": \"gallery\""), "{geojson}");
+        let xmp = super::super::xmp::sidecar_properties(&records[0]);
+        assert!(
+            xmp.iter()
+                .any(|(_, name, value)| *name == "PointKind" && value == "refined"),
+            "{xmp:?}"
+        );
+        assert!(
+            xmp.iter()
+                .any(|(_, name, value)| *name == "RefinedSimilarity" && value == "0.250000")
+        );
+        // Accepting the refined point keeps it marked refined.
+        let accepted = ExportRecord::new(
+            std::path::Path::new("/nowhere/a.jpg"),
+            &candidates,
+            Default::default(),
+            "2026-11-30T00:00:00Z".into(),
+            Some(refined),
+            None,
+        )
+        .unwrap();
+        assert_eq!(accepted.location_kind, Some(PointKind::Refined));
+        assert_eq!(accepted.chosen_candidate().map(|c| c.rank), Some(1));
     }
 }

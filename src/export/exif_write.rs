@@ -1098,6 +1098,7 @@ mod tests {
             probability,
             gallery_index: rank,
             place: None,
+            refined: None,
         }
     }
 

@@ -28,6 +28,16 @@ fn feature(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Value {
     if let Some(hex) = photo.bytes_hex {
         properties["photo_bytes_hex"] = json!(hex);
     }
+    if point.kind.is_some() {
+        properties["point_kind"] = json!(point.kind_str());
+    }
+    if let Some(similarity) = point.refined_similarity() {
+        properties["refined_similarity"] = json!(similarity);
+    }
+    if !r.group.is_empty() {
+        // Located together with the group's other photos: the candidates are the group's.
+        properties["group_size"] = json!(r.group.len());
+    }
     if let Some(c) = point.candidate {
         properties["rank"] = json!(c.rank);
         properties["probability"] = json!(c.probability);

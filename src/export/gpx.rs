@@ -97,6 +97,15 @@ fn write_waypoint(out: &mut String, point: &ExportPoint<'_>, paths: &PhotoPaths)
         field("probability", &format!("{:.8}", c.probability));
         field("galleryIndex", &c.gallery_index.to_string());
     }
+    if point.kind.is_some() {
+        field("pointKind", point.kind_str());
+    }
+    if let Some(similarity) = point.refined_similarity() {
+        field("refinedSimilarity", &format!("{similarity:.6}"));
+    }
+    if !record.group.is_empty() {
+        field("groupSize", &record.group.len().to_string());
+    }
     if let Some(place) = point.place {
         field("place", &place.name);
         field("region", &place.region);

@@ -29,7 +29,7 @@ pub use paths::{PathStyle, PathText, PhotoPaths};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Candidate, Prediction, Provenance};
+use crate::domain::{Candidate, PointKind, Prediction, Provenance, RefinedPoint};
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, Place, check_claim, nearest_place};
 
 /// Our XML namespace (GPX extensions and XMP sidecars).
@@ -119,6 +119,30 @@ pub struct ExportCandidate {
     pub probability: f32,
     pub gallery_index: usize,
     pub place: Option<Place>,
+    /// The refined point beside the gallery point `position` (`locate --refine`, the app's
+    /// refinement), when refined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refined: Option<ExportRefined>,
+}
+
+/// A refined candidate's point as exported: where, its similarity, its nearest place.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExportRefined {
+    pub position: LatLon,
+    pub logit: f32,
+    pub similarity: f32,
+    pub place: Option<Place>,
+}
+
+impl ExportRefined {
+    fn new(r: &RefinedPoint) -> Self {
+        Self {
+            position: r.position,
+            logit: r.logit,
+            similarity: r.similarity,
+            place: nearest_place(r.position),
+        }
+    }
 }
 
 /// When a photo was taken, from EXIF DateTimeOriginal (+ OffsetTimeOriginal).
@@ -178,6 +202,10 @@ pub struct ExportRecord {
     pub location_source: LocationSource,
     /// The nearest place to `location`.
     pub place: Option<Place>,
+    /// Whether `location` is a gallery point or a refined one (`None`: a location the user
+    /// placed, neither).
+    #[serde(default)]
+    pub location_kind: Option<PointKind>,
     /// Ranked candidates, best first.
     pub candidates: Vec<ExportCandidate>,
     /// The claimed location compared with the model's answer: the typed claim when there is
@@ -202,6 +230,10 @@ pub struct ExportRecord {
     /// `--iptc-location`; off here.
     #[serde(default)]
     pub iptc_location: bool,
+    /// The photos this one was located together with (itself included), when its candidates
+    /// are a group's (`locate --together`, the app's "Locate together"); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group: Vec<PathBuf>,
 }
 
 impl ExportRecord {
@@ -214,20 +246,41 @@ impl ExportRecord {
     }
 
     /// The candidate at the exported location: rank 1 for [`LocationSource::TopCandidate`], the
-    /// candidate within 1 m of an accepted location, or `None`.
+    /// candidate within 1 m of an accepted location (its gallery or its refined point), or
+    /// `None`.
     pub fn chosen_candidate(&self) -> Option<&ExportCandidate> {
         match self.location_source {
             LocationSource::TopCandidate => self.candidates.first(),
-            LocationSource::Accepted => self
-                .candidates
-                .iter()
-                .find(|c| c.position.distance_km(&self.location) < 0.001),
+            LocationSource::Accepted => self.candidates.iter().find(|c| {
+                c.position.distance_km(&self.location) < 0.001
+                    || c.refined
+                        .as_ref()
+                        .is_some_and(|r| r.position.distance_km(&self.location) < 0.001)
+            }),
         }
+    }
+
+    /// Which point an accepted location is: a candidate's gallery point, its refined point,
+    /// or neither (`None`, placed by the user).
+    fn kind_of_accepted(candidates: &[Candidate], at: LatLon) -> Option<PointKind> {
+        candidates.iter().find_map(|c| {
+            if c.position.distance_km(&at) < 0.001 {
+                Some(PointKind::Gallery)
+            } else if c
+                .refined
+                .is_some_and(|r| r.position.distance_km(&at) < 0.001)
+            {
+                Some(PointKind::Refined)
+            } else {
+                None
+            }
+        })
     }
 
     /// Builds a record from ranked candidates: looks up place names (offline) and reads the
     /// EXIF time from the photo when it has one. `accepted` is the user's decision; without one
-    /// the top-1 candidate is exported. `claim` comes from [`crate::geo::check_claim`] or
+    /// the top-1 candidate is exported (its refined point when it was refined: see
+    /// [`ExportRecord::location_kind`]). `claim` comes from [`crate::geo::check_claim`] or
     /// [`crate::geo::check_claim_points`]. `None` when there is neither a candidate nor an
     /// accepted location.
     pub fn new(
@@ -238,9 +291,16 @@ impl ExportRecord {
         accepted: Option<LatLon>,
         claim: Option<ClaimCheck>,
     ) -> Option<Self> {
-        let (location, location_source) = match (accepted, candidates.first()) {
-            (Some(a), _) => (a, LocationSource::Accepted),
-            (None, Some(top1)) => (top1.position, LocationSource::TopCandidate),
+        let (location, location_source, location_kind) = match (accepted, candidates.first()) {
+            (Some(a), _) => (
+                a,
+                LocationSource::Accepted,
+                Self::kind_of_accepted(candidates, a),
+            ),
+            (None, Some(top1)) => {
+                let (at, kind) = top1.best_position();
+                (at, LocationSource::TopCandidate, Some(kind))
+            }
             (None, None) => return None,
         };
         let candidates = candidates
@@ -251,6 +311,7 @@ impl ExportRecord {
                 probability: c.probability,
                 gallery_index: c.gallery_index,
                 place: nearest_place(c.position),
+                refined: c.refined.as_ref().map(ExportRefined::new),
             })
             .collect();
         Some(Self {
@@ -258,6 +319,7 @@ impl ExportRecord {
             location,
             location_source,
             place: nearest_place(location),
+            location_kind,
             candidates,
             claim,
             other_claims: Vec::new(),
@@ -266,6 +328,7 @@ impl ExportRecord {
             taken_at: read_taken_at(path),
             overwrite_invalid_gps: false,
             iptc_location: false,
+            group: Vec::new(),
         })
     }
 
@@ -315,6 +378,8 @@ pub struct ExportPoint<'a> {
     pub role: &'static str,
     pub candidate: Option<&'a ExportCandidate>,
     pub place: Option<&'a Place>,
+    /// Whether `position` is a gallery point or a refined one (`None`: placed by the user).
+    pub kind: Option<PointKind>,
 }
 
 impl ExportPoint<'_> {
@@ -332,10 +397,32 @@ impl ExportPoint<'_> {
                 c.rank, c.probability
             ));
         }
+        if let Some(similarity) = self.refined_similarity() {
+            text.push_str(&format!(
+                ", refined point (similarity {similarity:.6}), not a gallery point"
+            ));
+        }
         if let Some(p) = self.place {
             text.push_str(&format!(", {}", p.describe()));
         }
         text
+    }
+}
+
+impl ExportPoint<'_> {
+    /// `gallery`, `refined`, or empty for a location the user placed.
+    pub fn kind_str(&self) -> &'static str {
+        self.kind.map(PointKind::as_str).unwrap_or("")
+    }
+
+    /// The refined point's similarity, for a refined point.
+    pub fn refined_similarity(&self) -> Option<f32> {
+        if self.kind != Some(PointKind::Refined) {
+            return None;
+        }
+        self.candidate
+            .and_then(|c| c.refined.as_ref())
+            .map(|r| r.similarity)
     }
 }
 
@@ -362,21 +449,38 @@ pub fn points(records: &[ExportRecord], set: PointSet) -> Vec<ExportPoint<'_>> {
             role: record.location_source.as_str(),
             candidate: chosen,
             place: record.place.as_ref(),
+            kind: record.location_kind,
         });
         if set == PointSet::AllCandidates {
             for c in &record.candidates {
-                let is_chosen = chosen.is_some_and(|ch| std::ptr::eq(ch, c));
-                if is_chosen && record.location_source == LocationSource::TopCandidate {
-                    continue;
+                let is_chosen = chosen.is_some_and(|ch| std::ptr::eq(ch, c))
+                    && record.location_source == LocationSource::TopCandidate;
+                // The chosen point is written above; a refined candidate also gives its
+                // gallery point (and the gallery point of a refined top-1 is written here).
+                if !(is_chosen && record.location_kind == Some(PointKind::Gallery)) {
+                    out.push(ExportPoint {
+                        record,
+                        name: format!("{name} #{}", c.rank),
+                        position: c.position,
+                        role: "candidate",
+                        candidate: Some(c),
+                        place: c.place.as_ref(),
+                        kind: Some(PointKind::Gallery),
+                    });
                 }
-                out.push(ExportPoint {
-                    record,
-                    name: format!("{name} #{}", c.rank),
-                    position: c.position,
-                    role: "candidate",
-                    candidate: Some(c),
-                    place: c.place.as_ref(),
-                });
+                if let Some(r) = &c.refined
+                    && !(is_chosen && record.location_kind == Some(PointKind::Refined))
+                {
+                    out.push(ExportPoint {
+                        record,
+                        name: format!("{name} #{} refined", c.rank),
+                        position: r.position,
+                        role: "candidate",
+                        candidate: Some(c),
+                        place: r.place.as_ref(),
+                        kind: Some(PointKind::Refined),
+                    });
+                }
             }
         }
     }
@@ -890,6 +994,7 @@ mod tests {
             gallery_index: 7,
             position: LatLon::new(48.85, 2.35),
             probability: 0.5,
+            refined: None,
         }];
         let record = ExportRecord::new(
             &photo,

@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 
 use quick_xml::events::{BytesStart, Event};
 
+use crate::domain::PointKind;
+
 use super::{
     ExportError, ExportRecord, GEOLOUPE_NS, GEOLOUPE_PREFIX, PlannedWrite, WriteAction, parent_dir,
     write_atomic_with,
@@ -172,6 +174,23 @@ pub fn sidecar_properties(record: &ExportRecord) -> Vec<(&'static str, &'static 
         props.push((GEOLOUPE_NS, "Rank", c.rank.to_string()));
         props.push((GEOLOUPE_NS, "Probability", format!("{:.8}", c.probability)));
         props.push((GEOLOUPE_NS, "GalleryIndex", c.gallery_index.to_string()));
+    }
+    if let Some(kind) = record.location_kind {
+        // Whether the written GPS is one of GeoCLIP's gallery points or a refined point.
+        props.push((GEOLOUPE_NS, "PointKind", kind.as_str().to_owned()));
+        if kind == PointKind::Refined
+            && let Some(r) = record.chosen_candidate().and_then(|c| c.refined.as_ref())
+        {
+            props.push((
+                GEOLOUPE_NS,
+                "RefinedSimilarity",
+                format!("{:.6}", r.similarity),
+            ));
+        }
+    }
+    if !record.group.is_empty() {
+        // The location is a group's answer (photos located together).
+        props.push((GEOLOUPE_NS, "GroupSize", record.group.len().to_string()));
     }
     let prov = &record.provenance;
     props.push((GEOLOUPE_NS, "Model", prov.model.clone()));
@@ -699,6 +718,7 @@ mod tests {
             gallery_index: 0,
             position,
             probability: 0.5,
+            refined: None,
         };
         let provenance = Provenance {
             model: "GeoCLIP".into(),

@@ -7,11 +7,13 @@ mod claim;
 mod claim_parse;
 mod countries;
 mod equal_earth;
+pub mod group;
 pub mod heat_grid;
 pub mod heatmap;
 pub mod place_search;
 mod places;
 mod ranking;
+pub mod refine;
 
 pub use equal_earth::{
     EQUAL_EARTH_A1, EQUAL_EARTH_A2, EQUAL_EARTH_A3, EQUAL_EARTH_A4, EQUAL_EARTH_SF,

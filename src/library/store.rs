@@ -470,6 +470,7 @@ impl Store {
                             },
                             computed_at_unix_secs: row.get(1)?,
                             image_feature: None,
+                            group: None,
                         },
                     })
                 },
@@ -999,6 +1000,7 @@ fn decode_candidates(json: &str) -> Vec<Candidate> {
             gallery_index: c.gallery_index,
             position: LatLon::new(c.lat_deg, c.lon_deg),
             probability: c.probability,
+            refined: None,
         })
         .collect()
 }
@@ -1075,6 +1077,7 @@ mod tests {
                 gallery_index: 3,
                 position: LatLon::new(48.85, 2.35),
                 probability: 0.5,
+                refined: None,
             }],
             heat: Vec::new(),
             heat_mass: 0.0,
@@ -1083,6 +1086,7 @@ mod tests {
             provenance: Provenance::default(),
             computed_at_unix_secs: 1,
             image_feature: None,
+            group: None,
         };
         store.save_result(&a, &result).unwrap();
         assert_eq!(

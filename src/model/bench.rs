@@ -43,6 +43,10 @@ pub struct BenchReport {
     pub gallery_heads: &'static str,
     pub gallery_precompute_secs: f64,
     pub gallery_load_secs: f64,
+    /// Refining the top 5 candidates of one photo on the location encoder
+    /// ([`crate::domain::refine_candidates`]): seconds, and points scored.
+    pub refine_secs_per_photo: f64,
+    pub refine_points_per_photo: usize,
     pub peak_rss_mib: Option<f64>,
 }
 
@@ -66,6 +70,13 @@ impl std::fmt::Display for BenchReport {
             f,
             "gallery load from cache: {:.3} s",
             self.gallery_load_secs
+        )?;
+        writeln!(
+            f,
+            "refining 5 candidates: {:.3} s per photo ({} points, {:.0} points/s)",
+            self.refine_secs_per_photo,
+            self.refine_points_per_photo,
+            self.refine_points_per_photo as f64 / self.refine_secs_per_photo.max(1e-9)
         )?;
         match self.peak_rss_mib {
             Some(m) => writeln!(f, "peak memory (VmHWM): {m:.0} MiB"),
@@ -165,6 +176,31 @@ pub fn run(
         log(&format!("batch {batch}: {per_photo:.3} s per photo"));
         secs_per_photo.push((batch, per_photo));
     }
+    // Refinement: the 5 best gallery candidates of one photo, each searched down to ~100 m.
+    let feature = engine
+        .normalized_image_features(&[&photo])?
+        .pop()
+        .ok_or_else(|| ModelError::Candle {
+            context: "benchmarking refinement".into(),
+            source: candle_core::Error::Msg("no image feature".into()),
+        })?;
+    let mut prediction = engine.predict(&[&photo], 5)?.remove(0);
+    let t = Instant::now();
+    let refine_points_per_photo = crate::domain::refine_candidates(
+        &mut prediction.candidates,
+        engine.logit_scale_exp(),
+        |points: &[crate::geo::LatLon]| {
+            let coords: Vec<[f32; 2]> = points
+                .iter()
+                .map(|p| [p.lat_deg as f32, p.lon_deg as f32])
+                .collect();
+            engine.location_logits(&feature, &coords)
+        },
+    )?;
+    let refine_secs_per_photo = t.elapsed().as_secs_f64();
+    log(&format!(
+        "refining 5 candidates: {refine_secs_per_photo:.3} s ({refine_points_per_photo} points)"
+    ));
     Ok(BenchReport {
         device: format!("{device:?}"),
         threads: rayon::current_num_threads(),
@@ -174,6 +210,8 @@ pub fn run(
         gallery_heads,
         gallery_precompute_secs,
         gallery_load_secs,
+        refine_secs_per_photo,
+        refine_points_per_photo,
         peak_rss_mib: peak_rss_mib(),
     })
 }

@@ -12,8 +12,9 @@ use crate::geo::LatLon;
 
 /// Points encoded per step while precomputing; bounds memory and paces progress reports.
 pub const ENCODE_CHUNK: usize = 4096;
-/// Bumped whenever the cached representation changes.
-const CACHE_FORMAT: &str = "geoloupe-gallery-features-v1";
+/// Bumped whenever the cached representation changes (v2: the Fourier phase rounded as PyTorch
+/// rounds it, one fused multiply-add; v1 caches differ in the last bits and are re-encoded).
+const CACHE_FORMAT: &str = "geoloupe-gallery-features-v2";
 
 /// Gallery points in GeoCLIP order, `[lat, lon]` degrees as f32 (as PyTorch reads them).
 #[derive(Clone, Debug)]

@@ -178,7 +178,11 @@ fn fourier_features(projected: &[[f32; 2]], b: &[[f32; 2]]) -> Vec<f32> {
             let (vx, vy) = (TWO_PI * x, TWO_PI * y);
             let (cos_half, sin_half) = row.split_at_mut(b.len());
             for ((c, s), bj) in cos_half.iter_mut().zip(sin_half.iter_mut()).zip(b) {
-                let phase = vx * bj[0] + vy * bj[1];
+                // PyTorch's `v @ b.T` (MKL's sgemm on x86-64) rounds `vx·b0`, then adds
+                // `vy·b1` in one fused multiply-add: the same here, bit for bit (measured on
+                // 51,200 phases), where a plain sum differed by an ulp in one phase of five
+                // (5e-4 rad at a phase of 4,000: 1e-4 in a cosine similarity).
+                let phase = vy.mul_add(bj[1], vx * bj[0]);
                 let (sin, cos) = phase.sin_cos();
                 *c = cos;
                 *s = sin;

@@ -22,13 +22,13 @@
 //! 400 KB a photo, while the kept points are the part of the heatmap that is visible at all.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryIter, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::domain::{PhotoResult, Prediction, Provenance, RepaintFn};
+use crate::domain::{PhotoResult, Prediction, Provenance, RepaintFn, predict_features};
 use crate::geo::LatLon;
 use crate::geo::heat_grid::{self, HeatTile};
 use crate::model::engine::{GeoClip, LoadEvent, ModelPaths, prepare_photo};
@@ -55,6 +55,11 @@ pub trait Embedder: Send {
     fn location_logits(&self, feature: &[f32], points: &[LatLon]) -> Result<Vec<f32>, String>;
     /// The position of a gallery point (for the heatmap).
     fn gallery_position(&self, index: usize) -> Option<LatLon>;
+    /// `exp(logit_scale)`: a logit divided by it is a cosine similarity (1 for the fake,
+    /// whose logits are no similarities).
+    fn logit_scale_exp(&self) -> f32 {
+        1.0
+    }
     /// Ranks the gallery for one photo.
     fn locate(&mut self, photo: &Path, top_k: usize) -> Result<Prediction, String> {
         let feature = self.image_feature(photo)?;
@@ -131,6 +136,10 @@ impl Embedder for GeoClipEmbedder {
 
     fn gallery_position(&self, index: usize) -> Option<LatLon> {
         self.engine.gallery().lat_lon(index)
+    }
+
+    fn logit_scale_exp(&self) -> f32 {
+        self.engine.logit_scale_exp()
     }
 }
 
@@ -300,6 +309,13 @@ pub enum Command {
     /// Look at the heat slot ([`InferenceWorker::request_heat`]): a wake-up, the job is in the
     /// slot (only the newest one is kept).
     Heat,
+    /// Locate these photos together, as views of one place (see
+    /// [`InferenceWorker::run_group`]).
+    RunGroup {
+        jobs: Vec<PathBuf>,
+        generation: u64,
+        top_k: usize,
+    },
     Shutdown,
 }
 
@@ -498,6 +514,8 @@ pub struct InferenceWorker {
     /// heat job, never a run.
     heat_slot: HeatSlot,
     heat_generation: Arc<AtomicU64>,
+    /// Whether runs refine each candidate on the location encoder ([`Self::set_refine`]).
+    refine: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -514,6 +532,8 @@ impl InferenceWorker {
         let heat_generation = Arc::new(AtomicU64::new(0));
         let thread_heat_slot = Arc::clone(&heat_slot);
         let thread_heat_generation = Arc::clone(&heat_generation);
+        let refine = Arc::new(AtomicBool::new(false));
+        let thread_refine = Arc::clone(&refine);
         let thread = std::thread::Builder::new()
             .name("inference".into())
             .spawn(move || {
@@ -523,6 +543,7 @@ impl InferenceWorker {
                     events: event_tx,
                     generation: thread_generation,
                     load_generation: thread_load_generation,
+                    refine: thread_refine,
                     repaint,
                     heat: HeatState {
                         slot: thread_heat_slot,
@@ -549,6 +570,7 @@ impl InferenceWorker {
             load_generation,
             heat_slot,
             heat_generation,
+            refine,
             thread: Some(thread),
         })
     }
@@ -596,6 +618,28 @@ impl InferenceWorker {
     pub fn run(&self, jobs: Vec<PathBuf>, top_k: usize) -> Result<u64, WorkerError> {
         let generation = self.generation();
         self.send(Command::Run {
+            jobs,
+            generation,
+            top_k: top_k.max(1),
+        })?;
+        Ok(generation)
+    }
+
+    /// Whether the photos located from now on get refined candidates
+    /// ([`crate::domain::refine_candidates`]: the location encoder searched around each gallery
+    /// candidate down to about 100 m). Off until set.
+    pub fn set_refine(&self, on: bool) {
+        self.refine.store(on, Ordering::SeqCst);
+    }
+
+    /// Queues a run that locates `jobs` together, as views of one place: each photo's feature,
+    /// then the members' gallery logits summed ([`predict_features`]), so every member gets
+    /// [`WorkerEvent::Ranked`] with the group's candidates ([`PhotoResult::group`] names the
+    /// members; its `image_feature` is its own). A photo that fails gets `Failed` and is left
+    /// out of the group. Returns the run's generation.
+    pub fn run_group(&self, jobs: Vec<PathBuf>, top_k: usize) -> Result<u64, WorkerError> {
+        let generation = self.generation();
+        self.send(Command::RunGroup {
             jobs,
             generation,
             top_k: top_k.max(1),
@@ -653,6 +697,7 @@ struct WorkerThread {
     events: SyncSender<WorkerEvent>,
     generation: Arc<AtomicU64>,
     load_generation: Arc<AtomicU64>,
+    refine: Arc<AtomicBool>,
     repaint: RepaintFn,
     heat: HeatState,
 }
@@ -687,6 +732,11 @@ impl WorkerThread {
                     top_k,
                 } => self.run(&jobs, generation, top_k),
                 Command::Heat => true,
+                Command::RunGroup {
+                    jobs,
+                    generation,
+                    top_k,
+                } => self.run_group(&jobs, generation, top_k),
             };
             // The heat slot after every command (a wake-up may have found the queue full).
             if !alive || !self.serve_heat() {
@@ -803,7 +853,19 @@ impl WorkerThread {
             match located {
                 Ok((feature, logits)) => {
                     let position_of = |index: usize| embedder.gallery_position(index);
-                    let prediction = Prediction::from_logits(&logits, top_k, position_of);
+                    let mut prediction = Prediction::from_logits(&logits, top_k, position_of);
+                    if self.refine.load(Ordering::SeqCst) {
+                        let scale = embedder.logit_scale_exp();
+                        let refined =
+                            crate::domain::refine_candidates(&mut prediction.candidates, scale, {
+                                let embedder = &*embedder;
+                                let feature = &feature;
+                                move |points: &[LatLon]| embedder.location_logits(feature, points)
+                            });
+                        if let Err(e) = refined {
+                            log::warn!("run {generation}: not refined: {e}: {}", path.display());
+                        }
+                    }
                     let mut result = PhotoResult::from_prediction(
                         &prediction,
                         top_k,
@@ -981,6 +1043,149 @@ impl WorkerThread {
             active = still_active;
         }
         true
+    }
+
+    /// A group run: each photo's feature (cancellable between photos, a `Progress` after
+    /// each), then one answer for the members that worked, sent to each of them.
+    fn run_group(&mut self, jobs: &[PathBuf], generation: u64, top_k: usize) -> bool {
+        let total = jobs.len();
+        if generation != self.current() {
+            return self.emit(WorkerEvent::Cancelled {
+                generation,
+                done: 0,
+                total,
+            });
+        }
+        if self.embedder.is_none() {
+            return self.emit(WorkerEvent::NoModel { generation });
+        }
+        log::info!("run {generation}: locating {total} photos together, top {top_k}");
+        let started = Instant::now();
+        if !self.emit(WorkerEvent::Progress {
+            generation,
+            done: 0,
+            total,
+            eta: None,
+        }) {
+            return false;
+        }
+        let mut members: Vec<(PathBuf, Arc<[f32]>)> = Vec::new();
+        let mut failed = 0;
+        for (i, path) in jobs.iter().enumerate() {
+            if live_changed(&self.generation, generation) {
+                return self.emit(WorkerEvent::Cancelled {
+                    generation,
+                    done: i,
+                    total,
+                });
+            }
+            // The map's heat request between two photos, as in `run`.
+            if !self.serve_heat() {
+                return false;
+            }
+            let Some(embedder) = self.embedder.as_mut() else {
+                return self.emit(WorkerEvent::NoModel { generation });
+            };
+            match embedder.image_feature(path) {
+                Ok(feature) => members.push((path.clone(), feature)),
+                Err(error) => {
+                    failed += 1;
+                    log::warn!("run {generation}: {error}");
+                    if !self.emit(WorkerEvent::Failed {
+                        generation,
+                        path: path.clone(),
+                        error,
+                    }) {
+                        return false;
+                    }
+                }
+            }
+            // The group's answer is the last step: the members' progress stops short of it.
+            let done = i + 1;
+            let per_photo = started.elapsed() / u32::try_from(done).unwrap_or(u32::MAX);
+            if done < total
+                && !self.emit(WorkerEvent::Progress {
+                    generation,
+                    done,
+                    total,
+                    eta: Some(per_photo * u32::try_from(total - done).unwrap_or(u32::MAX)),
+                })
+            {
+                return false;
+            }
+        }
+        let Some(embedder) = self.embedder.as_ref() else {
+            return self.emit(WorkerEvent::NoModel { generation });
+        };
+        let features: Vec<&[f32]> = members.iter().map(|(_, f)| &f[..]).collect();
+        let location_logits = |f: &[f32], points: &[LatLon]| embedder.location_logits(f, points);
+        let refine = self
+            .refine
+            .load(Ordering::SeqCst)
+            .then_some((embedder.logit_scale_exp(), &location_logits as _));
+        let position_of = |index: usize| embedder.gallery_position(index);
+        let mut events = Vec::new();
+        if !members.is_empty() {
+            match predict_features(
+                &features,
+                top_k,
+                |f| embedder.gallery_logits(f),
+                position_of,
+                refine,
+            ) {
+                Ok(prediction) => {
+                    let group: Arc<[PathBuf]> = members.iter().map(|(p, _)| p.clone()).collect();
+                    let result = PhotoResult::from_prediction(
+                        &prediction,
+                        top_k,
+                        embedder.provenance(),
+                        &position_of,
+                    );
+                    for (path, feature) in &members {
+                        let mut result = result.clone();
+                        result.image_feature = Some(Arc::clone(feature));
+                        result.group = Some(Arc::clone(&group));
+                        events.push(WorkerEvent::Ranked {
+                            generation,
+                            path: path.clone(),
+                            result,
+                        });
+                    }
+                }
+                Err(error) => {
+                    for (path, _) in &members {
+                        failed += 1;
+                        events.push(WorkerEvent::Failed {
+                            generation,
+                            path: path.clone(),
+                            error: error.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        events.push(WorkerEvent::Progress {
+            generation,
+            done: total,
+            total,
+            eta: Some(Duration::ZERO),
+        });
+        for event in events {
+            if !self.emit(event) {
+                return false;
+            }
+        }
+        log::info!(
+            "run {generation}: {} photos located together, {failed} failed, in {:.1} s",
+            members.len(),
+            started.elapsed().as_secs_f64()
+        );
+        self.emit(WorkerEvent::Finished {
+            generation,
+            done: total,
+            failed,
+            elapsed: started.elapsed(),
+        })
     }
 }
 

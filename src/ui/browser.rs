@@ -241,6 +241,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut App) {
                     if let Some(c) = click_command(ui, &response, index) {
                         commands.push(c);
                     }
+                    photo_menu(&response, app.collection.selection.len(), &mut commands);
                     if let Some(e) = photo.error() {
                         response.on_hover_text(e.to_owned());
                     }
@@ -250,6 +251,23 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut App) {
     });
     app.commands.extend(commands);
     app.want_thumbnails(&visible);
+}
+
+/// A photo's right-click menu: "Locate together" when several photos are selected.
+fn photo_menu(response: &egui::Response, selected: usize, commands: &mut Vec<Command>) {
+    if selected < 2 {
+        return;
+    }
+    response.context_menu(|ui| {
+        if ui
+            .button(format!("Locate together ({selected})"))
+            .on_hover_text("Views of one place: one answer for the selected photos")
+            .clicked()
+        {
+            commands.push(Command::LocateTogether);
+            ui.close();
+        }
+    });
 }
 
 fn paint_cell(
@@ -420,6 +438,7 @@ fn list_ui(ui: &mut egui::Ui, app: &mut App) {
             if let Some(c) = click_command(ui, &response, index) {
                 commands.push(c);
             }
+            photo_menu(&response, app.collection.selection.len(), &mut commands);
             if let Some(e) = photo.error() {
                 response.on_hover_text(e.to_owned());
             }

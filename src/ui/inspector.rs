@@ -98,15 +98,39 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                     "The file changed since: run again for a fresh result.",
                 );
             }
+            if let Some(group) = &result.group {
+                ui.label(
+                    egui::RichText::new(format!(
+                        "Group result: located together with {} other photo(s); these are \
+                         the group's candidates",
+                        group.len().saturating_sub(1)
+                    ))
+                    .strong(),
+                )
+                .on_hover_text(
+                    group
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+            }
+            let refined = result.candidates.iter().any(|c| c.refined.is_some());
             // The Accept buttons come first: a narrow panel clips the last column, never them.
             egui::Grid::new("candidates")
-                .num_columns(4)
+                .num_columns(if refined { 5 } else { 4 })
                 .striped(true)
                 .show(ui, |ui| {
                     ui.label("");
                     ui.label("Position");
                     ui.label("Prob.");
                     ui.label("To EXIF");
+                    if refined {
+                        ui.label("Refined (sim.)").on_hover_text(
+                            "The location encoder's best point near the gallery point (down to \
+                             ~100 m), with its cosine similarity to the photo",
+                        );
+                    }
                     ui.end_row();
                     for c in &result.candidates {
                         let accepted = matches!(
@@ -146,6 +170,24 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                             exif.map(|e| format!("{:.0} km", e.distance_km(&c.position)))
                                 .unwrap_or_else(|| "–".into()),
                         );
+                        if let Some(r) = &c.refined {
+                            if ui
+                                .link(format!(
+                                    "{:.4}, {:.4} ({:.3})",
+                                    r.position.lat_deg, r.position.lon_deg, r.similarity
+                                ))
+                                .on_hover_text(format!(
+                                    "Refined point, {:.2} km from the gallery point: show on \
+                                     the map",
+                                    r.position.distance_km(&c.position)
+                                ))
+                                .clicked()
+                            {
+                                commands.push(Command::CenterMap(r.position));
+                            }
+                        } else if refined {
+                            ui.label("–");
+                        }
                         ui.end_row();
                     }
                 });

@@ -67,6 +67,13 @@ pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
             ui.add(egui::DragValue::new(&mut app.settings.top_k).range(1..=100))
                 .labelled_by(label.id);
             ui.end_row();
+            ui.label("");
+            ui.checkbox(&mut app.settings.refine_candidates, "Refine candidates")
+                .on_hover_text(
+                    "Search GeoCLIP's continuous location encoder around each gallery \
+                     candidate, down to about 100 m, and show the refined point beside it",
+                );
+            ui.end_row();
         });
     ui.horizontal_wrapped(|ui| {
         let ready = matches!(app.model.state, ModelState::Ready(_)) && app.model.batch.is_none();
@@ -89,6 +96,18 @@ pub fn model_panel_ui(ui: &mut egui::Ui, app: &mut App) {
             .clicked()
         {
             app.commands.push(Command::Run { all: true });
+        }
+        if ui
+            .add_enabled(
+                ready && n_selected > 1,
+                egui::Button::new(format!("Locate together ({n_selected})")),
+            )
+            .on_hover_text(
+                "Views of one place: one answer for the selected photos, their beliefs multiplied",
+            )
+            .clicked()
+        {
+            app.commands.push(Command::LocateTogether);
         }
         let new_or_stale = app.collection.new_or_stale_count();
         if ui

@@ -29,6 +29,9 @@ pub const ACCEPTED_COLOUR: Color32 = Color32::from_rgb(20, 160, 70);
 pub const EXIF_CLUSTER_PX: f32 = 14.0;
 /// Candidates closer than this (points) fan out.
 pub const CANDIDATE_CLUSTER_PX: f32 = 20.0;
+/// Refined candidate points (the location encoder's best point near a gallery point).
+const REFINED_COLOUR: Color32 = Color32::from_rgb(40, 200, 220);
+
 /// How far apart fanned-out candidates sit (points).
 const FAN_SPACING_PX: f32 = 24.0;
 
@@ -135,6 +138,31 @@ impl Plugin for MarkersPlugin<'_> {
                     painter.circle_filled(true_screen[i], 2.5, CANDIDATE_COLOUR);
                 }
             }
+        }
+        // Refined points (issue 11): a small white-ringed dot joined to its gallery marker by a
+        // thin line, under the numbered gallery markers.
+        for (candidate, &from) in this.candidates.iter().zip(&drawn_at).rev() {
+            let Some(refined) = &candidate.refined else {
+                continue;
+            };
+            let at = screen(refined.position);
+            painter.line_segment(
+                [from, at],
+                Stroke::new(1.5, REFINED_COLOUR.gamma_multiply(0.9)),
+            );
+            painter.circle(at, 4.5, REFINED_COLOUR, Stroke::new(1.5, Color32::WHITE));
+            ui.interact(
+                egui::Rect::from_center_size(at, Vec2::splat(10.0)),
+                ui.scope_id().with(("refined", candidate.rank)),
+                Sense::hover(),
+            )
+            .on_hover_text(format!(
+                "#{} refined · similarity {:.3}\n{}\n{:.2} km from the gallery point",
+                candidate.rank,
+                refined.similarity,
+                refined.position,
+                refined.position.distance_km(&candidate.position)
+            ));
         }
         // Worst rank first, so the best is drawn on top.
         for (candidate, &pos) in this.candidates.iter().zip(&drawn_at).rev() {
