@@ -115,22 +115,17 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                         .join("\n"),
                 );
             }
-            let refined = result.candidates.iter().any(|c| c.refined.is_some());
             // The Accept buttons come first: a narrow panel clips the last column, never them.
+            // A refined candidate gets a second row under its gallery point (the columns stay
+            // four, so nothing more is clipped).
             egui::Grid::new("candidates")
-                .num_columns(if refined { 5 } else { 4 })
+                .num_columns(4)
                 .striped(true)
                 .show(ui, |ui| {
                     ui.label("");
                     ui.label("Position");
                     ui.label("Prob.");
                     ui.label("To EXIF");
-                    if refined {
-                        ui.label("Refined (sim.)").on_hover_text(
-                            "The location encoder's best point near the gallery point (down to \
-                             ~100 m), with its cosine similarity to the photo",
-                        );
-                    }
                     ui.end_row();
                     for c in &result.candidates {
                         let accepted = matches!(
@@ -170,25 +165,37 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                             exif.map(|e| format!("{:.0} km", e.distance_km(&c.position)))
                                 .unwrap_or_else(|| "–".into()),
                         );
+                        ui.end_row();
                         if let Some(r) = &c.refined {
+                            ui.label(egui::RichText::new("refined").small().weak())
+                                .on_hover_text(
+                                    "The location encoder's best point near this gallery point \
+                                     (searched down to ~100 m)",
+                                );
                             if ui
                                 .link(format!(
-                                    "{:.4}, {:.4} ({:.3})",
-                                    r.position.lat_deg, r.position.lon_deg, r.similarity
+                                    "{:.4}, {:.4}",
+                                    r.position.lat_deg, r.position.lon_deg
                                 ))
                                 .on_hover_text(format!(
-                                    "Refined point, {:.2} km from the gallery point: show on \
+                                    "Refined point, {:.2} km from gallery point #{}: show on \
                                      the map",
-                                    r.position.distance_km(&c.position)
+                                    r.position.distance_km(&c.position),
+                                    c.rank
                                 ))
                                 .clicked()
                             {
                                 commands.push(Command::CenterMap(r.position));
                             }
-                        } else if refined {
-                            ui.label("–");
+                            ui.label(format!("sim {:.3}", r.similarity)).on_hover_text(
+                                "Cosine similarity between the photo and this point",
+                            );
+                            ui.label(
+                                exif.map(|e| format!("{:.0} km", e.distance_km(&r.position)))
+                                    .unwrap_or_else(|| "–".into()),
+                            );
+                            ui.end_row();
                         }
-                        ui.end_row();
                     }
                 });
             places_ui(ui, app, result);
