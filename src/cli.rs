@@ -7,7 +7,7 @@ use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
-use crate::domain::Provenance;
+use crate::domain::{Provenance, RegionConstraint};
 use crate::export::csv::CSV_LINE_END;
 use crate::export::exif_write::{BackupStore, RestoreOutcome};
 use crate::export::xmp::SidecarStyle;
@@ -15,7 +15,7 @@ use crate::export::{
     self, ExportCandidate, ExportFormat, ExportRecord, ExportWriter, PathStyle, PhotoPaths,
     PointSet, WriteBack,
 };
-use crate::geo::{ClaimCheck, ClaimSource, Place};
+use crate::geo::{ClaimCheck, ClaimSource, LatLon, Place};
 use crate::library::PhotoEntry;
 use crate::library::scan::{ScanOptions, scan_paths};
 use crate::model::engine::{LoadEvent, ModelPaths, prepare_photo};
@@ -162,6 +162,13 @@ pub struct LocateArgs {
     /// sidecar's own values (not written by geoloupe) are kept.
     #[arg(long, requires = "xmp_sidecars")]
     pub iptc_location: bool,
+    /// Restrict the answer to a region: a country (name, ISO alpha-2 `UA` or alpha-3 `UKR`) or a
+    /// box `LAT_MIN,LON_MIN,LAT_MAX,LON_MAX` in degrees (crossing the antimeridian when
+    /// LON_MIN > LON_MAX). Probabilities are renormalised over the gallery points inside,
+    /// candidates come from inside only, and every output records the region and the share of
+    /// the model's belief that lay inside.
+    #[arg(long, value_name = "COUNTRY_OR_BOX", allow_hyphen_values = true)]
+    pub within: Option<String>,
 }
 
 /// `locate`'s output. Every format is written as the results come, each photo flushed as soon
@@ -176,7 +183,8 @@ pub enum OutputFormat {
     Json,
     /// JSON Lines: one JSON object per photo and line (the items of `json`'s `photos`).
     Jsonl,
-    /// One row per candidate: `path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex`.
+    /// One row per candidate: `path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex`
+    /// (with `--within`, then `within,within_share_inside`).
     Csv,
     /// GPX 1.1, as `--export FILE.gpx` writes it.
     Gpx,
@@ -295,6 +303,13 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // Read before the model loads, so a typo costs nothing.
+    let within = args
+        .within
+        .as_deref()
+        .map(crate::geo::parse_region)
+        .transpose()
+        .map_err(|e| anyhow!("--within: {e}"))?;
     let (photos, mut failures) = find_photos(&args.paths)?;
     for e in &failures {
         eprintln!("error: {e}");
@@ -339,11 +354,38 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         PhotoPaths::from_dir(args.path_style, &cwd),
         std::io::BufWriter::new(stdout.lock()),
         &provenance,
+        within.is_some(),
     )?;
     let bar = (photos.len() > 3).then(|| progress_bar(photos.len() as u64, "locating"));
     let mut records: Vec<ExportRecord> = Vec::new();
     let gallery_coords = &engine.gallery().coords_lat_lon_deg;
     let cfg = engine.preprocess_config().clone();
+    // Which gallery points lie inside the region: once per run.
+    let within_mask = match &within {
+        Some(region) => {
+            let started = std::time::Instant::now();
+            let mask = region.mask(gallery_coords);
+            let inside = mask.iter().filter(|&&m| m).count();
+            log::info!(
+                "locate: {inside} of {} gallery points inside {} ({:.1} ms)",
+                mask.len(),
+                region.label(),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            if inside == 0 {
+                bail!(crate::geo::EmptyRegion {
+                    region: region.label()
+                });
+            }
+            Some((region, mask))
+        }
+        None => None,
+    };
+    let position_of = |i: usize| {
+        gallery_coords
+            .get(i)
+            .map(|c| LatLon::new(f64::from(c[0]), f64::from(c[1])))
+    };
     let mut report = |line: String| {
         match &bar {
             Some(b) => b.suspend(|| eprintln!("{line}")),
@@ -365,9 +407,16 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                 if let Err(e) = prep {
                     report(format!("error: {e}"));
                 } else {
-                    let Some(prediction) = predictions.next() else {
+                    let Some(mut prediction) = predictions.next() else {
                         bail!("internal error: fewer predictions than photos")
                     };
+                    let mut constraint = None;
+                    if let Some((region, mask)) = &within_mask {
+                        let (inside, c) =
+                            prediction.within(region, mask, args.top_k as usize, position_of)?;
+                        prediction = inside;
+                        constraint = Some(c);
+                    }
                     if let Some(reason) = &entry.exif.gps_invalid {
                         let line = format!(
                             "warning: invalid EXIF GPS ({reason}): not used as a claim, never \
@@ -394,6 +443,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                         claim,
                     ) {
                         Some(mut record) => {
+                            record.within = constraint;
                             record.overwrite_invalid_gps = args.overwrite_invalid_gps;
                             record.iptc_location = args.iptc_location;
                             match &bar {
@@ -457,6 +507,7 @@ impl<W: Write> Printer<W> {
         paths: PhotoPaths,
         mut out: W,
         provenance: &Provenance,
+        within: bool,
     ) -> anyhow::Result<Self> {
         let export_format = match format {
             OutputFormat::Gpx => Some(ExportFormat::Gpx),
@@ -466,10 +517,17 @@ impl<W: Write> Printer<W> {
         let mut export = export_format.map(|f| ExportWriter::new(f, set, paths.clone()));
         match format {
             OutputFormat::Table | OutputFormat::Jsonl => {}
-            OutputFormat::Csv => write!(
-                out,
-                "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex{CSV_LINE_END}"
-            )?,
+            OutputFormat::Csv => {
+                let within = if within {
+                    ",within,within_share_inside"
+                } else {
+                    ""
+                };
+                write!(
+                    out,
+                    "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex{within}{CSV_LINE_END}"
+                )?
+            }
             OutputFormat::Json => {
                 let mut head = String::from("{\n  \"provenance\": ");
                 let provenance = serde_json::to_string_pretty(provenance)?;
@@ -557,6 +615,9 @@ struct PhotoJson<'a> {
     taken_at: Option<String>,
     provenance: &'a Provenance,
     estimated_at: &'a str,
+    /// The region the answer was restricted to (`--within`) and the share of belief inside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    within: Option<&'a RegionConstraint>,
 }
 
 impl<'a> PhotoJson<'a> {
@@ -571,6 +632,7 @@ impl<'a> PhotoJson<'a> {
             taken_at: record.taken_at.as_ref().map(|t| t.local_with_offset()),
             provenance: &record.provenance,
             estimated_at: &record.estimated_at,
+            within: record.within.as_ref(),
         }
     }
 }
@@ -584,6 +646,14 @@ fn write_table(
     writeln!(out, "{}", path.text)?;
     if let Some(hex) = &path.bytes_hex {
         writeln!(out, "  path bytes (hex): {hex}")?;
+    }
+    if let Some(within) = &record.within {
+        writeln!(
+            out,
+            "  within {}: {}; candidates from inside only",
+            within.spec,
+            within.sentence()
+        )?;
     }
     writeln!(
         out,
@@ -622,10 +692,15 @@ fn write_csv(
         export::csv::csv_field(&path.text),
         path.bytes_hex.unwrap_or_default(),
     );
+    let within = record
+        .within
+        .as_ref()
+        .map(|w| format!(",{},{:.6}", export::csv::csv_field(&w.spec), w.share_inside))
+        .unwrap_or_default();
     for c in &record.candidates {
         write!(
             out,
-            "{p},{},{:.6},{:.6},{:.8},{},{hex}{CSV_LINE_END}",
+            "{p},{},{:.6},{:.6},{:.8},{},{hex}{within}{CSV_LINE_END}",
             c.rank, c.position.lat_deg, c.position.lon_deg, c.probability, c.gallery_index
         )?;
     }
@@ -1012,6 +1087,7 @@ mod tests {
                 PhotoPaths::as_recorded(),
                 log,
                 &engine_provenance,
+                false,
             )
             .unwrap();
             printer.photo(&record("first.jpg")).unwrap();

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::geo::{LatLon, softmax, top_k};
+use crate::geo::{EmptyRegion, LatLon, Region, renormalise, softmax, top_k};
 
 /// Called by a worker thread after each event it sends, so the UI wakes up and drains the
 /// channel (in the app: `move || ctx.request_repaint()`).
@@ -74,6 +74,85 @@ impl Prediction {
             candidates,
             probabilities,
         }
+    }
+}
+
+impl Prediction {
+    /// This prediction restricted to a region: probabilities renormalised over the gallery
+    /// points where `inside` is true (see [`crate::geo::renormalise`]), candidates re-ranked
+    /// from those points only, and the constraint with the share of belief that was inside.
+    pub fn within(
+        &self,
+        region: &Region,
+        inside: &[bool],
+        top_k_count: usize,
+        position_of: impl Fn(usize) -> Option<LatLon>,
+    ) -> Result<(Prediction, RegionConstraint), EmptyRegion> {
+        let label = region.label();
+        let r = renormalise(&self.probabilities, inside, &label)?;
+        let candidates = top_k(&r.probabilities, top_k_count.min(r.points_inside))
+            .into_iter()
+            .filter(|c| inside.get(c.gallery_index).copied().unwrap_or(false))
+            .enumerate()
+            .filter_map(|(i, c)| {
+                Some(Candidate {
+                    rank: i + 1,
+                    gallery_index: c.gallery_index,
+                    position: position_of(c.gallery_index)?,
+                    probability: c.probability,
+                })
+            })
+            .collect();
+        let constraint = RegionConstraint {
+            spec: region.spec(),
+            label,
+            share_inside: r.share_inside,
+            gallery_points_inside: r.points_inside,
+        };
+        Ok((
+            Prediction {
+                candidates,
+                probabilities: r.probabilities.into(),
+            },
+            constraint,
+        ))
+    }
+}
+
+/// A photo's answer restricted to a region (`locate --within`, the app's region control):
+/// what every output records beside the provenance.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RegionConstraint {
+    /// `country:UA`, `box:44,22,52.5,40.3` (LAT_MIN,LON_MIN,LAT_MAX,LON_MAX) or
+    /// `polygon:lat lon;lat lon;...`.
+    pub spec: String,
+    /// `Ukraine (UA)`, `the box 44,22,52.5,40.3`.
+    pub label: String,
+    /// The sum of the unconstrained probabilities inside (0..1): a low share is itself evidence.
+    pub share_inside: f64,
+    pub gallery_points_inside: usize,
+}
+
+impl RegionConstraint {
+    /// `12.3% of the model's belief lies inside Ukraine (UA)`.
+    pub fn sentence(&self) -> String {
+        format!(
+            "{} of the model's belief lies inside {}",
+            percent(self.share_inside),
+            self.label
+        )
+    }
+}
+
+/// A share as a percentage with the precision a small share needs (`0.02%`, `12.3%`).
+fn percent(share: f64) -> String {
+    let p = share * 100.0;
+    if p >= 10.0 {
+        format!("{p:.1}%")
+    } else if p >= 0.1 {
+        format!("{p:.2}%")
+    } else {
+        format!("{p:.1e}%")
     }
 }
 
@@ -349,6 +428,44 @@ impl PhotoFormat {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn within_reranks_inside_and_keeps_the_share() {
+        let logits = [3.0f32, 2.0, 1.0, 0.0];
+        let coords = [[50.0f32, 30.0], [10.0, 10.0], [49.0, 31.0], [48.0, 29.0]];
+        let prediction = Prediction::from_logits(&logits, 3, |i| {
+            coords.get(i).map(|c| LatLon::new(c[0].into(), c[1].into()))
+        });
+        let region = crate::geo::parse_region("9,9,11,11").unwrap();
+        let inside = region.mask(&coords);
+        assert_eq!(inside, [false, true, false, false]);
+        let (within, constraint) = prediction
+            .within(&region, &inside, 3, |i| {
+                coords.get(i).map(|c| LatLon::new(c[0].into(), c[1].into()))
+            })
+            .unwrap();
+        assert_eq!(within.candidates.len(), 1);
+        assert_eq!(within.candidates[0].gallery_index, 1);
+        assert!((within.candidates[0].probability - 1.0).abs() < 1e-6);
+        let sum: f32 = within.probabilities.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-6);
+        assert!((constraint.share_inside - f64::from(prediction.probabilities[1])).abs() < 1e-6);
+        assert_eq!(constraint.spec, "box:9,9,11,11");
+        assert!(
+            constraint
+                .sentence()
+                .ends_with("% of the model's belief lies inside the box 9,9,11,11")
+        );
+        let nowhere = crate::geo::parse_region("-60,-60,-59,-59").unwrap();
+        let e = prediction
+            .within(&nowhere, &nowhere.mask(&coords), 3, |_| None)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("no gallery point lies inside the box")
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -29,7 +29,7 @@ pub use paths::{PathStyle, PathText, PhotoPaths};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Candidate, Prediction, Provenance};
+use crate::domain::{Candidate, Prediction, Provenance, RegionConstraint};
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, Place, check_claim, nearest_place};
 
 /// Our XML namespace (GPX extensions and XMP sidecars).
@@ -202,6 +202,10 @@ pub struct ExportRecord {
     /// `--iptc-location`; off here.
     #[serde(default)]
     pub iptc_location: bool,
+    /// The region the answer was restricted to (`locate --within`, the app's region control),
+    /// with the share of the model's belief inside; candidates then come from inside only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<RegionConstraint>,
 }
 
 impl ExportRecord {
@@ -266,6 +270,7 @@ impl ExportRecord {
             taken_at: read_taken_at(path),
             overwrite_invalid_gps: false,
             iptc_location: false,
+            within: None,
         })
     }
 
