@@ -28,8 +28,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TryIter, TrySendError, sync_channel}
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::domain::{PhotoResult, Prediction, Provenance, RepaintFn};
-use crate::geo::LatLon;
+use crate::domain::{PhotoResult, Prediction, Provenance, RegionConstraint, RepaintFn};
+use crate::geo::{LatLon, Region};
 use crate::model::engine::{GeoClip, LoadEvent, ModelPaths, prepare_photo};
 use crate::model::{DeviceChoice, ModelError};
 
@@ -296,7 +296,21 @@ pub enum Command {
         generation: u64,
         top_k: usize,
     },
+    /// One photo re-ranked within a region, from its feature (or re-embedded when `None`).
+    RankWithin(Box<RankWithin>),
     Shutdown,
+}
+
+/// A photo to re-rank within a region ([`InferenceWorker::rank_within`]).
+#[derive(Clone, Debug)]
+pub struct RankWithin {
+    /// Chosen by the caller; the answer carries it, so an older answer can be told apart.
+    pub request: u64,
+    pub path: PathBuf,
+    /// The photo's image feature (`PhotoResult::image_feature`); `None` re-embeds the photo.
+    pub feature: Option<Arc<[f32]>>,
+    pub region: Region,
+    pub top_k: usize,
 }
 
 /// What the inference thread reports. Run events carry their run's `generation`.
@@ -347,13 +361,32 @@ pub enum WorkerEvent {
         failed: usize,
         elapsed: Duration,
     },
+    /// A photo re-ranked within a region: the renormalised result (its `image_feature` set)
+    /// and the constraint with the share of belief inside. Not part of a run (no generation).
+    RankedWithin {
+        request: u64,
+        path: PathBuf,
+        result: PhotoResult,
+        constraint: RegionConstraint,
+    },
+    /// Re-ranking within a region failed (no model, an unreadable photo, no gallery point
+    /// inside).
+    WithinFailed {
+        request: u64,
+        path: PathBuf,
+        error: String,
+    },
 }
 
 impl WorkerEvent {
     /// The generation of run events; `None` for model events.
     pub fn generation(&self) -> Option<u64> {
         match self {
-            Self::ModelLoading { .. } | Self::ModelReady { .. } | Self::ModelFailed { .. } => None,
+            Self::ModelLoading { .. }
+            | Self::ModelReady { .. }
+            | Self::ModelFailed { .. }
+            | Self::RankedWithin { .. }
+            | Self::WithinFailed { .. } => None,
             Self::Progress { generation, .. }
             | Self::Ranked { generation, .. }
             | Self::Failed { generation, .. }
@@ -404,6 +437,7 @@ impl InferenceWorker {
                     generation: thread_generation,
                     load_generation: thread_load_generation,
                     repaint,
+                    within_mask: None,
                 };
                 // Every parallel loop of a job runs in this low-priority pool, so the window
                 // keeps its frames while a batch or the gallery encode uses all cores. Without
@@ -449,6 +483,12 @@ impl InferenceWorker {
             top_k: top_k.max(1),
         })?;
         Ok(generation)
+    }
+
+    /// Queues re-ranking one photo within a region (after any queued run); answered by
+    /// `RankedWithin` or `WithinFailed` with the same `request`.
+    pub fn rank_within(&self, job: RankWithin) -> Result<(), WorkerError> {
+        self.send(Command::RankWithin(Box::new(job)))
     }
 
     /// Cancels the running and queued runs within one photo (a model load goes on); returns
@@ -501,6 +541,9 @@ struct WorkerThread {
     generation: Arc<AtomicU64>,
     load_generation: Arc<AtomicU64>,
     repaint: RepaintFn,
+    /// The gallery points inside the last region asked for (its spec, the gallery's length):
+    /// computed once per region.
+    within_mask: Option<(String, Arc<[bool]>)>,
 }
 
 impl WorkerThread {
@@ -517,6 +560,7 @@ impl WorkerThread {
                     generation,
                     top_k,
                 } => self.run(&jobs, generation, top_k),
+                Command::RankWithin(job) => self.rank_within(*job),
             };
             if !alive {
                 break;
@@ -673,6 +717,83 @@ impl WorkerThread {
             failed,
             elapsed: started.elapsed(),
         })
+    }
+}
+
+impl WorkerThread {
+    fn rank_within(&mut self, job: RankWithin) -> bool {
+        let RankWithin {
+            request,
+            path,
+            feature,
+            region,
+            top_k,
+        } = job;
+        match self.ranked_within(&path, feature, &region, top_k.max(1)) {
+            Ok((result, constraint)) => self.emit(WorkerEvent::RankedWithin {
+                request,
+                path,
+                result,
+                constraint,
+            }),
+            Err(error) => {
+                log::warn!("within {}: {error}", region.label());
+                self.emit(WorkerEvent::WithinFailed {
+                    request,
+                    path,
+                    error,
+                })
+            }
+        }
+    }
+
+    fn ranked_within(
+        &mut self,
+        path: &Path,
+        feature: Option<Arc<[f32]>>,
+        region: &Region,
+        top_k: usize,
+    ) -> Result<(PhotoResult, RegionConstraint), String> {
+        let Some(embedder) = self.embedder.as_mut() else {
+            return Err("no model is loaded: see the Model panel".into());
+        };
+        let feature = match feature {
+            Some(f) => f,
+            None => embedder.image_feature(path)?,
+        };
+        let logits = embedder.gallery_logits(&feature)?;
+        let spec = region.spec();
+        let mask = match &self.within_mask {
+            Some((s, mask)) if *s == spec && mask.len() == logits.len() => Arc::clone(mask),
+            _ => {
+                let started = Instant::now();
+                let mask: Arc<[bool]> = (0..logits.len())
+                    .map(|i| {
+                        embedder
+                            .gallery_position(i)
+                            .is_some_and(|p| region.contains(p))
+                    })
+                    .collect();
+                log::info!(
+                    "within {}: {} of {} gallery points inside ({:.1} ms)",
+                    region.label(),
+                    mask.iter().filter(|&&m| m).count(),
+                    mask.len(),
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+                self.within_mask = Some((spec, Arc::clone(&mask)));
+                mask
+            }
+        };
+        let position_of = |index: usize| embedder.gallery_position(index);
+        let prediction = Prediction::from_logits(&logits, top_k, position_of);
+        let (within, constraint) = prediction
+            .within(region, &mask, top_k, position_of)
+            .map_err(|e| e.to_string())?;
+        let mut result =
+            PhotoResult::from_prediction(&within, top_k, embedder.provenance(), &position_of);
+        result.image_feature = Some(feature);
+        Ok((result, constraint))
     }
 }
 
