@@ -134,7 +134,8 @@ pub struct RegionConstraint {
 }
 
 impl RegionConstraint {
-    /// `12.3% of the model's belief lies inside Ukraine (UA)`.
+    /// `12.3% of the model's belief lies inside Ukraine (UA)` (`less than 0.01%` for a tiny
+    /// share: exports keep the exact one).
     pub fn sentence(&self) -> String {
         format!(
             "{} of the model's belief lies inside {}",
@@ -149,10 +150,11 @@ fn percent(share: f64) -> String {
     let p = share * 100.0;
     if p >= 10.0 {
         format!("{p:.1}%")
-    } else if p >= 0.1 {
+    } else if p >= 0.01 {
         format!("{p:.2}%")
     } else {
-        format!("{p:.1e}%")
+        // Exports keep the exact share; a sentence needs no exponent.
+        "less than 0.01%".to_owned()
     }
 }
 
