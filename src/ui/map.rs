@@ -571,54 +571,6 @@ fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32) {
         });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::app::TileWatch;
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn centre_tile_follows_the_map() {
-        let mut memory = walkers::MapMemory::default();
-        memory.set_zoom(2.0).expect("zoom 2");
-        // Home (20° N, 0°) at zoom 2: column 2 of 4, row 1 of 4.
-        assert_eq!(
-            centre_tile(&memory),
-            walkers::TileId {
-                x: 2,
-                y: 1,
-                zoom: 2
-            }
-        );
-        // Sydney (33.87° S, 151.21° E) at zoom 10: the OSM tile 942, 614.
-        memory.center_at(to_position(LatLon::new(-33.87, 151.21)));
-        memory.set_zoom(10.0).expect("zoom 10");
-        assert_eq!(
-            centre_tile(&memory),
-            walkers::TileId {
-                x: 942,
-                y: 614,
-                zoom: 10
-            }
-        );
-    }
-
-    #[test]
-    fn tile_watch_speaks_up_only_after_the_grace_period() {
-        let mut watch = TileWatch::default();
-        let t0 = Instant::now();
-        assert!(!watch.update(t0, false));
-        assert!(!watch.update(t0 + TileWatch::GRACE - Duration::from_millis(1), false));
-        assert!(watch.update(t0 + TileWatch::GRACE, false));
-        // A tile arrives: quiet again, and the wait starts over.
-        assert!(!watch.update(t0 + TileWatch::GRACE * 2, true));
-        assert!(!watch.update(t0 + TileWatch::GRACE * 2, false));
-        assert!(watch.update(t0 + TileWatch::GRACE * 3, false));
-        watch.reset();
-        assert!(!watch.update(t0 + TileWatch::GRACE * 3, false));
-    }
-}
-
 /// The draw mode: two clicked corners make a box that the selected photos are restricted to;
 /// Esc cancels.
 fn region_draw(ui: &egui::Ui, app: &mut App, selected: Option<usize>, clicked: Option<LatLon>) {
@@ -669,4 +621,52 @@ fn region_draw(ui: &egui::Ui, app: &mut App, selected: Option<usize>, clicked: O
         );
     }
     app.commands.push(Command::RestrictTo { paths, region });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::TileWatch;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn centre_tile_follows_the_map() {
+        let mut memory = walkers::MapMemory::default();
+        memory.set_zoom(2.0).expect("zoom 2");
+        // Home (20° N, 0°) at zoom 2: column 2 of 4, row 1 of 4.
+        assert_eq!(
+            centre_tile(&memory),
+            walkers::TileId {
+                x: 2,
+                y: 1,
+                zoom: 2
+            }
+        );
+        // Sydney (33.87° S, 151.21° E) at zoom 10: the OSM tile 942, 614.
+        memory.center_at(to_position(LatLon::new(-33.87, 151.21)));
+        memory.set_zoom(10.0).expect("zoom 10");
+        assert_eq!(
+            centre_tile(&memory),
+            walkers::TileId {
+                x: 942,
+                y: 614,
+                zoom: 10
+            }
+        );
+    }
+
+    #[test]
+    fn tile_watch_speaks_up_only_after_the_grace_period() {
+        let mut watch = TileWatch::default();
+        let t0 = Instant::now();
+        assert!(!watch.update(t0, false));
+        assert!(!watch.update(t0 + TileWatch::GRACE - Duration::from_millis(1), false));
+        assert!(watch.update(t0 + TileWatch::GRACE, false));
+        // A tile arrives: quiet again, and the wait starts over.
+        assert!(!watch.update(t0 + TileWatch::GRACE * 2, true));
+        assert!(!watch.update(t0 + TileWatch::GRACE * 2, false));
+        assert!(watch.update(t0 + TileWatch::GRACE * 3, false));
+        watch.reset();
+        assert!(!watch.update(t0 + TileWatch::GRACE * 3, false));
+    }
 }
