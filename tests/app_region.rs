@@ -110,3 +110,78 @@ fn a_country_with_completion_restricts_and_clearing_restores() {
         before.candidates
     );
 }
+
+/// Clicks the window at `pos` (press and release on one frame each).
+fn click_at(harness: &mut egui_kittest::Harness<'static, common::app::TestApp>, pos: egui::Pos2) {
+    harness
+        .input_mut()
+        .events
+        .push(egui::Event::PointerMoved(pos));
+    harness.step();
+    for pressed in [true, false] {
+        harness.input_mut().events.push(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        harness.step();
+    }
+}
+
+#[test]
+fn a_box_drawn_on_the_map_restricts_the_photo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, _folder) = located_folder(tmp.path(), WINDOW);
+    let kauai = index_of(harness.state().app(), "kauai.jpg");
+    harness.state_mut().app_mut().apply(Command::Select {
+        index: kauai,
+        extend: false,
+    });
+    harness.step();
+    harness.step();
+    let path = harness.state().app().collection.photos[kauai]
+        .entry
+        .path
+        .clone();
+    harness.get_by_label("Draw a box on the map").click();
+    harness.step();
+    harness.step();
+    assert!(harness.state().app().regions.drawing.is_some());
+    let rect = harness.state().app().map.viewport.unwrap();
+    let (a, b) = (
+        rect.center() - egui::vec2(60.0, 60.0),
+        rect.center() + egui::vec2(60.0, 60.0),
+    );
+    click_at(&mut harness, a);
+    assert_eq!(
+        harness
+            .state()
+            .app()
+            .regions
+            .drawing
+            .as_ref()
+            .map(|d| d.vertices.len()),
+        Some(1)
+    );
+    click_at(&mut harness, b);
+    step_until(&mut harness, "the re-ranking", |app| {
+        app.regions.active.contains_key(&path) || app.regions.errors.contains_key(&path)
+    });
+    let app = harness.state().app();
+    assert!(app.regions.drawing.is_none());
+    let restricted = app
+        .regions
+        .active
+        .get(&path)
+        .unwrap_or_else(|| panic!("{:?}", app.regions.errors.get(&path)));
+    assert!(restricted.constraint.spec.starts_with("box:"));
+    for c in &app.collection.photos[kauai]
+        .result
+        .as_ref()
+        .unwrap()
+        .candidates
+    {
+        assert!(restricted.region.contains(c.position), "{:?}", c.position);
+    }
+}
