@@ -185,3 +185,69 @@ fn a_box_drawn_on_the_map_restricts_the_photo() {
         assert!(restricted.region.contains(c.position), "{:?}", c.position);
     }
 }
+
+#[test]
+fn a_polygon_drawn_on_the_map_closes_with_enter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut harness, _folder) = located_folder(tmp.path(), WINDOW);
+    let kauai = index_of(harness.state().app(), "kauai.jpg");
+    harness.state_mut().app_mut().apply(Command::Select {
+        index: kauai,
+        extend: false,
+    });
+    harness.step();
+    harness.step();
+    let path = harness.state().app().collection.photos[kauai]
+        .entry
+        .path
+        .clone();
+    harness.get_by_label("Draw a polygon").click();
+    harness.step();
+    harness.step();
+    let rect = harness.state().app().map.viewport.unwrap();
+    let c = rect.center();
+    for offset in [
+        egui::vec2(-80.0, 60.0),
+        egui::vec2(80.0, 60.0),
+        egui::vec2(0.0, -80.0),
+    ] {
+        click_at(&mut harness, c + offset);
+    }
+    assert_eq!(
+        harness
+            .state()
+            .app()
+            .regions
+            .drawing
+            .as_ref()
+            .map(|d| d.vertices.len()),
+        Some(3)
+    );
+    harness.input_mut().events.push(egui::Event::Key {
+        key: egui::Key::Enter,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.step();
+    step_until(&mut harness, "the re-ranking", |app| {
+        app.regions.active.contains_key(&path) || app.regions.errors.contains_key(&path)
+    });
+    let app = harness.state().app();
+    assert!(app.regions.drawing.is_none());
+    let restricted = app
+        .regions
+        .active
+        .get(&path)
+        .unwrap_or_else(|| panic!("{:?}", app.regions.errors.get(&path)));
+    assert!(restricted.constraint.spec.starts_with("polygon:"));
+    for c in &app.collection.photos[kauai]
+        .result
+        .as_ref()
+        .unwrap()
+        .candidates
+    {
+        assert!(restricted.region.contains(c.position), "{:?}", c.position);
+    }
+}

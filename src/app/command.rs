@@ -113,6 +113,8 @@ pub enum Command {
     },
     /// Put back these photos' unconstrained results.
     ClearRegion(Vec<PathBuf>),
-    /// Start (`true`) or stop drawing a region on the map.
+    /// Start (`true`) or stop drawing a box on the map.
     DrawRegion(bool),
+    /// Start drawing a polygon on the map (click vertices; double click or Enter closes it).
+    DrawPolygon,
 }

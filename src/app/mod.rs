@@ -887,6 +887,12 @@ impl App {
             Command::DrawRegion(on) => {
                 self.regions.drawing = on.then(regions::Drawing::default);
             }
+            Command::DrawPolygon => {
+                self.regions.drawing = Some(regions::Drawing {
+                    vertices: Vec::new(),
+                    polygon: true,
+                });
+            }
             Command::CloseAll => {
                 self.collection.clear();
                 self.thumbs.clear();

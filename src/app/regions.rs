@@ -18,10 +18,12 @@ pub struct Restricted {
     pub unconstrained: PhotoResult,
 }
 
-/// A region being drawn on the map: its corners so far (two for a box).
+/// A region being drawn on the map: its corners so far (two for a box), or a polygon's
+/// vertices (closed by a double click or Enter).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Drawing {
     pub vertices: Vec<LatLon>,
+    pub polygon: bool,
 }
 
 /// See the module docs.

@@ -74,6 +74,8 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         .unwrap_or_default();
     let drawing = app.regions.drawing.as_ref().map(|d| d.vertices.clone());
     let mut region_click = None;
+    let mut region_double_click = false;
+    let polygon = app.regions.drawing.as_ref().is_some_and(|d| d.polygon);
     let show_heat = app.settings.show_heatmap && !app.map.heat.is_empty();
     let opacity = app.settings.heatmap_opacity;
     let place_mode = app.map.place_mode && selected.is_some();
@@ -127,7 +129,9 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     map = map.with_plugin(RegionPlugin {
         outline: &region_outline,
         drawing: drawing.as_deref(),
+        polygon,
         clicked: &mut region_click,
+        double_clicked: &mut region_double_click,
     });
     map = map.with_plugin(MarkersPlugin {
         exif_positions: &exif_positions,
@@ -168,7 +172,7 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     search_ui(ui, rect, app);
     drag_hint_ui(ui);
 
-    region_draw(ui, app, selected, region_click);
+    region_draw(ui, app, selected, region_click, region_double_click);
     let output = app.map.output.clone();
     if let Some(rank) = output.clicked_rank
         && let Some(c) = candidates.iter().find(|c| c.rank == rank)
@@ -571,9 +575,15 @@ fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32) {
         });
 }
 
-/// The draw mode: two clicked corners make a box that the selected photos are restricted to;
-/// Esc cancels.
-fn region_draw(ui: &egui::Ui, app: &mut App, selected: Option<usize>, clicked: Option<LatLon>) {
+/// The draw mode: two clicked corners make a box, or clicked vertices a polygon (closed by a
+/// double click or Enter), that the selected photos are restricted to; Esc cancels.
+fn region_draw(
+    ui: &egui::Ui,
+    app: &mut App,
+    selected: Option<usize>,
+    clicked: Option<LatLon>,
+    double_clicked: bool,
+) {
     let Some(drawing) = app.regions.drawing.as_mut() else {
         return;
     };
@@ -581,17 +591,27 @@ fn region_draw(ui: &egui::Ui, app: &mut App, selected: Option<usize>, clicked: O
         app.commands.push(Command::DrawRegion(false));
         return;
     }
-    let Some(point) = clicked else {
-        return;
-    };
-    drawing.vertices.push(point);
-    if drawing.vertices.len() < 2 {
-        return;
+    if let Some(point) = clicked {
+        drawing.vertices.push(point);
     }
-    let region = crate::geo::Region::Box(crate::geo::GeoBox::from_corners(
-        drawing.vertices[0],
-        drawing.vertices[1],
-    ));
+    let region = if drawing.polygon {
+        let close = double_clicked || ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if !close || drawing.vertices.len() < 3 {
+            return;
+        }
+        match crate::geo::Region::polygon(drawing.vertices.clone()) {
+            Some(region) => region,
+            None => return,
+        }
+    } else {
+        if drawing.vertices.len() < 2 {
+            return;
+        }
+        crate::geo::Region::Box(crate::geo::GeoBox::from_corners(
+            drawing.vertices[0],
+            drawing.vertices[1],
+        ))
+    };
     app.commands.push(Command::DrawRegion(false));
     let Some(index) = selected else {
         return;
@@ -611,14 +631,9 @@ fn region_draw(ui: &egui::Ui, app: &mut App, selected: Option<usize>, clicked: O
             .map(|p| vec![p.entry.path.clone()])
             .unwrap_or_default()
     };
-    if let Some(path) = paths.first() {
-        app.regions.inputs.insert(
-            path.clone(),
-            match &region {
-                crate::geo::Region::Box(b) => b.spec(),
-                other => other.label(),
-            },
-        );
+    // A box can be typed too: show it in the field.
+    if let (Some(path), crate::geo::Region::Box(b)) = (paths.first(), &region) {
+        app.regions.inputs.insert(path.clone(), b.spec());
     }
     app.commands.push(Command::RestrictTo { paths, region });
 }

@@ -89,14 +89,29 @@ pub fn region_ui(ui: &mut egui::Ui, app: &mut App, index: usize) {
             }
         }
     }
-    let drawing = app.regions.drawing.is_some();
-    if ui
-        .selectable_label(drawing, "Draw a box on the map")
-        .on_hover_text("Click two corners on the map; Esc cancels")
-        .clicked()
-    {
-        commands.push(Command::DrawRegion(!drawing));
-    }
+    let drawing = app.regions.drawing.as_ref().map(|d| d.polygon);
+    ui.horizontal(|ui| {
+        if ui
+            .selectable_label(drawing == Some(false), "Draw a box on the map")
+            .on_hover_text("Click two corners on the map; Esc cancels")
+            .clicked()
+        {
+            commands.push(Command::DrawRegion(drawing != Some(false)));
+        }
+        if ui
+            .selectable_label(drawing == Some(true), "Draw a polygon")
+            .on_hover_text(
+                "Click its corners on the map; double click or Enter closes it, Esc cancels",
+            )
+            .clicked()
+        {
+            commands.push(if drawing == Some(true) {
+                Command::DrawRegion(false)
+            } else {
+                Command::DrawPolygon
+            });
+        }
+    });
     if app.regions.is_pending(&path) {
         ui.horizontal(|ui| {
             ui.spinner();

@@ -18,8 +18,12 @@ pub struct RegionPlugin<'a> {
     pub outline: &'a [Vec<LatLon>],
     /// The corners clicked so far in the draw mode; `None` when not drawing.
     pub drawing: Option<&'a [LatLon]>,
+    /// Whether a polygon (not a box) is drawn.
+    pub polygon: bool,
     /// Set to the point clicked in the draw mode.
     pub clicked: &'a mut Option<LatLon>,
+    /// Set on a double click in the draw mode (closes a polygon).
+    pub double_clicked: &'a mut bool,
 }
 
 impl Plugin for RegionPlugin<'_> {
@@ -52,7 +56,15 @@ impl Plugin for RegionPlugin<'_> {
         let pointer = response
             .hover_pos()
             .map(|p| from_position(projector.unproject(p.to_vec2())));
-        if let (Some(&first), Some(pointer)) = (corners.first(), pointer) {
+        if self.polygon {
+            let mut points: Vec<Pos2> = corners.iter().map(|&p| screen(p)).collect();
+            if let Some(pointer) = pointer {
+                points.push(screen(pointer));
+            }
+            if points.len() >= 2 {
+                painter.add(Shape::dashed_line(&points, stroke, 6.0, 4.0));
+            }
+        } else if let (Some(&first), Some(pointer)) = (corners.first(), pointer) {
             let rubber = GeoBox::from_corners(first, wrap_lon(pointer));
             let mut points: Vec<Pos2> = rubber.outline().iter().map(|&p| screen(p)).collect();
             points.push(points[0]);
@@ -66,7 +78,9 @@ impl Plugin for RegionPlugin<'_> {
                 Stroke::new(1.5, Color32::WHITE),
             );
         }
-        if response.clicked()
+        if response.double_clicked() {
+            *self.double_clicked = true;
+        } else if response.clicked()
             && let Some(pointer) = response.interact_pointer_pos()
         {
             *self.clicked = Some(wrap_lon(from_position(
