@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
 use crate::domain::PointKind;
-use crate::domain::{LocationLogitsFn, Prediction, Provenance, predict_features};
+use crate::domain::{LocationLogitsFn, Prediction, Provenance, RegionConstraint, predict_features};
 use crate::export::csv::CSV_LINE_END;
 use crate::export::exif_write::{BackupStore, RestoreOutcome};
 use crate::export::xmp::SidecarStyle;
@@ -175,6 +175,13 @@ pub struct LocateArgs {
     /// group's members (`group`), so sidecars and EXIF write-backs work per photo.
     #[arg(long)]
     pub together: bool,
+    /// Restrict the answer to a region: a country (name, ISO alpha-2 `UA` or alpha-3 `UKR`) or a
+    /// box `LAT_MIN,LON_MIN,LAT_MAX,LON_MAX` in degrees (crossing the antimeridian when
+    /// LON_MIN > LON_MAX). Probabilities are renormalised over the gallery points inside,
+    /// candidates come from inside only, and every output records the region and the share of
+    /// the model's belief that lay inside.
+    #[arg(long, value_name = "COUNTRY_OR_BOX", allow_hyphen_values = true)]
+    pub within: Option<String>,
 }
 
 /// `locate`'s output. Every format is written as the results come, each photo flushed as soon
@@ -191,7 +198,8 @@ pub enum OutputFormat {
     Jsonl,
     /// One row per candidate: `path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex`
     /// (the gallery point), then `refined_lat_deg,refined_lon_deg,refined_similarity` (with
-    /// `--refine`) and `group_size` (with `--together`).
+    /// `--refine`) and `group_size` (with `--together`); with `--within`, then
+    /// `within,within_share_inside`.
     Csv,
     /// GPX 1.1, as `--export FILE.gpx` writes it.
     Gpx,
@@ -314,6 +322,13 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // Read before the model loads, so a typo costs nothing.
+    let within = args
+        .within
+        .as_deref()
+        .map(crate::geo::parse_region)
+        .transpose()
+        .map_err(|e| anyhow!("--within: {e}"))?;
     let (photos, mut failures) = find_photos(&args.paths)?;
     for e in &failures {
         eprintln!("error: {e}");
@@ -358,11 +373,33 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         PhotoPaths::from_dir(args.path_style, &cwd),
         std::io::BufWriter::new(stdout.lock()),
         &provenance,
+        within.is_some(),
     )?;
     let bar = (photos.len() > 3).then(|| progress_bar(photos.len() as u64, "locating"));
     let mut records: Vec<ExportRecord> = Vec::new();
     let gallery_coords = &engine.gallery().coords_lat_lon_deg;
     let cfg = engine.preprocess_config().clone();
+    // Which gallery points lie inside the region: once per run.
+    let within_mask = match &within {
+        Some(region) => {
+            let started = std::time::Instant::now();
+            let mask = region.mask(gallery_coords);
+            let inside = mask.iter().filter(|&&m| m).count();
+            log::info!(
+                "locate: {inside} of {} gallery points inside {} ({:.1} ms)",
+                mask.len(),
+                region.label(),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            if inside == 0 {
+                bail!(crate::geo::EmptyRegion {
+                    region: region.label()
+                });
+            }
+            Some((region, mask))
+        }
+        None => None,
+    };
     let mut report = |line: String| {
         match &bar {
             Some(b) => b.suspend(|| eprintln!("{line}")),
@@ -392,10 +429,21 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         engine.logit_scale_exp(),
         &location_logits as &LocationLogitsFn,
     ));
-    // One photo's (or, with --together, the group's) answer from image features.
-    let predict = |features: &[&[f32]]| -> anyhow::Result<Prediction> {
-        predict_features(features, top_k, gallery_logits, position_of, refine)
-            .map_err(|e| anyhow!(e))
+    let within_ref = within_mask
+        .as_ref()
+        .map(|(region, mask)| (*region, mask.as_slice()));
+    // One photo's (or, with --together, the group's) answer from image features, within the
+    // region when there is one.
+    let predict = |features: &[&[f32]]| -> anyhow::Result<(Prediction, Option<RegionConstraint>)> {
+        predict_features(
+            features,
+            top_k,
+            gallery_logits,
+            position_of,
+            refine,
+            within_ref,
+        )
+        .map_err(|e| anyhow!(e))
     };
     let claim_of = |entry: &PhotoEntry| {
         // A claim is a fix: geoloupe's own estimate in the EXIF is none.
@@ -433,7 +481,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                 return Ok(());
             }
             let features: Vec<&[f32]> = members.iter().map(|(_, f)| f.as_slice()).collect();
-            let prediction = predict(&features)?;
+            let (prediction, constraint) = predict(&features)?;
             let group: Vec<PathBuf> = members.iter().map(|(e, _)| e.path.clone()).collect();
             for (entry, _) in &members {
                 match ExportRecord::from_prediction(
@@ -449,6 +497,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                         record.overwrite_invalid_gps = args.overwrite_invalid_gps;
                         record.iptc_location = args.iptc_location;
                         record.group = group.clone();
+                        record.within = constraint.clone();
                         match &bar {
                             Some(b) => b.suspend(|| printer.photo(&record))?,
                             None => printer.photo(&record)?,
@@ -468,21 +517,25 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                 .map(|p| prepare_photo(&p.path, &cfg))
                 .collect();
             let ok: Vec<_> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
-            let mut predictions = if args.refine {
+            let mut predictions = if args.refine || within_ref.is_some() {
                 engine
                     .normalized_image_features(&ok)?
                     .iter()
                     .map(|f| predict(&[f]))
                     .collect::<anyhow::Result<Vec<_>>>()?
             } else {
-                engine.predict(&ok, top_k)?
+                engine
+                    .predict(&ok, top_k)?
+                    .into_iter()
+                    .map(|p| (p, None))
+                    .collect()
             }
             .into_iter();
             for (entry, prep) in chunk.iter().zip(&prepared) {
                 if let Err(e) = prep {
                     report(format!("error: {e}"));
                 } else {
-                    let Some(prediction) = predictions.next() else {
+                    let Some((prediction, constraint)) = predictions.next() else {
                         bail!("internal error: fewer predictions than photos")
                     };
                     if let Some(reason) = &entry.exif.gps_invalid {
@@ -507,6 +560,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                         claim,
                     ) {
                         Some(mut record) => {
+                            record.within = constraint;
                             record.overwrite_invalid_gps = args.overwrite_invalid_gps;
                             record.iptc_location = args.iptc_location;
                             match &bar {
@@ -570,6 +624,7 @@ impl<W: Write> Printer<W> {
         paths: PhotoPaths,
         mut out: W,
         provenance: &Provenance,
+        within: bool,
     ) -> anyhow::Result<Self> {
         let export_format = match format {
             OutputFormat::Gpx => Some(ExportFormat::Gpx),
@@ -579,11 +634,18 @@ impl<W: Write> Printer<W> {
         let mut export = export_format.map(|f| ExportWriter::new(f, set, paths.clone()));
         match format {
             OutputFormat::Table | OutputFormat::Jsonl => {}
-            OutputFormat::Csv => write!(
-                out,
-                "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex,\
-                 refined_lat_deg,refined_lon_deg,refined_similarity,group_size{CSV_LINE_END}"
-            )?,
+            OutputFormat::Csv => {
+                let within = if within {
+                    ",within,within_share_inside"
+                } else {
+                    ""
+                };
+                write!(
+                    out,
+                    "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex,\
+                     refined_lat_deg,refined_lon_deg,refined_similarity,group_size{within}{CSV_LINE_END}"
+                )?
+            }
             OutputFormat::Json => {
                 let mut head = String::from("{\n  \"provenance\": ");
                 let provenance = serde_json::to_string_pretty(provenance)?;
@@ -678,6 +740,9 @@ struct PhotoJson<'a> {
     /// group's).
     #[serde(skip_serializing_if = "Option::is_none")]
     group: Option<GroupJson>,
+    /// The region the answer was restricted to (`--within`) and the share of belief inside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    within: Option<&'a RegionConstraint>,
 }
 
 /// A `--together` group in `--format json`.
@@ -706,6 +771,7 @@ impl<'a> PhotoJson<'a> {
                 size: record.group.len(),
                 members: record.group.iter().map(|p| paths.text(p).text).collect(),
             }),
+            within: record.within.as_ref(),
         }
     }
 }
@@ -719,6 +785,14 @@ fn write_table(
     writeln!(out, "{}", path.text)?;
     if let Some(hex) = &path.bytes_hex {
         writeln!(out, "  path bytes (hex): {hex}")?;
+    }
+    if let Some(within) = &record.within {
+        writeln!(
+            out,
+            "  within {}: {}; candidates from inside only",
+            within.spec,
+            within.sentence()
+        )?;
     }
     writeln!(
         out,
@@ -781,6 +855,11 @@ fn write_csv(
     } else {
         record.group.len().to_string()
     };
+    let within = record
+        .within
+        .as_ref()
+        .map(|w| format!(",{},{:.6}", export::csv::csv_field(&w.spec), w.share_inside))
+        .unwrap_or_default();
     for c in &record.candidates {
         let refined = c
             .refined
@@ -794,7 +873,7 @@ fn write_csv(
             .unwrap_or_else(|| ",,".to_owned());
         write!(
             out,
-            "{p},{},{:.6},{:.6},{:.8},{},{hex},{refined},{group_size}{CSV_LINE_END}",
+            "{p},{},{:.6},{:.6},{:.8},{},{hex},{refined},{group_size}{within}{CSV_LINE_END}",
             c.rank, c.position.lat_deg, c.position.lon_deg, c.probability, c.gallery_index
         )?;
     }
@@ -1194,6 +1273,7 @@ mod tests {
                 PhotoPaths::as_recorded(),
                 log,
                 &engine_provenance,
+                false,
             )
             .unwrap();
             printer.photo(&record("first.jpg")).unwrap();

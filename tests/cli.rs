@@ -984,3 +984,104 @@ fn the_app_worker_and_the_cli_locate_a_group_alike() {
         }
     }
 }
+
+#[test]
+fn within_a_bad_country_or_box_is_one_line_naming_it() {
+    let photo = image_path("kauai.jpg");
+    for (within, expected) in [
+        (
+            "Ukrane",
+            "unknown country \"Ukrane\"; did you mean Ukraine?",
+        ),
+        ("44,22,52.5", "needs 4 numbers"),
+        ("44,x,52.5,40", "lon_min \"x\" is not a number"),
+        ("44,22,95,40", "lat_max 95 is outside -90..90"),
+    ] {
+        let out = locate(&["--within", within], std::slice::from_ref(&photo));
+        assert!(!out.status.success(), "{within}");
+        let stderr = text(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{within}: {stderr}");
+        assert!(
+            lines[0].starts_with("error: --within: ") && lines[0].contains(expected),
+            "{within}: {stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn within_restricts_candidates_and_every_output_records_it() {
+    let photo = image_path("landscape.jpg");
+    let dir = tempfile::tempdir().unwrap();
+    let [gpx, csv, geojson] = ["out.gpx", "out.csv", "out.geojson"].map(|f| dir.path().join(f));
+    let out = locate(
+        &[
+            "--format",
+            "json",
+            "--top-k",
+            "4",
+            "--within",
+            "Ukraine",
+            "--export",
+            gpx.to_str().unwrap(),
+            "--export",
+            csv.to_str().unwrap(),
+            "--export",
+            geojson.to_str().unwrap(),
+        ],
+        std::slice::from_ref(&photo),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let photo_json = &value["photos"][0];
+    let ukraine = geoloupe::geo::parse_region("UA").unwrap();
+    let candidates = photo_json["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 4);
+    for c in candidates {
+        let p = geoloupe::geo::LatLon::new(
+            c["position"]["lat_deg"].as_f64().unwrap(),
+            c["position"]["lon_deg"].as_f64().unwrap(),
+        );
+        assert!(ukraine.contains(p), "{c}");
+    }
+    let share = photo_json["within"]["share_inside"].as_f64().unwrap();
+    assert!(share > 0.0 && share < 1.0, "{share}");
+    assert_eq!(photo_json["within"]["spec"], "country:UA");
+    // Renormalised: the candidates' probabilities are shares of the inside belief.
+    let first = candidates[0]["probability"].as_f64().unwrap();
+    assert!(first > 0.0 && first <= 1.0);
+
+    let gpx_text = std::fs::read_to_string(&gpx).unwrap();
+    assert!(
+        gpx_text.contains("<geoloupe:within>country:UA</geoloupe:within>"),
+        "{gpx_text}"
+    );
+    assert!(gpx_text.contains("withinShareInside"));
+    let rows = parse_csv(&std::fs::read_to_string(&csv).unwrap());
+    let col = rows[0].iter().position(|c| c == "within").unwrap();
+    assert_eq!(rows[1][col], "country:UA");
+    let share_col = rows[0]
+        .iter()
+        .position(|c| c == "within_share_inside")
+        .unwrap();
+    approx::assert_abs_diff_eq!(
+        rows[1][share_col].parse::<f64>().unwrap(),
+        share,
+        epsilon = 1e-6
+    );
+    let geo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&geojson).unwrap()).unwrap();
+    assert_eq!(
+        geo["features"][0]["properties"]["within"]["spec"],
+        "country:UA"
+    );
+
+    let table = locate(&["--within", "44,22,52.5,40.3"], &[photo]);
+    assert!(table.status.success(), "{}", text(&table.stderr));
+    assert!(
+        text(&table.stdout).contains("of the model's belief lies inside the box 44,22,52.5,40.3"),
+        "{}",
+        text(&table.stdout)
+    );
+}

@@ -104,4 +104,20 @@ pub enum Command {
         text: String,
         picked: Option<LatLon>,
     },
+    /// The region text typed for a photo (nothing is re-ranked until `RestrictTo`).
+    SetRegionText {
+        path: PathBuf,
+        text: String,
+    },
+    /// Re-rank these photos within a region (their candidates and heat from inside only).
+    RestrictTo {
+        paths: Vec<PathBuf>,
+        region: crate::geo::Region,
+    },
+    /// Put back these photos' unconstrained results.
+    ClearRegion(Vec<PathBuf>),
+    /// Start (`true`) or stop drawing a box on the map.
+    DrawRegion(bool),
+    /// Start drawing a polygon on the map (click vertices; double click or Enter closes it).
+    DrawPolygon,
 }

@@ -28,6 +28,8 @@ pub struct ExportInput {
     /// as `claim` and `unchecked_claim` ([`ExportRecord::other_claims`]).
     pub other_claims: Vec<ClaimCheck>,
     pub unchecked_other_claims: Vec<(LatLon, ClaimSource)>,
+    /// The region the photo's answer is restricted to, with the share of belief inside.
+    pub within: Option<crate::domain::RegionConstraint>,
 }
 
 /// When a result was computed, UTC, RFC 3339 (what exports call `estimated_at`).
@@ -106,6 +108,7 @@ pub fn build_records(inputs: Vec<ExportInput>) -> Vec<ExportRecord> {
                 i.claim,
             )?;
             record.other_claims = i.other_claims;
+            record.within = i.within;
             Some(record)
         })
         .collect()

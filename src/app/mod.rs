@@ -23,6 +23,7 @@ pub mod map;
 pub mod messages;
 pub mod model_files;
 pub mod preview;
+pub mod regions;
 pub mod review;
 pub mod settings;
 pub mod thumbs;
@@ -222,6 +223,8 @@ pub struct App {
     pub jobs: Jobs,
     /// Claimed locations typed in the inspector, per photo (kept in the library).
     pub claims: claims::Claims,
+    /// Photos restricted to a region (the inspector's region field, a box drawn on the map).
+    pub regions: regions::Regions,
     /// Set once the offline place index is built; until then the inspector doesn't look places
     /// up, so no frame waits for it.
     places_ready: bool,
@@ -296,6 +299,7 @@ impl App {
             can_redo: false,
             jobs: Jobs::default(),
             claims: claims::Claims::default(),
+            regions: regions::Regions::default(),
             places_ready: false,
             map: MapState::new(ctx),
             messages,
@@ -636,7 +640,25 @@ impl App {
                         batch.eta = eta;
                     }
                 }
+                WorkerEvent::RankedWithin {
+                    request,
+                    path,
+                    result,
+                    constraint,
+                } => self.ranked_within(request, path, result, constraint),
+                WorkerEvent::WithinFailed {
+                    request,
+                    path,
+                    error,
+                } => {
+                    if self.regions.answered(&path, request).is_some() {
+                        self.messages.warning(format!("Region: {error}"));
+                        self.regions.errors.insert(path, error);
+                    }
+                }
                 WorkerEvent::Ranked { path, result, .. } => {
+                    // A new answer replaces any restricted one.
+                    self.regions.clear(&path);
                     self.library.send(LibraryCommand::SaveResult {
                         path: path.clone(),
                         result: Box::new(result.clone()),
@@ -863,6 +885,28 @@ impl App {
             Command::PickPaths { folders } => self.pick_paths(folders),
             Command::Open(paths) => self.open(paths),
             Command::SetClaim { path, text, picked } => self.set_claim_text(path, text, picked),
+            Command::SetRegionText { path, text } => {
+                self.regions.inputs.insert(path, text);
+            }
+            Command::RestrictTo { paths, region } => {
+                for path in paths {
+                    self.restrict_to(path, region.clone());
+                }
+            }
+            Command::ClearRegion(paths) => {
+                for path in paths {
+                    self.clear_region(&path);
+                }
+            }
+            Command::DrawRegion(on) => {
+                self.regions.drawing = on.then(regions::Drawing::default);
+            }
+            Command::DrawPolygon => {
+                self.regions.drawing = Some(regions::Drawing {
+                    vertices: Vec::new(),
+                    polygon: true,
+                });
+            }
             Command::CloseAll => {
                 self.collection.clear();
                 self.thumbs.clear();
@@ -1098,6 +1142,99 @@ impl App {
 
     /// The user typed `text` as the claim of the photo at `path` (or picked the place at
     /// `picked` from a list): the claim it reads as is checked and kept in the library.
+    /// Sends the photo's feature (or, for a result read back from the library, the photo
+    /// itself) to the inference thread to be re-ranked within `region`.
+    fn restrict_to(&mut self, path: PathBuf, region: crate::geo::Region) {
+        let Some(i) = self.collection.index_of(&path) else {
+            return;
+        };
+        let Some(photo) = self.collection.get_mut(i) else {
+            return;
+        };
+        // Re-ranking starts from the unconstrained result, wherever it is kept now.
+        let base = self
+            .regions
+            .active
+            .get(&path)
+            .map(|r| &r.unconstrained)
+            .or(photo.result.as_ref());
+        let Some(base) = base else {
+            self.messages
+                .warning("Locate the photo first: a region restricts the model's answer.");
+            return;
+        };
+        let (feature, top_k) = (base.image_feature.clone(), base.top_k);
+        let Some(worker) = &self.model.worker else {
+            self.messages
+                .warning("The inference thread is not running.");
+            return;
+        };
+        let request = self.regions.begin(&path, region.clone());
+        let job = crate::runtime::inference::RankWithin {
+            request,
+            path: path.clone(),
+            feature,
+            region,
+            top_k,
+        };
+        if let Err(e) = worker.rank_within(job) {
+            self.regions.answered(&path, request);
+            self.messages.warning(format!("Region: {e}"));
+        }
+    }
+
+    /// Puts back the photo's unconstrained result.
+    fn clear_region(&mut self, path: &std::path::Path) {
+        if let Some(unconstrained) = self.regions.clear(path)
+            && let Some(i) = self.collection.index_of(path)
+            && let Some(photo) = self.collection.get_mut(i)
+        {
+            photo.result = Some(unconstrained);
+            self.collection.photo_state_changed(&self.settings);
+        }
+    }
+
+    fn ranked_within(
+        &mut self,
+        request: u64,
+        path: PathBuf,
+        result: crate::domain::PhotoResult,
+        constraint: crate::domain::RegionConstraint,
+    ) {
+        let Some(region) = self.regions.answered(&path, request) else {
+            return;
+        };
+        let Some(i) = self.collection.index_of(&path) else {
+            return;
+        };
+        let previous = self.regions.active.remove(&path).map(|r| r.unconstrained);
+        let Some(photo) = self.collection.get_mut(i) else {
+            return;
+        };
+        let Some(mut unconstrained) = previous.or_else(|| photo.result.take()) else {
+            return;
+        };
+        if unconstrained.image_feature.is_none() {
+            unconstrained.image_feature = result.image_feature.clone();
+        }
+        let best = result.best().map(|c| c.position);
+        photo.result = Some(result);
+        self.regions.active.insert(
+            path,
+            regions::Restricted {
+                region,
+                constraint,
+                unconstrained,
+            },
+        );
+        if self.collection.selected == Some(i)
+            && let Some(best) = best
+        {
+            self.map.center_at(best);
+        }
+        self.collection.photo_state_changed(&self.settings);
+    }
+
     pub fn set_claim_text(&mut self, path: PathBuf, text: String, picked: Option<LatLon>) {
         if let Some(claim) = self.claims.set(&path, text, picked, self.places_ready) {
             self.library.send(LibraryCommand::SetClaim { path, claim });
@@ -1146,6 +1283,7 @@ impl App {
                     unchecked_claim,
                     other_claims,
                     unchecked_other_claims,
+                    within: self.regions.constraint(&photo.entry.path).cloned(),
                 })
             })
             .collect()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::geo::refine::{RefineGrid, refine};
-use crate::geo::{LatLon, softmax, top_k};
+use crate::geo::{EmptyRegion, LatLon, Region, renormalise, softmax, top_k};
 
 /// Called by a worker thread after each event it sends, so the UI wakes up and drains the
 /// channel (in the app: `move || ctx.request_repaint()`).
@@ -113,27 +113,42 @@ pub fn refine_candidates<E>(
 /// The location encoder's logits for one image feature at any points (the gallery's scale).
 pub type LocationLogitsFn<'a> = dyn Fn(&[f32], &[LatLon]) -> Result<Vec<f32>, String> + 'a;
 
+/// A region to restrict an answer to, with which gallery points lie inside it (computed once
+/// per region: [`Region::mask`]).
+pub type Within<'a> = (&'a Region, &'a [bool]);
+
 /// GeoCLIP's answer for one photo, or for a group of photos of one place, from their image
 /// features: the members' gallery logits summed ([`crate::geo::group::sum_logits`], which says
 /// why that is the right combination), then ranked as one photo's are
-/// ([`Prediction::from_logits`]). With `refine` (the similarity scale and the location
-/// encoder's logits for one feature at any points), each candidate is also refined on the
-/// members' summed logits ([`refine_candidates`]). The one path for the CLI and the app's
-/// worker, so both give the same answer for the same group.
+/// ([`Prediction::from_logits`]). With `within`, the probabilities are renormalised inside the
+/// region and the candidates come from inside ([`Prediction::within`]; the constraint with the
+/// share of belief inside is returned). With `refine` (the similarity scale and the location
+/// encoder's logits for one feature at any points), each candidate is then refined on the
+/// members' summed logits ([`refine_candidates`]), never leaving the region. The one path for
+/// the CLI and the app's worker, so both give the same answer.
 pub fn predict_features(
     features: &[&[f32]],
     top_k_count: usize,
     gallery_logits: impl Fn(&[f32]) -> Result<Vec<f32>, String>,
     position_of: impl Fn(usize) -> Option<LatLon>,
     refine: Option<(f32, &LocationLogitsFn<'_>)>,
-) -> Result<Prediction, String> {
+    within: Option<Within<'_>>,
+) -> Result<(Prediction, Option<RegionConstraint>), String> {
     let rows = features
         .iter()
         .map(|f| gallery_logits(f))
         .collect::<Result<Vec<_>, _>>()?;
     let summed = crate::geo::group::sum_logits(&rows)
         .ok_or_else(|| "no photo to locate, or their logits differ in length".to_owned())?;
-    let mut prediction = Prediction::from_logits(&summed, top_k_count, position_of);
+    let mut prediction = Prediction::from_logits(&summed, top_k_count, &position_of);
+    let mut constraint = None;
+    if let Some((region, inside)) = within {
+        let (restricted, c) = prediction
+            .within(region, inside, top_k_count, &position_of)
+            .map_err(|e| e.to_string())?;
+        prediction = restricted;
+        constraint = Some(c);
+    }
     if let Some((logit_scale_exp, location_logits)) = refine {
         let scale = logit_scale_exp * features.len() as f32;
         refine_candidates(&mut prediction.candidates, scale, |points| {
@@ -141,11 +156,20 @@ pub fn predict_features(
                 .iter()
                 .map(|f| location_logits(f, points))
                 .collect::<Result<Vec<_>, _>>()?;
-            crate::geo::group::sum_logits(&rows)
-                .ok_or_else(|| "the location logits differ in length".to_owned())
+            let mut summed = crate::geo::group::sum_logits(&rows)
+                .ok_or_else(|| "the location logits differ in length".to_owned())?;
+            // A refined point stays inside the region: outside scores as impossible.
+            if let Some((region, _)) = within {
+                for (logit, point) in summed.iter_mut().zip(points) {
+                    if !region.contains(*point) {
+                        *logit = f32::NEG_INFINITY;
+                    }
+                }
+            }
+            Ok::<_, String>(summed)
         })?;
     }
-    Ok(prediction)
+    Ok((prediction, constraint))
 }
 
 /// The model's answer for one photo.
@@ -183,6 +207,88 @@ impl Prediction {
             candidates,
             probabilities,
         }
+    }
+}
+
+impl Prediction {
+    /// This prediction restricted to a region: probabilities renormalised over the gallery
+    /// points where `inside` is true (see [`crate::geo::renormalise`]), candidates re-ranked
+    /// from those points only, and the constraint with the share of belief that was inside.
+    pub fn within(
+        &self,
+        region: &Region,
+        inside: &[bool],
+        top_k_count: usize,
+        position_of: impl Fn(usize) -> Option<LatLon>,
+    ) -> Result<(Prediction, RegionConstraint), EmptyRegion> {
+        let label = region.label();
+        let r = renormalise(&self.probabilities, inside, &label)?;
+        let candidates = top_k(&r.probabilities, top_k_count.min(r.points_inside))
+            .into_iter()
+            .filter(|c| inside.get(c.gallery_index).copied().unwrap_or(false))
+            .enumerate()
+            .filter_map(|(i, c)| {
+                Some(Candidate {
+                    rank: i + 1,
+                    gallery_index: c.gallery_index,
+                    position: position_of(c.gallery_index)?,
+                    probability: c.probability,
+                    refined: None,
+                })
+            })
+            .collect();
+        let constraint = RegionConstraint {
+            spec: region.spec(),
+            label,
+            share_inside: r.share_inside,
+            gallery_points_inside: r.points_inside,
+        };
+        Ok((
+            Prediction {
+                candidates,
+                probabilities: r.probabilities.into(),
+            },
+            constraint,
+        ))
+    }
+}
+
+/// A photo's answer restricted to a region (`locate --within`, the app's region control):
+/// what every output records beside the provenance.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RegionConstraint {
+    /// `country:UA`, `box:44,22,52.5,40.3` (LAT_MIN,LON_MIN,LAT_MAX,LON_MAX) or
+    /// `polygon:lat lon;lat lon;...`.
+    pub spec: String,
+    /// `Ukraine (UA)`, `the box 44,22,52.5,40.3`.
+    pub label: String,
+    /// The sum of the unconstrained probabilities inside (0..1): a low share is itself evidence.
+    pub share_inside: f64,
+    pub gallery_points_inside: usize,
+}
+
+impl RegionConstraint {
+    /// `12.3% of the model's belief lies inside Ukraine (UA)` (`less than 0.01%` for a tiny
+    /// share: exports keep the exact one).
+    pub fn sentence(&self) -> String {
+        format!(
+            "{} of the model's belief lies inside {}",
+            percent(self.share_inside),
+            self.label
+        )
+    }
+}
+
+/// A share as a percentage with the precision a small share needs (`0.02%`, `12.3%`).
+fn percent(share: f64) -> String {
+    let p = share * 100.0;
+    if p >= 10.0 {
+        format!("{p:.1}%")
+    } else if p >= 0.01 {
+        format!("{p:.2}%")
+    } else {
+        // Exports keep the exact share; a sentence needs no exponent.
+        "less than 0.01%".to_owned()
     }
 }
 
@@ -463,6 +569,44 @@ impl PhotoFormat {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn within_reranks_inside_and_keeps_the_share() {
+        let logits = [3.0f32, 2.0, 1.0, 0.0];
+        let coords = [[50.0f32, 30.0], [10.0, 10.0], [49.0, 31.0], [48.0, 29.0]];
+        let prediction = Prediction::from_logits(&logits, 3, |i| {
+            coords.get(i).map(|c| LatLon::new(c[0].into(), c[1].into()))
+        });
+        let region = crate::geo::parse_region("9,9,11,11").unwrap();
+        let inside = region.mask(&coords);
+        assert_eq!(inside, [false, true, false, false]);
+        let (within, constraint) = prediction
+            .within(&region, &inside, 3, |i| {
+                coords.get(i).map(|c| LatLon::new(c[0].into(), c[1].into()))
+            })
+            .unwrap();
+        assert_eq!(within.candidates.len(), 1);
+        assert_eq!(within.candidates[0].gallery_index, 1);
+        assert!((within.candidates[0].probability - 1.0).abs() < 1e-6);
+        let sum: f32 = within.probabilities.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-6);
+        assert!((constraint.share_inside - f64::from(prediction.probabilities[1])).abs() < 1e-6);
+        assert_eq!(constraint.spec, "box:9,9,11,11");
+        assert!(
+            constraint
+                .sentence()
+                .ends_with("% of the model's belief lies inside the box 9,9,11,11")
+        );
+        let nowhere = crate::geo::parse_region("-60,-60,-59,-59").unwrap();
+        let e = prediction
+            .within(&nowhere, &nowhere.mask(&coords), 3, |_| None)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("no gallery point lies inside the box")
+        );
+    }
+
     use super::*;
 
     #[test]
@@ -559,8 +703,16 @@ mod tests {
         let gallery_logits = |f: &[f32]| toy_location_logits(f, &gallery);
         let position_of = |i: usize| gallery.get(i).copied();
         let feature = [44.37_f32, 5.11];
-        let group =
-            predict_features(&[&feature, &feature], 5, gallery_logits, position_of, None).unwrap();
+        let group = predict_features(
+            &[&feature, &feature],
+            5,
+            gallery_logits,
+            position_of,
+            None,
+            None,
+        )
+        .unwrap()
+        .0;
         let doubled: Vec<f32> = gallery_logits(&feature)
             .unwrap()
             .iter()
@@ -570,7 +722,9 @@ mod tests {
         assert_eq!(group.candidates, one_doubled.candidates);
         assert_eq!(group.probabilities, one_doubled.probabilities);
         // The same ranking as one photo, more sharply.
-        let one = predict_features(&[&feature], 5, gallery_logits, position_of, None).unwrap();
+        let one = predict_features(&[&feature], 5, gallery_logits, position_of, None, None)
+            .unwrap()
+            .0;
         let ranks = |p: &Prediction| {
             p.candidates
                 .iter()
@@ -594,8 +748,10 @@ mod tests {
             gallery_logits,
             position_of,
             Some((2.0, &toy_location_logits)),
+            None,
         )
-        .unwrap();
+        .unwrap()
+        .0;
         let top = &prediction.candidates[0];
         let refined = top.refined.unwrap();
         assert!(top.position.distance_km(&peak) > 5.0);
@@ -614,8 +770,10 @@ mod tests {
             gallery_logits,
             position_of,
             Some((2.0, &toy_location_logits)),
+            None,
         )
-        .unwrap();
+        .unwrap()
+        .0;
         let g = group.candidates[0].refined.unwrap();
         assert_eq!(g.position, refined.position);
         approx::assert_abs_diff_eq!(g.similarity, refined.similarity, epsilon = 1e-6);

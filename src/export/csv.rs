@@ -35,6 +35,10 @@ pub const CSV_COLUMNS: &[&str] = &[
     "weights_sha256",
     "gallery_sha256",
     "estimated_at",
+    // The region the answer was restricted to (`country:UA`, `box:...`) and the share of the
+    // model's belief inside; empty without one.
+    "within",
+    "within_share_inside",
     "review",
     "point_kind",
     "refined_similarity",
@@ -105,6 +109,14 @@ fn row(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Vec<String> {
         r.provenance.weights_sha256.clone(),
         r.provenance.gallery_sha256.clone(),
         r.estimated_at.clone(),
+        r.within
+            .as_ref()
+            .map(|w| w.spec.clone())
+            .unwrap_or_default(),
+        r.within
+            .as_ref()
+            .map(|w| format!("{:.6}", w.share_inside))
+            .unwrap_or_default(),
         r.location_source.review_label().to_owned(),
         point.kind_str().to_owned(),
         point
@@ -178,13 +190,16 @@ mod tests {
         let records = [record(None), record(Some(LatLon::new(10.0, 20.0)))];
         let csv = render_csv(&records, PointSet::Chosen);
         let lines: Vec<&str> = csv.lines().collect();
-        assert!(lines[0].ends_with(",review,point_kind,refined_similarity,group_size"));
-        // The top-1 is a gallery point; the accepted location was placed by the user.
+        assert!(lines[0].ends_with(
+            ",within,within_share_inside,review,point_kind,refined_similarity,group_size"
+        ));
+        // The top-1 is a gallery point; the accepted location was placed by the user; no
+        // region.
         assert!(
-            lines[1].ends_with(",estimate (unreviewed),gallery,,"),
+            lines[1].ends_with(",,,estimate (unreviewed),gallery,,"),
             "{csv}"
         );
-        assert!(lines[2].ends_with(",accepted,,,"), "{csv}");
+        assert!(lines[2].ends_with(",,,accepted,,,"), "{csv}");
         let gpx = super::super::gpx::render_gpx(&records, PointSet::Chosen);
         assert!(gpx.contains(":review>estimate (unreviewed)</"), "{gpx}");
         assert!(gpx.contains(":review>accepted</"), "{gpx}");

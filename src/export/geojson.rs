@@ -53,6 +53,9 @@ fn feature(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Value {
     if let Some(claim) = &r.claim {
         properties["claim"] = json!(claim);
     }
+    if let Some(within) = &r.within {
+        properties["within"] = json!(within);
+    }
     if !r.other_claims.is_empty() {
         properties["other_claims"] = json!(r.other_claims);
     }

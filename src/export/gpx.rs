@@ -136,6 +136,10 @@ fn write_waypoint(out: &mut String, point: &ExportPoint<'_>, paths: &PhotoPaths)
     field("weightsSha256", &prov.weights_sha256);
     field("gallerySha256", &prov.gallery_sha256);
     field("estimatedAt", &record.estimated_at);
+    if let Some(within) = &record.within {
+        field("within", &within.spec);
+        field("withinShareInside", &format!("{:.6}", within.share_inside));
+    }
     if let Some(t) = &record.taken_at {
         field("takenAtLocal", &t.local_with_offset());
     }

@@ -29,7 +29,7 @@ pub use paths::{PathStyle, PathText, PhotoPaths};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Candidate, PointKind, Prediction, Provenance, RefinedPoint};
+use crate::domain::{Candidate, PointKind, Prediction, Provenance, RefinedPoint, RegionConstraint};
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, Place, check_claim, nearest_place};
 
 /// Our XML namespace (GPX extensions and XMP sidecars).
@@ -234,6 +234,10 @@ pub struct ExportRecord {
     /// are a group's (`locate --together`, the app's "Locate together"); empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group: Vec<PathBuf>,
+    /// The region the answer was restricted to (`locate --within`, the app's region control),
+    /// with the share of the model's belief inside; candidates then come from inside only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<RegionConstraint>,
 }
 
 impl ExportRecord {
@@ -329,6 +333,7 @@ impl ExportRecord {
             overwrite_invalid_gps: false,
             iptc_location: false,
             group: Vec::new(),
+            within: None,
         })
     }
 

@@ -198,6 +198,14 @@ pub fn sidecar_properties(record: &ExportRecord) -> Vec<(&'static str, &'static 
     props.push((GEOLOUPE_NS, "WeightsSha256", prov.weights_sha256.clone()));
     props.push((GEOLOUPE_NS, "GallerySha256", prov.gallery_sha256.clone()));
     props.push((GEOLOUPE_NS, "EstimatedAt", record.estimated_at.clone()));
+    if let Some(within) = &record.within {
+        props.push((GEOLOUPE_NS, "Within", within.spec.clone()));
+        props.push((
+            GEOLOUPE_NS,
+            "WithinShareInside",
+            format!("{:.6}", within.share_inside),
+        ));
+    }
     if let Some(place) = &record.place {
         props.push((GEOLOUPE_NS, "Place", place.label()));
         props.push((GEOLOUPE_NS, "CountryCode", place.country_code.clone()));

@@ -14,12 +14,16 @@ pub mod place_search;
 mod places;
 mod ranking;
 pub mod refine;
+pub mod region;
 
 pub use equal_earth::{
     EQUAL_EARTH_A1, EQUAL_EARTH_A2, EQUAL_EARTH_A3, EQUAL_EARTH_A4, EQUAL_EARTH_SF,
     equal_earth_projection_f32,
 };
 pub use ranking::{Ranked, softmax, top_k};
+pub use region::{
+    EmptyRegion, GeoBox, Region, RegionParseError, Renormalised, parse_region, renormalise,
+};
 
 pub use claim::{
     CLAIM_NEAR_RADIUS_KM, CLAIM_REGION_RADIUS_KM, ClaimCheck, ClaimError, ClaimSource, check_claim,

@@ -28,9 +28,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::domain::{PhotoResult, Prediction, Provenance, RepaintFn, predict_features};
-use crate::geo::LatLon;
+use crate::domain::{
+    PhotoResult, Prediction, Provenance, RegionConstraint, RepaintFn, predict_features,
+};
 use crate::geo::heat_grid::{self, HeatTile};
+use crate::geo::{LatLon, Region};
 use crate::model::engine::{GeoClip, LoadEvent, ModelPaths, prepare_photo};
 use crate::model::{DeviceChoice, ModelError};
 
@@ -316,7 +318,21 @@ pub enum Command {
         generation: u64,
         top_k: usize,
     },
+    /// One photo re-ranked within a region, from its feature (or re-embedded when `None`).
+    RankWithin(Box<RankWithin>),
     Shutdown,
+}
+
+/// A photo to re-rank within a region ([`InferenceWorker::rank_within`]).
+#[derive(Clone, Debug)]
+pub struct RankWithin {
+    /// Chosen by the caller; the answer carries it, so an older answer can be told apart.
+    pub request: u64,
+    pub path: PathBuf,
+    /// The photo's image feature (`PhotoResult::image_feature`); `None` re-embeds the photo.
+    pub feature: Option<Arc<[f32]>>,
+    pub region: Region,
+    pub top_k: usize,
 }
 
 /// What the inference thread reports. Run events carry their run's `generation`.
@@ -383,6 +399,21 @@ pub enum WorkerEvent {
         photo_key: String,
         error: String,
     },
+    /// A photo re-ranked within a region: the renormalised result (its `image_feature` set)
+    /// and the constraint with the share of belief inside. Not part of a run (no generation).
+    RankedWithin {
+        request: u64,
+        path: PathBuf,
+        result: PhotoResult,
+        constraint: RegionConstraint,
+    },
+    /// Re-ranking within a region failed (no model, an unreadable photo, no gallery point
+    /// inside).
+    WithinFailed {
+        request: u64,
+        path: PathBuf,
+        error: String,
+    },
 }
 
 impl WorkerEvent {
@@ -393,7 +424,9 @@ impl WorkerEvent {
             | Self::ModelReady { .. }
             | Self::ModelFailed { .. }
             | Self::HeatTile { .. }
-            | Self::HeatFailed { .. } => None,
+            | Self::HeatFailed { .. }
+            | Self::RankedWithin { .. }
+            | Self::WithinFailed { .. } => None,
             Self::Progress { generation, .. }
             | Self::Ranked { generation, .. }
             | Self::Failed { generation, .. }
@@ -551,6 +584,7 @@ impl InferenceWorker {
                         features: SmallLru::new(HEAT_FEATURES_KEPT),
                         max_logits: SmallLru::new(HEAT_MAX_LOGITS_KEPT),
                     },
+                    within_mask: None,
                 };
                 // Every parallel loop of a job runs in this low-priority pool, so the window
                 // keeps its frames while a batch or the gallery encode uses all cores. Without
@@ -647,6 +681,12 @@ impl InferenceWorker {
         Ok(generation)
     }
 
+    /// Queues re-ranking one photo within a region (after any queued run); answered by
+    /// `RankedWithin` or `WithinFailed` with the same `request`.
+    pub fn rank_within(&self, job: RankWithin) -> Result<(), WorkerError> {
+        self.send(Command::RankWithin(Box::new(job)))
+    }
+
     /// Cancels the running and queued runs within one photo (a model load goes on); returns
     /// the new generation. Events of older generations are stale from now on.
     pub fn cancel_all(&self) -> u64 {
@@ -699,6 +739,9 @@ struct WorkerThread {
     load_generation: Arc<AtomicU64>,
     refine: Arc<AtomicBool>,
     repaint: RepaintFn,
+    /// The gallery points inside the last region asked for (its spec, the gallery's length):
+    /// computed once per region.
+    within_mask: Option<(String, Arc<[bool]>)>,
     heat: HeatState,
 }
 
@@ -737,6 +780,7 @@ impl WorkerThread {
                     generation,
                     top_k,
                 } => self.run_group(&jobs, generation, top_k),
+                Command::RankWithin(job) => self.rank_within(*job),
             };
             // The heat slot after every command (a wake-up may have found the queue full).
             if !alive || !self.serve_heat() {
@@ -925,6 +969,32 @@ impl WorkerThread {
             };
             if !self.heat_job(job, generation) {
                 return false;
+            }
+        }
+    }
+
+    fn rank_within(&mut self, job: RankWithin) -> bool {
+        let RankWithin {
+            request,
+            path,
+            feature,
+            region,
+            top_k,
+        } = job;
+        match self.ranked_within(&path, feature, &region, top_k.max(1)) {
+            Ok((result, constraint)) => self.emit(WorkerEvent::RankedWithin {
+                request,
+                path,
+                result,
+                constraint,
+            }),
+            Err(error) => {
+                log::warn!("within {}: {error}", region.label());
+                self.emit(WorkerEvent::WithinFailed {
+                    request,
+                    path,
+                    error,
+                })
             }
         }
     }
@@ -1132,8 +1202,9 @@ impl WorkerThread {
                 |f| embedder.gallery_logits(f),
                 position_of,
                 refine,
+                None,
             ) {
-                Ok(prediction) => {
+                Ok((prediction, _)) => {
                     let group: Arc<[PathBuf]> = members.iter().map(|(p, _)| p.clone()).collect();
                     let result = PhotoResult::from_prediction(
                         &prediction,
@@ -1186,6 +1257,68 @@ impl WorkerThread {
             failed,
             elapsed: started.elapsed(),
         })
+    }
+
+    fn ranked_within(
+        &mut self,
+        path: &Path,
+        feature: Option<Arc<[f32]>>,
+        region: &Region,
+        top_k: usize,
+    ) -> Result<(PhotoResult, RegionConstraint), String> {
+        let Some(embedder) = self.embedder.as_mut() else {
+            return Err("no model is loaded: see the Model panel".into());
+        };
+        let feature = match feature {
+            Some(f) => f,
+            None => embedder.image_feature(path)?,
+        };
+        let logits = embedder.gallery_logits(&feature)?;
+        let spec = region.spec();
+        let mask = match &self.within_mask {
+            Some((s, mask)) if *s == spec && mask.len() == logits.len() => Arc::clone(mask),
+            _ => {
+                let started = Instant::now();
+                let mask: Arc<[bool]> = (0..logits.len())
+                    .map(|i| {
+                        embedder
+                            .gallery_position(i)
+                            .is_some_and(|p| region.contains(p))
+                    })
+                    .collect();
+                log::info!(
+                    "within {}: {} of {} gallery points inside ({:.1} ms)",
+                    region.label(),
+                    mask.iter().filter(|&&m| m).count(),
+                    mask.len(),
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+                self.within_mask = Some((spec, Arc::clone(&mask)));
+                mask
+            }
+        };
+        let embedder = &**embedder;
+        let position_of = |index: usize| embedder.gallery_position(index);
+        let location_logits = |f: &[f32], points: &[LatLon]| embedder.location_logits(f, points);
+        let refine = self
+            .refine
+            .load(Ordering::SeqCst)
+            .then_some((embedder.logit_scale_exp(), &location_logits as _));
+        // The same path as a run (refined when runs are), with the logits already at hand.
+        let (within, constraint) = predict_features(
+            &[&feature],
+            top_k,
+            |_| Ok(logits.clone()),
+            position_of,
+            refine,
+            Some((region, &mask)),
+        )?;
+        let constraint =
+            constraint.ok_or_else(|| "internal error: no region constraint".to_owned())?;
+        let mut result =
+            PhotoResult::from_prediction(&within, top_k, embedder.provenance(), &position_of);
+        result.image_feature = Some(feature);
+        Ok((result, constraint))
     }
 }
 

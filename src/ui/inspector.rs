@@ -218,6 +218,7 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
     }
     app.commands.extend(commands);
     super::claim::claim_ui(ui, app, index);
+    super::region::region_ui(ui, app, index);
 }
 
 /// The nearest populated place of each candidate (once the place index is built).

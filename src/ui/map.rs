@@ -19,7 +19,9 @@ use crate::app::{App, Command, DecisionSource};
 use crate::geo::LatLon;
 use crate::geo::heatmap::{colour_ramp, mercator_unit};
 use crate::geo::place_search::PlaceIndex;
-use crate::ui::overlays::{ClaimPlugin, DraggedPhotos, MarkersPlugin, PlaceLabelsPlugin};
+use crate::ui::overlays::{
+    ClaimPlugin, DraggedPhotos, MarkersPlugin, PlaceLabelsPlugin, RegionPlugin,
+};
 
 /// The zoom a place chosen in the search box is shown at.
 const SEARCH_ZOOM: f64 = 11.0;
@@ -73,6 +75,14 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     };
 
     let claims = selected_photo.map(|p| app.claims_of(p)).unwrap_or_default();
+    let region_outline = selected_photo
+        .and_then(|p| app.regions.active.get(&p.entry.path))
+        .map(|r| r.region.outline())
+        .unwrap_or_default();
+    let drawing = app.regions.drawing.as_ref().map(|d| d.vertices.clone());
+    let mut region_click = None;
+    let mut region_double_click = false;
+    let polygon = app.regions.drawing.as_ref().is_some_and(|d| d.polygon);
     let show_heat = app.settings.show_heatmap && (continuous || !app.map.heat.is_empty());
     let opacity = app.settings.heatmap_opacity;
     let place_mode = app.map.place_mode && selected.is_some();
@@ -127,6 +137,13 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         });
     }
     map = map.with_plugin(ClaimPlugin { claims: &claims });
+    map = map.with_plugin(RegionPlugin {
+        outline: &region_outline,
+        drawing: drawing.as_deref(),
+        polygon,
+        clicked: &mut region_click,
+        double_clicked: &mut region_double_click,
+    });
     map = map.with_plugin(MarkersPlugin {
         exif_positions: &exif_positions,
         selected_exif,
@@ -171,6 +188,7 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     search_ui(ui, rect, app);
     drag_hint_ui(ui);
 
+    region_draw(ui, app, selected, region_click, region_double_click);
     let output = app.map.output.clone();
     if let Some(rank) = output.clicked_rank
         && let Some(c) = candidates.iter().find(|c| c.rank == rank)
@@ -595,6 +613,69 @@ fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32, continuou
                     });
                 });
         });
+}
+
+/// The draw mode: two clicked corners make a box, or clicked vertices a polygon (closed by a
+/// double click or Enter), that the selected photos are restricted to; Esc cancels.
+fn region_draw(
+    ui: &egui::Ui,
+    app: &mut App,
+    selected: Option<usize>,
+    clicked: Option<LatLon>,
+    double_clicked: bool,
+) {
+    let Some(drawing) = app.regions.drawing.as_mut() else {
+        return;
+    };
+    if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+        app.commands.push(Command::DrawRegion(false));
+        return;
+    }
+    if let Some(point) = clicked {
+        drawing.vertices.push(point);
+    }
+    let region = if drawing.polygon {
+        let close = double_clicked || ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if !close || drawing.vertices.len() < 3 {
+            return;
+        }
+        match crate::geo::Region::polygon(drawing.vertices.clone()) {
+            Some(region) => region,
+            None => return,
+        }
+    } else {
+        if drawing.vertices.len() < 2 {
+            return;
+        }
+        crate::geo::Region::Box(crate::geo::GeoBox::from_corners(
+            drawing.vertices[0],
+            drawing.vertices[1],
+        ))
+    };
+    app.commands.push(Command::DrawRegion(false));
+    let Some(index) = selected else {
+        return;
+    };
+    let paths: Vec<_> = if app.collection.selection.contains(&index) {
+        app.collection
+            .selection
+            .iter()
+            .filter_map(|&i| app.collection.photos.get(i))
+            .filter(|p| p.result.is_some())
+            .map(|p| p.entry.path.clone())
+            .collect()
+    } else {
+        app.collection
+            .photos
+            .get(index)
+            .map(|p| vec![p.entry.path.clone()])
+            .unwrap_or_default()
+    };
+    // A box can be typed too: show it in the field.
+    if let (Some(path), crate::geo::Region::Box(b)) = (paths.first(), &region) {
+        app.regions.inputs.insert(path.clone(), b.spec());
+    }
+    app.commands.push(Command::RestrictTo { paths, region });
 }
 
 #[cfg(test)]

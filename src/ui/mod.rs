@@ -12,6 +12,7 @@ pub mod map;
 pub mod model_panel;
 pub mod overlays;
 pub mod preview;
+pub mod region;
 pub mod review;
 pub mod status;
 pub mod window;

@@ -6,7 +6,9 @@
 pub mod claim;
 pub mod labels;
 pub mod markers;
+pub mod region;
 
 pub use claim::ClaimPlugin;
 pub use labels::PlaceLabelsPlugin;
 pub use markers::{DraggedPhotos, MarkersPlugin};
+pub use region::RegionPlugin;
