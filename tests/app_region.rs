@@ -12,7 +12,12 @@ use egui_kittest::kittest::Queryable as _;
 use geoloupe::app::Command;
 use geoloupe::geo::parse_region;
 
-use common::app::{WINDOW, index_of, located_folder, step_until};
+use common::app::{index_of, located_folder, step_until};
+
+/// Tall enough that the inspector's Region section, below five candidates with their refined
+/// rows, is on screen without scrolling the right panel (egui does not click what is scrolled
+/// out of view).
+const WINDOW: egui::Vec2 = egui::Vec2::new(1400.0, 1400.0);
 
 #[test]
 fn a_country_with_completion_restricts_and_clearing_restores() {

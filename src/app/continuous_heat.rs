@@ -19,18 +19,25 @@ impl App {
     pub fn update_continuous_heat(&mut self, view: Option<HeatView>) -> bool {
         let photo = self.collection.selected_photo().and_then(|p| {
             let result = p.result.as_ref()?;
+            let region = self
+                .regions
+                .active
+                .get(&p.entry.path)
+                .map(|r| r.region.clone());
+            // A new result or another region is another heatmap.
             let key = format!(
-                "{}\u{0}{}",
+                "{}\u{0}{}\u{0}{}",
                 p.entry.path.display(),
-                result.computed_at_unix_secs
+                result.computed_at_unix_secs,
+                region.as_ref().map(|r| r.spec()).unwrap_or_default()
             );
             let source = match &result.image_feature {
                 Some(feature) => HeatSource::Feature(Arc::clone(feature)),
                 None => HeatSource::Photo(p.entry.path.clone()),
             };
-            Some((key, source))
+            Some((key, source, region))
         });
-        let key = photo.as_ref().map(|(k, _)| k.as_str());
+        let key = photo.as_ref().map(|(k, _, _)| k.as_str());
         if self.map.continuous.set_photo(key)
             && let Some(worker) = &self.model.worker
         {
@@ -51,7 +58,9 @@ impl App {
                 }
             }
             HeatAction::Request(tiles) => {
-                if let (Some(worker), Some((photo_key, source))) = (&self.model.worker, photo) {
+                if let (Some(worker), Some((photo_key, source, region))) =
+                    (&self.model.worker, photo)
+                {
                     log::debug!(
                         "continuous heatmap: {} tiles at zoom {:.2} (tile zoom {})",
                         tiles.len(),
@@ -62,6 +71,7 @@ impl App {
                         photo_key,
                         source,
                         tiles,
+                        region,
                     });
                     self.map.continuous.sent(generation);
                 }

@@ -977,6 +977,18 @@ struct CandidateRow {
     lat_deg: f64,
     lon_deg: f64,
     probability: f32,
+    /// The refined point, when the run refined (absent in rows written before refinement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refined: Option<RefinedRow>,
+}
+
+/// A [`RefinedPoint`](crate::domain::RefinedPoint) in `candidates_json`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RefinedRow {
+    lat_deg: f64,
+    lon_deg: f64,
+    logit: f32,
+    similarity: f32,
 }
 
 impl From<&Candidate> for CandidateRow {
@@ -987,6 +999,12 @@ impl From<&Candidate> for CandidateRow {
             lat_deg: c.position.lat_deg,
             lon_deg: c.position.lon_deg,
             probability: c.probability,
+            refined: c.refined.map(|r| RefinedRow {
+                lat_deg: r.position.lat_deg,
+                lon_deg: r.position.lon_deg,
+                logit: r.logit,
+                similarity: r.similarity,
+            }),
         }
     }
 }
@@ -1000,7 +1018,11 @@ fn decode_candidates(json: &str) -> Vec<Candidate> {
             gallery_index: c.gallery_index,
             position: LatLon::new(c.lat_deg, c.lon_deg),
             probability: c.probability,
-            refined: None,
+            refined: c.refined.map(|r| crate::domain::RefinedPoint {
+                position: LatLon::new(r.lat_deg, r.lon_deg),
+                logit: r.logit,
+                similarity: r.similarity,
+            }),
         })
         .collect()
 }
@@ -1030,6 +1052,31 @@ fn decode_heat(bytes: &[u8]) -> Vec<HeatPoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refined point is kept with its candidate (the app reopens what it showed); rows
+    /// written before refinement existed read back without one.
+    #[test]
+    fn refined_points_survive_the_store_and_old_rows_still_read() {
+        let candidate = Candidate {
+            rank: 1,
+            gallery_index: 7,
+            position: LatLon::new(50.45, 30.52),
+            probability: 0.25,
+            refined: Some(crate::domain::RefinedPoint {
+                position: LatLon::new(50.4512, 30.5234),
+                logit: 21.5,
+                similarity: 0.215,
+            }),
+        };
+        let json = serde_json::to_string(&[CandidateRow::from(&candidate)]).unwrap();
+        assert_eq!(decode_candidates(&json), vec![candidate.clone()]);
+        let old =
+            r#"[{"rank":1,"gallery_index":7,"lat_deg":50.45,"lon_deg":30.52,"probability":0.25}]"#;
+        let read = decode_candidates(old);
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].refined, None);
+        assert_eq!(read[0].position, candidate.position);
+    }
 
     #[test]
     fn heat_round_trips_through_bytes() {

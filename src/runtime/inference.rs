@@ -458,7 +458,14 @@ pub struct HeatJob {
     pub source: HeatSource,
     /// The tiles to sample, in the order wanted (the view's centre first).
     pub tiles: Vec<HeatTile>,
+    /// The region the photo's answer is restricted to: samples outside it are drawn as nothing,
+    /// and colours are relative to the best gallery point inside it (as the restricted gallery
+    /// layer's are).
+    pub region: Option<Region>,
 }
+
+/// The relative logit of a sample outside the job's region: far under anything drawn.
+pub const HEAT_OUTSIDE_REGION: f32 = -30.0;
 
 /// What a heat request scores from.
 #[derive(Clone, Debug)]
@@ -751,7 +758,8 @@ struct HeatState {
     slot: HeatSlot,
     generation: Arc<AtomicU64>,
     features: SmallLru<PathBuf, Arc<[f32]>>,
-    max_logits: SmallLru<Arc<[f32]>, f32>,
+    /// Keyed by the feature and the region's spec (empty without one).
+    max_logits: SmallLru<(Arc<[f32]>, String), f32>,
 }
 
 fn lock_slot(slot: &HeatSlot) -> std::sync::MutexGuard<'_, Option<(u64, HeatJob)>> {
@@ -1033,12 +1041,30 @@ impl WorkerThread {
                 },
             },
         };
-        let max_logit = match self.heat.max_logits.get(&feature) {
+        let region = job.region.as_ref();
+        let max_key = (
+            Arc::clone(&feature),
+            region.map(Region::spec).unwrap_or_default(),
+        );
+        let max_logit = match self.heat.max_logits.get(&max_key) {
             Some(max) => max,
             None => match embedder.gallery_logits(&feature) {
                 Ok(logits) => {
-                    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    self.heat.max_logits.insert(Arc::clone(&feature), max);
+                    let inside = |i: usize| {
+                        region.is_none_or(|r| {
+                            embedder.gallery_position(i).is_some_and(|p| r.contains(p))
+                        })
+                    };
+                    let max = logits
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, _)| inside(i))
+                        .map(|(_, &l)| l)
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    if !max.is_finite() {
+                        return failed(self, "no gallery point lies inside the region".into());
+                    }
+                    self.heat.max_logits.insert(max_key, max);
                     max
                 }
                 Err(error) => return failed(self, error),
@@ -1058,8 +1084,6 @@ impl WorkerThread {
                 if !live(&self.heat) {
                     return true;
                 }
-                // The place for a region's `contains(LatLon)` mask: drop the samples outside
-                // it here (and draw them transparent) once regions exist.
                 let points: Vec<LatLon> = chunk
                     .iter()
                     .flat_map(|&t| heat_grid::new_sample_positions(job.tiles[t], level))
@@ -1078,7 +1102,14 @@ impl WorkerThread {
                     Err(error) => return failed(self, error),
                 };
                 for (&t, added) in chunk.iter().zip(logits.chunks(per_tile)) {
-                    let relative: Vec<f32> = added.iter().map(|l| l - max_logit).collect();
+                    let relative: Vec<f32> = added
+                        .iter()
+                        .zip(heat_grid::new_sample_positions(job.tiles[t], level))
+                        .map(|(l, p)| match region {
+                            Some(r) if !r.contains(p) => HEAT_OUTSIDE_REGION,
+                            _ => l - max_logit,
+                        })
+                        .collect();
                     let Some(grid) = heat_grid::refine_values(&grids[t], level, &relative) else {
                         return failed(self, format!("heat grid of level {level} does not fit"));
                     };
@@ -1463,6 +1494,7 @@ mod tests {
             // A point of the fake's gallery (its 5° grid).
             source: HeatSource::Feature(Arc::from([22.5_f32, -157.5])),
             tiles,
+            region: None,
         }
     }
 
@@ -1572,6 +1604,7 @@ mod tests {
                 photo_key: "small".into(),
                 source: HeatSource::Photo(photo.clone()),
                 tiles: vec![tile],
+                region: None,
             });
             heat_events_until(
                 &worker,
@@ -1587,6 +1620,7 @@ mod tests {
             photo_key: "missing".into(),
             source: HeatSource::Photo(PathBuf::from("/nonexistent/x.jpg")),
             tiles: vec![tile],
+            region: None,
         });
         match worker.recv_timeout(Duration::from_secs(30)) {
             Some(WorkerEvent::HeatFailed {
@@ -1599,6 +1633,46 @@ mod tests {
             }
             other => panic!("expected HeatFailed, got {other:?}"),
         }
+    }
+
+    /// With a region, samples outside it are drawn as nothing and colours are relative to the
+    /// best gallery point inside (the restricted gallery layer's scale).
+    #[test]
+    fn heat_within_a_region_masks_outside_and_rescales_inside() {
+        let (worker, _) = counting_worker(Duration::ZERO);
+        // The fake peaks at (22.5, -157.5); the box lies east of it, its best gallery point is
+        // (22.5, -152.5) (the fake's 5° grid), about 515 km from the peak.
+        let region = crate::geo::parse_region("20,-156,25,-150").unwrap();
+        let tile = HeatTile::new(6, 5, 27); // lon -151.9..-146.25, lat 21.9..27.1
+        let mut job = heat_job("boxed", vec![tile]);
+        job.region = Some(region.clone());
+        worker.request_heat(job);
+        let events = heat_events_until(
+            &worker,
+            |e| matches!(e, WorkerEvent::HeatTile { level, .. } if *level == heat_grid::LEVELS - 1),
+        );
+        let Some(WorkerEvent::HeatTile { level, values, .. }) = events.last() else {
+            panic!("no tile: {events:?}");
+        };
+        let side = heat_grid::samples_per_side(*level);
+        let positions: Vec<LatLon> = (0..side * side)
+            .map(|i| heat_grid::sample_position(tile, *level, i % side, i / side))
+            .collect();
+        let (mut inside, mut outside) = (0, 0);
+        for (v, p) in values.iter().zip(&positions) {
+            if region.contains(*p) {
+                inside += 1;
+                // Relative to the best point inside: 0 there, never far above it.
+                assert!(*v < 0.05 && *v > -1.0, "{p:?}: {v}");
+            } else {
+                outside += 1;
+                assert_eq!(*v, HEAT_OUTSIDE_REGION, "{p:?}");
+            }
+        }
+        assert!(
+            inside > 0 && outside > 0,
+            "{inside} inside, {outside} outside"
+        );
     }
 
     #[test]
