@@ -393,6 +393,51 @@ fn xmp_sidecars_read_back_with_exiftool() {
     assert!((get_f64(&tags, "XMP-geoloupe:Probability") - 0.6).abs() < 1e-6);
 }
 
+/// Issue 11's provenance in sidecars: a refined location says so with its similarity, a
+/// group's answer its size, a region its spec and the share of belief inside; exiftool reads
+/// them back.
+#[cfg_attr(
+    windows,
+    ignore = "reads back with exiftool: not in the Wine prefix (tested on Linux)"
+)]
+#[test]
+fn xmp_sidecars_record_refined_points_groups_and_regions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = sample(dir.path()).remove(2);
+    let top = r.candidates[0].position;
+    let refined_at = LatLon::new(top.lat_deg + 0.01, top.lon_deg - 0.02);
+    r.candidates[0].refined = Some(geoloupe::export::ExportRefined {
+        position: refined_at,
+        logit: 41.5,
+        similarity: 0.415,
+        place: None,
+    });
+    r.location = refined_at;
+    r.location_kind = Some(geoloupe::domain::PointKind::Refined);
+    r.group = vec![r.path.clone(), dir.path().join("other.jpg")];
+    r.within = Some(geoloupe::domain::RegionConstraint {
+        spec: "country:UA".into(),
+        label: "Ukraine (UA)".into(),
+        share_inside: 0.125,
+        gallery_points_inside: 1234,
+    });
+    let written = write_sidecar(&r, SidecarStyle::AppendXmp).unwrap();
+    let tags = exiftool_json(&written.path);
+    assert!(
+        (get_f64(&tags, "XMP-exif:GPSLatitude") - refined_at.lat_deg).abs() < 1e-6,
+        "{tags:#?}"
+    );
+    assert_eq!(
+        tags["XMP-geoloupe:PointKind"],
+        Value::from("refined"),
+        "{tags:#?}"
+    );
+    assert!((get_f64(&tags, "XMP-geoloupe:RefinedSimilarity") - 0.415).abs() < 1e-6);
+    assert_eq!(tags["XMP-geoloupe:GroupSize"], Value::from(2));
+    assert_eq!(tags["XMP-geoloupe:Within"], Value::from("country:UA"));
+    assert!((get_f64(&tags, "XMP-geoloupe:WithinShareInside") - 0.125).abs() < 1e-6);
+}
+
 /// A sidecar as darktable writes it (attributes and nested elements), with an old GPS fix.
 const DARKTABLE_SIDECAR: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
