@@ -141,6 +141,24 @@ impl Collection {
         self.selected.and_then(|i| self.photos.get(i))
     }
 
+    /// What an action on photo `index` applies to: the located photos of the selection when
+    /// the photo is part of it, else the photo alone.
+    pub fn targets_of(&self, index: usize) -> Vec<PathBuf> {
+        if self.selection.contains(&index) {
+            self.selection
+                .iter()
+                .filter_map(|&i| self.photos.get(i))
+                .filter(|p| p.result.is_some())
+                .map(|p| p.entry.path.clone())
+                .collect()
+        } else {
+            self.photos
+                .get(index)
+                .map(|p| vec![p.entry.path.clone()])
+                .unwrap_or_default()
+        }
+    }
+
     /// Adds the entries not already there; returns the paths of the new usable photos (to look
     /// up in the database).
     pub fn add_entries(&mut self, entries: Vec<PhotoEntry>) -> Vec<PathBuf> {

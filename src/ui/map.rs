@@ -656,21 +656,7 @@ fn region_draw(
     let Some(index) = selected else {
         return;
     };
-    let paths: Vec<_> = if app.collection.selection.contains(&index) {
-        app.collection
-            .selection
-            .iter()
-            .filter_map(|&i| app.collection.photos.get(i))
-            .filter(|p| p.result.is_some())
-            .map(|p| p.entry.path.clone())
-            .collect()
-    } else {
-        app.collection
-            .photos
-            .get(index)
-            .map(|p| vec![p.entry.path.clone()])
-            .unwrap_or_default()
-    };
+    let paths = app.collection.targets_of(index);
     // A box can be typed too: show it in the field.
     if let (Some(path), crate::geo::Region::Box(b)) = (paths.first(), &region) {
         app.regions.inputs.insert(path.clone(), b.spec());

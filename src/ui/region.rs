@@ -15,18 +15,7 @@ pub fn region_ui(ui: &mut egui::Ui, app: &mut App, index: usize) {
     };
     let path = photo.entry.path.clone();
     let located = photo.result.is_some();
-    // The selection when the photo is part of it, else the photo alone.
-    let paths: Vec<_> = if app.collection.selection.contains(&index) {
-        app.collection
-            .selection
-            .iter()
-            .filter_map(|&i| app.collection.photos.get(i))
-            .filter(|p| p.result.is_some())
-            .map(|p| p.entry.path.clone())
-            .collect()
-    } else {
-        vec![path.clone()]
-    };
+    let paths = app.collection.targets_of(index);
     let mut commands = Vec::new();
     ui.add_space(6.0);
     ui.label(egui::RichText::new("Region").strong());
