@@ -1101,11 +1101,15 @@ impl WorkerThread {
                     }
                     Err(error) => return failed(self, error),
                 };
-                for (&t, added) in chunk.iter().zip(logits.chunks(per_tile)) {
+                for ((&t, added), at) in chunk
+                    .iter()
+                    .zip(logits.chunks(per_tile))
+                    .zip(points.chunks(per_tile))
+                {
                     let relative: Vec<f32> = added
                         .iter()
-                        .zip(heat_grid::new_sample_positions(job.tiles[t], level))
-                        .map(|(l, p)| match region {
+                        .zip(at)
+                        .map(|(l, &p)| match region {
                             Some(r) if !r.contains(p) => HEAT_OUTSIDE_REGION,
                             _ => l - max_logit,
                         })
