@@ -190,24 +190,36 @@ impl Prediction {
         position_of: impl Fn(usize) -> Option<LatLon>,
     ) -> Self {
         let probabilities: Arc<[f32]> = softmax(logits).into();
-        let candidates = top_k(&probabilities, top_k_count)
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                Some(Candidate {
-                    rank: i + 1,
-                    gallery_index: r.gallery_index,
-                    position: position_of(r.gallery_index)?,
-                    probability: r.probability,
-                    refined: None,
-                })
-            })
-            .collect();
+        let candidates = ranked_candidates(&probabilities, top_k_count, None, position_of);
         Self {
             candidates,
             probabilities,
         }
     }
+}
+
+/// The `top_k_count` most probable points of `probabilities` as ranked candidates (rank 1
+/// first), leaving out points `position_of` does not know and, with `inside`, points outside.
+fn ranked_candidates(
+    probabilities: &[f32],
+    top_k_count: usize,
+    inside: Option<&[bool]>,
+    position_of: impl Fn(usize) -> Option<LatLon>,
+) -> Vec<Candidate> {
+    top_k(probabilities, top_k_count)
+        .into_iter()
+        .filter(|c| inside.is_none_or(|m| m.get(c.gallery_index).copied().unwrap_or(false)))
+        .enumerate()
+        .filter_map(|(i, c)| {
+            Some(Candidate {
+                rank: i + 1,
+                gallery_index: c.gallery_index,
+                position: position_of(c.gallery_index)?,
+                probability: c.probability,
+                refined: None,
+            })
+        })
+        .collect()
 }
 
 impl Prediction {
@@ -223,20 +235,12 @@ impl Prediction {
     ) -> Result<(Prediction, RegionConstraint), EmptyRegion> {
         let label = region.label();
         let r = renormalise(&self.probabilities, inside, &label)?;
-        let candidates = top_k(&r.probabilities, top_k_count.min(r.points_inside))
-            .into_iter()
-            .filter(|c| inside.get(c.gallery_index).copied().unwrap_or(false))
-            .enumerate()
-            .filter_map(|(i, c)| {
-                Some(Candidate {
-                    rank: i + 1,
-                    gallery_index: c.gallery_index,
-                    position: position_of(c.gallery_index)?,
-                    probability: c.probability,
-                    refined: None,
-                })
-            })
-            .collect();
+        let candidates = ranked_candidates(
+            &r.probabilities,
+            top_k_count.min(r.points_inside),
+            Some(inside),
+            position_of,
+        );
         let constraint = RegionConstraint {
             spec: region.spec(),
             label,
