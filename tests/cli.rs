@@ -969,17 +969,19 @@ fn the_app_worker_and_the_cli_locate_a_group_alike() {
                 want["probability"].as_f64().unwrap(),
                 epsilon = 1e-6
             );
+            // The refined point is a fitted peak, a continuous function of the scores, so the
+            // last bits of a differently batched encoder call move it by millimetres.
             let r = c.refined.expect("refined");
             let w = &want["refined"];
             approx::assert_abs_diff_eq!(
                 r.position.lat_deg,
                 w["position"]["lat_deg"].as_f64().unwrap(),
-                epsilon = 1e-9
+                epsilon = 1e-6
             );
             approx::assert_abs_diff_eq!(
                 r.position.lon_deg,
                 w["position"]["lon_deg"].as_f64().unwrap(),
-                epsilon = 1e-9
+                epsilon = 1e-6
             );
         }
     }

@@ -285,9 +285,6 @@ fn refined_points_match_pytorch() {
     };
     let cases = doc["cases"].as_array().unwrap();
     assert!(cases.len() >= 3);
-    // Logit differences above which a level's choice is decided: the similarities agree within
-    // 1e-4 (in practice ~1e-6), i.e. logits within ~1e-4 times the scale at worst.
-    const DECIDED_MARGIN: f64 = 2e-4;
     // Grid values: within 1e-4 but for a few points far east or west, where one ulp of
     // difference between PyTorch's vectorised sin/asin/cos/pow and the C library's in the
     // Equal Earth projection (6% of these points differ so; measured with the projection's
@@ -295,7 +292,7 @@ fn refined_points_match_pytorch() {
     // itself is only defined that finely in f32. Every value within 2e-4, 99% within 1e-4.
     let (mut values, mut within_1e4) = (0_usize, 0_usize);
     let mut worst_similarity = 0.0_f32;
-    let mut decided = 0;
+    let (mut worst_offset, mut worst_margin) = (0.0_f64, f64::INFINITY);
     for case in cases {
         let feature: Vec<f32> = case["feature"]
             .as_array()
@@ -337,29 +334,29 @@ fn refined_points_match_pytorch() {
         .unwrap();
         let want = &case["refined"];
         let at = lat_lon(&want["position"]);
-        // A level whose best two points are closer than float noise (the finest steps are
-        // 50 m, where the encoder is nearly flat) may pick either: both are equally good by
-        // the model. Where every level was decided by more than that, the points agree within
-        // 1e-4 degrees; otherwise they are within one final step and score the same.
+        // The last level's 50 m neighbours can score within float noise of each other (the
+        // recorded `margin`s go down to 0), but the answer is the fitted quadratic peak of all
+        // 81 scores, which that noise moves by metres: every case agrees within 1e-4 degrees.
         let min_margin = levels
             .iter()
             .map(|l| f64_of(&l["margin"]))
             .fold(f64::INFINITY, f64::min);
-        if min_margin > DECIDED_MARGIN {
-            decided += 1;
-            assert!(
-                (found.position.lat_deg - at.lat_deg).abs() < 1e-4
-                    && (found.position.lon_deg - at.lon_deg).abs() < 1e-4,
-                "refined {} vs PyTorch's {at} (start {start})",
-                found.position
-            );
-        } else {
-            assert!(
-                found.position.distance_km(&at) <= 0.05 * 1.5,
-                "refined {} vs PyTorch's {at}, a near-tie (margin {min_margin})",
-                found.position
-            );
-        }
+        worst_margin = worst_margin.min(min_margin);
+        let off = (found.position.lat_deg - at.lat_deg)
+            .abs()
+            .max((found.position.lon_deg - at.lon_deg).abs());
+        worst_offset = worst_offset.max(off);
+        assert!(
+            off < 1e-4,
+            "refined {} vs PyTorch's {at} (start {start}, smallest level margin {min_margin})",
+            found.position
+        );
+        // Both took the fitted peak (not a grid point), where PyTorch did.
+        assert_eq!(
+            found.points_scored,
+            RefineGrid::GEOCLIP.points_per_refinement() + 2,
+            "the fitted peak was not scored"
+        );
         approx::assert_abs_diff_eq!(
             f64::from(found.logit / scale),
             f64_of(&want["similarity"]),
@@ -370,15 +367,12 @@ fn refined_points_match_pytorch() {
     }
     eprintln!(
         "largest similarity difference from PyTorch: {worst_similarity:e}; {within_1e4} of \
-         {values} within 1e-4; {decided} of {} refined points decided at every level",
+         {values} within 1e-4; refined points within {worst_offset:e} degrees of PyTorch's in \
+         all {} cases (smallest level margin {worst_margin:e})",
         cases.len()
     );
     assert!(
         within_1e4 * 100 >= values * 99,
         "only {within_1e4} of {values} similarities within 1e-4"
-    );
-    assert!(
-        decided >= 2,
-        "too few cases decided at every level: {decided}"
     );
 }

@@ -11,6 +11,16 @@
 //! point's neighbours. Steps go 3.2 km, 800 m, 200 m, 50 m: four levels, 324 points per
 //! candidate, 1,620 for k = 5 (about 0.2 s at the full-size encoder's ~9-10K points/s).
 //!
+//! The last level's 81 scores then get a least-squares quadratic surface (in the grid's own
+//! row and column units), and the surface's peak is scored as one more point and taken if it
+//! is at least as good as the best grid point (within [`FIT_TOLERANCE`]). At 50 m the encoder
+//! is nearly flat (its finest Fourier periods are over 100 km on the ground), so two
+//! neighbouring grid points can score within float noise of each other and which one wins
+//! would depend on the last bit of a `sin`; the fitted peak does not: every one of the 81
+//! scores pulls on it, so noise of 1e-6 in a similarity moves it by metres, not by a step.
+//! That makes the answer a point between the grid points, reproducible across
+//! implementations, and 326 points scored per candidate.
+//!
 //! The grid is defined in degrees, deterministically, so that a Python copy
 //! (`tests/fixtures/make_refine_fixtures.py`) gives exactly the same points: latitude steps are
 //! `step_km / KM_PER_DEG_LAT`, longitude steps the same divided by `cos(centre latitude)`
@@ -86,6 +96,64 @@ impl RefineGrid {
     }
 }
 
+/// How much lower than the best grid point the fitted peak may score and still be taken, in
+/// logits: ten times the float noise between two implementations of the encoder (~1e-4), far
+/// under what a badly fitted surface loses (its peak then scores worse by whole steps of the
+/// grid's curvature).
+pub const FIT_TOLERANCE: f32 = 1e-3;
+
+/// The peak of the least-squares quadratic surface through one level's scores, in grid units
+/// from the level's centre: `(column, row)`, i.e. (east, north) in steps. `None` when the
+/// surface has no peak (not curved down in every direction), the peak lies outside the grid,
+/// or a score is not finite (outside a region).
+///
+/// The grid is a full `n x n` square of offsets `-h..=h` on each axis, so the regressors
+/// `1, x, y, x^2 - m, xy, y^2 - m` (with `m` the mean of `x^2`) are mutually orthogonal and
+/// each coefficient is one dot product over the sums of squares: no linear solve.
+pub fn fitted_peak(points_per_side: usize, logits: &[f32]) -> Option<(f64, f64)> {
+    let n = points_per_side;
+    if n < 3 || logits.len() != n * n || logits.iter().any(|l| !l.is_finite()) {
+        return None;
+    }
+    let h = (n / 2) as f64;
+    let offsets: Vec<f64> = (0..n).map(|k| k as f64 - h).collect();
+    let mean_sq = offsets.iter().map(|x| x * x).sum::<f64>() / n as f64;
+    let (mut sx, mut sy, mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (row, &y) in offsets.iter().enumerate() {
+        for (col, &x) in offsets.iter().enumerate() {
+            let l = f64::from(logits[row * n + col]);
+            sx += x * l;
+            sy += y * l;
+            sxy += x * y * l;
+            sxx += (x * x - mean_sq) * l;
+            syy += (y * y - mean_sq) * l;
+        }
+    }
+    let sum_sq: f64 = offsets.iter().map(|x| x * x).sum();
+    let sum_centred_sq4: f64 = offsets.iter().map(|x| (x * x - mean_sq).powi(2)).sum();
+    let nf = n as f64;
+    // Each regressor's squared norm over the whole grid.
+    let b_x = sx / (sum_sq * nf);
+    let b_y = sy / (sum_sq * nf);
+    let b_xy = sxy / (sum_sq * sum_sq);
+    let a_xx = sxx / (sum_centred_sq4 * nf);
+    let a_yy = syy / (sum_centred_sq4 * nf);
+    // Gradient zero: [2 a_xx, b_xy; b_xy, 2 a_yy] [x; y] = -[b_x; b_y].
+    let det = 4.0 * a_xx * a_yy - b_xy * b_xy;
+    // Curvature under rounding error of the sums (a flat surface) is no peak either.
+    let largest = logits
+        .iter()
+        .map(|l| f64::from(l.abs()))
+        .fold(0.0, f64::max);
+    let flat = 1e-9 * (1.0 + largest);
+    if a_xx >= -flat || a_yy >= -flat || det <= flat * flat {
+        return None;
+    }
+    let x = (-b_x * 2.0 * a_yy + b_xy * b_y) / det;
+    let y = (-b_y * 2.0 * a_xx + b_xy * b_x) / det;
+    (x.abs() <= h && y.abs() <= h).then_some((x, y))
+}
+
 /// A longitude wrapped into [-180, 180).
 pub fn wrap_lon(lon_deg: f64) -> f64 {
     let wrapped = (lon_deg + 180.0).rem_euclid(360.0) - 180.0;
@@ -104,7 +172,8 @@ pub struct Refined {
 
 /// Searches `grid` around `start`, coarse to fine: each level's grid is centred on the best
 /// point so far (the start first; the start itself is scored too, so the answer is never
-/// worse than it). `score` returns one logit per point, in order.
+/// worse than it), and the last level's fitted peak is taken where it scores as well as the
+/// best grid point (see the module docs). `score` returns one logit per point, in order.
 pub fn refine<E>(
     start: LatLon,
     grid: &RefineGrid,
@@ -119,10 +188,13 @@ pub fn refine<E>(
         logit: start_logit,
         points_scored: 1,
     };
-    for step in grid.steps_km() {
-        let points = grid.level_points(best.position, step);
+    let steps = grid.steps_km();
+    for (level, &step) in steps.iter().enumerate() {
+        let centre = best.position;
+        let points = grid.level_points(centre, step);
         let logits = score(&points)?;
         best.points_scored += points.len();
+        let grid_best = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         // The first maximum wins; the centre only moves for a strictly better point.
         let mut level_best: Option<(usize, f32)> = None;
         for (i, &l) in logits.iter().enumerate().take(points.len()) {
@@ -136,8 +208,47 @@ pub fn refine<E>(
             best.position = points[i];
             best.logit = l;
         }
+        if level + 1 == steps.len()
+            && let Some(peak) = fitted_point(grid, centre, step, &points, &logits)
+        {
+            let peak_logit = score(&[peak])?
+                .first()
+                .copied()
+                .unwrap_or(f32::NEG_INFINITY);
+            best.points_scored += 1;
+            if peak_logit >= grid_best - FIT_TOLERANCE && peak_logit >= start_logit {
+                best.position = peak;
+                best.logit = peak_logit;
+            }
+        }
     }
     Ok(best)
+}
+
+/// The fitted peak of one level as a position, or `None` where the level's grid is not the
+/// regular square the fit assumes (clamped at a pole, or its longitude step capped).
+fn fitted_point(
+    grid: &RefineGrid,
+    centre: LatLon,
+    step_km: f64,
+    points: &[LatLon],
+    logits: &[f32],
+) -> Option<LatLon> {
+    let n = grid.points_per_side.max(3);
+    let half = (n / 2) as f64;
+    let lat_step = step_km / KM_PER_DEG_LAT;
+    let lon_step = lat_step / centre.lat_deg.to_radians().cos().max(1e-12);
+    let regular = lon_step <= 360.0 / (n - 1) as f64
+        && (centre.lat_deg - half * lat_step) > -90.0
+        && (centre.lat_deg + half * lat_step) < 90.0;
+    if !regular || points.len() != n * n {
+        return None;
+    }
+    let (east, north) = fitted_peak(n, logits)?;
+    Some(LatLon::new(
+        centre.lat_deg + north * lat_step,
+        wrap_lon(centre.lon_deg + east * lon_step),
+    ))
 }
 
 #[cfg(test)]
@@ -177,7 +288,7 @@ mod tests {
             peak
         );
         assert!(found.logit > -1e-3);
-        assert_eq!(found.points_scored, 325);
+        assert_eq!(found.points_scored, 326);
     }
 
     #[test]
@@ -254,6 +365,57 @@ mod tests {
             found.position.distance_km(&peak) < 1.0,
             "{}",
             found.position
+        );
+    }
+
+    #[test]
+    fn fitted_peak_recovers_a_quadratic_between_grid_points() {
+        // l = -(x - 1.3)^2 - 2 (y + 0.4)^2 + 0.5 (x - 1.3)(y + 0.4), curved down everywhere.
+        let f = |x: f64, y: f64| {
+            let (u, v) = (x - 1.3, y + 0.4);
+            (-(u * u) - 2.0 * v * v + 0.5 * u * v) as f32
+        };
+        let logits: Vec<f32> = (-4..=4)
+            .flat_map(|row| (-4..=4).map(move |col| f(f64::from(col), f64::from(row))))
+            .collect();
+        let (x, y) = fitted_peak(9, &logits).unwrap();
+        approx::assert_abs_diff_eq!(x, 1.3, epsilon = 1e-5);
+        approx::assert_abs_diff_eq!(y, -0.4, epsilon = 1e-5);
+        // A saddle, a plane, a peak off the grid and a masked score have no peak to take.
+        let saddle: Vec<f32> = (-4..=4)
+            .flat_map(|r: i32| (-4..=4).map(move |c: i32| (c * c - r * r) as f32))
+            .collect();
+        assert_eq!(fitted_peak(9, &saddle), None);
+        assert_eq!(fitted_peak(9, &[1.0; 81]), None);
+        let far: Vec<f32> = (-4..=4)
+            .flat_map(|r: i32| (-4..=4).map(move |c: i32| -((c - 9) * (c - 9) + r * r) as f32))
+            .collect();
+        assert_eq!(fitted_peak(9, &far), None);
+        let mut masked = logits.clone();
+        masked[3] = f32::NEG_INFINITY;
+        assert_eq!(fitted_peak(9, &masked), None);
+    }
+
+    #[test]
+    fn the_fitted_peak_is_stable_under_float_noise() {
+        // A near-flat peak between grid points, as the encoder is at 50 m: noise of 1e-4 in the
+        // scores (the difference between two implementations) moves the argmax between
+        // neighbours but the fitted peak by a small fraction of a step.
+        let f = |x: f64, y: f64| (-2e-4 * ((x - 0.5).powi(2) + (y - 0.5).powi(2))) as f32;
+        let clean: Vec<f32> = (-4..=4)
+            .flat_map(|r| (-4..=4).map(move |c| f(f64::from(c), f64::from(r))))
+            .collect();
+        let noisy: Vec<f32> = clean
+            .iter()
+            .enumerate()
+            .map(|(i, l)| l + if i % 3 == 0 { 1e-4 } else { -1e-4 } * ((i % 7) as f32 / 7.0))
+            .collect();
+        let (x0, y0) = fitted_peak(9, &clean).unwrap();
+        let (x1, y1) = fitted_peak(9, &noisy).unwrap();
+        assert!((x0 - 0.5).abs() < 1e-3 && (y0 - 0.5).abs() < 1e-3);
+        assert!(
+            (x1 - x0).abs() < 0.3 && (y1 - y0).abs() < 0.3,
+            "{x1} {y1} vs {x0} {y0}"
         );
     }
 
