@@ -471,6 +471,94 @@ impl Decision {
     }
 }
 
+/// Where a photo's location came from (issue 12): every location the store, the exports, the
+/// XMP provenance and the app's badges carry says which of these it is. Only [`Origin::Estimate`]
+/// and [`Origin::Trip`] are estimates from pixels; a track or a neighbouring photo's GPS is
+/// measured, and a position placed by hand is the user's.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Origin {
+    /// GeoCLIP's answer for this photo alone (its top candidate, or one a person accepted).
+    Estimate,
+    /// The trip posterior: this photo's GeoCLIP probabilities combined with its neighbours' in
+    /// capture time under a travel model (`locate --trip`). `single_photo` is the answer the
+    /// photo alone gives, kept beside it.
+    Trip {
+        max_speed_kmh: f64,
+        single_photo: LatLon,
+    },
+    /// Interpolated on a GPS track at the photo's capture time plus `offset_secs` (the camera
+    /// clock's correction, seconds added to the photo's time). `track` is the track file's
+    /// name (no folder), `altitude_m` the track's altitude there when it has one.
+    Track {
+        track: String,
+        offset_secs: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        altitude_m: Option<f64>,
+    },
+    /// Interpolated by capture time from photos of the same set with their own GPS fix:
+    /// `photo` is the nearer one's file name, `seconds` how far apart in time they were taken.
+    Neighbour { photo: String, seconds: f64 },
+    /// Placed by hand.
+    Hand,
+}
+
+impl Origin {
+    /// The short name exports and sidecars write (`estimate`, `trip`, `track`, `neighbour`,
+    /// `hand`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Estimate => "estimate",
+            Self::Trip { .. } => "trip",
+            Self::Track { .. } => "track",
+            Self::Neighbour { .. } => "neighbour",
+            Self::Hand => "hand",
+        }
+    }
+
+    /// Whether the location is an estimate from the photo's pixels (GeoCLIP, alone or as a
+    /// trip), as opposed to a measured GPS fix or the user's hand.
+    pub fn is_from_pixels(&self) -> bool {
+        matches!(self, Self::Estimate | Self::Trip { .. })
+    }
+
+    /// One line for people: `track holiday.gpx, clock +1:00:00`, `neighbour IMG_0042.jpg,
+    /// 37 s away`, `trip posterior (up to 120 km/h)`, `single-photo estimate`, `placed by hand`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Estimate => "single-photo estimate".to_owned(),
+            Self::Trip { max_speed_kmh, .. } => {
+                format!("trip posterior (up to {max_speed_kmh:.0} km/h)")
+            }
+            Self::Track {
+                track, offset_secs, ..
+            } => format!("track {track}, clock {}", format_offset(*offset_secs)),
+            Self::Neighbour { photo, seconds } => {
+                format!("neighbour {photo}, {:.0} s away", seconds.abs())
+            }
+            Self::Hand => "placed by hand".to_owned(),
+        }
+    }
+}
+
+/// A clock offset as `+H:MM:SS` (whole seconds; fractions as `+H:MM:SS.s`), the form
+/// `geotag --offset` reads and exiftool's `-geosync` writes.
+pub fn format_offset(offset_secs: f64) -> String {
+    let sign = if offset_secs < 0.0 { '-' } else { '+' };
+    let total = offset_secs.abs();
+    let whole = total.trunc() as u64;
+    let (h, m, s) = (whole / 3600, (whole / 60) % 60, whole % 60);
+    let frac = total - whole as f64;
+    if frac >= 0.05 {
+        format!(
+            "{sign}{h}:{m:02}:{s:02}.{}",
+            (frac * 10.0).round().min(9.0) as u8
+        )
+    } else {
+        format!("{sign}{h}:{m:02}:{s:02}")
+    }
+}
+
 /// What a file's first bytes say it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PhotoFormat {
@@ -573,6 +661,44 @@ impl PhotoFormat {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn origins_say_what_they_are() {
+        use super::{LatLon, Origin, format_offset};
+        let track = Origin::Track {
+            track: "day1.gpx".into(),
+            offset_secs: 3600.0,
+            altitude_m: Some(12.5),
+        };
+        assert_eq!(track.describe(), "track day1.gpx, clock +1:00:00");
+        assert!(!track.is_from_pixels());
+        assert!(!Origin::Hand.is_from_pixels());
+        let trip = Origin::Trip {
+            max_speed_kmh: 120.0,
+            single_photo: LatLon::new(1.0, 2.0),
+        };
+        assert!(trip.is_from_pixels() && Origin::Estimate.is_from_pixels());
+        assert_eq!(
+            Origin::Neighbour {
+                photo: "IMG_1.jpg".into(),
+                seconds: -37.2
+            }
+            .describe(),
+            "neighbour IMG_1.jpg, 37 s away"
+        );
+        assert_eq!(format_offset(-37.0), "-0:00:37");
+        assert_eq!(format_offset(5025.5), "+1:23:45.5");
+        // Tagged JSON, as the store and the exports keep it.
+        let json = serde_json::to_string(&track).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"track","track":"day1.gpx","offset_secs":3600.0,"altitude_m":12.5}"#
+        );
+        assert_eq!(serde_json::from_str::<Origin>(&json).unwrap(), track);
+        assert_eq!(
+            serde_json::from_str::<Origin>(r#"{"kind":"estimate"}"#).unwrap(),
+            Origin::Estimate
+        );
+    }
 
     #[test]
     fn within_reranks_inside_and_keeps_the_share() {

@@ -29,7 +29,9 @@ pub use paths::{PathStyle, PathText, PhotoPaths};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Candidate, PointKind, Prediction, Provenance, RefinedPoint, RegionConstraint};
+use crate::domain::{
+    Candidate, Origin, PointKind, Prediction, Provenance, RefinedPoint, RegionConstraint,
+};
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, Place, check_claim, nearest_place};
 
 /// Our XML namespace (GPX extensions and XMP sidecars).
@@ -238,6 +240,15 @@ pub struct ExportRecord {
     /// with the share of the model's belief inside; candidates then come from inside only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<RegionConstraint>,
+    /// Where `location` came from (issue 12): [`ExportRecord::new`] sets
+    /// [`Origin::Estimate`] for a candidate (accepted or not) and [`Origin::Hand`] for an
+    /// accepted location that is no candidate; a track, a neighbour or a trip sets its own.
+    #[serde(default = "default_origin")]
+    pub origin: Origin,
+}
+
+fn default_origin() -> Origin {
+    Origin::Estimate
 }
 
 impl ExportRecord {
@@ -334,6 +345,11 @@ impl ExportRecord {
             iptc_location: false,
             group: Vec::new(),
             within: None,
+            origin: if location_source == LocationSource::Accepted && location_kind.is_none() {
+                Origin::Hand
+            } else {
+                Origin::Estimate
+            },
         })
     }
 
