@@ -2,9 +2,14 @@
 //! ends (CRLF, [`CSV_LINE_END`], on every system: what Excel and RFC 4180 expect; a line break
 //! inside a quoted field is kept as it is), a header row, latitude before longitude (named `lat_deg`, `lon_deg`). The photo's path is in
 //! `photo`, and its exact bytes in `photo_bytes_hex` when it isn't plain text (see
-//! [`super::paths`]; empty otherwise).
+//! [`super::paths`]; empty otherwise). `is_estimate` is `true` only for an estimate from the
+//! photo's pixels; `origin` and the columns after it say where the location came from
+//! (appended at the end, so the older columns keep their places).
 
-use super::{ExportFormat, ExportPoint, ExportRecord, PhotoPaths, PointSet, points};
+use super::{
+    ExportFormat, ExportPoint, ExportRecord, OriginField, PhotoPaths, PointSet, origin_fields,
+    points,
+};
 
 /// The header row's columns.
 pub const CSV_COLUMNS: &[&str] = &[
@@ -43,6 +48,20 @@ pub const CSV_COLUMNS: &[&str] = &[
     "point_kind",
     "refined_similarity",
     "group_size",
+    // Where the location came from (issue 12; appended, so older readers keep their columns):
+    // `estimate`, `trip`, `track`, `neighbour` or `hand`, one line for people, then the
+    // details of its kind (see `OriginField`), empty where they don't apply.
+    "origin",
+    "origin_detail",
+    "track",
+    "clock_offset",
+    "clock_offset_secs",
+    "altitude_m",
+    "neighbour_photo",
+    "neighbour_seconds",
+    "trip_max_speed_kmh",
+    "single_photo_lat_deg",
+    "single_photo_lon_deg",
 ];
 
 /// The end of every CSV row geoloupe writes (exports and `locate --format csv`), on every system.
@@ -63,7 +82,16 @@ fn row(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Vec<String> {
     let c = point.candidate;
     let place = point.place;
     let claim = r.claim.as_ref();
-    vec![
+    let origin = point.origin();
+    let details = origin_fields(origin);
+    let detail = |field: OriginField| {
+        details
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let mut fields = vec![
         point.name.clone(),
         photo.text,
         photo.bytes_hex.unwrap_or_default(),
@@ -103,7 +131,7 @@ fn row(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Vec<String> {
         claim
             .map(|k| format!("{:.6}", k.probability_within_200_km))
             .unwrap_or_default(),
-        "true".to_owned(),
+        point.is_estimate().to_string(),
         r.provenance.model.clone(),
         r.provenance.backbone.clone(),
         r.provenance.weights_sha256.clone(),
@@ -128,7 +156,11 @@ fn row(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Vec<String> {
         } else {
             r.group.len().to_string()
         },
-    ]
+        origin.as_str().to_owned(),
+        origin.describe(),
+    ];
+    fields.extend(OriginField::ALL.into_iter().map(detail));
+    fields
 }
 
 /// The CSV document for `records` (header + one row per point, [`CSV_LINE_END`] line ends), with the
@@ -190,16 +222,16 @@ mod tests {
         let records = [record(None), record(Some(LatLon::new(10.0, 20.0)))];
         let csv = render_csv(&records, PointSet::Chosen);
         let lines: Vec<&str> = csv.lines().collect();
-        assert!(lines[0].ends_with(
-            ",within,within_share_inside,review,point_kind,refined_similarity,group_size"
+        assert!(lines[0].contains(
+            ",within,within_share_inside,review,point_kind,refined_similarity,group_size,origin,"
         ));
         // The top-1 is a gallery point; the accepted location was placed by the user; no
         // region.
         assert!(
-            lines[1].ends_with(",,,estimate (unreviewed),gallery,,"),
+            lines[1].contains(",,,estimate (unreviewed),gallery,,,estimate,"),
             "{csv}"
         );
-        assert!(lines[2].ends_with(",,,accepted,,,"), "{csv}");
+        assert!(lines[2].contains(",,,accepted,,,,hand,"), "{csv}");
         let gpx = super::super::gpx::render_gpx(&records, PointSet::Chosen);
         assert!(gpx.contains(":review>estimate (unreviewed)</"), "{gpx}");
         assert!(gpx.contains(":review>accepted</"), "{gpx}");
@@ -292,10 +324,10 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3, "{csv}");
         assert!(lines[1].contains(",21.99000000,-159.35000000,"), "{csv}");
-        assert!(lines[1].ends_with(",refined,0.250000,"), "{csv}");
+        assert!(lines[1].contains(",refined,0.250000,,estimate,"), "{csv}");
         assert!(lines[2].starts_with("a.jpg #1,"), "{csv}");
         assert!(lines[2].contains(",21.97000000,-159.37000000,"), "{csv}");
-        assert!(lines[2].ends_with(",gallery,,"), "{csv}");
+        assert!(lines[2].contains(",gallery,,,estimate,"), "{csv}");
         let gpx = super::super::gpx::render_gpx(&records, PointSet::Chosen);
         assert!(gpx.contains(":pointKind>refined</"), "{gpx}");
         assert!(gpx.contains(":refinedSimilarity>0.250000</"), "{gpx}");

@@ -17,6 +17,14 @@
 //!   how far off it may be: other tools show them, and geoloupe reads its own write back as an
 //!   estimate ([`crate::library::exif::ExifInfo::gps_estimate`]), never as a measured fix, so a
 //!   claim check doesn't compare the estimate with itself and a later write may replace it.
+//!   Only an estimate from the photo's pixels is marked so ([`crate::domain::Origin`]:
+//!   GeoCLIP's answer alone, or a trip posterior, whose method text names the trip's top speed
+//!   and the single-photo answer). A position from a GPS track, from a neighbouring photo's
+//!   fix or placed by hand is written as a position of the photo's own: its method text says
+//!   where it came from (`geoloupe track (day1.gpx, clock +1:00:00)`, see [`gps_method`];
+//!   UTF-16 with EXIF's `UNICODE` code when a name isn't ASCII), no uncertainty, and a track's
+//!   altitude as `GPSAltitude`/`GPSAltitudeRef` (replacing an earlier one; a track without
+//!   altitude drops it).
 //!   `GPSDOP` is not used: it is a dimensionless dilution of precision describing the
 //!   satellites' geometry, not a distance. EXIF 2.32 lists `GPS`, `CELLID`, `WLAN` and
 //!   `MANUAL` as the method names and `exiftool -validate` warns about any other; none of them
@@ -46,14 +54,120 @@ use std::path::{Path, PathBuf};
 use sha2::Digest as _;
 
 use super::{
-    ExportCandidate, ExportError, ExportRecord, PlannedWrite, SkipReason, WriteAction, parent_dir,
-    write_atomic_with,
+    ExportCandidate, ExportError, ExportRecord, PlannedWrite, SkipReason, WriteAction,
+    origin_altitude_m, origin_source, parent_dir, write_atomic_with,
 };
+use crate::domain::{Origin, format_offset};
 use crate::geo::LatLon;
 
 /// The `GPSProcessingMethod` text of geoloupe's estimates (starts with
 /// [`crate::library::exif::ESTIMATE_METHOD_PREFIX`], which is how they are recognised).
 pub const ESTIMATE_METHOD: &str = "geoloupe estimate (GeoCLIP)";
+/// What a write puts into the GPS IFD besides the position: how it was found
+/// (`GPSProcessingMethod`), how far off it may be (`GPSHPositioningError`) and its altitude.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpsMarking {
+    /// The `GPSProcessingMethod` text ([`gps_method`]).
+    pub method: String,
+    /// `GPSHPositioningError` in metres, when known (an estimate's spread: see
+    /// [`error_radius_m`]).
+    pub error_radius_m: Option<f64>,
+    /// What happens to `GPSAltitude` and `GPSAltitudeRef`.
+    pub altitude: AltitudeWrite,
+}
+
+/// What a write does with the GPS altitude.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AltitudeWrite {
+    /// An existing altitude is carried over (a position from pixels says nothing about it).
+    Keep,
+    /// Written, metres above (negative: below) sea level, replacing an existing one.
+    Set(f64),
+    /// An existing altitude is dropped (a track without altitude: the old one belonged to
+    /// another position, and `exiftool -geotag` drops it too).
+    Remove,
+}
+
+impl GpsMarking {
+    /// geoloupe's single-photo estimate ([`ESTIMATE_METHOD`]), keeping an existing altitude.
+    pub fn estimate(error_radius_m: Option<f64>) -> Self {
+        Self {
+            method: ESTIMATE_METHOD.to_owned(),
+            error_radius_m,
+            altitude: AltitudeWrite::Keep,
+        }
+    }
+
+    /// The marking of `record`'s location, from its [`Origin`]: an estimate from pixels is
+    /// marked as one with its uncertainty ([`record_error_radius_m`]); a track's or a
+    /// neighbouring photo's position, or one placed by hand, is written as a measured
+    /// position (no estimate marking, no uncertainty), a track's with its altitude.
+    pub fn for_record(record: &ExportRecord) -> Self {
+        Self {
+            method: gps_method(&record.origin),
+            error_radius_m: record_error_radius_m(record),
+            altitude: match &record.origin {
+                Origin::Track { .. } => match origin_altitude_m(&record.origin) {
+                    Some(altitude) => AltitudeWrite::Set(altitude),
+                    None => AltitudeWrite::Remove,
+                },
+                _ => AltitudeWrite::Keep,
+            },
+        }
+    }
+}
+
+/// The `GPSProcessingMethod` text for a location from `origin`. An estimate from pixels starts
+/// with [`crate::library::exif::ESTIMATE_METHOD_PREFIX`] (so geoloupe reads it back as its
+/// estimate): [`ESTIMATE_METHOD`], or `geoloupe estimate (GeoCLIP trip posterior, up to 120
+/// km/h; single photo 48.85660000, 2.35220000)`. Any other says what it is and is read back as
+/// a position of the photo's own: `geoloupe track (day1.gpx, clock +1:00:00)`, `geoloupe
+/// neighbour (IMG_0042.jpg, 37 s away)`, `geoloupe hand (placed by hand)`.
+pub fn gps_method(origin: &Origin) -> String {
+    match origin {
+        Origin::Estimate => ESTIMATE_METHOD.to_owned(),
+        Origin::Trip {
+            max_speed_kmh,
+            single_photo,
+        } => format!(
+            "{} (GeoCLIP trip posterior, up to {max_speed_kmh:.0} km/h; single photo {:.8}, {:.8})",
+            crate::library::exif::ESTIMATE_METHOD_PREFIX,
+            single_photo.lat_deg,
+            single_photo.lon_deg
+        ),
+        Origin::Track {
+            track, offset_secs, ..
+        } => format!(
+            "{} ({track}, clock {})",
+            origin_source(origin),
+            format_offset(*offset_secs)
+        ),
+        Origin::Neighbour { photo, seconds } => format!(
+            "{} ({photo}, {:.0} s away)",
+            origin_source(origin),
+            seconds.abs()
+        ),
+        Origin::Hand => format!("{} (placed by hand)", origin_source(origin)),
+    }
+}
+
+/// `GPSProcessingMethod`'s bytes: EXIF's 8-byte character code, then the text: `ASCII` when
+/// it is, else `UNICODE` as UTF-16 in the block's byte order (a track or photo name with
+/// accents), as exiftool writes and reads it.
+fn method_bytes(text: &str, e: Endian) -> Vec<u8> {
+    if text.is_ascii() {
+        let mut out = ASCII_CODE.to_vec();
+        out.extend_from_slice(text.as_bytes());
+        out
+    } else {
+        let mut out = UNICODE_CODE.to_vec();
+        for unit in text.encode_utf16() {
+            e.put_u16(&mut out, unit);
+        }
+        out
+    }
+}
+
 /// The smallest uncertainty radius [`error_radius_m`] gives: GeoCLIP's answers are points of
 /// its gallery, never finer than about a kilometre.
 pub const MIN_ERROR_RADIUS_M: f64 = 1000.0;
@@ -61,6 +175,8 @@ pub const MIN_ERROR_RADIUS_M: f64 = 1000.0;
 const EXIF_HEADER: &[u8; 6] = b"Exif\0\0";
 /// EXIF's character code for ASCII text in an `UNDEFINED` value.
 const ASCII_CODE: &[u8; 8] = b"ASCII\0\0\0";
+/// EXIF's character code for UTF-16 (UCS-2) text, in the TIFF's byte order.
+const UNICODE_CODE: &[u8; 8] = b"UNICODE\0";
 const TAG_GPS_IFD: u16 = 0x8825;
 const TAG_X_RESOLUTION: u16 = 0x011A;
 const TAG_Y_RESOLUTION: u16 = 0x011B;
@@ -71,6 +187,8 @@ const TAG_GPS_LATITUDE_REF: u16 = 0x0001;
 const TAG_GPS_LATITUDE: u16 = 0x0002;
 const TAG_GPS_LONGITUDE_REF: u16 = 0x0003;
 const TAG_GPS_LONGITUDE: u16 = 0x0004;
+const TAG_GPS_ALTITUDE_REF: u16 = 0x0005;
+const TAG_GPS_ALTITUDE: u16 = 0x0006;
 const TAG_GPS_MAP_DATUM: u16 = 0x0012;
 const TAG_GPS_PROCESSING_METHOD: u16 = 0x001B;
 const TAG_GPS_H_POSITIONING_ERROR: u16 = 0x001F;
@@ -318,8 +436,9 @@ fn error_rational(error_radius_m: f64) -> Result<(u32, u32), String> {
 fn tiff_with_gps(
     tiff: Option<&[u8]>,
     position: LatLon,
-    error_radius_m: Option<f64>,
+    marking: &GpsMarking,
 ) -> Result<Vec<u8>, String> {
+    let error_radius_m = marking.error_radius_m;
     let e;
     let (mut out, mut ifd0, ifd0_next, old_gps) = match tiff {
         None => {
@@ -371,9 +490,13 @@ fn tiff_with_gps(
         }
     };
     // The GPS IFD: other tools' GPS tags kept, ours (and an old fix's quality) replaced.
+    let replaces_altitude = marking.altitude != AltitudeWrite::Keep;
     let mut gps: Vec<(u16, NewEntry)> = old_gps
         .into_iter()
         .filter(|(t, _)| !REPLACED_GPS_TAGS.contains(t))
+        .filter(|(t, _)| {
+            !(replaces_altitude && matches!(*t, TAG_GPS_ALTITUDE_REF | TAG_GPS_ALTITUDE))
+        })
         .map(|(t, raw)| (t, NewEntry::Kept(raw)))
         .collect();
     let reference = |letter: u8| NewEntry::Inline {
@@ -388,8 +511,7 @@ fn tiff_with_gps(
     };
     let lat_ref = if position.lat_deg < 0.0 { b'S' } else { b'N' };
     let lon_ref = if position.lon_deg < 0.0 { b'W' } else { b'E' };
-    let mut method = ASCII_CODE.to_vec();
-    method.extend_from_slice(ESTIMATE_METHOD.as_bytes());
+    let method = method_bytes(&marking.method, e);
     let method_count = u32::try_from(method.len()).map_err(|_| "method text too long")?;
     gps.extend([
         (
@@ -421,6 +543,30 @@ fn tiff_with_gps(
             },
         ),
     ]);
+    if let AltitudeWrite::Set(altitude_m) = marking.altitude {
+        if !altitude_m.is_finite() || altitude_m.abs() > f64::from(u32::MAX) / 1000.0 {
+            return Err(format!("invalid altitude {altitude_m} m"));
+        }
+        // Millimetre steps; 0 above sea level, 1 below.
+        let millimetres = (altitude_m.abs() * 1000.0).round() as u32;
+        let below = u8::from(altitude_m < 0.0 && millimetres > 0);
+        gps.push((
+            TAG_GPS_ALTITUDE_REF,
+            NewEntry::Inline {
+                kind: TYPE_BYTE,
+                count: 1,
+                value: [below, 0, 0, 0],
+            },
+        ));
+        gps.push((
+            TAG_GPS_ALTITUDE,
+            NewEntry::Data {
+                kind: TYPE_RATIONAL,
+                count: 1,
+                bytes: e.rationals(&[(millimetres, 1000)]),
+            },
+        ));
+    }
     if let Some(radius) = error_radius_m {
         gps.push((
             TAG_GPS_H_POSITIONING_ERROR,
@@ -455,6 +601,16 @@ pub fn set_gps_in_jpeg(
     position: LatLon,
     error_radius_m: Option<f64>,
 ) -> Result<Vec<u8>, String> {
+    set_marked_gps_in_jpeg(bytes, position, &GpsMarking::estimate(error_radius_m))
+}
+
+/// [`set_gps_in_jpeg`] with the position marked as `marking` says (an estimate, a track's
+/// position with its altitude, ...).
+pub fn set_marked_gps_in_jpeg(
+    bytes: &[u8],
+    position: LatLon,
+    marking: &GpsMarking,
+) -> Result<Vec<u8>, String> {
     if !position.is_valid() {
         return Err(format!("invalid location {position:?}"));
     }
@@ -474,7 +630,7 @@ pub fn set_gps_in_jpeg(
             (None, (at, at))
         }
     };
-    let new_tiff = tiff_with_gps(tiff, position, error_radius_m)?;
+    let new_tiff = tiff_with_gps(tiff, position, marking)?;
     let length = 2 + EXIF_HEADER.len() + new_tiff.len();
     let length = u16::try_from(length)
         .map_err(|_| "the EXIF block would exceed the 64 KB a JPEG segment can hold".to_string())?;
@@ -517,9 +673,13 @@ pub fn error_radius_m(center: LatLon, candidates: &[ExportCandidate]) -> Option<
 }
 
 /// The uncertainty written with `record`'s location: [`error_radius_m`] around it when it is
-/// one of the candidates (the top-1, or an accepted candidate); `None` for a location the user
-/// placed by hand, whose accuracy the model can't tell.
+/// an estimate from pixels at one of the candidates (the top-1, or an accepted candidate);
+/// `None` for a location the user placed by hand, whose accuracy the model can't tell, and for
+/// a track's or a neighbouring photo's position, which the candidates say nothing about.
 pub fn record_error_radius_m(record: &ExportRecord) -> Option<f64> {
+    if !record.origin.is_from_pixels() {
+        return None;
+    }
     record.chosen_candidate()?;
     error_radius_m(record.location, &record.candidates)
 }
@@ -908,14 +1068,25 @@ fn planned(record: &ExportRecord) -> PlannedWrite {
     if let Some(reason) = skip {
         return PlannedWrite::skip(record.path.clone(), reason);
     }
-    let error = record_error_radius_m(record)
-        .map(|m| format!(", ±{:.0} km", m / 1000.0))
-        .unwrap_or_default();
+    let marking = GpsMarking::for_record(record);
+    let marked = if record.origin.is_from_pixels() {
+        let error = marking
+            .error_radius_m
+            .map(|m| format!(", ±{:.0} km", m / 1000.0))
+            .unwrap_or_default();
+        format!("marked as an estimate{error}")
+    } else {
+        let altitude = match marking.altitude {
+            AltitudeWrite::Set(m) => format!(", altitude {m:.1} m"),
+            _ => String::new(),
+        };
+        format!("from {}{altitude}", record.origin.describe())
+    };
     PlannedWrite {
         path: record.path.clone(),
         action: WriteAction::UpdateExifGps,
         detail: format!(
-            "GPS {:.6}, {:.6} ({}), marked as an estimate{error}; original backed up",
+            "GPS {:.6}, {:.6} ({}), {marked}; original backed up",
             record.location.lat_deg,
             record.location.lon_deg,
             record.location_source.review_label()
@@ -947,12 +1118,40 @@ pub fn write_exif_gps(
     })
 }
 
+/// [`write_exif_gps`] with the position marked as `marking` says ([`GpsMarking::for_record`]).
+pub fn write_marked_exif_gps(
+    photo: &Path,
+    position: LatLon,
+    marking: &GpsMarking,
+    backups: &BackupStore,
+) -> Result<PathBuf, ExportError> {
+    write_marked_with(photo, position, marking, backups, |w, bytes| {
+        w.write_all(bytes)
+    })
+}
+
 /// [`write_exif_gps`] with the final write done by `write` (which gets the temporary file and
 /// the new bytes): tests inject a writer that fails half-way. Returns the backup's path.
 pub fn write_exif_gps_with(
     photo: &Path,
     position: LatLon,
     error_radius_m: Option<f64>,
+    backups: &BackupStore,
+    write: impl FnOnce(&mut dyn Write, &[u8]) -> std::io::Result<()>,
+) -> Result<PathBuf, ExportError> {
+    write_marked_with(
+        photo,
+        position,
+        &GpsMarking::estimate(error_radius_m),
+        backups,
+        write,
+    )
+}
+
+fn write_marked_with(
+    photo: &Path,
+    position: LatLon,
+    marking: &GpsMarking,
     backups: &BackupStore,
     write: impl FnOnce(&mut dyn Write, &[u8]) -> std::io::Result<()>,
 ) -> Result<PathBuf, ExportError> {
@@ -971,7 +1170,7 @@ pub fn write_exif_gps_with(
             path: target,
         });
     }
-    let updated = set_gps_in_jpeg(&bytes, position, error_radius_m).map_err(|reason| {
+    let updated = set_marked_gps_in_jpeg(&bytes, position, marking).map_err(|reason| {
         ExportError::BadExif {
             reason,
             path: target.clone(),
@@ -998,7 +1197,7 @@ pub fn write_exif_gps_with(
 }
 
 /// Writes every record's location into its JPEG as [`plan_exif_writes`] lists them (skips
-/// included), with the uncertainty of [`record_error_radius_m`]; one result per record (a
+/// included), marked as its origin says ([`GpsMarking::for_record`]); one result per record (a
 /// failure doesn't stop the others).
 pub fn write_exif_gps_all(
     records: &[ExportRecord],
@@ -1011,12 +1210,12 @@ pub fn write_exif_gps_all(
             if plan.action.is_skip() {
                 return Ok(plan);
             }
-            write_exif_gps(&r.path, r.location, record_error_radius_m(r), backups).map(|_| {
-                PlannedWrite {
+            write_marked_exif_gps(&r.path, r.location, &GpsMarking::for_record(r), backups).map(
+                |_| PlannedWrite {
                     action: WriteAction::UpdatedExifGps,
                     ..plan
-                }
-            })
+                },
+            )
         })
         .collect()
 }
@@ -1089,6 +1288,95 @@ mod tests {
         assert_eq!(info.gps_estimate.unwrap().error_m, None);
         assert_eq!(info.taken_at, fix.taken_at);
         assert_eq!(info.orientation, fix.orientation);
+    }
+
+    /// Only estimates from pixels are marked as estimates (and read back as geoloupe's
+    /// estimate); a track's, a neighbour's or a hand-placed position reads back as the
+    /// photo's own GPS, a track's with its altitude, replacing an older one.
+    #[test]
+    fn each_origin_is_marked_as_what_it_is() {
+        let jpeg = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/gps.jpg"),
+        )
+        .unwrap();
+        let path = Path::new("gps.jpg");
+        let altitude = |bytes: &[u8]| {
+            let exif = ::exif::Reader::new()
+                .read_from_container(&mut std::io::Cursor::new(bytes))
+                .unwrap();
+            let value = |tag| {
+                exif.get_field(tag, ::exif::In::PRIMARY)
+                    .map(|f| f.value.clone())
+            };
+            let metres = match value(::exif::Tag::GPSAltitude) {
+                Some(::exif::Value::Rational(r)) => Some(r[0].to_f64()),
+                _ => None,
+            };
+            let below = match value(::exif::Tag::GPSAltitudeRef) {
+                Some(::exif::Value::Byte(b)) => Some(b[0]),
+                _ => None,
+            };
+            (metres, below)
+        };
+        // A photo with an altitude of its own (the fixture has none).
+        let with_altitude = GpsMarking {
+            altitude: AltitudeWrite::Set(100.0),
+            ..GpsMarking::estimate(None)
+        };
+        let jpeg = set_marked_gps_in_jpeg(&jpeg, LatLon::new(1.0, 2.0), &with_altitude).unwrap();
+        let (fixture_altitude, _) = altitude(&jpeg);
+        assert_eq!(fixture_altitude, Some(100.0));
+        let position = LatLon::new(22.05, -159.5);
+        let expected_methods = [
+            ESTIMATE_METHOD.to_owned(),
+            "geoloupe estimate (GeoCLIP trip posterior, up to 120 km/h; single photo \
+             21.97000000, -159.37000000)"
+                .to_owned(),
+            "geoloupe track (Été 2024.gpx, clock -1:00:37.5)".to_owned(),
+            "geoloupe neighbour (IMG_0042.jpg, 37 s away)".to_owned(),
+            "geoloupe hand (placed by hand)".to_owned(),
+        ];
+        for (record, expected) in super::super::tests::records_of_every_origin()
+            .iter()
+            .zip(&expected_methods)
+        {
+            let marking = GpsMarking::for_record(record);
+            assert_eq!(&marking.method, expected);
+            let out = set_marked_gps_in_jpeg(&jpeg, position, &marking).unwrap();
+            let info = crate::library::exif::read_exif_bytes(&out, path).unwrap();
+            if record.origin.is_from_pixels() {
+                let estimate = info.gps_estimate.unwrap();
+                assert_eq!(&estimate.method, expected);
+                assert_eq!(info.gps, None);
+            } else {
+                assert_eq!(info.gps_estimate, None, "{expected}");
+                assert!(info.gps.unwrap().distance_km(&position) < 1e-6);
+                assert_eq!(marking.error_radius_m, None, "no uncertainty for a fix");
+            }
+            match record.origin {
+                Origin::Track { .. } => assert_eq!(altitude(&out), (Some(12.5), Some(0))),
+                _ => assert_eq!(altitude(&out).0, fixture_altitude, "kept"),
+            }
+        }
+        // Below sea level; a track without altitude drops the old one.
+        let mut marking = GpsMarking::estimate(None);
+        marking.altitude = AltitudeWrite::Set(-430.25);
+        let out = set_marked_gps_in_jpeg(&jpeg, position, &marking).unwrap();
+        assert_eq!(altitude(&out), (Some(430.25), Some(1)));
+        marking.altitude = AltitudeWrite::Remove;
+        let out = set_marked_gps_in_jpeg(&out, position, &marking).unwrap();
+        assert_eq!(altitude(&out), (None, None));
+        marking.altitude = AltitudeWrite::Set(f64::INFINITY);
+        assert!(set_marked_gps_in_jpeg(&jpeg, position, &marking).is_err());
+    }
+
+    #[test]
+    fn a_method_that_is_not_ascii_is_utf16_in_the_blocks_byte_order() {
+        let little = method_bytes("é", Endian::Little);
+        assert_eq!(little, b"UNICODE\0\xE9\0");
+        let big = method_bytes("é", Endian::Big);
+        assert_eq!(big, b"UNICODE\0\0\xE9");
+        assert_eq!(method_bytes("ab", Endian::Big), b"ASCII\0\0\0ab");
     }
 
     fn candidate(rank: usize, position: LatLon, probability: f32) -> ExportCandidate {

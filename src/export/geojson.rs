@@ -1,9 +1,13 @@
 //! GeoJSON (RFC 7946): a `FeatureCollection` of `Point`s. Positions are
 //! `[longitude, latitude]` (RFC 7946 section 3.1.1), WGS 84, no `crs` member. The photo's path
 //! is the `photo` property, with `photo_bytes_hex` beside it when the path isn't plain text
-//! (see [`super::paths`]).
+//! (see [`super::paths`]). `is_estimate` is `true` only for an estimate from the photo's
+//! pixels; `origin` says where the location came from (its kind and details), and a track's
+//! altitude is the position's third element.
 
 use serde_json::{Value, json};
+
+use crate::domain::{Origin, format_offset};
 
 use super::{ExportFormat, ExportPoint, ExportRecord, PhotoPaths, PointSet, points};
 
@@ -17,7 +21,7 @@ fn feature(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Value {
         "name": point.name,
         "photo": photo.text,
         "role": point.role,
-        "is_estimate": true,
+        "is_estimate": point.is_estimate(),
         "review": r.location_source.review_label(),
         "lat_deg": point.position.lat_deg,
         "lon_deg": point.position.lon_deg,
@@ -25,6 +29,7 @@ fn feature(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Value {
         "description": point.description(),
         "provenance": provenance,
     });
+    properties["origin"] = origin_value(point.origin());
     if let Some(hex) = photo.bytes_hex {
         properties["photo_bytes_hex"] = json!(hex);
     }
@@ -59,15 +64,29 @@ fn feature(point: &ExportPoint<'_>, paths: &PhotoPaths) -> Value {
     if !r.other_claims.is_empty() {
         properties["other_claims"] = json!(r.other_claims);
     }
+    // RFC 7946: longitude first; a track's altitude is the optional third element (metres).
+    let mut coordinates = vec![point.position.lon_deg, point.position.lat_deg];
+    coordinates.extend(point.altitude_m());
     json!({
         "type": "Feature",
-        // RFC 7946: longitude first.
         "geometry": {
             "type": "Point",
-            "coordinates": [point.position.lon_deg, point.position.lat_deg],
+            "coordinates": coordinates,
         },
         "properties": properties,
     })
+}
+
+/// The `origin` property: the tagged form the store keeps (`{"kind": "track", "track": ...,
+/// "offset_secs": ..., "altitude_m": ...}`), with `description` (one line for people) and, for
+/// a track, `clock_offset` as `+H:MM:SS`.
+fn origin_value(origin: &Origin) -> Value {
+    let mut value = json!(origin);
+    value["description"] = json!(origin.describe());
+    if let Origin::Track { offset_secs, .. } = origin {
+        value["clock_offset"] = json!(format_offset(*offset_secs));
+    }
+    value
 }
 
 /// The GeoJSON `FeatureCollection` for `records`, with the photos' paths as the records hold

@@ -9,6 +9,11 @@
 //! waypoint has no `<time>`; the local time is kept as `geoloupe:takenAtLocal` (with the
 //! offset when known, as in the CSV and GeoJSON `taken_at`).
 //!
+//! Where each location came from: `<src>` (`geoloupe estimate`, `geoloupe trip`,
+//! `geoloupe track`, `geoloupe neighbour`, `geoloupe hand`), `geoloupe:estimate` (`true` only
+//! for an estimate from the photo's pixels), `geoloupe:origin` with its details
+//! (`geoloupe:track`, `geoloupe:clockOffset`, ...), and `<ele>` from a track's altitude.
+//!
 //! Written by hand (the `gpx` crate can't write `<extensions>`); every text is XML-escaped and
 //! the element order follows the GPX 1.1 schema (`time` before `name`, `extensions` last).
 
@@ -16,7 +21,7 @@ use std::fmt::Write as _;
 
 use super::{
     ExportFormat, ExportPoint, ExportRecord, GEOLOUPE_NS, GEOLOUPE_PREFIX, PhotoPaths, PointSet,
-    TakenAt, points, xml_escape,
+    TakenAt, origin_fields, origin_source, points, xml_escape,
 };
 use crate::geo::PLACES_ATTRIBUTION;
 
@@ -42,7 +47,9 @@ pub(super) fn header() -> String {
         out,
         "  <metadata>\n    <desc>{}</desc>\n    <time>{}</time>\n  </metadata>",
         xml_escape(&format!(
-            "Photo locations estimated by geoloupe ({}); estimates, not GPS fixes. {PLACES_ATTRIBUTION}",
+            "Photo locations from geoloupe: estimates by {} unless a waypoint's src says \
+             otherwise (geoloupe track or neighbour: GPS positions; geoloupe hand: placed by \
+             hand). {PLACES_ATTRIBUTION}",
             super::MODEL_NAME
         )),
         super::utc_now_rfc3339()
@@ -72,19 +79,32 @@ fn write_waypoint(out: &mut String, point: &ExportPoint<'_>, paths: &PhotoPaths)
         "  <wpt lat=\"{:.8}\" lon=\"{:.8}\">",
         point.position.lat_deg, point.position.lon_deg
     );
+    // GPX 1.1's order: ele, time, ..., name, cmt, desc, src, ..., type, extensions.
+    if let Some(altitude) = point.altitude_m() {
+        let _ = writeln!(out, "    <ele>{altitude}</ele>");
+    }
     if let Some(utc) = record.taken_at.as_ref().and_then(TakenAt::utc_rfc3339) {
         let _ = writeln!(out, "    <time>{}</time>", xml_escape(&utc));
     }
     let _ = writeln!(out, "    <name>{}</name>", xml_escape(&point.name));
     let _ = writeln!(out, "    <desc>{}</desc>", xml_escape(&point.description()));
-    let _ = writeln!(out, "    <src>geoloupe estimate</src>");
+    let origin = point.origin();
+    let _ = writeln!(out, "    <src>{}</src>", origin_source(origin));
     let _ = writeln!(out, "    <type>{}</type>", point.role);
     out.push_str("    <extensions>\n");
     let p = GEOLOUPE_PREFIX;
     let mut field = |name: &str, value: &str| {
         let _ = writeln!(out, "      <{p}:{name}>{}</{p}:{name}>", xml_escape(value));
     };
-    field("estimate", "true");
+    field(
+        "estimate",
+        if point.is_estimate() { "true" } else { "false" },
+    );
+    field("origin", origin.as_str());
+    field("originDetail", &origin.describe());
+    for (name, value) in origin_fields(origin) {
+        field(name.gpx_name(), &value);
+    }
     field("role", point.role);
     field("review", record.location_source.review_label());
     let photo = paths.text(&record.path);

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use crate::domain::{
     Candidate, Origin, PointKind, Prediction, Provenance, RefinedPoint, RegionConstraint,
+    format_offset,
 };
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, Place, check_claim, nearest_place};
 
@@ -404,14 +405,29 @@ pub struct ExportPoint<'a> {
 }
 
 impl ExportPoint<'_> {
-    /// `"GeoCLIP estimate (top candidate), rank 1, probability 0.123456, near Lihue, Hawaii, United States"`.
+    /// `"GeoCLIP estimate (top candidate), rank 1, probability 0.123456, near Lihue, Hawaii, United States"`;
+    /// a location from elsewhere than GeoCLIP's single-photo answer says where
+    /// (`"location from track day1.gpx, clock +1:00:00 (not reviewed), near ..."`).
     pub fn description(&self) -> String {
-        let what = match self.role {
-            "accepted" => "location accepted by the user",
-            "top-candidate" => "GeoCLIP estimate (top candidate, not reviewed)",
-            _ => "GeoCLIP candidate",
+        let origin = self.origin();
+        let mut text = match (self.role, origin) {
+            ("accepted", Origin::Estimate | Origin::Hand) => {
+                "location accepted by the user".to_owned()
+            }
+            ("accepted", other) => {
+                format!("location accepted by the user, from {}", other.describe())
+            }
+            ("top-candidate", Origin::Estimate) => {
+                "GeoCLIP estimate (top candidate, not reviewed)".to_owned()
+            }
+            ("top-candidate", Origin::Trip { .. }) => {
+                format!("GeoCLIP {} (not reviewed)", origin.describe())
+            }
+            ("top-candidate", other) => {
+                format!("location from {} (not reviewed)", other.describe())
+            }
+            _ => "GeoCLIP candidate".to_owned(),
         };
-        let mut text = what.to_owned();
         if let Some(c) = self.candidate {
             text.push_str(&format!(
                 ", rank {}, probability {:.6}",
@@ -431,6 +447,28 @@ impl ExportPoint<'_> {
 }
 
 impl ExportPoint<'_> {
+    /// Where this point came from: the record's [`Origin`] for its exported location; a
+    /// candidate written beside it (all candidates) is GeoCLIP's single-photo answer.
+    pub fn origin(&self) -> &Origin {
+        static ESTIMATE: Origin = Origin::Estimate;
+        if self.role == "candidate" {
+            &ESTIMATE
+        } else {
+            &self.record.origin
+        }
+    }
+
+    /// Whether the point is an estimate from the photo's pixels ([`Origin::is_from_pixels`]):
+    /// a track's or a neighbouring photo's GPS, or a position placed by hand, is not.
+    pub fn is_estimate(&self) -> bool {
+        self.origin().is_from_pixels()
+    }
+
+    /// The point's altitude in metres, when it came from a track that has one.
+    pub fn altitude_m(&self) -> Option<f64> {
+        origin_altitude_m(self.origin())
+    }
+
     /// `gallery`, `refined`, or empty for a location the user placed.
     pub fn kind_str(&self) -> &'static str {
         self.kind.map(PointKind::as_str).unwrap_or("")
@@ -444,6 +482,144 @@ impl ExportPoint<'_> {
         self.candidate
             .and_then(|c| c.refined.as_ref())
             .map(|r| r.similarity)
+    }
+}
+
+/// `geoloupe estimate`, `geoloupe track`, ...: what a GPX waypoint's `<src>` says.
+pub fn origin_source(origin: &Origin) -> String {
+    format!("geoloupe {}", origin.as_str())
+}
+
+/// A track's altitude in metres at the location (finite only), for [`Origin::Track`].
+pub fn origin_altitude_m(origin: &Origin) -> Option<f64> {
+    match origin {
+        Origin::Track { altitude_m, .. } => altitude_m.filter(|a| a.is_finite()),
+        _ => None,
+    }
+}
+
+/// One detail of an [`Origin`], as every format writes it (each in its own style: see the
+/// names below); which ones a location has depends on its kind ([`origin_fields`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OriginField {
+    /// The track file's name.
+    Track,
+    /// The camera clock's correction as `+H:MM:SS` ([`format_offset`]).
+    ClockOffset,
+    /// The same in seconds (added to the photo's time).
+    ClockOffsetSecs,
+    /// The track's altitude at the location, metres.
+    AltitudeM,
+    /// The neighbouring photo's file name.
+    NeighbourPhoto,
+    /// How far apart in time the two photos were taken, seconds (signed as the source gives it).
+    NeighbourSeconds,
+    /// The trip's top speed, km/h.
+    TripMaxSpeedKmh,
+    /// The single-photo answer kept beside a trip posterior.
+    SinglePhotoLatDeg,
+    SinglePhotoLonDeg,
+}
+
+impl OriginField {
+    /// Every field, in the order the CSV's columns (and the other formats) have them.
+    pub const ALL: [Self; 9] = [
+        Self::Track,
+        Self::ClockOffset,
+        Self::ClockOffsetSecs,
+        Self::AltitudeM,
+        Self::NeighbourPhoto,
+        Self::NeighbourSeconds,
+        Self::TripMaxSpeedKmh,
+        Self::SinglePhotoLatDeg,
+        Self::SinglePhotoLonDeg,
+    ];
+
+    /// The CSV column and GeoJSON property (`snake_case`, units in the name).
+    pub fn csv_name(self) -> &'static str {
+        match self {
+            Self::Track => "track",
+            Self::ClockOffset => "clock_offset",
+            Self::ClockOffsetSecs => "clock_offset_secs",
+            Self::AltitudeM => "altitude_m",
+            Self::NeighbourPhoto => "neighbour_photo",
+            Self::NeighbourSeconds => "neighbour_seconds",
+            Self::TripMaxSpeedKmh => "trip_max_speed_kmh",
+            Self::SinglePhotoLatDeg => "single_photo_lat_deg",
+            Self::SinglePhotoLonDeg => "single_photo_lon_deg",
+        }
+    }
+
+    /// The GPX extension element in our namespace (`lowerCamelCase`, as `claimedLat`).
+    pub fn gpx_name(self) -> &'static str {
+        match self {
+            Self::Track => "track",
+            Self::ClockOffset => "clockOffset",
+            Self::ClockOffsetSecs => "clockOffsetSecs",
+            Self::AltitudeM => "altitudeM",
+            Self::NeighbourPhoto => "neighbourPhoto",
+            Self::NeighbourSeconds => "neighbourSeconds",
+            Self::TripMaxSpeedKmh => "tripMaxSpeedKmh",
+            Self::SinglePhotoLatDeg => "singlePhotoLat",
+            Self::SinglePhotoLonDeg => "singlePhotoLon",
+        }
+    }
+
+    /// The XMP property in our namespace (`UpperCamelCase`, as `ClaimedLatitude`).
+    pub fn xmp_name(self) -> &'static str {
+        match self {
+            Self::Track => "Track",
+            Self::ClockOffset => "ClockOffset",
+            Self::ClockOffsetSecs => "ClockOffsetSeconds",
+            Self::AltitudeM => "AltitudeMetres",
+            Self::NeighbourPhoto => "NeighbourPhoto",
+            Self::NeighbourSeconds => "NeighbourSeconds",
+            Self::TripMaxSpeedKmh => "TripMaxSpeedKmh",
+            Self::SinglePhotoLatDeg => "SinglePhotoLatitude",
+            Self::SinglePhotoLonDeg => "SinglePhotoLongitude",
+        }
+    }
+}
+
+/// The details `origin` has, as text, in [`OriginField::ALL`]'s order: the track, its clock
+/// offset (both forms) and altitude (when the track has one); the neighbouring photo and the
+/// seconds between them; the trip's top speed and the single-photo answer. Numbers are
+/// written in full (`3600`, `-37.2`), coordinates with 8 decimals as everywhere else.
+pub fn origin_fields(origin: &Origin) -> Vec<(OriginField, String)> {
+    let coordinate = |deg: f64| format!("{deg:.8}");
+    match origin {
+        Origin::Estimate | Origin::Hand => Vec::new(),
+        Origin::Track {
+            track, offset_secs, ..
+        } => {
+            let mut fields = vec![
+                (OriginField::Track, track.clone()),
+                (OriginField::ClockOffset, format_offset(*offset_secs)),
+                (OriginField::ClockOffsetSecs, offset_secs.to_string()),
+            ];
+            if let Some(altitude) = origin_altitude_m(origin) {
+                fields.push((OriginField::AltitudeM, altitude.to_string()));
+            }
+            fields
+        }
+        Origin::Neighbour { photo, seconds } => vec![
+            (OriginField::NeighbourPhoto, photo.clone()),
+            (OriginField::NeighbourSeconds, seconds.to_string()),
+        ],
+        Origin::Trip {
+            max_speed_kmh,
+            single_photo,
+        } => vec![
+            (OriginField::TripMaxSpeedKmh, max_speed_kmh.to_string()),
+            (
+                OriginField::SinglePhotoLatDeg,
+                coordinate(single_photo.lat_deg),
+            ),
+            (
+                OriginField::SinglePhotoLonDeg,
+                coordinate(single_photo.lon_deg),
+            ),
+        ],
     }
 }
 
@@ -1079,6 +1255,285 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// One record per origin kind (issue 12), at `location`: a single-photo estimate (the
+    /// top-1), a trip posterior, a track with an altitude, a neighbouring photo and a
+    /// position placed by hand.
+    pub(crate) fn records_of_every_origin() -> Vec<ExportRecord> {
+        let candidates = [
+            Candidate {
+                rank: 1,
+                gallery_index: 7,
+                position: LatLon::new(21.97, -159.37),
+                probability: 0.4,
+                refined: None,
+            },
+            Candidate {
+                rank: 2,
+                gallery_index: 9,
+                position: LatLon::new(20.8, -156.33),
+                probability: 0.2,
+                refined: None,
+            },
+        ];
+        let record = |name: &str, accepted: Option<LatLon>, origin: Option<Origin>| {
+            let mut r = ExportRecord::new(
+                Path::new(&format!("/nowhere/{name}")),
+                &candidates,
+                Provenance::default(),
+                "2026-11-30T00:00:00Z".into(),
+                accepted,
+                None,
+            )
+            .unwrap();
+            if let Some(origin) = origin {
+                r.origin = origin;
+            }
+            r
+        };
+        vec![
+            record("estimate.jpg", None, None),
+            record(
+                "trip.jpg",
+                Some(LatLon::new(21.5, -158.0)),
+                Some(Origin::Trip {
+                    max_speed_kmh: 120.0,
+                    single_photo: LatLon::new(21.97, -159.37),
+                }),
+            ),
+            record(
+                "track.jpg",
+                Some(LatLon::new(22.05, -159.5)),
+                Some(Origin::Track {
+                    track: "Été 2024.gpx".into(),
+                    offset_secs: -3637.5,
+                    altitude_m: Some(12.5),
+                }),
+            ),
+            record(
+                "neighbour.jpg",
+                Some(LatLon::new(22.06, -159.51)),
+                Some(Origin::Neighbour {
+                    photo: "IMG_0042.jpg".into(),
+                    seconds: -37.2,
+                }),
+            ),
+            record("hand.jpg", Some(LatLon::new(22.07, -159.52)), None),
+        ]
+    }
+
+    /// Every text format says where each location came from, in its own style, and marks
+    /// only estimates from pixels as estimates; candidates written beside a location are
+    /// GeoCLIP's whatever the location's origin.
+    #[test]
+    fn every_format_tells_where_each_location_came_from() {
+        let records = records_of_every_origin();
+        let kinds = ["estimate", "trip", "track", "neighbour", "hand"];
+        let from_pixels = [true, true, false, false, false];
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| r.origin.as_str())
+                .collect::<Vec<_>>(),
+            kinds
+        );
+
+        // CSV, through the csv crate: one row per photo, a value for every column.
+        let text = csv::render_csv(&records, PointSet::Chosen);
+        let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(header, csv::CSV_COLUMNS);
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 5);
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.len(), header.len());
+            assert_eq!(&row[col("origin")], kinds[i]);
+            assert_eq!(row[col("is_estimate")], from_pixels[i].to_string());
+        }
+        assert_eq!(&rows[0][col("origin_detail")], "single-photo estimate");
+        assert_eq!(&rows[1][col("trip_max_speed_kmh")], "120");
+        assert_eq!(&rows[1][col("single_photo_lat_deg")], "21.97000000");
+        assert_eq!(&rows[1][col("single_photo_lon_deg")], "-159.37000000");
+        assert_eq!(&rows[2][col("track")], "Été 2024.gpx");
+        assert_eq!(&rows[2][col("clock_offset")], "-1:00:37.5");
+        assert_eq!(&rows[2][col("clock_offset_secs")], "-3637.5");
+        assert_eq!(&rows[2][col("altitude_m")], "12.5");
+        assert_eq!(
+            &rows[2][col("origin_detail")],
+            "track Été 2024.gpx, clock -1:00:37.5"
+        );
+        assert_eq!(&rows[3][col("neighbour_photo")], "IMG_0042.jpg");
+        assert_eq!(&rows[3][col("neighbour_seconds")], "-37.2");
+        assert_eq!(&rows[4][col("origin_detail")], "placed by hand");
+        // Details of another kind stay empty.
+        assert_eq!(&rows[2][col("neighbour_photo")], "");
+        assert_eq!(&rows[0][col("track")], "");
+        // The review field keeps meaning whether a person reviewed it.
+        assert_eq!(&rows[0][col("review")], "estimate (unreviewed)");
+        assert_eq!(&rows[2][col("review")], "accepted");
+
+        // All candidates: the track's photo still lists GeoCLIP's candidates, as estimates.
+        let all = csv::render_csv(&records[2..3], PointSet::AllCandidates);
+        let mut reader = ::csv::Reader::from_reader(all.as_bytes());
+        let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            (&rows[0][col("origin")], &rows[0][col("is_estimate")]),
+            ("track", "false")
+        );
+        for row in &rows[1..] {
+            assert_eq!(
+                (&row[col("origin")], &row[col("is_estimate")]),
+                ("estimate", "true")
+            );
+            assert_eq!(&row[col("altitude_m")], "");
+        }
+
+        // GeoJSON through serde_json: the tagged origin with its description, the track's
+        // altitude as the third coordinate.
+        let v: serde_json::Value =
+            serde_json::from_str(&geojson::render_geojson(&records, PointSet::Chosen)).unwrap();
+        let features = v["features"].as_array().unwrap();
+        for (i, f) in features.iter().enumerate() {
+            let p = &f["properties"];
+            assert_eq!(p["origin"]["kind"], kinds[i]);
+            assert_eq!(p["is_estimate"], from_pixels[i]);
+            let back: Origin = serde_json::from_value(p["origin"].clone()).unwrap();
+            assert_eq!(back, records[i].origin, "the store's form reads back");
+            let coordinates = f["geometry"]["coordinates"].as_array().unwrap();
+            assert_eq!(coordinates.len(), if i == 2 { 3 } else { 2 }, "{f}");
+        }
+        assert_eq!(features[2]["geometry"]["coordinates"][2], 12.5);
+        assert_eq!(
+            features[2]["properties"]["origin"]["clock_offset"],
+            "-1:00:37.5"
+        );
+        assert_eq!(features[2]["properties"]["origin"]["track"], "Été 2024.gpx");
+        assert_eq!(features[3]["properties"]["origin"]["seconds"], -37.2);
+        assert_eq!(
+            features[1]["properties"]["origin"]["single_photo"]["lat_deg"],
+            21.97
+        );
+        assert_eq!(
+            features[4]["properties"]["origin"]["description"],
+            "placed by hand"
+        );
+        assert!(
+            features[2]["properties"]["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("location accepted by the user, from track Été 2024.gpx"),
+            "{}",
+            features[2]["properties"]["description"]
+        );
+
+        // GPX: <src> names the origin, <ele> the track's altitude, the details in our
+        // namespace.
+        let gpx = gpx::render_gpx(&records, PointSet::Chosen);
+        let waypoints: Vec<&str> = gpx.split("<wpt ").skip(1).collect();
+        assert_eq!(waypoints.len(), 5);
+        for (i, w) in waypoints.iter().enumerate() {
+            assert!(
+                w.contains(&format!("<src>geoloupe {}</src>", kinds[i])),
+                "{w}"
+            );
+            assert!(
+                w.contains(&format!("<geoloupe:estimate>{}<", from_pixels[i])),
+                "{w}"
+            );
+            assert!(
+                w.contains(&format!("<geoloupe:origin>{}<", kinds[i])),
+                "{w}"
+            );
+            assert_eq!(w.contains("<ele>"), i == 2, "{w}");
+        }
+        assert!(waypoints[2].contains("<ele>12.5</ele>"));
+        assert!(waypoints[2].contains("<geoloupe:clockOffset>-1:00:37.5<"));
+        assert!(waypoints[2].contains("<geoloupe:track>Été 2024.gpx<"));
+        assert!(waypoints[3].contains("<geoloupe:neighbourSeconds>-37.2<"));
+        assert!(waypoints[1].contains("<geoloupe:tripMaxSpeedKmh>120<"));
+        assert!(waypoints[1].contains("<geoloupe:singlePhotoLon>-159.37000000<"));
+        // GPX 1.1's order: ele before time and name.
+        let ele = waypoints[2].find("<ele>").unwrap();
+        assert!(ele < waypoints[2].find("<name>").unwrap());
+
+        // XMP properties.
+        for (i, r) in records.iter().enumerate() {
+            let props = xmp::sidecar_properties(r);
+            let get = |name: &str| {
+                props
+                    .iter()
+                    .find(|(_, n, _)| *n == name)
+                    .map(|(_, _, v)| v.clone())
+            };
+            assert_eq!(get("Origin").as_deref(), Some(kinds[i]));
+            let expected = if from_pixels[i] { "True" } else { "False" };
+            assert_eq!(get("IsEstimate").as_deref(), Some(expected));
+            assert_eq!(get("GPSAltitude").is_some(), i == 2, "{props:?}");
+        }
+        let track = xmp::sidecar_properties(&records[2]);
+        for (name, value) in [
+            ("Track", "Été 2024.gpx"),
+            ("ClockOffset", "-1:00:37.5"),
+            ("ClockOffsetSeconds", "-3637.5"),
+            ("AltitudeMetres", "12.5"),
+            ("GPSAltitude", "12500/1000"),
+            ("GPSAltitudeRef", "0"),
+        ] {
+            assert!(
+                track.iter().any(|(_, n, v)| *n == name && v == value),
+                "{name}: {track:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn origin_fields_follow_the_csv_columns() {
+        for field in OriginField::ALL {
+            assert!(
+                csv::CSV_COLUMNS.contains(&field.csv_name()),
+                "{}",
+                field.csv_name()
+            );
+        }
+        // Appended after every older column.
+        let origin_at = csv::CSV_COLUMNS
+            .iter()
+            .position(|c| *c == "origin")
+            .unwrap();
+        let group_at = csv::CSV_COLUMNS
+            .iter()
+            .position(|c| *c == "group_size")
+            .unwrap();
+        assert_eq!(origin_at, group_at + 1);
+        assert_eq!(
+            origin_at + 2 + OriginField::ALL.len(),
+            csv::CSV_COLUMNS.len()
+        );
+        let below = Origin::Track {
+            track: "t.gpx".into(),
+            offset_secs: 0.0,
+            altitude_m: Some(f64::NAN),
+        };
+        assert_eq!(origin_altitude_m(&below), None, "a NaN altitude is none");
+        assert_eq!(
+            origin_fields(&below)
+                .iter()
+                .map(|(f, _)| *f)
+                .collect::<Vec<_>>(),
+            [
+                OriginField::Track,
+                OriginField::ClockOffset,
+                OriginField::ClockOffsetSecs
+            ]
+        );
     }
 
     #[test]

@@ -1,9 +1,16 @@
 //! XMP sidecars, as darktable, digiKam and Lightroom read them.
 //!
 //! The sidecar carries `exif:GPSLatitude`/`exif:GPSLongitude` in XMP's `DDD,MM.mmmmmmmmk` form
-//! (XMP Specification Part 2, "GPSCoordinate"), `exif:GPSMapDatum`, and the estimate's
-//! provenance in our namespace ([`GEOLOUPE_NS`]): that it is an estimate, not a GPS fix, the
-//! rank and probability, the model and gallery hashes, and when it was made.
+//! (XMP Specification Part 2, "GPSCoordinate"), `exif:GPSMapDatum`, and the location's
+//! provenance in our namespace ([`GEOLOUPE_NS`]): where it came from (`geoloupe:Origin`:
+//! `estimate`, `trip`, `track`, `neighbour` or `hand`; `OriginDetail` in words; its details
+//! `Track`, `ClockOffset`, `ClockOffsetSeconds`, `AltitudeMetres`, `NeighbourPhoto`,
+//! `NeighbourSeconds`, `TripMaxSpeedKmh`, `SinglePhotoLatitude`/`Longitude`), whether it is an
+//! estimate from the photo's pixels (`IsEstimate`: `False` for a track's or a neighbouring
+//! photo's GPS and for a position placed by hand), the rank and probability, the model and
+//! gallery hashes, and when it was made. A position from a track also gets the track's
+//! altitude (`exif:GPSAltitude`, `exif:GPSAltitudeRef`), replacing the sidecar's, as
+//! `exiftool -geotag` does; other writes keep the sidecar's altitude.
 //!
 //! With [`ExportRecord::iptc_location`] (the app sets it for accepted locations, the command
 //! line with `--iptc-location`) the sidecar also carries the nearest place's names as digiKam
@@ -23,11 +30,11 @@ use std::path::{Path, PathBuf};
 
 use quick_xml::events::{BytesStart, Event};
 
-use crate::domain::PointKind;
+use crate::domain::{Origin, PointKind};
 
 use super::{
-    ExportError, ExportRecord, GEOLOUPE_NS, GEOLOUPE_PREFIX, PlannedWrite, WriteAction, parent_dir,
-    write_atomic_with,
+    ExportError, ExportRecord, GEOLOUPE_NS, GEOLOUPE_PREFIX, PlannedWrite, WriteAction,
+    origin_altitude_m, origin_fields, parent_dir, write_atomic_with,
 };
 
 /// The RDF namespace.
@@ -37,6 +44,8 @@ pub const EXIF_NS: &str = "http://ns.adobe.com/exif/1.0/";
 /// The `exif:` properties we own (replaced on every write).
 const OUR_EXIF_PROPERTIES: &[&str] =
     &["GPSLatitude", "GPSLongitude", "GPSMapDatum", "GPSVersionID"];
+/// The `exif:` altitude properties, replaced by a position from a track only.
+const ALTITUDE_PROPERTIES: &[&str] = &["GPSAltitude", "GPSAltitudeRef"];
 /// Photoshop's namespace (`photoshop:City`, `photoshop:State`, `photoshop:Country`).
 pub const PHOTOSHOP_NS: &str = "http://ns.adobe.com/photoshop/1.0/";
 /// IPTC Core's namespace (`Iptc4xmpCore:CountryCode`).
@@ -158,7 +167,18 @@ pub fn sidecar_properties(record: &ExportRecord) -> Vec<(&'static str, &'static 
             xmp_gps_coordinate(record.location.lon_deg, 'E', 'W'),
         ),
         (EXIF_NS, "GPSMapDatum", "WGS-84".to_owned()),
-        (GEOLOUPE_NS, "IsEstimate", "True".to_owned()),
+        (
+            GEOLOUPE_NS,
+            "IsEstimate",
+            if record.origin.is_from_pixels() {
+                "True"
+            } else {
+                "False"
+            }
+            .to_owned(),
+        ),
+        (GEOLOUPE_NS, "Origin", record.origin.as_str().to_owned()),
+        (GEOLOUPE_NS, "OriginDetail", record.origin.describe()),
         (
             GEOLOUPE_NS,
             "Source",
@@ -170,6 +190,16 @@ pub fn sidecar_properties(record: &ExportRecord) -> Vec<(&'static str, &'static 
             record.location_source.review_label().to_owned(),
         ),
     ];
+    for (field, value) in origin_fields(&record.origin) {
+        props.push((GEOLOUPE_NS, field.xmp_name(), value));
+    }
+    if let Some(altitude) = origin_altitude_m(&record.origin) {
+        // The track's altitude as EXIF has it: a rational in metres, and 0 above / 1 below
+        // sea level.
+        let (ref_value, rational) = altitude_xmp(altitude);
+        props.insert(3, (EXIF_NS, "GPSAltitudeRef", ref_value));
+        props.insert(3, (EXIF_NS, "GPSAltitude", rational));
+    }
     if let Some(c) = record.chosen_candidate() {
         props.push((GEOLOUPE_NS, "Rank", c.rank.to_string()));
         props.push((GEOLOUPE_NS, "Probability", format!("{:.8}", c.probability)));
@@ -241,6 +271,65 @@ pub fn sidecar_properties(record: &ExportRecord) -> Vec<(&'static str, &'static 
     props
 }
 
+/// `exif:GPSAltitude` (a rational in millimetre steps, `12500/1000`) and
+/// `exif:GPSAltitudeRef` (`0` above sea level, `1` below) for `altitude_m`.
+fn altitude_xmp(altitude_m: f64) -> (String, String) {
+    let millimetres = (altitude_m.abs() * 1000.0).round().min(f64::from(u32::MAX)) as u32;
+    let below = altitude_m < 0.0 && millimetres > 0;
+    (
+        if below { "1" } else { "0" }.to_owned(),
+        format!("{millimetres}/1000"),
+    )
+}
+
+/// Whether a write of `record` into the sidecar `text` replaces its `exif:GPSAltitude` and
+/// `exif:GPSAltitudeRef`: a position from a track replaces them (with the track's altitude, or
+/// none), as `exiftool -geotag` does, and so does any write over an altitude we wrote
+/// (recorded as `geoloupe:AltitudeMetres`: it belonged to our earlier position); otherwise the
+/// sidecar's own altitude is kept.
+fn replaces_altitude(record: &ExportRecord, text: &str) -> Result<bool, String> {
+    if matches!(record.origin, Origin::Track { .. }) {
+        return Ok(true);
+    }
+    has_our_property(text, super::OriginField::AltitudeM.xmp_name())
+}
+
+/// Whether the sidecar's text has `local` in our namespace, as an attribute or an element.
+fn has_our_property(text: &str, local: &str) -> Result<bool, String> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut scopes = Scopes(Vec::new());
+    let ours = |scopes: &Scopes, qname: &str| {
+        let (prefix, name) = split_qname(qname);
+        !prefix.is_empty() && name == local && scopes.resolve(prefix) == Some(GEOLOUPE_NS)
+    };
+    loop {
+        let event = reader.read_event().map_err(|err| err.to_string())?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                scopes.0.push(declarations(e)?);
+                let qname = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                if ours(&scopes, &qname) {
+                    return Ok(true);
+                }
+                for attr in e.attributes() {
+                    let attr = attr.map_err(|err| err.to_string())?;
+                    if ours(&scopes, &String::from_utf8_lossy(attr.key.as_ref())) {
+                        return Ok(true);
+                    }
+                }
+                if matches!(event, Event::Empty(_)) {
+                    scopes.0.pop();
+                }
+            }
+            Event::End(_) => {
+                scopes.0.pop();
+            }
+            Event::Eof => return Ok(false),
+            _ => {}
+        }
+    }
+}
+
 /// A new, empty XMP packet.
 fn empty_packet() -> String {
     format!(
@@ -299,15 +388,27 @@ fn declarations(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
-/// Whether `qname` (an element or attribute) is a property we replace. `iptc_ours`: the IPTC
-/// location in this sidecar is ours (or absent), so it is replaced too.
-fn is_ours(scopes: &Scopes, qname: &str, is_attribute: bool, iptc_ours: bool) -> bool {
+/// Which properties beyond our own namespace and [`OUR_EXIF_PROPERTIES`] a write replaces.
+#[derive(Clone, Copy, Debug)]
+struct Replaced {
+    /// The IPTC location in this sidecar is ours (or absent), so it is replaced too.
+    iptc: bool,
+    /// The altitude is replaced ([`replaces_altitude`]).
+    altitude: bool,
+}
+
+/// Whether `qname` (an element or attribute) is a property we replace.
+fn is_ours(scopes: &Scopes, qname: &str, is_attribute: bool, replaced: Replaced) -> bool {
     let (prefix, local) = split_qname(qname);
     if is_attribute && prefix.is_empty() {
         return false;
     }
+    let iptc_ours = replaced.iptc;
     match scopes.resolve(prefix) {
-        Some(EXIF_NS) => OUR_EXIF_PROPERTIES.contains(&local),
+        Some(EXIF_NS) => {
+            OUR_EXIF_PROPERTIES.contains(&local)
+                || (replaced.altitude && ALTITUDE_PROPERTIES.contains(&local))
+        }
         Some(GEOLOUPE_NS) => true,
         Some(ns) => {
             iptc_ours
@@ -473,20 +574,20 @@ fn choose_prefix(
 }
 
 /// Rewrites one `rdf:Description` start tag: our attributes dropped (the IPTC location too
-/// when `iptc_ours`); with `props`, the namespaces declared and our properties added as
+/// when `replaced` says so, and the altitude); with `props`, the namespaces declared and our properties added as
 /// attributes.
 fn rewrite_description(
     e: &BytesStart<'_>,
     scopes: &Scopes,
     props: Option<&[(&'static str, &'static str, String)]>,
-    iptc_ours: bool,
+    replaced: Replaced,
 ) -> Result<BytesStart<'static>, String> {
     let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
     let mut out = BytesStart::new(name);
     for attr in e.attributes() {
         let attr = attr.map_err(|err| err.to_string())?;
         let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
-        if is_ours(scopes, &key, true, iptc_ours) {
+        if is_ours(scopes, &key, true, replaced) {
             continue;
         }
         out.push_attribute(attr);
@@ -530,6 +631,10 @@ pub fn merge_sidecar(existing: Option<&str>, record: &ExportRecord) -> Result<St
     if iptc_ours && let Some(values) = iptc_location_values(record) {
         props.extend(iptc_properties(&values));
     }
+    let replaced = Replaced {
+        iptc: iptc_ours,
+        altitude: replaces_altitude(record, text)?,
+    };
     let mut reader = quick_xml::Reader::from_str(text);
     let mut writer = quick_xml::Writer::new(Vec::new());
     let mut scopes = Scopes(Vec::new());
@@ -566,7 +671,7 @@ pub fn merge_sidecar(existing: Option<&str>, record: &ExportRecord) -> Result<St
                 if ns == RDF_NS && local == "RDF" {
                     saw_rdf = true;
                 }
-                if is_ours(&scopes, &qname, false, iptc_ours) {
+                if is_ours(&scopes, &qname, false, replaced) {
                     if is_empty {
                         scopes.0.pop();
                     } else {
@@ -577,7 +682,7 @@ pub fn merge_sidecar(existing: Option<&str>, record: &ExportRecord) -> Result<St
                 let start = if ns == RDF_NS && local == "Description" {
                     let add = (!inserted).then_some(props.as_slice());
                     inserted = true;
-                    rewrite_description(e, &scopes, add, iptc_ours)?
+                    rewrite_description(e, &scopes, add, replaced)?
                 } else {
                     e.clone()
                 };
@@ -596,7 +701,7 @@ pub fn merge_sidecar(existing: Option<&str>, record: &ExportRecord) -> Result<St
                     let description = BytesStart::new(format!("{rdf}:Description"))
                         .with_attributes([(format!("{rdf}:about").as_str(), "")]);
                     let rewritten =
-                        rewrite_description(&description, &scopes, Some(&props), iptc_ours)?;
+                        rewrite_description(&description, &scopes, Some(&props), replaced)?;
                     write(&mut writer, Event::Empty(rewritten))?;
                     inserted = true;
                 }
@@ -624,10 +729,15 @@ fn planned(record: &ExportRecord, style: SidecarStyle) -> PlannedWrite {
         WriteAction::CreateSidecar
     };
     let mut detail = format!(
-        "XMP GPS {:.6}, {:.6} ({}), estimate provenance",
+        "XMP GPS {:.6}, {:.6} ({}), {}",
         record.location.lat_deg,
         record.location.lon_deg,
-        record.location_source.review_label()
+        record.location_source.review_label(),
+        if record.origin.is_from_pixels() {
+            "estimate provenance".to_owned()
+        } else {
+            format!("from {}", record.origin.describe())
+        }
     );
     if let Some(values) = iptc_location_values(record) {
         let theirs = std::fs::read_to_string(&path)
@@ -806,6 +916,111 @@ mod tests {
         let f = found(&merge_sidecar(Some(&edited), &paris).unwrap());
         assert_eq!(f.values[0].as_deref(), Some("Lutetia"));
         assert_eq!(f.values[3].as_deref(), Some("FR"), "left as it was");
+    }
+
+    /// A sidecar as geoloupe wrote it before locations said where they came from (an
+    /// estimate: `IsEstimate` True, no `Origin`), with another tool's rating and altitude.
+    fn sidecar_before_origins() -> String {
+        format!(
+            "<?xpacket begin=\"\u{feff}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n\
+             <x:xmpmeta xmlns:x=\"adobe:ns:meta/\" x:xmptk=\"geoloupe 0.1.0\">\n \
+             <rdf:RDF xmlns:rdf=\"{RDF_NS}\">\n  \
+             <rdf:Description rdf:about=\"\" xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\" \
+             xmp:Rating=\"3\" xmlns:exif=\"{EXIF_NS}\" xmlns:geoloupe=\"{GEOLOUPE_NS}\" \
+             exif:GPSLatitude=\"21,58.20000000N\" exif:GPSLongitude=\"159,22.20000000W\" \
+             exif:GPSMapDatum=\"WGS-84\" exif:GPSAltitude=\"50/1\" geoloupe:IsEstimate=\"True\" \
+             geoloupe:Source=\"top-candidate\" geoloupe:Review=\"estimate (unreviewed)\" \
+             geoloupe:Rank=\"1\" geoloupe:Probability=\"0.40000001\" \
+             geoloupe:EstimatedAt=\"2026-11-01T00:00:00Z\"/>\n \
+             </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>\n"
+        )
+    }
+
+    /// The value of `qname="..."` in `text`, and how many times the attribute is there.
+    fn attribute(text: &str, qname: &str) -> (Option<String>, usize) {
+        let key = format!(" {qname}=\"");
+        let value = text.find(&key).map(|at| {
+            let rest = &text[at + key.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        });
+        (value, text.matches(&key).count())
+    }
+
+    /// An old geoloupe's sidecar merges: our properties are replaced by the new origin's (once
+    /// each), the other tool's rating stays; a track's position brings its altitude (replacing
+    /// the other one), and a later estimate drops the altitude we wrote with the track.
+    #[test]
+    fn sidecars_of_an_older_geoloupe_merge_and_altitude_follows_the_origin() {
+        let records = crate::export::tests::records_of_every_origin();
+        let (estimate, track, neighbour) = (&records[0], &records[2], &records[3]);
+        let old = sidecar_before_origins();
+        assert_eq!(
+            attribute(&old, "exif:GPSAltitude").0.as_deref(),
+            Some("50/1")
+        );
+
+        // An estimate over it keeps the other tool's altitude.
+        let merged = merge_sidecar(Some(&old), estimate).unwrap();
+        assert_eq!(
+            attribute(&merged, "exif:GPSAltitude"),
+            (Some("50/1".into()), 1)
+        );
+        assert_eq!(
+            attribute(&merged, "geoloupe:IsEstimate"),
+            (Some("True".into()), 1)
+        );
+        assert_eq!(
+            attribute(&merged, "geoloupe:Origin"),
+            (Some("estimate".into()), 1)
+        );
+
+        let merged = merge_sidecar(Some(&old), track).unwrap();
+        for (qname, value) in [
+            ("geoloupe:IsEstimate", "False"),
+            ("geoloupe:Origin", "track"),
+            ("geoloupe:Track", "Été 2024.gpx"),
+            ("geoloupe:ClockOffset", "-1:00:37.5"),
+            ("geoloupe:AltitudeMetres", "12.5"),
+            ("geoloupe:Source", "accepted"),
+            ("geoloupe:Review", "accepted"),
+            ("exif:GPSAltitude", "12500/1000"),
+            ("exif:GPSAltitudeRef", "0"),
+            ("exif:GPSLatitude", "22,03.00000000N"),
+            ("xmp:Rating", "3"),
+        ] {
+            assert_eq!(
+                attribute(&merged, qname),
+                (Some(value.to_owned()), 1),
+                "{qname}: {merged}"
+            );
+        }
+        // The old estimate's rank is gone: the track's position is no candidate.
+        assert_eq!(attribute(&merged, "geoloupe:Rank"), (None, 0), "{merged}");
+        assert_eq!(attribute(&merged, "geoloupe:EstimatedAt").1, 1);
+
+        // A neighbour's position over the track's: the altitude we wrote goes with it.
+        let again = merge_sidecar(Some(&merged), neighbour).unwrap();
+        assert_eq!(attribute(&again, "exif:GPSAltitude"), (None, 0), "{again}");
+        assert_eq!(attribute(&again, "exif:GPSAltitudeRef"), (None, 0));
+        assert_eq!(
+            attribute(&again, "geoloupe:Origin"),
+            (Some("neighbour".into()), 1)
+        );
+        assert_eq!(attribute(&again, "geoloupe:Track"), (None, 0));
+        assert_eq!(
+            attribute(&again, "geoloupe:NeighbourPhoto"),
+            (Some("IMG_0042.jpg".into()), 1)
+        );
+        assert_eq!(attribute(&again, "xmp:Rating"), (Some("3".into()), 1));
+        // The altitude as an element (digiKam's style) is found too.
+        let elements = format!(
+            "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"{RDF_NS}\">\
+             <rdf:Description rdf:about=\"\" xmlns:g=\"{GEOLOUPE_NS}\" xmlns:exif=\"{EXIF_NS}\">\
+             <g:AltitudeMetres>12.5</g:AltitudeMetres><exif:GPSAltitude>125/10</exif:GPSAltitude>\
+             </rdf:Description></rdf:RDF></x:xmpmeta>"
+        );
+        let merged = merge_sidecar(Some(&elements), estimate).unwrap();
+        assert!(!merged.contains("GPSAltitude"), "{merged}");
     }
 
     #[test]
