@@ -368,9 +368,16 @@ fn xmp_sidecars_read_back_with_exiftool() {
                 "{tags:#?}"
             );
             assert!((get_f64(&tags, "XMP-exif:GPSLongitude") - r.location.lon_deg).abs() < 1e-6);
+            // The accepted location of kauai.jpg is no candidate: placed by hand, not an
+            // estimate (issue 12); the others are GeoCLIP's top-1.
             assert_eq!(
                 tags["XMP-geoloupe:IsEstimate"],
-                Value::from(true),
+                Value::from(r.origin.is_from_pixels()),
+                "{tags:#?}"
+            );
+            assert_eq!(
+                tags["XMP-geoloupe:Origin"],
+                Value::from(r.origin.as_str()),
                 "{tags:#?}"
             );
             assert_eq!(
@@ -386,6 +393,8 @@ fn xmp_sidecars_read_back_with_exiftool() {
     assert!(dir.path().join("kauai.jpg.xmp").is_file());
     assert!(dir.path().join("kauai.xmp").is_file());
     let tags = exiftool_json(&dir.path().join("kauai.jpg.xmp"));
+    assert_eq!(tags["XMP-geoloupe:IsEstimate"], Value::from(false));
+    assert_eq!(tags["XMP-geoloupe:Origin"], Value::from("hand"));
     // The accepted location is not a candidate: no rank/probability is claimed for it.
     assert!(!tags.contains_key("XMP-geoloupe:Rank"));
     let tags = exiftool_json(&dir.path().join("rotated.jpg.xmp"));
@@ -1308,7 +1317,13 @@ fn invalid_gps_is_never_overwritten_by_default() {
         );
         let info = geoloupe::library::exif::read_exif(photo).unwrap();
         assert_eq!(info.gps_invalid, None);
-        assert!(info.gps_estimate.is_some());
+        // (1, 1) is no candidate: placed by hand, so written as the photo's own position, not
+        // as an estimate (issue 12).
+        assert_eq!(r.origin, geoloupe::domain::Origin::Hand);
+        assert!(
+            info.gps_estimate.is_none() && info.gps.is_some(),
+            "{info:?}"
+        );
     }
     assert!(!sidecar_path(&lat_999, SidecarStyle::AppendXmp).exists());
 }
@@ -1534,4 +1549,315 @@ fn locate_writes_the_iptc_location_when_asked() {
             .is_some_and(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())),
         "{code:?}"
     );
+}
+
+// ---- Issue 12: every location says where it came from ----
+
+/// The origin kinds, in the order [`photos_of_every_origin`] makes them.
+const KINDS: [&str; 5] = ["estimate", "trip", "track", "neighbour", "hand"];
+/// Which of them are estimates from the photo's pixels.
+const FROM_PIXELS: [bool; 5] = [true, true, false, false, false];
+/// The track's name (not ASCII: EXIF gets it as UTF-16) and altitude.
+const TRACK: &str = "Été 2024.gpx";
+const TRACK_ALTITUDE_M: f64 = 12.5;
+
+/// One JPEG without GPS per origin kind, with its record: the top-1 estimate, a trip
+/// posterior, a track's position (with altitude, clock 1:00:37.5 slow), a neighbouring
+/// photo's, and one placed by hand.
+fn photos_of_every_origin(dir: &Path) -> Vec<ExportRecord> {
+    use geoloupe::domain::Origin;
+    let photo = |kind: &str| copy_into(dir, "kauai.jpg", &format!("{kind}.jpg"));
+    let estimate = record(&photo("estimate"), &[0, 1, 2], None, None);
+    let mut trip = record(&photo("trip"), &[0, 1, 2], None, None);
+    trip.location = LatLon::new(21.5, -158.0);
+    trip.origin = Origin::Trip {
+        max_speed_kmh: 120.0,
+        single_photo: LatLon::new(21.97, -159.37),
+    };
+    let at = |kind: &str, position: LatLon, origin: Origin| {
+        let mut r = record(&photo(kind), &[0, 1, 2], Some(position), None);
+        r.origin = origin;
+        r
+    };
+    let track = at(
+        "track",
+        LatLon::new(22.05, -159.5),
+        Origin::Track {
+            track: TRACK.into(),
+            offset_secs: -3637.5,
+            altitude_m: Some(TRACK_ALTITUDE_M),
+        },
+    );
+    let neighbour = at(
+        "neighbour",
+        LatLon::new(22.06, -159.51),
+        Origin::Neighbour {
+            photo: "IMG_0042.jpg".into(),
+            seconds: -37.2,
+        },
+    );
+    let hand = record(
+        &photo("hand"),
+        &[0, 1, 2],
+        Some(LatLon::new(22.07, -159.52)),
+        None,
+    );
+    assert_eq!(hand.origin, Origin::Hand);
+    vec![estimate, trip, track, neighbour, hand]
+}
+
+/// `exiftool -j -n -G1 -a FILE` -> the one object.
+fn exiftool_all(path: &Path) -> serde_json::Map<String, Value> {
+    let text = run(
+        "exiftool",
+        &["-j", "-n", "-G1", "-a", path.to_str().unwrap()],
+    );
+    let mut v: Vec<Value> = serde_json::from_str(&text).unwrap();
+    match v.remove(0) {
+        Value::Object(m) => m,
+        other => panic!("{other}"),
+    }
+}
+
+/// Each origin kind, in every export format, read back by other tools: the CSV by the csv
+/// crate, the GeoJSON by serde_json (and gpsbabel), the GPX by gpsbabel. Only estimates from
+/// pixels say they are estimates; a track's position carries its altitude.
+#[cfg_attr(
+    windows,
+    ignore = "reads back with gpsbabel: not in the Wine prefix (tested on Linux)"
+)]
+#[test]
+fn exports_say_where_each_location_came_from() {
+    use geoloupe::export::{PathStyle, write_export};
+    let dir = tempfile::tempdir().unwrap();
+    let records = photos_of_every_origin(dir.path());
+    let out = |name: &str| {
+        let path = dir.path().join(name);
+        write_export(&path, &records, PointSet::Chosen, PathStyle::Relative).unwrap();
+        path
+    };
+
+    // CSV through the csv crate.
+    let mut reader = csv::Reader::from_path(out("out.csv")).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 5);
+    let col = |name: &str| column(&header, name);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(&row[col("origin")], KINDS[i]);
+        assert_eq!(row[col("is_estimate")], FROM_PIXELS[i].to_string());
+        assert_eq!(&row[col("photo")], &format!("{}.jpg", KINDS[i]));
+    }
+    assert_eq!(&rows[2][col("track")], TRACK);
+    assert_eq!(&rows[2][col("clock_offset")], "-1:00:37.5");
+    assert_eq!(&rows[2][col("altitude_m")], "12.5");
+    assert_eq!(&rows[3][col("neighbour_photo")], "IMG_0042.jpg");
+    assert_eq!(&rows[3][col("neighbour_seconds")], "-37.2");
+    assert_eq!(&rows[1][col("trip_max_speed_kmh")], "120");
+    assert_eq!(&rows[1][col("single_photo_lat_deg")], "21.97000000");
+    assert_eq!(&rows[4][col("origin_detail")], "placed by hand");
+    // The older columns kept their places: the first new one comes after group_size.
+    assert_eq!(col("origin"), col("group_size") + 1);
+
+    // GeoJSON through serde_json.
+    let geojson = out("out.geojson");
+    let v: Value = serde_json::from_slice(&std::fs::read(&geojson).unwrap()).unwrap();
+    let features = v["features"].as_array().unwrap();
+    for (i, f) in features.iter().enumerate() {
+        assert_eq!(f["properties"]["origin"]["kind"], KINDS[i]);
+        assert_eq!(f["properties"]["is_estimate"], FROM_PIXELS[i]);
+    }
+    assert_eq!(
+        features[2]["geometry"]["coordinates"],
+        serde_json::json!([-159.5, 22.05, TRACK_ALTITUDE_M])
+    );
+    assert_eq!(features[2]["properties"]["origin"]["track"], TRACK);
+    assert_eq!(
+        features[2]["properties"]["origin"]["clock_offset"],
+        "-1:00:37.5"
+    );
+    assert_eq!(features[3]["properties"]["origin"]["photo"], "IMG_0042.jpg");
+    assert_eq!(features[1]["properties"]["origin"]["max_speed_kmh"], 120.0);
+    // gpsbabel reads the GeoJSON too, the three-element position included (gpsbabel 1.8.0
+    // doesn't take a GeoJSON altitude: it reads 0.0 for any; GPX's <ele> below it does).
+    let back = run(
+        "gpsbabel",
+        &[
+            "-i",
+            "geojson",
+            "-f",
+            geojson.to_str().unwrap(),
+            "-o",
+            "unicsv",
+            "-F",
+            "-",
+        ],
+    );
+    let back = common::parse_csv(&back);
+    assert_eq!(back.len(), 6, "{back:?}");
+    let (lat, lon) = (column(&back[0], "Latitude"), column(&back[0], "Longitude"));
+    for (row, r) in back[1..].iter().zip(&records) {
+        let (row_lat, row_lon): (f64, f64) = (row[lat].parse().unwrap(), row[lon].parse().unwrap());
+        assert!((row_lat - r.location.lat_deg).abs() < 1e-5, "{row:?}");
+        assert!((row_lon - r.location.lon_deg).abs() < 1e-5, "{row:?}");
+    }
+
+    // GPX through gpsbabel: it still reads the file (the brief's check), the waypoints in
+    // order, the track's altitude from <ele>.
+    let gpx = out("out.gpx");
+    let plain = run(
+        "gpsbabel",
+        &[
+            "-i",
+            "gpx",
+            "-f",
+            gpx.to_str().unwrap(),
+            "-o",
+            "csv",
+            "-F",
+            "-",
+        ],
+    );
+    let lines: Vec<&str> = plain.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 5, "{plain}");
+    for (line, r) in lines.iter().zip(&records) {
+        let lat_lon = format!("{:.5}, {:.5}", r.location.lat_deg, r.location.lon_deg);
+        assert!(line.starts_with(&lat_lon), "{lat_lon}: {plain}");
+    }
+    let uni = common::parse_csv(&run(
+        "gpsbabel",
+        &[
+            "-i",
+            "gpx",
+            "-f",
+            gpx.to_str().unwrap(),
+            "-o",
+            "unicsv",
+            "-F",
+            "-",
+        ],
+    ));
+    let altitude: f64 = uni[3][column(&uni[0], "Altitude")].parse().unwrap();
+    assert!((altitude - TRACK_ALTITUDE_M).abs() < 1e-9, "{uni:?}");
+    let text = std::fs::read_to_string(&gpx).unwrap();
+    for kind in KINDS {
+        assert_eq!(
+            text.matches(&format!("<src>geoloupe {kind}</src>")).count(),
+            1,
+            "{text}"
+        );
+    }
+    assert_eq!(text.matches("<geoloupe:estimate>true<").count(), 2);
+    assert_eq!(text.matches("<geoloupe:estimate>false<").count(), 3);
+    assert!(text.contains(&format!("<geoloupe:track>{TRACK}</geoloupe:track>")));
+    assert!(text.contains("<geoloupe:clockOffset>-1:00:37.5</geoloupe:clockOffset>"));
+}
+
+/// Each origin kind in XMP sidecars and EXIF, read back by exiftool (`-j -n -G1 -a`): the
+/// origin and its details in our namespace, `IsEstimate` only for estimates from pixels; in
+/// EXIF the estimate marking (method text and uncertainty) only for those, the others' method
+/// text saying where they came from, and a track's altitude as GPSAltitude in both.
+#[cfg_attr(
+    windows,
+    ignore = "reads back with exiftool: not in the Wine prefix (tested on Linux)"
+)]
+#[test]
+fn sidecars_and_exif_say_where_each_location_came_from() {
+    use geoloupe::export::WriteBack;
+    let dir = tempfile::tempdir().unwrap();
+    let records = photos_of_every_origin(dir.path());
+    let warnings = exiftool_validate(&records[0].path);
+
+    for (i, r) in records.iter().enumerate() {
+        let written = write_sidecar(r, SidecarStyle::AppendXmp).unwrap();
+        let tags = exiftool_all(&written.path);
+        assert_eq!(
+            tags["XMP-geoloupe:Origin"],
+            Value::from(KINDS[i]),
+            "{tags:#?}"
+        );
+        assert_eq!(
+            tags["XMP-geoloupe:IsEstimate"],
+            Value::from(FROM_PIXELS[i]),
+            "{tags:#?}"
+        );
+        assert!((get_f64(&tags, "XMP-exif:GPSLatitude") - r.location.lat_deg).abs() < 1e-6);
+        assert_eq!(
+            tags.contains_key("XMP-exif:GPSAltitude"),
+            i == 2,
+            "{tags:#?}"
+        );
+    }
+    let xmp = |kind: &str| exiftool_all(&dir.path().join(format!("{kind}.jpg.xmp")));
+    let track = xmp("track");
+    assert_eq!(track["XMP-geoloupe:Track"], Value::from(TRACK));
+    assert_eq!(track["XMP-geoloupe:ClockOffset"], Value::from("-1:00:37.5"));
+    assert_eq!(get_f64(&track, "XMP-geoloupe:ClockOffsetSeconds"), -3637.5);
+    assert_eq!(get_f64(&track, "XMP-exif:GPSAltitude"), TRACK_ALTITUDE_M);
+    assert_eq!(track["XMP-exif:GPSAltitudeRef"], Value::from(0));
+    assert_eq!(
+        track["XMP-geoloupe:Review"],
+        Value::from("accepted"),
+        "review still says whether a person reviewed it"
+    );
+    let neighbour = xmp("neighbour");
+    assert_eq!(
+        neighbour["XMP-geoloupe:NeighbourPhoto"],
+        Value::from("IMG_0042.jpg")
+    );
+    assert_eq!(get_f64(&neighbour, "XMP-geoloupe:NeighbourSeconds"), -37.2);
+    let trip = xmp("trip");
+    assert_eq!(get_f64(&trip, "XMP-geoloupe:TripMaxSpeedKmh"), 120.0);
+    assert_eq!(get_f64(&trip, "XMP-geoloupe:SinglePhotoLatitude"), 21.97);
+    assert_eq!(get_f64(&trip, "XMP-geoloupe:SinglePhotoLongitude"), -159.37);
+    assert_eq!(
+        xmp("hand")["XMP-geoloupe:OriginDetail"],
+        Value::from("placed by hand")
+    );
+
+    // EXIF.
+    let backups = BackupStore::new(dir.path().join("backups"));
+    for result in WriteBack::ExifGps.write(&records, &backups) {
+        assert_eq!(result.unwrap().action, WriteAction::UpdatedExifGps);
+    }
+    let methods = [
+        ESTIMATE_METHOD.to_owned(),
+        "geoloupe estimate (GeoCLIP trip posterior, up to 120 km/h; single photo 21.97000000, \
+         -159.37000000)"
+            .to_owned(),
+        format!("geoloupe track ({TRACK}, clock -1:00:37.5)"),
+        "geoloupe neighbour (IMG_0042.jpg, 37 s away)".to_owned(),
+        "geoloupe hand (placed by hand)".to_owned(),
+    ];
+    for (i, r) in records.iter().enumerate() {
+        let tags = exiftool_all(&r.path);
+        assert_eq!(
+            tags["GPS:GPSProcessingMethod"],
+            Value::from(methods[i].as_str()),
+            "{tags:#?}"
+        );
+        assert!((get_f64(&tags, "Composite:GPSLatitude") - r.location.lat_deg).abs() < 1e-6);
+        assert!((get_f64(&tags, "Composite:GPSLongitude") - r.location.lon_deg).abs() < 1e-6);
+        // The uncertainty belongs to an estimate (the hand's has none either way).
+        assert_eq!(
+            tags.contains_key("GPS:GPSHPositioningError"),
+            FROM_PIXELS[i],
+            "{tags:#?}"
+        );
+        assert_eq!(tags.contains_key("GPS:GPSAltitude"), i == 2, "{tags:#?}");
+        // geoloupe reads its estimates back as estimates, the others as the photo's own GPS.
+        let info = geoloupe::library::exif::read_exif(&r.path).unwrap();
+        assert_eq!(info.gps_estimate.is_some(), FROM_PIXELS[i], "{info:?}");
+        assert_eq!(info.gps.is_some(), !FROM_PIXELS[i], "{info:?}");
+        assert_eq!(exiftool_validate(&r.path), warnings, "no new warning");
+    }
+    let track = exiftool_all(&records[2].path);
+    assert_eq!(get_f64(&track, "GPS:GPSAltitude"), TRACK_ALTITUDE_M);
+    assert_eq!(track["GPS:GPSAltitudeRef"], Value::from(0));
+    assert_eq!(get_f64(&track, "Composite:GPSAltitude"), TRACK_ALTITUDE_M);
 }

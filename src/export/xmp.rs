@@ -10,7 +10,8 @@
 //! photo's GPS and for a position placed by hand), the rank and probability, the model and
 //! gallery hashes, and when it was made. A position from a track also gets the track's
 //! altitude (`exif:GPSAltitude`, `exif:GPSAltitudeRef`), replacing the sidecar's, as
-//! `exiftool -geotag` does; other writes keep the sidecar's altitude.
+//! `exiftool -geotag` does; other writes keep the sidecar's altitude unless it is one we wrote
+//! with a track (recorded as `geoloupe:AltitudeMetres`), which goes with its position.
 //!
 //! With [`ExportRecord::iptc_location`] (the app sets it for accepted locations, the command
 //! line with `--iptc-location`) the sidecar also carries the nearest place's names as digiKam
