@@ -105,6 +105,58 @@ fn write_parity_gpx(path: &Path) {
     std::fs::write(path, gpx).unwrap();
 }
 
+/// The first segment as KML (one `gx:Track`, `lon lat alt` coordinates).
+fn write_kml_seg1(path: &Path) {
+    let mut whens = String::new();
+    let mut coords = String::new();
+    for i in 0..SEG1_FIXES {
+        let x = f64::from(i);
+        whens.push_str(&format!("<when>{}</when>\n", iso(E0 + x * 30.0)));
+        coords.push_str(&format!(
+            "<gx:coord>{:.7} {:.7} {:.2}</gx:coord>\n",
+            7.0 + x * 5e-4,
+            46.0 + x * 3e-4 + (x * 0.3).sin() * 1e-4,
+            500.0 + 20.0 * (x * 0.1).sin()
+        ));
+    }
+    let kml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <kml xmlns=\"http://www.opengis.net/kml/2.2\" xmlns:gx=\"http://www.google.com/kml/ext/2.2\">\n\
+         <Document><Placemark><gx:Track>\n{whens}{coords}</gx:Track></Placemark></Document></kml>\n"
+    );
+    std::fs::write(path, kml).unwrap();
+}
+
+/// The second segment as NMEA 0183: an RMC (date, time, position) and a GGA (altitude, empty
+/// for every fifth fix) per fix.
+fn write_nmea_seg2(path: &Path) {
+    let ddmm = |deg: f64, width: usize| {
+        let whole = deg.trunc();
+        format!("{:0width$}{:09.6}", whole as u32, (deg - whole) * 60.0)
+    };
+    let mut nmea = String::new();
+    for i in 0..SEG2_FIXES {
+        let x = f64::from(i);
+        let t = E0 + SEG2_START + x * 45.0;
+        let date = exif_date(t);
+        let (hms, dmy) = (
+            date[11..].replace(':', ""),
+            format!("{}{}{}", &date[8..10], &date[5..7], &date[2..4]),
+        );
+        let (lat, lon) = (ddmm(46.2 - x * 2e-4, 2), ddmm(7.3 + x * 4e-4, 3));
+        let alt = if i % 5 == 2 {
+            String::new()
+        } else {
+            format!("{:.2}", 800.0 - x)
+        };
+        nmea.push_str(&format!(
+            "$GPRMC,{hms}.00,A,{lat},N,{lon},E,0.5,90.0,{dmy},,*00\r\n\
+             $GPGGA,{hms}.00,{lat},N,{lon},E,1,08,0.9,{alt},M,47.0,M,,*00\r\n"
+        ));
+    }
+    std::fs::write(path, nmea).unwrap();
+}
+
 /// A small JPEG with no EXIF.
 fn write_base_jpeg(path: &Path) {
     let img = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 16, y as u8 * 16, 90]));
@@ -236,8 +288,8 @@ fn make_photos(dir: &Path) -> Vec<(PathBuf, TimeCase)> {
 fn exiftool_geotag(
     photos: &[(PathBuf, TimeCase)],
     dir: &Path,
-    track: &Path,
-    offset: Option<&str>,
+    tracks: &[PathBuf],
+    options: &[String],
 ) -> std::collections::BTreeMap<String, (f64, f64, Option<f64>)> {
     std::fs::create_dir_all(dir).unwrap();
     let copies: Vec<(PathBuf, TimeCase)> = photos
@@ -268,12 +320,11 @@ fn exiftool_geotag(
             .map(|(p, _)| p)
             .collect();
         let mut cmd = Command::new("exiftool");
-        cmd.args(["-q", "-q", "-m", "-overwrite_original", "-geotag"])
-            .arg(track);
-        if let Some(offset) = offset {
-            cmd.arg(format!("-geosync={offset}"));
+        cmd.args(["-q", "-q", "-m", "-overwrite_original"]);
+        for track in tracks {
+            cmd.arg("-geotag").arg(track);
         }
-        cmd.arg(geotime).args(&files);
+        cmd.args(options).arg(geotime).args(&files);
         // exiftool exits 1 when some photos could not be geotagged: that is expected here.
         let out = cmd.output().unwrap();
         assert!(
@@ -319,19 +370,18 @@ fn exiftool_geotag(
 /// `None` when refused.
 fn geoloupe_geotag(
     photos_dir: &Path,
-    track: &Path,
-    offset: Option<&str>,
+    tracks: &[PathBuf],
+    options: &[String],
     data_dir: &Path,
 ) -> std::collections::BTreeMap<String, Option<(f64, f64, Option<f64>)>> {
     let mut cmd = geoloupe(data_dir);
     cmd.args([
-        "geotag", "--format", "json", "--paths", "name", "--tz", "+03:00", "--track",
-    ])
-    .arg(track);
-    if let Some(offset) = offset {
-        cmd.arg(format!("--offset={offset}"));
+        "geotag", "--format", "json", "--paths", "name", "--tz", "+03:00",
+    ]);
+    for track in tracks {
+        cmd.arg("--track").arg(track);
     }
-    let out = run_ok(cmd.arg(photos_dir));
+    let out = run_ok(cmd.args(options).arg(photos_dir));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     doc["photos"]
         .as_array()
@@ -364,50 +414,118 @@ fn geotag_matches_exiftool_positions_and_refusals() {
         .into_iter()
         .enumerate()
     {
+        let options: Vec<String> = offset.iter().map(|o| format!("-geosync={o}")).collect();
         let reference = exiftool_geotag(
             &photos,
             &tmp.path().join(format!("exiftool-{round}")),
-            &track,
-            offset,
+            std::slice::from_ref(&track),
+            &options,
         );
-        let ours = geoloupe_geotag(&photos_dir, &track, offset, tmp.path());
+        let options: Vec<String> = offset.iter().map(|o| format!("--offset={o}")).collect();
+        let ours = geoloupe_geotag(
+            &photos_dir,
+            std::slice::from_ref(&track),
+            &options,
+            tmp.path(),
+        );
         assert_eq!(ours.len(), photos.len());
-        let mut placed = 0;
-        for (name, answer) in &ours {
-            match (answer, reference.get(name)) {
-                (Some((lat, lon, alt)), Some((rlat, rlon, ralt))) => {
-                    placed += 1;
-                    let d_m = geoloupe::geo::LatLon::new(*lat, *lon)
-                        .distance_km(&geoloupe::geo::LatLon::new(*rlat, *rlon))
-                        * 1000.0;
-                    assert!(d_m < 1.0, "{offset:?} {name}: {d_m} m from exiftool's");
-                    match (alt, ralt) {
-                        (Some(a), Some(r)) => {
-                            assert!(
-                                (a - r).abs() < 0.05,
-                                "{offset:?} {name}: altitude {a} vs {r}"
-                            )
-                        }
-                        (a, r) => assert_eq!(
-                            a.is_some(),
-                            r.is_some(),
-                            "{offset:?} {name}: altitude {a:?} vs {r:?}"
-                        ),
-                    }
-                }
-                (None, None) => {}
-                (ours, theirs) => panic!(
-                    "{offset:?} {name}: geoloupe {ours:?}, exiftool {theirs:?} (one refused, the other not)"
-                ),
-            }
-        }
-        eprintln!(
-            "offset {offset:?}: {placed} of {} placed as exiftool places them",
-            ours.len()
-        );
+        let placed = compare(&ours, &reference, &format!("offset {offset:?}"));
         // Both refusals and placements are exercised in every round.
         assert!((20..=36).contains(&placed), "{offset:?}: {placed} placed");
     }
+}
+
+/// Two track files merged (KML then NMEA), with exiftool's API options for the limits:
+/// `--max-gap 600 --max-ext 7000` against `-api GeoMaxIntSecs=600 -api GeoMaxExtSecs=7000`. The
+/// 6000 s between the files ends at the NMEA file's first fix, so exiftool interpolates across
+/// it (up to max-ext there), while a 600 s limit holds inside a file.
+#[test]
+fn geotag_matches_exiftool_on_merged_kml_and_nmea_tracks_with_limits() {
+    require_exiftool();
+    let tmp = tempfile::tempdir().unwrap();
+    let tracks = [tmp.path().join("seg1.kml"), tmp.path().join("seg2.nmea")];
+    write_kml_seg1(&tracks[0]);
+    write_nmea_seg2(&tracks[1]);
+    let photos_dir = tmp.path().join("photos");
+    let photos = make_photos(&photos_dir);
+    for (round, (ours_limits, exiftool_limits)) in [
+        (
+            ["--max-gap=600", "--max-ext=7000"],
+            ["GeoMaxIntSecs=600", "GeoMaxExtSecs=7000"],
+        ),
+        (
+            ["--max-gap=1800", "--max-ext=900"],
+            ["GeoMaxIntSecs=1800", "GeoMaxExtSecs=900"],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let options: Vec<String> = exiftool_limits
+            .iter()
+            .flat_map(|o| ["-api".to_owned(), (*o).to_owned()])
+            .chain(["-geosync=-0:00:37".to_owned()])
+            .collect();
+        let reference = exiftool_geotag(
+            &photos,
+            &tmp.path().join(format!("exiftool-{round}")),
+            &tracks,
+            &options,
+        );
+        let options: Vec<String> = ours_limits
+            .iter()
+            .map(|o| (*o).to_owned())
+            .chain(["--offset=-0:00:37".to_owned()])
+            .collect();
+        let ours = geoloupe_geotag(&photos_dir, &tracks, &options, tmp.path());
+        let placed = compare(&ours, &reference, &format!("{ours_limits:?}"));
+        assert!(
+            (10..=39).contains(&placed),
+            "{ours_limits:?}: {placed} placed"
+        );
+    }
+}
+
+type Placed = (f64, f64, Option<f64>);
+
+/// Requires the same photos refused and the placed ones within 1 m (altitude within 5 cm);
+/// returns how many were placed.
+fn compare(
+    ours: &std::collections::BTreeMap<String, Option<Placed>>,
+    reference: &std::collections::BTreeMap<String, Placed>,
+    label: &str,
+) -> usize {
+    let mut placed = 0;
+    for (name, answer) in ours {
+        match (answer, reference.get(name)) {
+            (Some((lat, lon, alt)), Some((rlat, rlon, ralt))) => {
+                placed += 1;
+                let d_m = geoloupe::geo::LatLon::new(*lat, *lon)
+                    .distance_km(&geoloupe::geo::LatLon::new(*rlat, *rlon))
+                    * 1000.0;
+                assert!(d_m < 1.0, "{label} {name}: {d_m} m from exiftool's");
+                match (alt, ralt) {
+                    (Some(a), Some(r)) => {
+                        assert!((a - r).abs() < 0.05, "{label} {name}: altitude {a} vs {r}")
+                    }
+                    (a, r) => assert_eq!(
+                        a.is_some(),
+                        r.is_some(),
+                        "{label} {name}: altitude {a:?} vs {r:?}"
+                    ),
+                }
+            }
+            (None, None) => {}
+            (ours, theirs) => panic!(
+                "{label} {name}: geoloupe {ours:?}, exiftool {theirs:?} (one refused, the other not)"
+            ),
+        }
+    }
+    eprintln!(
+        "{label}: {placed} of {} placed as exiftool places them",
+        ours.len()
+    );
+    placed
 }
 
 fn gpx_point(out: &mut impl std::io::Write, t: f64, i: u64) {
