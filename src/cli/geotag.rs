@@ -65,7 +65,8 @@ pub struct GeotagArgs {
     #[arg(long, value_name = "±H:MM:SS", value_parser = parse_offset_arg, allow_hyphen_values = true, default_value = "0")]
     pub offset: f64,
     /// The time zone of photos whose EXIF has no OffsetTimeOriginal: `UTC`, `Z`, `+02:00`,
-    /// `-0530`. Without it such photos are refused (their time is ambiguous).
+    /// `-0530` (IANA names such as `Europe/Kyiv` are not read). Without it such photos are
+    /// refused (their time is ambiguous).
     #[arg(long, value_name = "ZONE", value_parser = parse_zone_arg, allow_hyphen_values = true)]
     pub tz: Option<TimeZone>,
     /// The longest gap between two fixes that is interpolated across, in seconds
@@ -117,8 +118,8 @@ pub struct GeotagArgs {
 pub enum GeotagFormat {
     /// One line per photo: position, altitude and where it came from, or why it was refused.
     Table,
-    /// One JSON document: `photos`, each placed (`location`, `altitude_m`, `origin`) or refused
-    /// (`refused`, `reason`).
+    /// One JSON document: `photos`, each with `path` and `status`: `placed` (with `location`,
+    /// `altitude_m`, `origin`, `fix_times`), `refused` or `skipped` (with `reason`).
     Json,
     /// `path,status,lat_deg,lon_deg,altitude_m,origin,detail,path_bytes_hex`.
     Csv,
