@@ -1231,7 +1231,7 @@ fn write_trip_lines(
             let place = record
                 .place
                 .as_ref()
-                .map(|p| format!(" near {}", p.describe()))
+                .map(|p| format!(" ({})", p.describe()))
                 .unwrap_or_default();
             writeln!(
                 out,

@@ -1111,7 +1111,7 @@ fn trip_reports_both_answers_and_the_origin() {
         let status = Command::new("exiftool")
             .arg(format!("-DateTimeOriginal={time}"))
             .arg("-OffsetTimeOriginal=-10:00")
-            .arg("-overwrite_original")
+            .args(["-q", "-overwrite_original"])
             .arg(photo)
             .status()
             .expect("exiftool (libimage-exiftool-perl) is needed");
