@@ -1125,10 +1125,13 @@ struct TripLeg {
 #[serde(tag = "role", rename_all = "kebab-case")]
 enum TripNote {
     /// The trip placed it: `location` is the trip's point (Viterbi path), `origin` says `trip`
-    /// with the single-photo answer. `posterior` is the point's posterior probability, `rank`
-    /// its rank in the photo's own single-photo ranking.
+    /// with the single-photo answer. `posterior` is the point's posterior probability,
+    /// `posterior_within_25_km` that of all the photo's candidates within 25 km of it (GeoCLIP's
+    /// neighbouring gallery points share the belief in one place), `rank` its rank in the
+    /// photo's own single-photo ranking.
     Placed {
         posterior: f32,
+        posterior_within_25_km: f32,
         rank: usize,
         gallery_index: usize,
         km_from_single_photo: f64,
@@ -1202,8 +1205,17 @@ fn solve_trip(
             max_speed_kmh,
             single_photo: single,
         };
+        let posterior_within_25_km = leg
+            .options
+            .iter()
+            .zip(&trip.marginals[m])
+            .filter(|(o, _)| o.position.distance_km(&chosen.position) <= 25.0)
+            .map(|(_, p)| p)
+            .sum::<f32>()
+            .min(1.0);
         notes[i] = TripNote::Placed {
             posterior: trip.path_posterior(m),
+            posterior_within_25_km,
             rank: chosen.rank,
             gallery_index: chosen.gallery_index,
             km_from_single_photo: location.distance_km(&single),
@@ -1222,6 +1234,7 @@ fn write_trip_lines(
         (
             TripNote::Placed {
                 posterior,
+                posterior_within_25_km,
                 rank,
                 km_from_single_photo,
                 ..
@@ -1235,7 +1248,7 @@ fn write_trip_lines(
                 .unwrap_or_default();
             writeln!(
                 out,
-                "  {}: {}{place}, posterior {posterior:.4}, single-photo rank {rank}",
+                "  {}: {}{place}, posterior {posterior:.4} ({posterior_within_25_km:.4} within 25 km), single-photo rank {rank}",
                 record.origin.describe(),
                 record.location
             )?;
@@ -1801,11 +1814,13 @@ mod tests {
         match &notes[1] {
             TripNote::Placed {
                 posterior,
+                posterior_within_25_km,
                 rank,
                 gallery_index,
                 km_from_single_photo,
             } => {
                 assert!(*posterior > 0.99);
+                assert_eq!(posterior, posterior_within_25_km);
                 assert_eq!((*rank, *gallery_index), (2, 101));
                 assert!(*km_from_single_photo > 16_000.0);
             }

@@ -1144,6 +1144,8 @@ fn trip_reports_both_answers_and_the_origin() {
         assert_eq!(p["trip"]["role"], "placed");
         let posterior = p["trip"]["posterior"].as_f64().unwrap();
         assert!(posterior > 0.0 && posterior <= 1.0, "{p}");
+        let nearby = p["trip"]["posterior_within_25_km"].as_f64().unwrap();
+        assert!(nearby >= posterior && nearby <= 1.0, "{p}");
         let rank = p["trip"]["rank"].as_u64().unwrap();
         assert!((1..=200).contains(&rank), "{p}");
         assert_eq!(p["location_kind"], "gallery");
