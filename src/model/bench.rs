@@ -497,3 +497,21 @@ pub fn run_trip(
         trip_median_km,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// The trip bench's report on a small trip: the pairs it counts and the errors it measures
+    /// (times are not asserted).
+    #[test]
+    fn trip_bench_reports_pairs_and_errors() {
+        let report = super::run_trip(60, 40, 2).unwrap();
+        assert_eq!(report.pair_checks, 59 * 40 * 40);
+        assert_eq!(report.solve_secs.len(), 2);
+        assert!(report.trip_median_km < report.single_photo_median_km);
+        assert!(
+            report
+                .to_string()
+                .contains("trip: 60 photos x 40 candidates")
+        );
+    }
+}
