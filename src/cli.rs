@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
 use crate::domain::PointKind;
-use crate::domain::{LocationLogitsFn, Prediction, Provenance, RegionConstraint, predict_features};
+use crate::domain::{
+    Candidate, LocationLogitsFn, Origin, Prediction, Provenance, RegionConstraint, predict_features,
+};
 use crate::export::csv::CSV_LINE_END;
 use crate::export::exif_write::{BackupStore, RestoreOutcome};
 use crate::export::xmp::SidecarStyle;
@@ -188,6 +190,74 @@ pub struct LocateArgs {
     /// the model's belief that lay inside.
     #[arg(long, value_name = "COUNTRY_OR_BOX", allow_hyphen_values = true)]
     pub within: Option<String>,
+    /// Locate the photos as one trip (issue 12): ordered by capture time (EXIF), each photo's
+    /// top 200 candidates are combined with its neighbours' under a travel model (the time
+    /// between two photos bounds how far apart they can be), and each photo's location becomes
+    /// the trip's point for it (origin `trip`), with the single-photo answer kept beside it in
+    /// every output. Photos without a capture time keep their single-photo answer; photos with
+    /// their own EXIF GPS anchor the trip there.
+    #[arg(long, conflicts_with = "together")]
+    pub trip: bool,
+    /// With --trip: the top speed between two photos, km/h (default: --travel's).
+    #[arg(long, value_name = "KMH", requires = "trip", conflicts_with = "travel",
+          value_parser = parse_speed_kmh)]
+    pub max_speed: Option<f64>,
+    /// With --trip: how the photographer travelled, for the top speed.
+    #[arg(long, value_enum, requires = "trip")]
+    pub travel: Option<Travel>,
+}
+
+/// `locate --travel`: a top speed for the trip's travel model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Travel {
+    /// 7 km/h: on foot (a brisk walk, a little running).
+    Walk,
+    /// 30 km/h: by bicycle.
+    Bike,
+    /// 130 km/h (the default): by car, the motorway limit in most of Europe.
+    Car,
+    /// 300 km/h: by high-speed train.
+    Train,
+    /// 950 km/h: by plane (an airliner's cruising speed).
+    Plane,
+}
+
+impl Travel {
+    /// When neither --max-speed nor --travel is given: most photo trips are road trips, and a
+    /// bound set too high only weakens the constraint, while one set too low breaks true pairs
+    /// (which the teleport weight then has to absorb).
+    pub const DEFAULT: Self = Self::Car;
+
+    pub fn max_speed_kmh(self) -> f64 {
+        match self {
+            Self::Walk => 7.0,
+            Self::Bike => 30.0,
+            Self::Car => 130.0,
+            Self::Train => 300.0,
+            Self::Plane => 950.0,
+        }
+    }
+}
+
+/// A top speed: finite, above 0.
+fn parse_speed_kmh(text: &str) -> Result<f64, String> {
+    let speed: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a speed in km/h: {text:?}"))?;
+    if speed.is_finite() && speed > 0.0 {
+        Ok(speed)
+    } else {
+        Err(format!("the top speed must be above 0 km/h: {text:?}"))
+    }
+}
+
+impl LocateArgs {
+    /// `--max-speed`, else `--travel`'s speed, else [`Travel::DEFAULT`]'s.
+    pub fn trip_max_speed_kmh(&self) -> f64 {
+        self.max_speed
+            .unwrap_or_else(|| self.travel.unwrap_or(Travel::DEFAULT).max_speed_kmh())
+    }
 }
 
 /// `locate`'s output. Every format is written as the results come, each photo flushed as soon
@@ -262,6 +332,16 @@ pub struct BenchArgs {
     /// 1280x800 map view at zoom 10 (the installed heads, else random weights of that shape).
     #[arg(long)]
     pub heat_grid: bool,
+    /// Time a trip instead (`locate --trip`): synthetic photos, each with its top candidates,
+    /// solved with the travel model; prints time and peak memory.
+    #[arg(long, conflicts_with = "heat_grid")]
+    pub trip: bool,
+    /// With --trip: photos in the trip.
+    #[arg(long, default_value_t = 5000, requires = "trip")]
+    pub trip_photos: usize,
+    /// With --trip: candidates per photo.
+    #[arg(long, default_value_t = 200, requires = "trip")]
+    pub trip_candidates: usize,
 }
 
 /// Runs a headless subcommand (`main` opens the desktop app when there is none). What it
@@ -381,6 +461,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         std::io::BufWriter::new(stdout.lock()),
         &provenance,
         within.is_some(),
+        args.trip,
     )?;
     let bar = (photos.len() > 3).then(|| progress_bar(photos.len() as u64, "locating"));
     let mut records: Vec<ExportRecord> = Vec::new();
@@ -459,6 +540,93 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
             .or_else(|| entry.exif.gps.map(|g| (g, ClaimSource::ExifGps)))
     };
     let mut locate_all = || -> anyhow::Result<()> {
+        if args.trip {
+            // Every photo's single-photo answer first, with the top candidates the trip weighs;
+            // then the trip; then the output, in the photos' order.
+            let trip_k = top_k.max(TRIP_CANDIDATES);
+            let mut legs: Vec<TripLeg> = Vec::new();
+            for chunk in photos.chunks(args.batch_size as usize) {
+                let prepared: Vec<_> = chunk
+                    .par_iter()
+                    .map(|p| prepare_photo(&p.path, &cfg))
+                    .collect();
+                let ok: Vec<_> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
+                let mut features = engine.normalized_image_features(&ok)?.into_iter();
+                for (entry, prep) in chunk.iter().zip(&prepared) {
+                    if let Err(e) = prep {
+                        report(format!("error: {e}"));
+                    } else {
+                        let feature = features
+                            .next()
+                            .context("internal error: fewer features than photos")?;
+                        let (wide, constraint) = predict_features(
+                            &[&feature],
+                            trip_k,
+                            gallery_logits,
+                            position_of,
+                            None,
+                            within_ref,
+                        )
+                        .map_err(|e| anyhow!(e))?;
+                        let options = wide.candidates.iter().map(TripOption::new).collect();
+                        // The single-photo answer exactly as without --trip.
+                        let single = if args.refine {
+                            predict(&[&feature])?.0
+                        } else {
+                            let mut single = wide;
+                            single.candidates.truncate(top_k);
+                            single
+                        };
+                        match ExportRecord::from_prediction(
+                            &entry.path,
+                            &single,
+                            gallery_coords,
+                            provenance.clone(),
+                            estimated_at.clone(),
+                            None,
+                            claim_of(entry),
+                        ) {
+                            Some(mut record) => {
+                                record.within = constraint;
+                                record.overwrite_invalid_gps = args.overwrite_invalid_gps;
+                                record.iptc_location = args.iptc_location;
+                                legs.push(TripLeg {
+                                    record,
+                                    options,
+                                    gps: entry.exif.gps,
+                                });
+                            }
+                            None => {
+                                report(format!("error: no candidates: {}", entry.path.display()))
+                            }
+                        }
+                    }
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                    }
+                }
+            }
+            let max_speed_kmh = args.trip_max_speed_kmh();
+            let (notes, breaks) = solve_trip(&mut legs, max_speed_kmh)?;
+            let count = |f: fn(&TripNote) -> bool| notes.iter().filter(|n| f(n)).count();
+            let summary = format!(
+                "trip: {} photo(s) placed by the trip at up to {max_speed_kmh} km/h, {} anchored \
+                 by their own GPS, {} without a capture time left out (their single-photo \
+                 answer stays); the path breaks the travel bound {breaks} time(s)",
+                count(|n| matches!(n, TripNote::Placed { .. })),
+                count(|n| matches!(n, TripNote::Anchor { .. })),
+                count(|n| matches!(n, TripNote::NoCaptureTime)),
+            );
+            match &bar {
+                Some(b) => b.suspend(|| eprintln!("{summary}")),
+                None => eprintln!("{summary}"),
+            }
+            for (leg, note) in legs.into_iter().zip(&notes) {
+                printer.photo_noted(&leg.record, Some(note))?;
+                records.push(leg.record);
+            }
+            return Ok(());
+        }
         if args.together {
             // Every photo's feature first; then one answer for the group.
             let mut members: Vec<(&PhotoEntry, Vec<f32>)> = Vec::new();
@@ -624,7 +792,8 @@ struct Printer<W: Write> {
 }
 
 impl<W: Write> Printer<W> {
-    /// Writes the opening part (CSV header, JSON's `provenance` and the start of `photos`).
+    /// Writes the opening part (CSV header, JSON's `provenance` and the start of `photos`);
+    /// `within` and `trip` add `--within`'s and `--trip`'s CSV columns.
     fn begin(
         format: OutputFormat,
         set: PointSet,
@@ -632,6 +801,7 @@ impl<W: Write> Printer<W> {
         mut out: W,
         provenance: &Provenance,
         within: bool,
+        trip: bool,
     ) -> anyhow::Result<Self> {
         let export_format = match format {
             OutputFormat::Gpx => Some(ExportFormat::Gpx),
@@ -647,10 +817,11 @@ impl<W: Write> Printer<W> {
                 } else {
                     ""
                 };
+                let trip = if trip { TRIP_CSV_COLUMNS } else { "" };
                 write!(
                     out,
                     "path,rank,lat_deg,lon_deg,probability,gallery_index,path_bytes_hex,\
-                     refined_lat_deg,refined_lon_deg,refined_similarity,group_size{within}{CSV_LINE_END}"
+                     refined_lat_deg,refined_lon_deg,refined_similarity,group_size{within}{trip}{CSV_LINE_END}"
                 )?
             }
             OutputFormat::Json => {
@@ -680,16 +851,37 @@ impl<W: Write> Printer<W> {
 
     /// One photo's result, flushed.
     fn photo(&mut self, record: &ExportRecord) -> anyhow::Result<()> {
+        self.photo_noted(record, None)
+    }
+
+    /// One photo's result with what `locate --trip` did with it, flushed.
+    fn photo_noted(
+        &mut self,
+        record: &ExportRecord,
+        trip: Option<&TripNote>,
+    ) -> anyhow::Result<()> {
+        let json = |record| PhotoJson {
+            trip,
+            ..PhotoJson::new(record, &self.paths)
+        };
         match self.format {
-            OutputFormat::Table => write_table(&mut self.out, &self.paths, record)?,
-            OutputFormat::Csv => write_csv(&mut self.out, &self.paths, record)?,
+            OutputFormat::Table => {
+                write_table(&mut self.out, &self.paths, record)?;
+                if let Some(note) = trip {
+                    write_trip_lines(&mut self.out, record, note)?;
+                }
+            }
+            OutputFormat::Csv => {
+                let extra = trip.map(|n| trip_csv_fields(record, n)).unwrap_or_default();
+                write_csv(&mut self.out, &self.paths, record, &extra)?
+            }
             OutputFormat::Json => {
                 let mut item = String::from(if self.photos == 0 { "\n" } else { ",\n" });
-                export::push_indented(&mut item, &PhotoJson::new(record, &self.paths), 4);
+                export::push_indented(&mut item, &json(record), 4);
                 self.out.write_all(item.as_bytes())?;
             }
             OutputFormat::Jsonl => {
-                serde_json::to_writer(&mut self.out, &PhotoJson::new(record, &self.paths))?;
+                serde_json::to_writer(&mut self.out, &json(record))?;
                 writeln!(self.out)?;
             }
             OutputFormat::Gpx | OutputFormat::Geojson => {
@@ -750,6 +942,11 @@ struct PhotoJson<'a> {
     /// The region the answer was restricted to (`--within`) and the share of belief inside.
     #[serde(skip_serializing_if = "Option::is_none")]
     within: Option<&'a RegionConstraint>,
+    /// Where `location` came from (`estimate`, or `trip` with the single-photo answer).
+    origin: &'a Origin,
+    /// With `--trip`: what the trip did with this photo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trip: Option<&'a TripNote>,
 }
 
 /// A `--together` group in `--format json`.
@@ -779,6 +976,8 @@ impl<'a> PhotoJson<'a> {
                 members: record.group.iter().map(|p| paths.text(p).text).collect(),
             }),
             within: record.within.as_ref(),
+            origin: &record.origin,
+            trip: None,
         }
     }
 }
@@ -847,10 +1046,12 @@ fn write_table(
     Ok(())
 }
 
+/// One row per candidate; `extra` (`,a,b`: `--trip`'s fields) ends every row.
 fn write_csv(
     out: &mut impl Write,
     paths: &PhotoPaths,
     record: &ExportRecord,
+    extra: &str,
 ) -> std::io::Result<()> {
     let path = paths.text(&record.path);
     let (p, hex) = (
@@ -880,11 +1081,221 @@ fn write_csv(
             .unwrap_or_else(|| ",,".to_owned());
         write!(
             out,
-            "{p},{},{:.6},{:.6},{:.8},{},{hex},{refined},{group_size}{within}{CSV_LINE_END}",
+            "{p},{},{:.6},{:.6},{:.8},{},{hex},{refined},{group_size}{within}{extra}{CSV_LINE_END}",
             c.rank, c.position.lat_deg, c.position.lon_deg, c.probability, c.gallery_index
         )?;
     }
     Ok(())
+}
+
+/// How many candidates per photo a trip weighs (`locate --trip`): GeoCLIP's right answer is
+/// among its top 200 far more often than among its top 5, and 200 keeps 5,000 photos within
+/// the trip's time and memory targets (`geoloupe bench --trip`).
+const TRIP_CANDIDATES: usize = 200;
+
+/// `locate --trip --format csv`'s columns after the others (the same on every row of a photo).
+const TRIP_CSV_COLUMNS: &str = ",origin,trip_lat_deg,trip_lon_deg,trip_posterior,\
+                                single_photo_lat_deg,single_photo_lon_deg";
+
+/// One of a photo's candidates as the trip weighs it.
+#[derive(Clone, Copy, Debug)]
+struct TripOption {
+    rank: usize,
+    gallery_index: usize,
+    position: LatLon,
+    probability: f32,
+}
+
+impl TripOption {
+    fn new(c: &Candidate) -> Self {
+        Self {
+            rank: c.rank,
+            gallery_index: c.gallery_index,
+            position: c.position,
+            probability: c.probability,
+        }
+    }
+}
+
+/// One located photo of a `locate --trip` run.
+struct TripLeg {
+    /// Its single-photo answer; the trip then sets `location` and `origin`.
+    record: ExportRecord,
+    /// Its top [`TRIP_CANDIDATES`] candidates.
+    options: Vec<TripOption>,
+    /// Its own EXIF GPS, which anchors the trip.
+    gps: Option<LatLon>,
+}
+
+/// What the trip did with one photo: `trip` in JSON, lines in the table, columns in CSV.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "role", rename_all = "kebab-case")]
+enum TripNote {
+    /// The trip placed it: `location` is the trip's point (Viterbi path), `origin` says `trip`
+    /// with the single-photo answer. `posterior` is the point's posterior probability,
+    /// `posterior_within_25_km` that of all the photo's candidates within 25 km of it (GeoCLIP's
+    /// neighbouring gallery points share the belief in one place), `rank` its rank in the
+    /// photo's own single-photo ranking.
+    Placed {
+        posterior: f32,
+        posterior_within_25_km: f32,
+        rank: usize,
+        gallery_index: usize,
+        km_from_single_photo: f64,
+    },
+    /// Its own EXIF GPS anchored the trip; its record keeps the single-photo answer.
+    Anchor { gps: LatLon },
+    /// No capture time: left out of the trip; its single-photo answer stays.
+    NoCaptureTime,
+}
+
+/// Solves `locate --trip` over `legs` ([`crate::geo::trip::solve`]) and sets each placed
+/// photo's location (the chosen candidate's refined point when it was refined) and origin.
+/// Times are UTC when every photo's camera recorded its offset, else the cameras' local clocks.
+/// Returns each leg's note and how many times the path breaks the travel bound.
+fn solve_trip(
+    legs: &mut [TripLeg],
+    max_speed_kmh: f64,
+) -> Result<(Vec<TripNote>, usize), crate::geo::trip::TripError> {
+    use crate::geo::trip::{TravelModel, TripPhoto, solve};
+    let utc = legs
+        .iter()
+        .filter_map(|l| l.record.taken_at.as_ref())
+        .all(|t| t.utc_offset_minutes.is_some());
+    let mut notes = vec![TripNote::NoCaptureTime; legs.len()];
+    let mut members = Vec::new();
+    let mut photos = Vec::new();
+    for (i, leg) in legs.iter().enumerate() {
+        let time = leg.record.taken_at.as_ref().and_then(|t| {
+            if utc {
+                t.utc_unix_secs()
+            } else {
+                t.local_clock_secs()
+            }
+        });
+        let Some(time) = time else { continue };
+        let photo = match leg.gps {
+            Some(gps) => {
+                notes[i] = TripNote::Anchor { gps };
+                TripPhoto::anchored(time as f64, gps)
+            }
+            None if leg.options.is_empty() => continue,
+            None => TripPhoto::from_probabilities(
+                time as f64,
+                leg.options.iter().map(|o| (o.position, o.probability)),
+            ),
+        };
+        members.push(i);
+        photos.push(photo);
+    }
+    let trip = solve(&photos, &TravelModel::new(max_speed_kmh))?;
+    for (m, &i) in members.iter().enumerate() {
+        let leg = &mut legs[i];
+        if leg.gps.is_some() {
+            continue;
+        }
+        let chosen = leg.options[trip.path[m]];
+        let single = leg.record.location;
+        let (location, kind) = leg
+            .record
+            .candidates
+            .iter()
+            .find(|c| c.gallery_index == chosen.gallery_index)
+            .and_then(|c| c.refined.as_ref())
+            .map_or((chosen.position, PointKind::Gallery), |r| {
+                (r.position, PointKind::Refined)
+            });
+        leg.record.location = location;
+        leg.record.location_kind = Some(kind);
+        leg.record.place = crate::geo::nearest_place(location);
+        leg.record.origin = Origin::Trip {
+            max_speed_kmh,
+            single_photo: single,
+        };
+        let posterior_within_25_km = leg
+            .options
+            .iter()
+            .zip(&trip.marginals[m])
+            .filter(|(o, _)| o.position.distance_km(&chosen.position) <= 25.0)
+            .map(|(_, p)| p)
+            .sum::<f32>()
+            .min(1.0);
+        notes[i] = TripNote::Placed {
+            posterior: trip.path_posterior(m),
+            posterior_within_25_km,
+            rank: chosen.rank,
+            gallery_index: chosen.gallery_index,
+            km_from_single_photo: location.distance_km(&single),
+        };
+    }
+    Ok((notes, trip.breaks))
+}
+
+/// `locate --trip`'s lines in the table, after the candidates.
+fn write_trip_lines(
+    out: &mut impl Write,
+    record: &ExportRecord,
+    note: &TripNote,
+) -> std::io::Result<()> {
+    match (note, &record.origin) {
+        (
+            TripNote::Placed {
+                posterior,
+                posterior_within_25_km,
+                rank,
+                km_from_single_photo,
+                ..
+            },
+            Origin::Trip { single_photo, .. },
+        ) => {
+            let place = record
+                .place
+                .as_ref()
+                .map(|p| format!(" ({})", p.describe()))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  {}: {}{place}, posterior {posterior:.4} ({posterior_within_25_km:.4} within 25 km), single-photo rank {rank}",
+                record.origin.describe(),
+                record.location
+            )?;
+            writeln!(
+                out,
+                "  single-photo answer: {single_photo} ({km_from_single_photo:.1} km from the trip's point)"
+            )
+        }
+        (TripNote::Anchor { gps }, _) => {
+            writeln!(out, "  trip: anchored by its own GPS {gps}")
+        }
+        _ => writeln!(
+            out,
+            "  trip: left out (no capture time); the single-photo answer stays"
+        ),
+    }
+}
+
+/// `locate --trip --format csv`'s fields for one photo ([`TRIP_CSV_COLUMNS`]).
+fn trip_csv_fields(record: &ExportRecord, note: &TripNote) -> String {
+    let single = match &record.origin {
+        Origin::Trip { single_photo, .. } => *single_photo,
+        _ => record.location,
+    };
+    match note {
+        TripNote::Placed { posterior, .. } => format!(
+            ",{},{:.6},{:.6},{posterior:.6},{:.6},{:.6}",
+            record.origin.as_str(),
+            record.location.lat_deg,
+            record.location.lon_deg,
+            single.lat_deg,
+            single.lon_deg
+        ),
+        _ => format!(
+            ",{},,,,{:.6},{:.6}",
+            record.origin.as_str(),
+            single.lat_deg,
+            single.lon_deg
+        ),
+    }
 }
 
 /// `--export`, `--xmp-sidecars`, `--write-exif` (or, with `--dry-run`, what they would write).
@@ -1186,6 +1597,16 @@ fn download_models(
 }
 
 fn bench(dirs: &DataDirs, args: &BenchArgs) -> anyhow::Result<()> {
+    if args.trip {
+        let report =
+            crate::model::bench::run_trip(args.trip_photos, args.trip_candidates, args.repeats)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{report}");
+        }
+        return Ok(());
+    }
     let device = args.device.device()?;
     if args.heat_grid {
         let report =
@@ -1304,6 +1725,7 @@ mod tests {
                 log,
                 &engine_provenance,
                 false,
+                false,
             )
             .unwrap();
             printer.photo(&record("first.jpg")).unwrap();
@@ -1357,5 +1779,170 @@ mod tests {
             "{ambiguous}"
         );
         assert!(parse_claimed("91,0").unwrap_err().contains("latitude 91"));
+    }
+    /// A leg of a trip: single-photo candidates `(lat, lon, probability)`, ranked as given.
+    fn leg(name: &str, taken: Option<&str>, options: &[(f64, f64, f32)]) -> TripLeg {
+        let candidates: Vec<Candidate> = options
+            .iter()
+            .enumerate()
+            .map(|(i, &(lat, lon, probability))| Candidate {
+                rank: i + 1,
+                gallery_index: 100 + i,
+                position: LatLon::new(lat, lon),
+                probability,
+                refined: None,
+            })
+            .collect();
+        let mut record = ExportRecord::new(
+            Path::new(name),
+            &candidates[..1],
+            provenance(),
+            "2026-11-30T00:00:00Z".into(),
+            None,
+            None,
+        )
+        .unwrap();
+        record.taken_at = taken.and_then(crate::export::TakenAt::from_exif_text);
+        TripLeg {
+            record,
+            options: candidates.iter().map(TripOption::new).collect(),
+            gps: None,
+        }
+    }
+
+    /// A minute after a photo sure of Paris, one whose single answer is Sydney (0.6) and whose
+    /// second is Paris (0.4) is placed in Paris by car, its single answer kept beside; a photo
+    /// without a capture time is left as it was; one with GPS anchors the trip.
+    #[test]
+    fn a_trip_moves_the_location_and_keeps_the_single_answer() {
+        let mut legs = vec![
+            leg(
+                "paris.jpg",
+                Some("2024-05-01T10:00:00"),
+                &[(48.85, 2.35, 0.9)],
+            ),
+            leg(
+                "odd.jpg",
+                Some("2024-05-01T10:01:00"),
+                &[(-33.87, 151.21, 0.6), (48.86, 2.34, 0.4)],
+            ),
+            leg("untimed.jpg", None, &[(40.0, -74.0, 0.9)]),
+        ];
+        let (notes, breaks) = solve_trip(&mut legs, 130.0).unwrap();
+        assert_eq!(breaks, 0);
+        let odd = &legs[1].record;
+        assert_eq!(odd.location, LatLon::new(48.86, 2.34));
+        assert_eq!(
+            odd.origin,
+            Origin::Trip {
+                max_speed_kmh: 130.0,
+                single_photo: LatLon::new(-33.87, 151.21)
+            }
+        );
+        assert_eq!(odd.location_kind, Some(PointKind::Gallery));
+        assert!(odd.place.as_ref().is_some_and(|p| p.country_code == "FR"));
+        match &notes[1] {
+            TripNote::Placed {
+                posterior,
+                posterior_within_25_km,
+                rank,
+                gallery_index,
+                km_from_single_photo,
+            } => {
+                assert!(*posterior > 0.99);
+                assert_eq!(posterior, posterior_within_25_km);
+                assert_eq!((*rank, *gallery_index), (2, 101));
+                assert!(*km_from_single_photo > 16_000.0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(notes[2], TripNote::NoCaptureTime);
+        assert_eq!(legs[2].record.origin, Origin::Estimate);
+        assert_eq!(legs[2].record.location, LatLon::new(40.0, -74.0));
+        // Its table lines and CSV fields carry both answers.
+        let mut table = Vec::new();
+        write_trip_lines(&mut table, odd, &notes[1]).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(table.contains("trip posterior (up to 130 km/h): 48.86000°N 2.34000°E"));
+        assert!(table.contains("single-photo rank 2"), "{table}");
+        assert!(
+            table.contains("single-photo answer: 33.87000°S 151.21000°E"),
+            "{table}"
+        );
+        assert!(trip_csv_fields(odd, &notes[1]).starts_with(",trip,48.860000,2.340000,0.99"));
+        // The exported point is the chosen candidate (rank 2 here), when it is shown.
+        assert_eq!(odd.chosen_candidate(), None, "only rank 1 is in the record");
+
+        // An anchor: a photo with its own GPS in Sydney a minute before makes Sydney win.
+        let mut legs = vec![
+            leg("phone.jpg", Some("2024-05-01T10:00:00"), &[(0.0, 0.0, 1.0)]),
+            leg(
+                "odd.jpg",
+                Some("2024-05-01T10:01:00"),
+                &[(48.86, 2.34, 0.6), (-33.86, 151.2, 0.4)],
+            ),
+        ];
+        legs[0].gps = Some(LatLon::new(-33.87, 151.21));
+        let (notes, _) = solve_trip(&mut legs, 130.0).unwrap();
+        assert_eq!(
+            notes[0],
+            TripNote::Anchor {
+                gps: LatLon::new(-33.87, 151.21)
+            }
+        );
+        assert_eq!(legs[0].record.origin, Origin::Estimate);
+        assert_eq!(legs[1].record.location, LatLon::new(-33.86, 151.2));
+    }
+
+    #[test]
+    fn trip_speeds_come_from_max_speed_or_travel() {
+        use clap::Parser as _;
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        let speed = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Some(Command::Locate(args))) => args.trip_max_speed_kmh(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(speed(&["geoloupe", "locate", "--trip", "a.jpg"]), 130.0);
+        assert_eq!(
+            speed(&["geoloupe", "locate", "--trip", "--travel", "plane", "a.jpg"]),
+            950.0
+        );
+        assert_eq!(
+            speed(&[
+                "geoloupe",
+                "locate",
+                "--trip",
+                "--max-speed",
+                "45.5",
+                "a.jpg"
+            ]),
+            45.5
+        );
+        assert!(parse(&["geoloupe", "locate", "--max-speed", "45", "a.jpg"]).is_err());
+        assert!(parse(&["geoloupe", "locate", "--trip", "--max-speed", "-3", "a.jpg"]).is_err());
+        assert!(
+            parse(&[
+                "geoloupe",
+                "locate",
+                "--trip",
+                "--together",
+                "a.jpg",
+                "b.jpg"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "geoloupe",
+                "locate",
+                "--trip",
+                "--travel",
+                "car",
+                "--max-speed",
+                "9",
+                "a.jpg"
+            ])
+            .is_err()
+        );
     }
 }

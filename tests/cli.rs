@@ -1087,3 +1087,118 @@ fn within_restricts_candidates_and_every_output_records_it() {
         text(&table.stdout)
     );
 }
+
+/// `locate --trip` (issue 12, item 3): photos with a capture time are placed by the trip
+/// (`origin` `trip`, with the single-photo answer beside the trip's point), a photo with its own
+/// GPS anchors the trip, a photo without a capture time keeps its single-photo answer; the
+/// table and CSV carry both answers too.
+#[test]
+fn trip_reports_both_answers_and_the_origin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (a, b, anchor, untimed) = (
+        dir.join("a.jpg"),
+        dir.join("b.jpg"),
+        dir.join("anchor.jpg"),
+        dir.join("untimed.jpg"),
+    );
+    std::fs::copy(image_path("kauai.jpg"), &a).unwrap();
+    std::fs::copy(image_path("rotated.jpg"), &b).unwrap();
+    // gps.jpg: taken 2023-07-14 16:20:05 -10:00 on Kauai, with its GPS.
+    std::fs::copy(image_path("gps.jpg"), &anchor).unwrap();
+    std::fs::copy(image_path("landscape.jpg"), &untimed).unwrap();
+    for (photo, time) in [(&a, "2023:07:14 16:21:05"), (&b, "2023:07:14 16:22:05")] {
+        let status = Command::new("exiftool")
+            .arg(format!("-DateTimeOriginal={time}"))
+            .arg("-OffsetTimeOriginal=-10:00")
+            .args(["-q", "-overwrite_original"])
+            .arg(photo)
+            .status()
+            .expect("exiftool (libimage-exiftool-perl) is needed");
+        assert!(status.success());
+    }
+    let photos = [a, b, anchor, untimed];
+    let out = locate(&["--trip", "--format", "json", "--top-k", "3"], &photos);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("trip: 2 photo(s) placed by the trip at up to 130 km/h, 1 anchored"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_name = |name: &str| -> serde_json::Value {
+        json["photos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} in {json}"))
+            .clone()
+    };
+    for name in ["a.jpg", "b.jpg"] {
+        let p = by_name(name);
+        assert_eq!(p["origin"]["kind"], "trip", "{p}");
+        assert_eq!(p["origin"]["max_speed_kmh"], 130.0);
+        // The single-photo answer is the top candidate; the trip's point is `location`.
+        assert_eq!(p["origin"]["single_photo"], p["candidates"][0]["position"]);
+        assert_eq!(p["trip"]["role"], "placed");
+        let posterior = p["trip"]["posterior"].as_f64().unwrap();
+        assert!(posterior > 0.0 && posterior <= 1.0, "{p}");
+        let nearby = p["trip"]["posterior_within_25_km"].as_f64().unwrap();
+        assert!(nearby >= posterior && nearby <= 1.0, "{p}");
+        let rank = p["trip"]["rank"].as_u64().unwrap();
+        assert!((1..=200).contains(&rank), "{p}");
+        assert_eq!(p["location_kind"], "gallery");
+        if rank == 1 {
+            assert_eq!(p["location"], p["candidates"][0]["position"]);
+        }
+        assert_eq!(p["candidates"].as_array().unwrap().len(), 3);
+    }
+    let anchor = by_name("anchor.jpg");
+    assert_eq!(anchor["trip"]["role"], "anchor");
+    assert_eq!(anchor["origin"]["kind"], "estimate");
+    assert!((anchor["trip"]["gps"]["lat_deg"].as_f64().unwrap() - 22.0964).abs() < 0.01);
+    let untimed = by_name("untimed.jpg");
+    assert_eq!(untimed["trip"]["role"], "no-capture-time");
+    assert_eq!(untimed["origin"]["kind"], "estimate");
+    assert_eq!(untimed["location"], untimed["candidates"][0]["position"]);
+
+    // The table and CSV say the same.
+    let table = locate(
+        &["--trip", "--travel", "walk", "--top-k", "1"],
+        &photos[..2],
+    );
+    assert!(table.status.success(), "{}", text(&table.stderr));
+    let table = text(&table.stdout);
+    assert!(table.contains("trip posterior (up to 7 km/h): "), "{table}");
+    assert!(table.contains("single-photo answer: "), "{table}");
+    let csv = locate(
+        &[
+            "--trip",
+            "--max-speed",
+            "900",
+            "--format",
+            "csv",
+            "--top-k",
+            "2",
+        ],
+        &photos,
+    );
+    assert!(csv.status.success(), "{}", text(&csv.stderr));
+    let csv = text(&csv.stdout);
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(
+        ",origin,trip_lat_deg,trip_lon_deg,trip_posterior,single_photo_lat_deg,single_photo_lon_deg"
+    ));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.iter().filter(|r| r.contains(",trip,")).count(), 4);
+    // A top speed must be a speed.
+    let bad = locate(&["--trip", "--max-speed", "0"], &photos[..1]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("above 0 km/h"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

@@ -262,9 +262,18 @@ impl ExportRecord {
     }
 
     /// The candidate at the exported location: rank 1 for [`LocationSource::TopCandidate`], the
-    /// candidate within 1 m of an accepted location (its gallery or its refined point), or
-    /// `None`.
+    /// candidate within 1 m of an accepted location or of a trip's point ([`Origin::Trip`]; its
+    /// gallery or its refined point), or `None`.
     pub fn chosen_candidate(&self) -> Option<&ExportCandidate> {
+        // A trip's point is any of the photo's candidates (or none of those shown).
+        if let Origin::Trip { .. } = self.origin {
+            return self.candidates.iter().find(|c| {
+                c.position.distance_km(&self.location) < 0.001
+                    || c.refined
+                        .as_ref()
+                        .is_some_and(|r| r.position.distance_km(&self.location) < 0.001)
+            });
+        }
         match self.location_source {
             LocationSource::TopCandidate => self.candidates.first(),
             LocationSource::Accepted => self.candidates.iter().find(|c| {
@@ -994,6 +1003,21 @@ pub fn read_taken_at(path: &Path) -> Option<TakenAt> {
     TakenAt::from_exif_text(&text)
 }
 
+impl TakenAt {
+    /// The camera's local time as seconds since 1970-01-01T00:00:00 on the camera's clock (the
+    /// offset from UTC is not applied): what orders photos of one camera in time.
+    pub fn local_clock_secs(&self) -> Option<i64> {
+        let num = |r: std::ops::Range<usize>| self.local.get(r)?.parse::<i64>().ok();
+        let days = days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?);
+        Some(days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?)
+    }
+
+    /// Seconds since the Unix epoch (UTC), when the camera recorded its offset from UTC.
+    pub fn utc_unix_secs(&self) -> Option<i64> {
+        Some(self.local_clock_secs()? - i64::from(self.utc_offset_minutes?) * 60)
+    }
+}
+
 /// `+HH:MM` / `-HH:MM` -> minutes.
 fn parse_offset(text: &[u8]) -> Option<i32> {
     let s = std::str::from_utf8(text).ok()?.trim_end_matches('\0');
@@ -1577,6 +1601,28 @@ mod tests {
         assert_eq!(naive.local_with_offset(), "2020-12-31T22:00:00");
         assert_eq!(parse_offset(b"-05:30"), Some(-330));
         assert_eq!(parse_offset(b"05:30"), None);
+    }
+
+    #[test]
+    fn taken_at_as_seconds() {
+        let t = TakenAt {
+            local: "2021-03-01T01:30:00".into(),
+            utc_offset_minutes: Some(150),
+        };
+        // 2021-03-01T01:30:00 on the camera's clock; 2021-02-28T23:00:00Z.
+        assert_eq!(t.local_clock_secs(), Some(1_614_562_200));
+        assert_eq!(t.utc_unix_secs(), Some(1_614_553_200));
+        let naive = TakenAt {
+            local: "1970-01-01T00:01:05".into(),
+            utc_offset_minutes: None,
+        };
+        assert_eq!(naive.local_clock_secs(), Some(65));
+        assert_eq!(naive.utc_unix_secs(), None);
+        let broken = TakenAt {
+            local: "2021:03:01 xx".into(),
+            utc_offset_minutes: None,
+        };
+        assert_eq!(broken.local_clock_secs(), None);
     }
 
     #[test]

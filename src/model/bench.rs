@@ -368,3 +368,150 @@ pub fn run_heat_grid(
         secs_to_level,
     })
 }
+
+/// `geoloupe bench --trip`: a synthetic trip ([`crate::geo::trip::synthetic::drive`], a drive at
+/// 80 km/h, one photo a minute) solved at 130 km/h: time and memory.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TripBenchReport {
+    pub threads: usize,
+    pub photos: usize,
+    pub candidates_per_photo: usize,
+    /// Pairs of candidates checked against the travel bound.
+    pub pair_checks: u64,
+    /// Making the synthetic candidates (not part of the trip).
+    pub generate_secs: f64,
+    /// Each repeat's [`crate::geo::trip::solve`], seconds.
+    pub solve_secs: Vec<f64>,
+    /// Resident memory before solving (the input included) and the peak after.
+    pub rss_before_mib: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+    /// Median distance from the truth: each photo's top candidate, and the trip's path.
+    pub single_photo_median_km: f64,
+    pub trip_median_km: f64,
+}
+
+impl std::fmt::Display for TripBenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "trip: {} photos x {} candidates ({} pair checks), {} threads",
+            self.photos, self.candidates_per_photo, self.pair_checks, self.threads
+        )?;
+        writeln!(
+            f,
+            "synthetic candidates made in {:.3} s",
+            self.generate_secs
+        )?;
+        for (i, secs) in self.solve_secs.iter().enumerate() {
+            writeln!(
+                f,
+                "solve {}: {secs:.3} s (forward-backward + Viterbi)",
+                i + 1
+            )?;
+        }
+        match (self.rss_before_mib, self.peak_rss_mib) {
+            (Some(before), Some(peak)) => writeln!(
+                f,
+                "memory: {before:.0} MiB resident before solving, peak (VmHWM) {peak:.0} MiB"
+            )?,
+            _ => writeln!(f, "memory: unavailable on this platform")?,
+        }
+        writeln!(
+            f,
+            "median error: single photo {:.0} km, trip {:.0} km",
+            self.single_photo_median_km, self.trip_median_km
+        )
+    }
+}
+
+/// Resident set size now, from `/proc/self/status` (Linux).
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Times [`crate::geo::trip::solve`] on `photos` synthetic photos with `candidates` each.
+pub fn run_trip(
+    photos: usize,
+    candidates: usize,
+    repeats: usize,
+) -> Result<TripBenchReport, crate::geo::trip::TripError> {
+    use crate::geo::LatLon;
+    use crate::geo::trip::{TravelModel, solve, synthetic};
+
+    let started = Instant::now();
+    // Westward from Vladivostok: 5,000 minutes at 80 km/h is 6,700 km, all on land.
+    let drive = synthetic::drive(
+        12,
+        photos,
+        candidates,
+        LatLon::new(43.1, 131.9),
+        290.0,
+        80.0,
+        60.0,
+    );
+    let generate_secs = started.elapsed().as_secs_f64();
+    let rss_before_mib = rss_mib();
+    let model = TravelModel::new(130.0);
+    let mut solve_secs = Vec::new();
+    let mut trip = None;
+    for _ in 0..repeats.max(1) {
+        let started = Instant::now();
+        let solved = solve(&drive.photos, &model)?;
+        solve_secs.push(started.elapsed().as_secs_f64());
+        trip = Some(solved);
+    }
+    let peak_rss_mib = peak_rss_mib();
+    let median = |pick: &dyn Fn(usize) -> usize| {
+        let mut km: Vec<f64> = (0..drive.photos.len())
+            .map(|i| {
+                drive.photos[i].candidates[pick(i)]
+                    .position
+                    .distance_km(&drive.truth[i])
+            })
+            .collect();
+        km.sort_by(f64::total_cmp);
+        km.get(km.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (single_photo_median_km, trip_median_km) = match &trip {
+        Some(t) => (median(&|_| 0), median(&|i| t.path[i])),
+        None => (0.0, 0.0),
+    };
+    let pair_checks = drive
+        .photos
+        .windows(2)
+        .map(|w| (w[0].candidates.len() * w[1].candidates.len()) as u64)
+        .sum();
+    Ok(TripBenchReport {
+        threads: rayon::current_num_threads(),
+        photos,
+        candidates_per_photo: candidates,
+        pair_checks,
+        generate_secs,
+        solve_secs,
+        rss_before_mib,
+        peak_rss_mib,
+        single_photo_median_km,
+        trip_median_km,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The trip bench's report on a small trip: the pairs it counts and the errors it measures
+    /// (times are not asserted).
+    #[test]
+    fn trip_bench_reports_pairs_and_errors() {
+        let report = super::run_trip(60, 40, 2).unwrap();
+        assert_eq!(report.pair_checks, 59 * 40 * 40);
+        assert_eq!(report.solve_secs.len(), 2);
+        assert!(report.trip_median_km < report.single_photo_median_km);
+        assert!(
+            report
+                .to_string()
+                .contains("trip: 60 photos x 40 candidates")
+        );
+    }
+}
