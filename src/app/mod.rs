@@ -192,7 +192,7 @@ impl Jobs {
 
 /// A decision sent to the library thread and not yet confirmed: the UI shows it at once, and
 /// an older snapshot of the photo (an identify that ran before) does not overwrite it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct PendingDecision {
     in_flight: usize,
     /// The last decision the database confirmed (what a failure goes back to).
@@ -450,7 +450,7 @@ impl App {
                     {
                         pending.in_flight = pending.in_flight.saturating_sub(1);
                         if pending.in_flight == 0 {
-                            let confirmed = pending.confirmed;
+                            let confirmed = pending.confirmed.take();
                             self.pending_decisions.remove(&i);
                             if let Some(photo) = self.collection.get_mut(i) {
                                 photo.decision = confirmed;
@@ -545,20 +545,20 @@ impl App {
         };
         match self.pending_decisions.get_mut(&index) {
             Some(pending) => {
-                pending.confirmed = change.after;
+                pending.confirmed = change.after.clone();
                 if ours {
                     pending.in_flight = pending.in_flight.saturating_sub(1);
                 }
                 if pending.in_flight == 0 {
                     self.pending_decisions.remove(&index);
                     if let Some(photo) = self.collection.get_mut(index) {
-                        photo.decision = change.after;
+                        photo.decision = change.after.clone();
                     }
                 }
             }
             None => {
                 if let Some(photo) = self.collection.get_mut(index) {
-                    photo.decision = change.after;
+                    photo.decision = change.after.clone();
                 }
             }
         }
@@ -576,11 +576,14 @@ impl App {
             .get(index)
             .map(|p| p.entry.file_name())
             .unwrap_or_default();
-        let now = match change.after {
+        let now = match &change.after {
             Some(Decision::Accepted { rank, position }) => {
                 format!("candidate #{rank} accepted ({position})")
             }
             Some(Decision::Manual { position }) => format!("placed by hand ({position})"),
+            Some(Decision::Placed { position, origin }) => {
+                format!("placed from {} ({position})", origin.describe())
+            }
             None => "no accepted location".to_owned(),
         };
         self.messages
@@ -1131,7 +1134,7 @@ impl App {
             .map(|r| r.candidates.iter().map(|c| c.position).collect())
             .unwrap_or_default();
         points.extend(self.claims_of(photo).into_iter().map(|(p, _)| p));
-        points.extend(photo.decision.map(|d| d.position()));
+        points.extend(photo.decision.as_ref().map(|d| d.position()));
         points
     }
 
@@ -1649,8 +1652,8 @@ impl App {
         let Some(photo) = self.collection.get_mut(index) else {
             return;
         };
-        let before = photo.decision;
-        photo.decision = decision;
+        let before = photo.decision.take();
+        photo.decision = decision.clone();
         let path = photo.entry.path.clone();
         let pending = self
             .pending_decisions

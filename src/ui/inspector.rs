@@ -48,11 +48,14 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                 ui.end_row();
             }
             ui.label("Accepted");
-            match photo.decision {
+            match &photo.decision {
                 Some(Decision::Accepted { rank, position }) => {
                     ui.label(format!("{position} (candidate #{rank})"))
                 }
                 Some(Decision::Manual { position }) => ui.label(format!("{position} (by hand)")),
+                Some(Decision::Placed { position, origin }) => {
+                    ui.label(format!("{position} ({})", origin.as_str()))
+                }
                 None => ui.label("not yet"),
             };
             ui.end_row();

@@ -45,7 +45,7 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     let selected_photo = selected.and_then(|i| app.collection.photos.get(i));
     let selected_exif = selected_photo.and_then(|p| p.entry.gps());
     let accepted = selected_photo
-        .and_then(|p| p.decision)
+        .and_then(|p| p.decision.as_ref())
         .map(|d| d.position());
     let candidates = selected_photo
         .and_then(|p| p.result.as_ref())
@@ -484,6 +484,7 @@ fn zoom_buttons_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
                 if let Some(p) = app.collection.selected_photo()
                     && let Some(at) = p
                         .decision
+                        .as_ref()
                         .map(|d| d.position())
                         .or(p.result.as_ref().and_then(|r| r.best()).map(|c| c.position))
                         .or(p.entry.gps())
