@@ -1,4 +1,5 @@
-//! The headless command line: `geoloupe locate`, `geoloupe model ...`, `geoloupe bench`.
+//! The headless command line: `geoloupe locate`, `geoloupe geotag`, `geoloupe model ...`,
+//! `geoloupe bench`.
 
 use std::io::{IsTerminal as _, Write};
 use std::path::PathBuf;
@@ -22,6 +23,8 @@ use crate::library::scan::{ScanOptions, scan_paths};
 use crate::model::engine::{LoadEvent, ModelPaths, prepare_photo};
 use crate::model::files::{self, DataDirs};
 use crate::model::{DeviceChoice, GeoClip, download};
+
+mod geotag;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +58,9 @@ pub enum Command {
     /// The originals kept when `locate --write-exif` changed photos.
     #[command(subcommand)]
     Backups(BackupsCommand),
+    /// Place photos on GPS tracks (GPX, KML, NMEA) by capture time, as exiftool's -geotag
+    /// does, or by neighbouring photos with GPS (--neighbours).
+    Geotag(geotag::GeotagArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,6 +272,7 @@ pub fn run(dirs: &DataDirs, command: Command) -> anyhow::Result<bool> {
         Command::Model(cmd) => model(dirs, cmd).map(|()| true),
         Command::Bench(args) => bench(dirs, &args).map(|()| true),
         Command::Backups(cmd) => backups(dirs, &cmd).map(|()| true),
+        Command::Geotag(args) => geotag::geotag(dirs, &args),
     }
 }
 
@@ -594,7 +601,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     );
     failures.extend(write_exports(
         dirs,
-        args,
+        &WriteOptions::of_locate(args),
         &export_formats,
         &records,
         point_set,
@@ -882,9 +889,32 @@ fn write_csv(
 
 /// `--export`, `--xmp-sidecars`, `--write-exif` (or, with `--dry-run`, what they would write).
 /// Progress goes to stderr; returns one line per failure.
+/// What `locate` and `geotag` write besides standard output: export files and write-backs.
+struct WriteOptions<'a> {
+    export: &'a [PathBuf],
+    path_style: PathStyle,
+    dry_run: bool,
+    xmp_sidecars: bool,
+    sidecar_style: SidecarNaming,
+    write_exif: bool,
+}
+
+impl<'a> WriteOptions<'a> {
+    fn of_locate(args: &'a LocateArgs) -> Self {
+        Self {
+            export: &args.export,
+            path_style: args.path_style,
+            dry_run: args.dry_run,
+            xmp_sidecars: args.xmp_sidecars,
+            sidecar_style: args.sidecar_style,
+            write_exif: args.write_exif,
+        }
+    }
+}
+
 fn write_exports(
     dirs: &DataDirs,
-    args: &LocateArgs,
+    args: &WriteOptions<'_>,
     formats: &[ExportFormat],
     records: &[ExportRecord],
     set: PointSet,

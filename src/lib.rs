@@ -5,6 +5,8 @@
 //! - [`platform`]: Windows path text and UTF-16 names as pure functions, testable everywhere,
 //! - [`model`]: model files, preprocessing, the CLIP tower, GeoCLIP's heads, the gallery and the engine,
 //! - [`library`]: scanning photos, EXIF, thumbnails, the SQLite store of results and decisions,
+//! - [`track`]: GPS tracks (GPX, KML, NMEA) read as streams, photos placed on them by time as
+//!   exiftool's `-geotag` does, neighbouring photos as fixes,
 //! - [`export`]: GPX, CSV, GeoJSON, XMP sidecars and EXIF GPS write-back,
 //! - [`cli`]: the headless command line,
 //! - [`app`] and [`ui`]: the desktop app (eframe/egui, walkers map).
@@ -19,4 +21,5 @@ pub mod model;
 pub mod platform;
 pub mod runtime;
 pub mod threads;
+pub mod track;
 pub mod ui;

@@ -54,6 +54,9 @@ pub struct ExifInfo {
     /// DateTimeOriginal as `YYYY-MM-DDTHH:MM:SS` (local time of the camera), with the
     /// OffsetTimeOriginal appended (`+02:00`) when present. Sorts as text.
     pub taken_at: Option<String>,
+    /// SubSecTimeOriginal's digits (`"25"`: 0.25 s after `taken_at`), when DateTimeOriginal
+    /// has them; `track::CaptureTime` adds them as exiftool's `SubSecDateTimeOriginal` does.
+    pub taken_subsec: Option<String>,
     /// The EXIF orientation (1..=8), when present and applied to the pixels: `None` for HEIF,
     /// whose decoder applies the container's rotation and mirroring instead (an iPhone writes
     /// Orientation 6 *and* `irot`; applying both would turn the photo twice).
@@ -180,6 +183,7 @@ fn info_from(exif: &::exif::Exif, heif: bool) -> ExifInfo {
         gps_estimate,
         gps_invalid,
         taken_at: taken_at(exif),
+        taken_subsec: subsec_time_original(exif),
         orientation: exif
             .get_field(Tag::Orientation, In::PRIMARY)
             .and_then(|f| f.value.get_uint(0))
@@ -331,6 +335,22 @@ fn taken_at(exif: &::exif::Exif) -> Option<String> {
         text.push_str(&offset);
     }
     Some(text)
+}
+
+/// SubSecTimeOriginal's leading digits, when DateTimeOriginal is there to go with them.
+fn subsec_time_original(exif: &::exif::Exif) -> Option<String> {
+    exif.get_field(Tag::DateTimeOriginal, In::PRIMARY)?;
+    let Value::Ascii(v) = &exif.get_field(Tag::SubSecTimeOriginal, In::PRIMARY)?.value else {
+        return None;
+    };
+    let digits: String = v
+        .first()?
+        .iter()
+        .skip_while(|b| **b == b' ')
+        .take_while(|b| b.is_ascii_digit())
+        .map(|b| char::from(*b))
+        .collect();
+    (!digits.is_empty()).then_some(digits)
 }
 
 /// OffsetTimeOriginal when it is well formed (`+HH:MM` or `-HH:MM`).
