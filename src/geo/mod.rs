@@ -15,6 +15,7 @@ mod places;
 mod ranking;
 pub mod refine;
 pub mod region;
+pub mod trip;
 
 pub use equal_earth::{
     EQUAL_EARTH_A1, EQUAL_EARTH_A2, EQUAL_EARTH_A3, EQUAL_EARTH_A4, EQUAL_EARTH_SF,
