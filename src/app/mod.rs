@@ -27,6 +27,8 @@ pub mod regions;
 pub mod review;
 pub mod settings;
 pub mod thumbs;
+pub mod track;
+pub mod trip;
 pub mod viewer;
 
 use std::collections::HashMap;
