@@ -11,6 +11,7 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
     ui.heading("Photo");
     let Some(index) = app.collection.selected else {
         ui.label("Select a photo.");
+        super::track::track_ui(ui, app);
         return;
     };
     let Some(photo) = app.collection.photos.get(index) else {
@@ -59,6 +60,11 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                 None => ui.label("not yet"),
             };
             ui.end_row();
+            if let Some(decision) = &photo.decision {
+                ui.label("Origin");
+                ui.label(decision.origin().describe());
+                ui.end_row();
+            }
         });
     if let Some(note) = exif_note.filter(|_| exif.is_none()) {
         let text = egui::RichText::new(note).small();
@@ -222,6 +228,7 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
     app.commands.extend(commands);
     super::claim::claim_ui(ui, app, index);
     super::region::region_ui(ui, app, index);
+    super::track::track_ui(ui, app);
 }
 
 /// The nearest populated place of each candidate (once the place index is built).
