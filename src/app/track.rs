@@ -194,7 +194,7 @@ impl LoadedTrack {
         let step = fixes.len().div_ceil(MAX_DRAWN_POINTS).max(1);
         let mut points: Vec<LatLon> = fixes.iter().step_by(step).map(|f| f.position).collect();
         if let Some(last) = fixes.last()
-            && (fixes.len() - 1) % step != 0
+            && !(fixes.len() - 1).is_multiple_of(step)
         {
             points.push(last.position);
         }
