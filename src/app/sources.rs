@@ -164,7 +164,11 @@ impl App {
                 .warning("No selected photo lands on the track at this offset: nothing applied");
             return;
         }
-        let mut note = format!("Placed {} photos from the track", decisions.len());
+        let n = decisions.len();
+        let mut note = format!(
+            "Placed {n} photo{} from the track",
+            if n == 1 { "" } else { "s" }
+        );
         if counts.refused > 0 {
             note.push_str(&format!(", {} refused", counts.refused));
         }
