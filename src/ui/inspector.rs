@@ -60,11 +60,15 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                 None => ui.label("not yet"),
             };
             ui.end_row();
-            if let Some(decision) = &photo.decision {
-                ui.label("Origin");
-                ui.label(decision.origin().describe());
-                ui.end_row();
-            }
+            // Always a row, so accepting never moves what is below.
+            ui.label("Origin");
+            ui.label(
+                photo
+                    .decision
+                    .as_ref()
+                    .map_or_else(|| "–".to_owned(), |d| d.origin().describe()),
+            );
+            ui.end_row();
         });
     if let Some(note) = exif_note.filter(|_| exif.is_none()) {
         let text = egui::RichText::new(note).small();
