@@ -134,7 +134,7 @@ fn open_run_accept_undo_and_reopen_from_the_database() {
     };
     assert_eq!(
         harness.state().app().collection.photos[kauai].decision,
-        Some(expected)
+        Some(expected.clone())
     );
     assert!(harness.state().app().map.output.accepted_screen.is_some());
     harness.get_by_label_contains("(candidate #2)");
@@ -158,7 +158,7 @@ fn open_run_accept_undo_and_reopen_from_the_database() {
     });
     assert_eq!(
         harness.state().app().collection.photos[kauai].decision,
-        Some(expected)
+        Some(expected.clone())
     );
     drop(harness);
 
@@ -388,7 +388,9 @@ fn placing_by_hand_on_the_map_is_a_decision_that_can_be_undone() {
         harness.step();
     }
     harness.step();
-    let decision = harness.state().app().collection.photos[kauai].decision;
+    let decision = harness.state().app().collection.photos[kauai]
+        .decision
+        .clone();
     assert!(
         matches!(decision, Some(Decision::Manual { position }) if position.is_valid()),
         "{decision:?}"

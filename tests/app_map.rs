@@ -271,7 +271,9 @@ fn dragging_a_photo_onto_the_map_places_it_and_undo_takes_it_back() {
     });
     harness.step();
     harness.step();
-    let decision = harness.state().app().collection.photos[kauai].decision;
+    let decision = harness.state().app().collection.photos[kauai]
+        .decision
+        .clone();
     let Some(Decision::Manual { position }) = decision else {
         panic!("placed by hand: {decision:?}");
     };

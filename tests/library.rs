@@ -287,7 +287,7 @@ fn store_notices_moved_edited_touched_and_copied_files() {
         rank: 1,
         position: result.candidates[0].position,
     };
-    store.decide(&original, Some(accepted)).unwrap();
+    store.decide(&original, Some(accepted.clone())).unwrap();
 
     // Moved: same content at a new path, old path gone. Results and decision follow.
     let moved = dir.path().join("elsewhere/renamed.jpg");
@@ -301,7 +301,7 @@ fn store_notices_moved_edited_touched_and_copied_files() {
         }
     );
     assert_eq!(record.result.unwrap().candidates, result.candidates);
-    assert_eq!(record.decision, Some(accepted));
+    assert_eq!(record.decision, Some(accepted.clone()));
     assert_eq!(store.photo_count().unwrap(), 1);
 
     // Touched: new mtime, same bytes.
@@ -325,7 +325,7 @@ fn store_notices_moved_edited_touched_and_copied_files() {
     assert!(store.result(&moved).unwrap().unwrap().stale);
     assert_eq!(
         record.decision,
-        Some(accepted),
+        Some(accepted.clone()),
         "decisions stay with the photo"
     );
 
@@ -400,42 +400,45 @@ fn decisions_undo_and_redo_across_photos_and_restarts() {
     {
         let mut store = Store::open(&db).unwrap();
         assert!(!store.can_undo().unwrap());
-        let change = store.decide(&a, Some(accept_a)).unwrap();
-        assert_eq!((change.before, change.after), (None, Some(accept_a)));
-        store.decide(&b, Some(place_b)).unwrap();
-        let change = store.undo().unwrap().unwrap();
+        let change = store.decide(&a, Some(accept_a.clone())).unwrap();
+        assert_eq!(
+            (change.before, change.after),
+            (None, Some(accept_a.clone()))
+        );
+        store.decide(&b, Some(place_b.clone())).unwrap();
+        let change = store.undo().unwrap().pop().unwrap();
         assert_eq!(change.path, b);
-        assert_eq!((change.before, change.after), (Some(place_b), None));
+        assert_eq!((change.before, change.after), (Some(place_b.clone()), None));
         assert_eq!(store.decision(&b).unwrap(), None);
-        assert_eq!(store.decision(&a).unwrap(), Some(accept_a));
+        assert_eq!(store.decision(&a).unwrap(), Some(accept_a.clone()));
         assert!(store.can_redo().unwrap());
     }
     // The redo stack survives a restart.
     let mut store = Store::open(&db).unwrap();
-    let change = store.redo().unwrap().unwrap();
-    assert_eq!(change.after, Some(place_b));
-    assert_eq!(store.decision(&b).unwrap(), Some(place_b));
-    assert!(store.redo().unwrap().is_none());
+    let change = store.redo().unwrap().pop().unwrap();
+    assert_eq!(change.after, Some(place_b.clone()));
+    assert_eq!(store.decision(&b).unwrap(), Some(place_b.clone()));
+    assert!(store.redo().unwrap().is_empty());
 
     // Clearing is a decision too, and undoable.
     store.decide(&a, None).unwrap();
     assert_eq!(store.decision(&a).unwrap(), None);
-    let change = store.undo().unwrap().unwrap();
-    assert_eq!(change.after, Some(accept_a));
+    let change = store.undo().unwrap().pop().unwrap();
+    assert_eq!(change.after, Some(accept_a.clone()));
 
     // A new decision after an undo discards what could have been redone.
-    store.undo().unwrap().unwrap(); // b's placement
+    store.undo().unwrap().pop().unwrap(); // b's placement
     assert!(store.can_redo().unwrap());
     let moved_a = Decision::Manual {
         position: LatLon::new(21.9, -159.6),
     };
-    store.decide(&a, Some(moved_a)).unwrap();
+    store.decide(&a, Some(moved_a.clone())).unwrap();
     assert!(!store.can_redo().unwrap());
     assert_eq!(store.decision(&b).unwrap(), None);
 
     let history = store.history(&a).unwrap();
-    let decisions: Vec<_> = history.iter().map(|h| h.decision).collect();
-    assert_eq!(decisions, [Some(accept_a), Some(moved_a)]);
+    let decisions: Vec<_> = history.iter().map(|h| h.decision.clone()).collect();
+    assert_eq!(decisions, [Some(accept_a.clone()), Some(moved_a.clone())]);
     assert!(history.iter().all(|h| !h.undone));
 }
 

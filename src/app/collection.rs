@@ -69,6 +69,7 @@ impl Photo {
     /// the model's best candidate.
     pub fn focus(&self) -> Option<LatLon> {
         self.decision
+            .as_ref()
             .map(|d| d.position())
             .or(self.entry.gps())
             .or(self.best_position())
@@ -78,6 +79,7 @@ impl Photo {
     /// EXIF position.
     pub fn focus_on_enter(&self) -> Option<LatLon> {
         self.decision
+            .as_ref()
             .map(|d| d.position())
             .or(self.best_position())
             .or(self.entry.gps())

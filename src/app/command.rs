@@ -120,4 +120,28 @@ pub enum Command {
     DrawRegion(bool),
     /// Start drawing a polygon on the map (click vertices; double click or Enter closes it).
     DrawPolygon,
+    /// Open the native dialog for GPS tracks.
+    PickTrack,
+    /// Read these GPS tracks (GPX, KML, NMEA) on the `track` thread and show them.
+    LoadTrack(Vec<PathBuf>),
+    /// Forget the loaded track.
+    CloseTrack,
+    /// The camera clock's offset, seconds added to each photo's time.
+    SetTrackOffset(f64),
+    /// The time zone typed for photos without one.
+    SetTrackZone(String),
+    /// "Set offset from this photo": the next map click (`true`) picks where it was taken.
+    PickTrackOffset(bool),
+    /// The map was clicked while picking the offset.
+    TrackClicked(LatLon),
+    /// Place the selected photos that land on the track (one undo step).
+    ApplyTrack,
+    /// Solve the selected photos as one trip and show its path.
+    LocateAsTrip,
+    /// The top speed of the trip's travel model, km/h.
+    SetTripSpeed(f64),
+    /// Accept the shown trip's points (one undo step).
+    AcceptTrip,
+    /// Stop showing the trip.
+    ClearTrip,
 }

@@ -26,7 +26,10 @@ pub mod preview;
 pub mod regions;
 pub mod review;
 pub mod settings;
+pub mod sources;
 pub mod thumbs;
+pub mod track;
+pub mod trip;
 pub mod viewer;
 
 use std::collections::HashMap;
@@ -154,6 +157,8 @@ pub enum DialogPurpose {
     ImportModel,
     /// Where to save an export (GPX, CSV or GeoJSON).
     Export,
+    /// GPS tracks to load (GPX, KML, NMEA).
+    Track,
 }
 
 /// One-shot jobs on named threads, one slot each. Dropping a slot joins its thread.
@@ -192,7 +197,7 @@ impl Jobs {
 
 /// A decision sent to the library thread and not yet confirmed: the UI shows it at once, and
 /// an older snapshot of the photo (an identify that ran before) does not overwrite it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct PendingDecision {
     in_flight: usize,
     /// The last decision the database confirmed (what a failure goes back to).
@@ -225,6 +230,8 @@ pub struct App {
     pub claims: claims::Claims,
     /// Photos restricted to a region (the inspector's region field, a box drawn on the map).
     pub regions: regions::Regions,
+    /// A GPS track with its offset preview, and the trip shown (issue 12).
+    pub sources: sources::Sources,
     /// Set once the offline place index is built; until then the inspector doesn't look places
     /// up, so no frame waits for it.
     places_ready: bool,
@@ -300,6 +307,7 @@ impl App {
             jobs: Jobs::default(),
             claims: claims::Claims::default(),
             regions: regions::Regions::default(),
+            sources: sources::Sources::default(),
             places_ready: false,
             map: MapState::new(ctx),
             messages,
@@ -450,7 +458,7 @@ impl App {
                     {
                         pending.in_flight = pending.in_flight.saturating_sub(1);
                         if pending.in_flight == 0 {
-                            let confirmed = pending.confirmed;
+                            let confirmed = pending.confirmed.take();
                             self.pending_decisions.remove(&i);
                             if let Some(photo) = self.collection.get_mut(i) {
                                 photo.decision = confirmed;
@@ -545,20 +553,20 @@ impl App {
         };
         match self.pending_decisions.get_mut(&index) {
             Some(pending) => {
-                pending.confirmed = change.after;
+                pending.confirmed = change.after.clone();
                 if ours {
                     pending.in_flight = pending.in_flight.saturating_sub(1);
                 }
                 if pending.in_flight == 0 {
                     self.pending_decisions.remove(&index);
                     if let Some(photo) = self.collection.get_mut(index) {
-                        photo.decision = change.after;
+                        photo.decision = change.after.clone();
                     }
                 }
             }
             None => {
                 if let Some(photo) = self.collection.get_mut(index) {
-                    photo.decision = change.after;
+                    photo.decision = change.after.clone();
                 }
             }
         }
@@ -576,11 +584,14 @@ impl App {
             .get(index)
             .map(|p| p.entry.file_name())
             .unwrap_or_default();
-        let now = match change.after {
+        let now = match &change.after {
             Some(Decision::Accepted { rank, position }) => {
                 format!("candidate #{rank} accepted ({position})")
             }
             Some(Decision::Manual { position }) => format!("placed by hand ({position})"),
+            Some(Decision::Placed { position, origin }) => {
+                format!("placed from {} ({position})", origin.describe())
+            }
             None => "no accepted location".to_owned(),
         };
         self.messages
@@ -748,6 +759,7 @@ impl App {
     }
 
     fn drain_tasks(&mut self) {
+        self.drain_track();
         if Self::take_answer(&mut self.jobs.places, &mut self.messages).is_some() {
             self.places_ready = true;
         }
@@ -778,6 +790,9 @@ impl App {
                     if let Some(p) = paths.into_iter().next() {
                         self.commands.push(Command::ExportTo(p));
                     }
+                }
+                Some((DialogPurpose::Track, paths)) if !paths.is_empty() => {
+                    self.commands.push(Command::LoadTrack(paths));
                 }
                 Some((DialogPurpose::OpenPhotos, paths)) if !paths.is_empty() => {
                     self.commands.push(Command::Open(paths));
@@ -901,6 +916,29 @@ impl App {
             Command::DrawRegion(on) => {
                 self.regions.drawing = on.then(regions::Drawing::default);
             }
+            Command::PickTrack => self.pick_track(),
+            Command::LoadTrack(paths) => self.load_track(paths),
+            Command::CloseTrack => {
+                self.sources.track = None;
+                self.sources.picking_offset = false;
+            }
+            Command::SetTrackOffset(offset_secs) => {
+                if let Some(track) = self.sources.track.as_mut() {
+                    track.offset_secs = offset_secs;
+                }
+            }
+            Command::SetTrackZone(text) => {
+                if let Some(track) = self.sources.track.as_mut() {
+                    track.zone_text = text;
+                }
+            }
+            Command::PickTrackOffset(on) => self.sources.picking_offset = on,
+            Command::TrackClicked(at) => self.track_offset_from_click(at),
+            Command::ApplyTrack => self.apply_track(),
+            Command::LocateAsTrip => self.locate_as_trip(),
+            Command::SetTripSpeed(kmh) => self.sources.trip_speed_kmh = kmh,
+            Command::AcceptTrip => self.accept_trip(),
+            Command::ClearTrip => self.sources.trip = None,
             Command::DrawPolygon => {
                 self.regions.drawing = Some(regions::Drawing {
                     vertices: Vec::new(),
@@ -1006,6 +1044,17 @@ impl App {
     /// Scans paths (folders recursively) on a scan thread of their own; scans already running
     /// go on.
     pub fn open(&mut self, paths: Vec<PathBuf>) {
+        // Tracks (GPX, KML, NMEA) dropped, picked or given on the command line are loaded as
+        // a track, not scanned for photos.
+        let (tracks, paths): (Vec<PathBuf>, Vec<PathBuf>) = paths
+            .into_iter()
+            .partition(|p| p.is_file() && track::is_track_file(p));
+        if !tracks.is_empty() {
+            self.load_track(tracks);
+        }
+        if paths.is_empty() {
+            return;
+        }
         for p in &paths {
             if !self.settings.last_opened.contains(p) {
                 self.settings.last_opened.push(p.clone());
@@ -1048,6 +1097,17 @@ impl App {
                     .pick_files()
             };
             picked.map(|p| (DialogPurpose::OpenPhotos, p))
+        });
+    }
+
+    fn pick_track(&mut self) {
+        self.spawn_dialog("Choosing a track", move || {
+            rfd::FileDialog::new()
+                .set_title("Load a GPS track")
+                .add_filter("GPS tracks", track::TRACK_EXTENSIONS)
+                .add_filter("Any file", &["*"])
+                .pick_files()
+                .map(|p| (DialogPurpose::Track, p))
         });
     }
 
@@ -1131,7 +1191,7 @@ impl App {
             .map(|r| r.candidates.iter().map(|c| c.position).collect())
             .unwrap_or_default();
         points.extend(self.claims_of(photo).into_iter().map(|(p, _)| p));
-        points.extend(photo.decision.map(|d| d.position()));
+        points.extend(photo.decision.as_ref().map(|d| d.position()));
         points
     }
 
@@ -1649,8 +1709,8 @@ impl App {
         let Some(photo) = self.collection.get_mut(index) else {
             return;
         };
-        let before = photo.decision;
-        photo.decision = decision;
+        let before = photo.decision.take();
+        photo.decision = decision.clone();
         let path = photo.entry.path.clone();
         let pending = self
             .pending_decisions

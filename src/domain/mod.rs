@@ -455,18 +455,33 @@ pub fn heat_points(
 }
 
 /// Where the user put a photo.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
     /// The model's candidate `rank` (1 = best) accepted.
     Accepted { rank: usize, position: LatLon },
     /// Placed by hand on the map.
     Manual { position: LatLon },
+    /// A position from another source the user applied: a GPS track, a neighbouring photo or
+    /// the trip posterior (issue 12), with where it came from.
+    Placed { position: LatLon, origin: Origin },
 }
 
 impl Decision {
     pub fn position(&self) -> LatLon {
         match self {
-            Self::Accepted { position, .. } | Self::Manual { position } => *position,
+            Self::Accepted { position, .. }
+            | Self::Manual { position }
+            | Self::Placed { position, .. } => *position,
+        }
+    }
+
+    /// Where the decided position came from: an accepted candidate is the model's
+    /// [`Origin::Estimate`], a manual one [`Origin::Hand`], a placed one its own origin.
+    pub fn origin(&self) -> Origin {
+        match self {
+            Self::Accepted { .. } => Origin::Estimate,
+            Self::Manual { .. } => Origin::Hand,
+            Self::Placed { origin, .. } => origin.clone(),
         }
     }
 }

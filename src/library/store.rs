@@ -26,10 +26,13 @@
 //! is not stored.
 //!
 //! # Decisions
-//! An append-only log over all photos: accept a candidate, place by hand, or clear. The
-//! photo's decision is its latest entry that is not undone. [`Store::undo`] marks the newest
-//! live entry (of any photo) undone, [`Store::redo`] revives the oldest undone one, and a new
-//! decision discards the undone entries (as any editor's redo stack). The log survives restarts.
+//! An append-only log over all photos: accept a candidate, place by hand, place from another
+//! source (a track, a neighbouring photo, the trip posterior: the entry keeps its
+//! [`crate::domain::Origin`]), or clear. The photo's decision is its latest entry that is not
+//! undone. [`Store::undo`] marks the newest live entry (of any photo) undone, [`Store::redo`]
+//! revives the oldest undone one, and a new decision discards the undone entries (as any
+//! editor's redo stack). Entries made together by [`Store::decide_many`] share a step and are
+//! undone and redone as one. The log survives restarts.
 //!
 //! # Claims
 //! Per photo, the location someone claims for it (typed in the inspector): the text as typed
@@ -46,7 +49,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{LibraryError, unix_nanos};
-use crate::domain::{Candidate, Decision, HeatPoint, PhotoResult, Provenance, now_unix_secs};
+use crate::domain::{
+    Candidate, Decision, HeatPoint, Origin, PhotoResult, Provenance, now_unix_secs,
+};
 use crate::geo::LatLon;
 use crate::model::files::DataDirs;
 
@@ -119,6 +124,32 @@ pub const MIGRATIONS: &[&str] = &[
         lon_deg REAL NOT NULL,
         claimed_at_unix_secs INTEGER NOT NULL
     );",
+    // 4: decisions remember where their position came from (issue 12): a new kind 'placed'
+    // (a track, a neighbouring photo or the trip posterior) with its `Origin` as JSON, and a
+    // `step` shared by decisions made together (applying a track to a selection), which undo
+    // and redo take as one. SQLite cannot change a CHECK constraint in place: the table is
+    // rebuilt, every row and id kept.
+    "CREATE TABLE decisions_v4 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('accepted', 'manual', 'placed', 'cleared')),
+        lat_deg REAL,
+        lon_deg REAL,
+        candidate_rank INTEGER,
+        decided_at_unix_secs INTEGER NOT NULL,
+        undone INTEGER NOT NULL DEFAULT 0,
+        origin_json TEXT,
+        step INTEGER
+    );
+    INSERT INTO decisions_v4 (id, photo_id, kind, lat_deg, lon_deg, candidate_rank,
+        decided_at_unix_secs, undone)
+        SELECT id, photo_id, kind, lat_deg, lon_deg, candidate_rank, decided_at_unix_secs, undone
+        FROM decisions;
+    DROP TABLE decisions;
+    ALTER TABLE decisions_v4 RENAME TO decisions;
+    CREATE INDEX decisions_by_photo ON decisions(photo_id, id);
+    CREATE INDEX decisions_by_undone ON decisions(undone, id);
+    CREATE INDEX decisions_by_step ON decisions(step);",
 ];
 
 /// The schema version this build writes.
@@ -489,37 +520,38 @@ impl Store {
             .conn
             .transaction()
             .map_err(LibraryError::sqlite("starting a transaction"))?;
-        let record = identify_in(&tx, path)?;
         tx.execute("DELETE FROM decisions WHERE undone = 1", [])
             .map_err(LibraryError::sqlite("discarding the redo stack"))?;
-        let (kind, lat, lon, rank) = match decision {
-            Some(Decision::Accepted { rank, position }) => (
-                "accepted",
-                Some(position.lat_deg),
-                Some(position.lon_deg),
-                Some(rank as i64),
-            ),
-            Some(Decision::Manual { position }) => (
-                "manual",
-                Some(position.lat_deg),
-                Some(position.lon_deg),
-                None,
-            ),
-            None => ("cleared", None, None, None),
-        };
-        tx.execute(
-            "INSERT INTO decisions (photo_id, kind, lat_deg, lon_deg, candidate_rank,
-                decided_at_unix_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![record.id, kind, lat, lon, rank, now_unix_secs()],
-        )
-        .map_err(LibraryError::sqlite("saving a decision"))?;
+        let change = insert_decision(&tx, path, decision, None)?;
         tx.commit().map_err(LibraryError::sqlite("committing"))?;
-        Ok(DecisionChange {
-            photo_id: record.id,
-            path: record.path,
-            before: record.decision,
-            after: decision,
-        })
+        Ok(change)
+    }
+
+    /// Records several decisions as one step: one transaction (all or none), and one
+    /// [`Store::undo`] takes them all back. Discards the redo stack.
+    pub fn decide_many(
+        &mut self,
+        decisions: &[(PathBuf, Option<Decision>)],
+    ) -> Result<Vec<DecisionChange>, LibraryError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(LibraryError::sqlite("starting a transaction"))?;
+        tx.execute("DELETE FROM decisions WHERE undone = 1", [])
+            .map_err(LibraryError::sqlite("discarding the redo stack"))?;
+        let step: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(step), 0) + 1 FROM decisions",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(LibraryError::sqlite("reading the decision log"))?;
+        let changes = decisions
+            .iter()
+            .map(|(path, decision)| insert_decision(&tx, path, decision.clone(), Some(step)))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().map_err(LibraryError::sqlite("committing"))?;
+        Ok(changes)
     }
 
     /// The id of the photo stored at `path`, if any.
@@ -541,13 +573,15 @@ impl Store {
         }
     }
 
-    /// Undoes the newest live decision (of any photo); `None` when there is nothing to undo.
-    pub fn undo(&mut self) -> Result<Option<DecisionChange>, LibraryError> {
+    /// Undoes the newest live decision (of any photo), with every decision of its step
+    /// ([`Store::decide_many`]); empty when there is nothing to undo.
+    pub fn undo(&mut self) -> Result<Vec<DecisionChange>, LibraryError> {
         self.flip("undone = 0 ORDER BY id DESC", 1)
     }
 
-    /// Redoes the oldest undone decision; `None` when there is nothing to redo.
-    pub fn redo(&mut self) -> Result<Option<DecisionChange>, LibraryError> {
+    /// Redoes the oldest undone decision, with every undone decision of its step; empty when
+    /// there is nothing to redo.
+    pub fn redo(&mut self) -> Result<Vec<DecisionChange>, LibraryError> {
         self.flip("undone = 1 ORDER BY id ASC", 0)
     }
 
@@ -566,7 +600,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT d.id, d.kind, d.lat_deg, d.lon_deg, d.candidate_rank,
-                        d.decided_at_unix_secs, d.undone
+                        d.decided_at_unix_secs, d.undone, d.origin_json
                  FROM decisions d JOIN photos p ON p.id = d.photo_id
                  WHERE p.path = ?1 ORDER BY d.id",
             )
@@ -580,6 +614,7 @@ impl Store {
                         row.get(2)?,
                         row.get(3)?,
                         row.get(4)?,
+                        row.get(7)?,
                     ),
                     decided_at_unix_secs: row.get(5)?,
                     undone: row.get(6)?,
@@ -664,44 +699,130 @@ impl Store {
             .map_err(LibraryError::sqlite("reading the decision log"))
     }
 
-    fn flip(&mut self, select: &str, undone: i64) -> Result<Option<DecisionChange>, LibraryError> {
+    fn flip(&mut self, select: &str, undone: i64) -> Result<Vec<DecisionChange>, LibraryError> {
         let tx = self
             .conn
             .transaction()
             .map_err(LibraryError::sqlite("starting a transaction"))?;
-        let row: Option<(i64, i64)> = tx
+        let row: Option<(i64, Option<i64>)> = tx
             .query_row(
-                &format!("SELECT id, photo_id FROM decisions WHERE {select} LIMIT 1"),
+                &format!("SELECT id, step FROM decisions WHERE {select} LIMIT 1"),
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(LibraryError::sqlite("reading the decision log"))?;
-        let Some((id, photo_id)) = row else {
-            return Ok(None);
+        let Some((id, step)) = row else {
+            return Ok(Vec::new());
         };
-        let before = current_decision(&tx, photo_id)?;
-        tx.execute(
-            "UPDATE decisions SET undone = ?1 WHERE id = ?2",
-            params![undone, id],
-        )
-        .map_err(LibraryError::sqlite("updating the decision log"))?;
-        let after = current_decision(&tx, photo_id)?;
-        let path: Vec<u8> = tx
-            .query_row(
-                "SELECT path FROM photos WHERE id = ?1",
-                params![photo_id],
-                |r| r.get(0),
+        // The rows to flip: this one, or every row of its step in the same state.
+        let rows: Vec<(i64, i64)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, photo_id FROM decisions
+                     WHERE (id = ?1 OR (?2 IS NOT NULL AND step = ?2)) AND undone = ?3
+                     ORDER BY id",
+                )
+                .map_err(LibraryError::sqlite("reading the decision log"))?;
+            stmt.query_map(params![id, step, 1 - undone], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(LibraryError::sqlite("reading the decision log"))?
+        };
+        let mut photo_ids: Vec<i64> = rows.iter().map(|&(_, photo_id)| photo_id).collect();
+        photo_ids.dedup();
+        let befores = photo_ids
+            .iter()
+            .map(|&photo_id| current_decision(&tx, photo_id))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (row_id, _) in &rows {
+            tx.execute(
+                "UPDATE decisions SET undone = ?1 WHERE id = ?2",
+                params![undone, row_id],
             )
-            .map_err(LibraryError::sqlite("finding a photo"))?;
+            .map_err(LibraryError::sqlite("updating the decision log"))?;
+        }
+        let mut changes = Vec::with_capacity(photo_ids.len());
+        for (photo_id, before) in photo_ids.into_iter().zip(befores) {
+            let after = current_decision(&tx, photo_id)?;
+            let path: Vec<u8> = tx
+                .query_row(
+                    "SELECT path FROM photos WHERE id = ?1",
+                    params![photo_id],
+                    |r| r.get(0),
+                )
+                .map_err(LibraryError::sqlite("finding a photo"))?;
+            changes.push(DecisionChange {
+                photo_id,
+                path: path_from_key(path),
+                before,
+                after,
+            });
+        }
         tx.commit().map_err(LibraryError::sqlite("committing"))?;
-        Ok(Some(DecisionChange {
-            photo_id,
-            path: path_from_key(path),
-            before,
-            after,
-        }))
+        Ok(changes)
     }
+}
+
+/// Appends one decision for the photo at `path` (identified first) to the log, in `tx`.
+fn insert_decision(
+    tx: &Connection,
+    path: &Path,
+    decision: Option<Decision>,
+    step: Option<i64>,
+) -> Result<DecisionChange, LibraryError> {
+    let record = identify_in(tx, path)?;
+    let (kind, lat, lon, rank, origin_json) = match &decision {
+        Some(Decision::Accepted { rank, position }) => (
+            "accepted",
+            Some(position.lat_deg),
+            Some(position.lon_deg),
+            Some(*rank as i64),
+            None,
+        ),
+        Some(Decision::Manual { position }) => (
+            "manual",
+            Some(position.lat_deg),
+            Some(position.lon_deg),
+            None,
+            None,
+        ),
+        Some(Decision::Placed { position, origin }) => (
+            "placed",
+            Some(position.lat_deg),
+            Some(position.lon_deg),
+            None,
+            Some(
+                serde_json::to_string(origin).map_err(|e| LibraryError::Sqlite {
+                    context: "writing a decision's origin".to_owned(),
+                    source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+                })?,
+            ),
+        ),
+        None => ("cleared", None, None, None, None),
+    };
+    tx.execute(
+        "INSERT INTO decisions (photo_id, kind, lat_deg, lon_deg, candidate_rank,
+            decided_at_unix_secs, origin_json, step) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            record.id,
+            kind,
+            lat,
+            lon,
+            rank,
+            now_unix_secs(),
+            origin_json,
+            step
+        ],
+    )
+    .map_err(LibraryError::sqlite("saving a decision"))?;
+    Ok(DecisionChange {
+        photo_id: record.id,
+        path: record.path,
+        before: record.decision,
+        after: decision,
+    })
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -890,7 +1011,7 @@ fn result_summary(
 
 fn current_decision(conn: &Connection, photo_id: i64) -> Result<Option<Decision>, LibraryError> {
     conn.prepare_cached(
-        "SELECT kind, lat_deg, lon_deg, candidate_rank FROM decisions
+        "SELECT kind, lat_deg, lon_deg, candidate_rank, origin_json FROM decisions
          WHERE photo_id = ?1 AND undone = 0 ORDER BY id DESC LIMIT 1",
     )
     .and_then(|mut stmt| {
@@ -900,6 +1021,7 @@ fn current_decision(conn: &Connection, photo_id: i64) -> Result<Option<Decision>
                 r.get(1)?,
                 r.get(2)?,
                 r.get(3)?,
+                r.get(4)?,
             ))
         })
         .optional()
@@ -927,9 +1049,18 @@ fn decision_from(
     lat: Option<f64>,
     lon: Option<f64>,
     rank: Option<i64>,
+    origin_json: Option<String>,
 ) -> Option<Decision> {
     let position = LatLon::new(lat?, lon?);
     match kind {
+        // An origin this build cannot read (a newer build's kind) still keeps the position,
+        // placed by hand: the decision is never dropped.
+        "placed" => Some(Decision::Placed {
+            position,
+            origin: origin_json
+                .and_then(|json| serde_json::from_str::<Origin>(&json).ok())
+                .unwrap_or(Origin::Hand),
+        }),
         "accepted" => Some(Decision::Accepted {
             rank: rank.unwrap_or(0) as usize,
             position,
@@ -1053,6 +1184,35 @@ fn decode_heat(bytes: &[u8]) -> Vec<HeatPoint> {
 mod tests {
     use super::*;
 
+    /// A decision row: id, kind, latitude, rank, undone.
+    type DecisionRow = (i64, String, Option<f64>, Option<i64>, i64);
+
+    impl Store {
+        /// Opens without migrating (a test writes an older schema's rows through it).
+        fn open_unmigrated(path: &Path) -> Self {
+            Self {
+                conn: Connection::open(path).unwrap(),
+                path: path.to_owned(),
+            }
+        }
+
+        /// Every decision row's id, kind, latitude, rank and undone flag, in order.
+        fn decision_rows(&self) -> Vec<DecisionRow> {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT id, kind, lat_deg, candidate_rank, undone FROM decisions ORDER BY id",
+                )
+                .unwrap();
+            stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        }
+    }
+
     /// A refined point is kept with its candidate (the app reopens what it showed); rows
     /// written before refinement existed read back without one.
     #[test]
@@ -1145,7 +1305,7 @@ mod tests {
         store
             .decide(&a, Some(Decision::Manual { position }))
             .unwrap();
-        let undone = store.undo().unwrap().unwrap();
+        let undone = store.undo().unwrap().pop().unwrap();
         assert_eq!(bytes(&undone.path), bytes(&a));
         // Moved to another such name: found by content, `from` is the exact old name.
         std::fs::rename(&a, &moved).unwrap();
@@ -1191,13 +1351,158 @@ mod tests {
         )
         .unwrap();
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let claim = StoredClaim {
             text: "1, 2".into(),
             position: LatLon::new(1.0, 2.0),
         };
         store.set_claim(&photo, Some(&claim)).unwrap();
         assert_eq!(store.claim(&photo).unwrap(), Some(claim));
+    }
+
+    fn copy_fixture(dir: &Path, name: &str) -> PathBuf {
+        let photo = dir.join(name);
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/small.png"),
+            &photo,
+        )
+        .unwrap();
+        photo
+    }
+
+    #[test]
+    fn a_version_3_library_migrates_and_keeps_every_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.sqlite3");
+        let (a, b) = (
+            copy_fixture(dir.path(), "a.png"),
+            copy_fixture(dir.path(), "b.png"),
+        );
+        // A library as schema 3 wrote it: a's log has an accept, a manual placement and a
+        // clear that was undone (on the redo stack); b has one manual placement.
+        let rows_before: Vec<DecisionRow>;
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            drop(conn);
+            let store = Store::open_unmigrated(&path);
+            let ids = [1_i64, 2];
+            for (id, photo) in ids.iter().zip([&a, &b]) {
+                store
+                    .conn
+                    .execute(
+                        "INSERT INTO photos (id, path, size_bytes, mtime_ns, content_key,
+                            first_seen_unix_secs) VALUES (?1, ?2, 0, 0, 'k', 7)",
+                        params![id, path_key(&absolute(photo))],
+                    )
+                    .unwrap();
+            }
+            for (photo, kind, lat_lon, rank, undone) in [
+                (ids[0], "accepted", Some((10.0, 20.0)), Some(2), 0),
+                (ids[1], "manual", Some((-33.9, 151.2)), None, 0),
+                (ids[0], "manual", Some((11.0, 21.0)), None, 0),
+                (ids[0], "cleared", None, None, 1),
+            ] {
+                store
+                    .conn
+                    .execute(
+                        "INSERT INTO decisions (photo_id, kind, lat_deg, lon_deg, candidate_rank,
+                            decided_at_unix_secs, undone) VALUES (?1, ?2, ?3, ?4, ?5, 7, ?6)",
+                        params![
+                            photo,
+                            kind,
+                            lat_lon.map(|(lat, _): (f64, f64)| lat),
+                            lat_lon.map(|(_, lon)| lon),
+                            rank,
+                            undone
+                        ],
+                    )
+                    .unwrap();
+            }
+            rows_before = store.decision_rows();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.decision_rows(), rows_before);
+        assert_eq!(
+            store.decision(&a).unwrap(),
+            Some(Decision::Manual {
+                position: LatLon::new(11.0, 21.0)
+            })
+        );
+        assert_eq!(store.history(&a).unwrap().len(), 3);
+        // The undone clear is still there to redo.
+        assert!(store.can_redo().unwrap());
+        let redone = store.redo().unwrap();
+        assert_eq!(redone.len(), 1);
+        assert_eq!(redone[0].after, None);
+        // The new kind is accepted by the rebuilt table, and ids keep counting up.
+        let placed = Decision::Placed {
+            position: LatLon::new(1.5, 2.5),
+            origin: Origin::Track {
+                track: "walk.gpx".into(),
+                offset_secs: -3600.0,
+                altitude_m: Some(12.5),
+            },
+        };
+        store.decide(&b, Some(placed.clone())).unwrap();
+        assert_eq!(store.decision(&b).unwrap(), Some(placed));
+        let max_id: i64 = store
+            .conn
+            .query_row("SELECT MAX(id) FROM decisions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(max_id, rows_before.len() as i64 + 1);
+    }
+
+    #[test]
+    fn decisions_made_together_are_undone_and_redone_as_one_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("lib.sqlite3")).unwrap();
+        let (a, b, c) = (
+            copy_fixture(dir.path(), "a.png"),
+            copy_fixture(dir.path(), "b.png"),
+            copy_fixture(dir.path(), "c.png"),
+        );
+        let by_hand = Decision::Manual {
+            position: LatLon::new(5.0, 6.0),
+        };
+        store.decide(&a, Some(by_hand.clone())).unwrap();
+        let trip = |lat_deg| Decision::Placed {
+            position: LatLon::new(lat_deg, 0.0),
+            origin: Origin::Trip {
+                max_speed_kmh: 120.0,
+                single_photo: LatLon::new(lat_deg + 1.0, 1.0),
+            },
+        };
+        let changes = store
+            .decide_many(&[
+                (a.clone(), Some(trip(1.0))),
+                (b.clone(), Some(trip(2.0))),
+                (c.clone(), Some(trip(3.0))),
+            ])
+            .unwrap();
+        assert_eq!(changes.len(), 3);
+        assert_eq!(changes[0].before, Some(by_hand.clone()));
+        assert_eq!(store.decision(&c).unwrap(), Some(trip(3.0)));
+        // One undo takes the whole step back, origins and all.
+        let undone = store.undo().unwrap();
+        assert_eq!(undone.len(), 3);
+        assert_eq!(store.decision(&a).unwrap(), Some(by_hand.clone()));
+        assert_eq!(store.decision(&b).unwrap(), None);
+        assert_eq!(store.decision(&c).unwrap(), None);
+        // One redo brings it back with the origins.
+        let redone = store.redo().unwrap();
+        assert_eq!(redone.len(), 3);
+        assert_eq!(store.decision(&a).unwrap(), Some(trip(1.0)));
+        assert_eq!(store.decision(&b).unwrap(), Some(trip(2.0)));
+        assert!(!store.can_redo().unwrap());
+        // The next undo goes back past the step to the single decision only after it.
+        assert_eq!(store.undo().unwrap().len(), 3);
+        assert_eq!(store.undo().unwrap().len(), 1);
+        assert_eq!(store.decision(&a).unwrap(), None);
     }
 
     #[test]

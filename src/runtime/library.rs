@@ -46,6 +46,9 @@ pub enum LibraryCommand {
         path: PathBuf,
         decision: Option<Decision>,
     },
+    /// Record several decisions as one undo step (applying a track or a trip to a
+    /// selection): all are saved or none.
+    DecideMany(Vec<(PathBuf, Option<Decision>)>),
     Undo,
     Redo,
     /// Keep the location claimed for a photo (`None` removes it); identify reports it back.
@@ -83,7 +86,7 @@ pub enum LibraryEvent {
         change: DecisionChange,
     },
     /// The newest decision was undone, or the oldest undone one redone (`change.path` is the
-    /// store's absolute path).
+    /// store's absolute path); a step of several decisions sends one event each.
     UndoneOrRedone { change: DecisionChange },
     /// A decision could not be saved: the UI shows `error` and goes back to `before`.
     DecideFailed { path: PathBuf, error: String },
@@ -306,6 +309,25 @@ impl LibraryLoop<'_> {
                 }
                 self.emit_undo_state();
             }
+            LibraryCommand::DecideMany(decisions) => {
+                match self.store.decide_many(&decisions) {
+                    Ok(changes) => {
+                        for ((path, _), change) in decisions.into_iter().zip(changes) {
+                            (self.emit)(LibraryEvent::Decided { path, change });
+                        }
+                    }
+                    Err(e) => {
+                        let error = format!("could not save the decisions: {e}");
+                        for (path, _) in decisions {
+                            (self.emit)(LibraryEvent::DecideFailed {
+                                path,
+                                error: error.clone(),
+                            });
+                        }
+                    }
+                }
+                self.emit_undo_state();
+            }
             LibraryCommand::Undo | LibraryCommand::Redo => {
                 let undo = matches!(command, LibraryCommand::Undo);
                 let change = if undo {
@@ -314,8 +336,11 @@ impl LibraryLoop<'_> {
                     self.store.redo()
                 };
                 match change {
-                    Ok(Some(change)) => (self.emit)(LibraryEvent::UndoneOrRedone { change }),
-                    Ok(None) => {}
+                    Ok(changes) => {
+                        for change in changes {
+                            (self.emit)(LibraryEvent::UndoneOrRedone { change });
+                        }
+                    }
                     Err(e) => (self.emit)(LibraryEvent::Error(e.to_string())),
                 }
                 self.emit_undo_state();
@@ -426,14 +451,14 @@ mod tests {
         };
         library.send(LibraryCommand::Decide {
             path: photo.clone(),
-            decision: Some(decision),
+            decision: Some(decision.clone()),
         });
         let mut decided = false;
         while !decided {
             match next(&library) {
                 LibraryEvent::Decided { path, change } => {
                     assert_eq!(path, photo);
-                    assert_eq!(change.after, Some(decision));
+                    assert_eq!(change.after, Some(decision.clone()));
                     decided = true;
                 }
                 LibraryEvent::UndoState { .. } => {}

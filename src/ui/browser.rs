@@ -6,6 +6,7 @@
 use egui::{Color32, Sense, Vec2};
 
 use crate::app::{App, Command, Photo, SortKey, StateFilter, Thumb, ViewMode};
+use crate::domain::Origin;
 
 const GRID_COLUMNS_ID: &str = "geoloupe.grid_columns";
 const LIST_ROW_HEIGHT: f32 = 24.0;
@@ -144,8 +145,9 @@ fn badges(photo: &Photo) -> Vec<(&'static str, Color32, &'static str)> {
             "Located by the model",
         ));
     }
-    if photo.decision.is_some() {
+    if let Some(decision) = &photo.decision {
         out.push(("OK", Color32::from_rgb(20, 150, 60), "Location accepted"));
+        out.push(origin_badge(&decision.origin()));
     }
     if photo.error().is_some() {
         out.push((
@@ -155,6 +157,31 @@ fn badges(photo: &Photo) -> Vec<(&'static str, Color32, &'static str)> {
         ));
     }
     out
+}
+
+/// Where an accepted location came from (issue 12): `track`, `neighbour`, `trip`,
+/// `estimate` or `hand`.
+fn origin_badge(origin: &Origin) -> (&'static str, Color32, &'static str) {
+    let (colour, meaning) = match origin {
+        Origin::Estimate => (
+            Color32::from_rgb(150, 90, 20),
+            "From the model's estimate for this photo alone",
+        ),
+        Origin::Trip { .. } => (
+            Color32::from_rgb(180, 60, 140),
+            "From the trip posterior (estimates that agree in time)",
+        ),
+        Origin::Track { .. } => (
+            Color32::from_rgb(20, 120, 160),
+            "From a GPS track at the photo's capture time",
+        ),
+        Origin::Neighbour { .. } => (
+            Color32::from_rgb(60, 110, 60),
+            "From a neighbouring photo's GPS",
+        ),
+        Origin::Hand => (Color32::from_rgb(90, 90, 90), "Placed by hand"),
+    };
+    (origin.as_str(), colour, meaning)
 }
 
 fn paint_badges(painter: &egui::Painter, photo: &Photo, mut at: egui::Pos2) {

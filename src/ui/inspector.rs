@@ -11,6 +11,7 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
     ui.heading("Photo");
     let Some(index) = app.collection.selected else {
         ui.label("Select a photo.");
+        super::track::track_ui(ui, app);
         return;
     };
     let Some(photo) = app.collection.photos.get(index) else {
@@ -48,13 +49,25 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
                 ui.end_row();
             }
             ui.label("Accepted");
-            match photo.decision {
+            match &photo.decision {
                 Some(Decision::Accepted { rank, position }) => {
                     ui.label(format!("{position} (candidate #{rank})"))
                 }
                 Some(Decision::Manual { position }) => ui.label(format!("{position} (by hand)")),
+                Some(Decision::Placed { position, origin }) => {
+                    ui.label(format!("{position} ({})", origin.as_str()))
+                }
                 None => ui.label("not yet"),
             };
+            ui.end_row();
+            // Always a row, so accepting never moves what is below.
+            ui.label("Origin");
+            ui.label(
+                photo
+                    .decision
+                    .as_ref()
+                    .map_or_else(|| "–".to_owned(), |d| d.origin().describe()),
+            );
             ui.end_row();
         });
     if let Some(note) = exif_note.filter(|_| exif.is_none()) {
@@ -219,6 +232,7 @@ pub fn inspector_ui(ui: &mut egui::Ui, app: &mut App) {
     app.commands.extend(commands);
     super::claim::claim_ui(ui, app, index);
     super::region::region_ui(ui, app, index);
+    super::track::track_ui(ui, app);
 }
 
 /// The nearest populated place of each candidate (once the place index is built).

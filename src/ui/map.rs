@@ -20,7 +20,7 @@ use crate::geo::LatLon;
 use crate::geo::heatmap::{colour_ramp, mercator_unit};
 use crate::geo::place_search::PlaceIndex;
 use crate::ui::overlays::{
-    ClaimPlugin, DraggedPhotos, MarkersPlugin, PlaceLabelsPlugin, RegionPlugin,
+    ClaimPlugin, DraggedPhotos, MarkersPlugin, PlaceLabelsPlugin, RegionPlugin, TrackPlugin,
 };
 
 /// The zoom a place chosen in the search box is shown at.
@@ -45,7 +45,7 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     let selected_photo = selected.and_then(|i| app.collection.photos.get(i));
     let selected_exif = selected_photo.and_then(|p| p.entry.gps());
     let accepted = selected_photo
-        .and_then(|p| p.decision)
+        .and_then(|p| p.decision.as_ref())
         .map(|d| d.position());
     let candidates = selected_photo
         .and_then(|p| p.result.as_ref())
@@ -87,6 +87,8 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     let opacity = app.settings.heatmap_opacity;
     let place_mode = app.map.place_mode && selected.is_some();
     let network = app.settings.network_enabled;
+    let (track_line, landings, trip_line) = track_layers(app);
+    let track_picking = app.sources.picking_offset && app.sources.track.is_some();
     let state = &mut app.map;
     let centre = centre_tile(&state.memory);
     let mut attributions = vec![walkers::Tiles::attribution(&state.basemap)];
@@ -144,6 +146,14 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         clicked: &mut region_click,
         double_clicked: &mut region_double_click,
     });
+    let mut track_click = None;
+    map = map.with_plugin(TrackPlugin {
+        track: &track_line,
+        landings: &landings,
+        trip: &trip_line,
+        picking: track_picking,
+        clicked: &mut track_click,
+    });
     map = map.with_plugin(MarkersPlugin {
         exif_positions: &exif_positions,
         selected_exif,
@@ -189,6 +199,9 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
     drag_hint_ui(ui);
 
     region_draw(ui, app, selected, region_click, region_double_click);
+    if let Some(at) = track_click {
+        app.commands.push(Command::TrackClicked(at));
+    }
     let output = app.map.output.clone();
     if let Some(rank) = output.clicked_rank
         && let Some(c) = candidates.iter().find(|c| c.rank == rank)
@@ -239,6 +252,31 @@ pub fn map_home() -> LatLon {
 }
 
 /// Frames [`App::fit_points`]; false when there is nothing to frame.
+/// What the track overlay draws: the track, the preview's landings, the trip's path.
+fn track_layers(app: &App) -> (Vec<LatLon>, Vec<LatLon>, Vec<LatLon>) {
+    let track = app
+        .sources
+        .track
+        .as_ref()
+        .map(|t| t.polyline())
+        .unwrap_or_default();
+    let landings = app
+        .track_preview()
+        .iter()
+        .filter_map(|item| match item.landing {
+            crate::app::track::Landing::Lands { position, .. } => Some(position),
+            _ => None,
+        })
+        .collect();
+    let trip = app
+        .sources
+        .trip
+        .as_ref()
+        .map(|t| t.points.iter().map(|p| p.position).collect())
+        .unwrap_or_default();
+    (track, landings, trip)
+}
+
 pub fn fit_map(app: &mut App) -> bool {
     let points = app.fit_points();
     app.map.fit(&points)
@@ -484,6 +522,7 @@ fn zoom_buttons_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
                 if let Some(p) = app.collection.selected_photo()
                     && let Some(at) = p
                         .decision
+                        .as_ref()
                         .map(|d| d.position())
                         .or(p.result.as_ref().and_then(|r| r.best()).map(|c| c.position))
                         .or(p.entry.gps())

@@ -15,6 +15,7 @@ pub mod preview;
 pub mod region;
 pub mod review;
 pub mod status;
+pub mod track;
 pub mod window;
 pub mod writes;
 

@@ -7,8 +7,10 @@ pub mod claim;
 pub mod labels;
 pub mod markers;
 pub mod region;
+pub mod track;
 
 pub use claim::ClaimPlugin;
 pub use labels::PlaceLabelsPlugin;
 pub use markers::{DraggedPhotos, MarkersPlugin};
 pub use region::RegionPlugin;
+pub use track::TrackPlugin;
