@@ -158,6 +158,30 @@ fn a_track_previews_applies_as_one_step_and_undo_restores() {
     // The inspector says where the location came from.
     select(&mut harness, &["kauai.jpg"]);
     harness.get_by_label("track walk.gpx, clock +0:05:00");
+    // Exports and write-backs carry it too (not "placed by hand"), also for a photo the model
+    // never ran on (a track is enough to write a location).
+    let track_origin = Origin::Track {
+        track: "walk.gpx".into(),
+        offset_secs: 300.0,
+        altitude_m: Some(115.0),
+    };
+    let kauai_record = |app: &geoloupe::app::App| {
+        app.export_records()
+            .into_iter()
+            .find(|r| r.path.ends_with("kauai.jpg"))
+            .expect("kauai.jpg is exported")
+    };
+    let record = kauai_record(harness.state().app());
+    assert_eq!(record.origin, track_origin);
+    assert!((record.location.lat_deg - 45.015).abs() < 1e-9);
+    let result = harness.state_mut().app_mut().collection.photos[kauai]
+        .result
+        .take();
+    let record = kauai_record(harness.state().app());
+    assert_eq!(record.origin, track_origin);
+    assert!(record.candidates.is_empty());
+    assert_eq!(record.provenance.model, "gps-track");
+    harness.state_mut().app_mut().collection.photos[kauai].result = result;
 
     // One undo step puts back what was there before.
     harness.get_by_label("Undo").click();

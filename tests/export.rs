@@ -919,6 +919,7 @@ fn exports_write_photo_paths_relative_to_the_file_by_default() {
         other_claims: Vec::new(),
         unchecked_other_claims: Vec::new(),
         within: None,
+        origin: None,
     };
     let app_file = out.join("app.csv");
     geoloupe::app::export::export_to(&app_file, vec![input]).unwrap();

@@ -30,6 +30,10 @@ pub struct ExportInput {
     pub unchecked_other_claims: Vec<(LatLon, ClaimSource)>,
     /// The region the photo's answer is restricted to, with the share of belief inside.
     pub within: Option<crate::domain::RegionConstraint>,
+    /// Where the accepted location came from, when a decision says so (a track, a
+    /// neighbour, a trip: [`crate::domain::Decision::Placed`]); `None` lets
+    /// [`ExportRecord::new`] tell an accepted candidate (estimate) from a hand-placed point.
+    pub origin: Option<crate::domain::Origin>,
 }
 
 /// When a result was computed, UTC, RFC 3339 (what exports call `estimated_at`).
@@ -109,6 +113,9 @@ pub fn build_records(inputs: Vec<ExportInput>) -> Vec<ExportRecord> {
             )?;
             record.other_claims = i.other_claims;
             record.within = i.within;
+            if let Some(origin) = i.origin {
+                record.origin = origin;
+            }
             Some(record)
         })
         .collect()

@@ -1318,7 +1318,28 @@ impl App {
             .filter_map(|&i| self.collection.get(i))
             .filter(|photo| scope.takes(photo.decision.is_some()))
             .filter_map(|photo| {
-                let result = photo.result.as_ref()?;
+                let placed_origin = match &photo.decision {
+                    Some(Decision::Placed { origin, .. }) => Some(origin.clone()),
+                    _ => None,
+                };
+                let Some(result) = photo.result.as_ref() else {
+                    // Placed from a track or a neighbour without running the model: the
+                    // location alone, with the provenance of a measured position.
+                    let origin = placed_origin.filter(|o| !o.is_from_pixels())?;
+                    return Some(export::ExportInput {
+                        path: photo.entry.path.clone(),
+                        candidates: Vec::new(),
+                        provenance: crate::domain::Provenance::measured(&origin),
+                        estimated_at: crate::export::utc_now_rfc3339(),
+                        accepted: photo.decision.as_ref().map(Decision::position),
+                        claim: None,
+                        unchecked_claim: None,
+                        other_claims: Vec::new(),
+                        unchecked_other_claims: Vec::new(),
+                        within: None,
+                        origin: Some(origin),
+                    });
+                };
                 // The typed claim first (the one every format carries), then the EXIF GPS.
                 let mut claimed = self.claims_of(photo);
                 claimed.reverse();
@@ -1344,6 +1365,7 @@ impl App {
                     other_claims,
                     unchecked_other_claims,
                     within: self.regions.constraint(&photo.entry.path).cloned(),
+                    origin: placed_origin,
                 })
             })
             .collect()

@@ -18,13 +18,6 @@ use crate::track::{
     CaptureTime, Limits, Placement, Refusal, TimeWindows, TimeZone, correlate, load_tracks,
 };
 
-/// The model name recorded in a track-placed record's [`Provenance`]: no model made it (the
-/// hashes, backbone and device stay empty); the track and the clock offset are in its
-/// [`Origin`].
-pub const TRACK_PROVENANCE_MODEL: &str = "gps-track";
-/// The same for a position interpolated from neighbouring photos.
-pub const NEIGHBOUR_PROVENANCE_MODEL: &str = "neighbouring-photos";
-
 fn parse_offset_arg(text: &str) -> Result<f64, String> {
     crate::track::parse_offset(text).ok_or_else(|| {
         format!("not a clock offset: {text:?} (examples: +1:00:00, -0:00:37, +37, -1:30)")
@@ -214,10 +207,6 @@ pub fn geotag(dirs: &DataDirs, args: &GeotagArgs) -> anyhow::Result<bool> {
         neighbour_set(&with_gps)
     });
     let estimated_at = export::utc_now_rfc3339();
-    let provenance = |model: &str| Provenance {
-        model: model.to_owned(),
-        ..Provenance::default()
-    };
     let make_record =
         |entry: &PhotoEntry, placement: Placement, origin: Origin| -> anyhow::Result<Outcome> {
             let Placement::Matched {
@@ -229,14 +218,10 @@ pub fn geotag(dirs: &DataDirs, args: &GeotagArgs) -> anyhow::Result<bool> {
             else {
                 bail!("internal error: a refused placement has no record");
             };
-            let model = match origin {
-                Origin::Neighbour { .. } => NEIGHBOUR_PROVENANCE_MODEL,
-                _ => TRACK_PROVENANCE_MODEL,
-            };
             let mut record = ExportRecord::new(
                 &entry.path,
                 &[],
-                provenance(model),
+                Provenance::measured(&origin),
                 estimated_at.clone(),
                 Some(position),
                 None,

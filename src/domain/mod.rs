@@ -328,6 +328,24 @@ pub struct Provenance {
 }
 
 impl Provenance {
+    /// The provenance of a location no model made (a GPS track, neighbouring photos, the
+    /// user's hand): only the model name says which (`gps-track`, `neighbouring-photos`,
+    /// `by-hand`); the hashes, backbone and device stay empty, and the details are in the
+    /// location's [`Origin`].
+    pub fn measured(origin: &Origin) -> Self {
+        let model = match origin {
+            Origin::Track { .. } => "gps-track",
+            Origin::Neighbour { .. } => "neighbouring-photos",
+            Origin::Hand => "by-hand",
+            // Estimates come with their model's own provenance; this is only a fallback.
+            Origin::Estimate | Origin::Trip { .. } => "unknown",
+        };
+        Self {
+            model: model.to_owned(),
+            ..Self::default()
+        }
+    }
+
     /// The name a backbone folder is recorded under: its last component. Older databases stored
     /// the whole path; reading one through this keeps the private part out of every export.
     pub fn backbone_name(backbone: &str) -> String {
