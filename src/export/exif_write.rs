@@ -673,14 +673,19 @@ pub fn error_radius_m(center: LatLon, candidates: &[ExportCandidate]) -> Option<
 }
 
 /// The uncertainty written with `record`'s location: [`error_radius_m`] around it when it is
-/// an estimate from pixels at one of the candidates (the top-1, or an accepted candidate);
+/// an estimate from pixels at one of the candidates (the top-1, or an accepted candidate) or
+/// a trip's point (the photo's own belief's spread around it);
 /// `None` for a location the user placed by hand, whose accuracy the model can't tell, and for
 /// a track's or a neighbouring photo's position, which the candidates say nothing about.
 pub fn record_error_radius_m(record: &ExportRecord) -> Option<f64> {
     if !record.origin.is_from_pixels() {
         return None;
     }
-    record.chosen_candidate()?;
+    // An estimate at one of its candidates; a trip's point may be one of the 200 the trip
+    // weighed but not of the top-k kept, and its spread is still the photo's own belief's.
+    if !matches!(record.origin, crate::domain::Origin::Trip { .. }) {
+        record.chosen_candidate()?;
+    }
     error_radius_m(record.location, &record.candidates)
 }
 
