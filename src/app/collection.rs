@@ -53,6 +53,12 @@ impl Photo {
         self.result.is_some()
     }
 
+    /// Whether the photo has a location that needs no model run: placed from a GPS track or
+    /// a neighbouring photo (exports and write-backs take it like a located photo).
+    pub fn is_placed_without_model(&self) -> bool {
+        matches!(&self.decision, Some(Decision::Placed { origin, .. }) if !origin.is_from_pixels())
+    }
+
     pub fn matches(&self, filter: StateFilter) -> bool {
         match filter {
             StateFilter::All => true,
@@ -299,11 +305,14 @@ impl Collection {
         set.into_iter().collect()
     }
 
-    /// Whether the view shows a located photo (what the export buttons need).
+    /// Whether the view shows a located photo, or one placed from a track or a neighbour (what
+    /// the export and write buttons need).
     pub fn view_has_located(&self) -> bool {
-        self.view
-            .iter()
-            .any(|&i| self.photos.get(i).is_some_and(Photo::is_located))
+        self.view.iter().any(|&i| {
+            self.photos
+                .get(i)
+                .is_some_and(|p| p.is_located() || p.is_placed_without_model())
+        })
     }
 
     /// Whether the model has no current result for this photo: never located, or located
@@ -409,6 +418,31 @@ mod tests {
         let mut e = entry(path);
         e.exif.gps = Some(LatLon::new(10.0, 20.0));
         e
+    }
+
+    #[test]
+    fn a_photo_placed_from_a_track_counts_as_located_for_exports() {
+        let mut collection = Collection::default();
+        let settings = Settings::default();
+        collection.add_entries(vec![entry("/p/a.jpg")]);
+        collection.refresh_view(&settings);
+        assert!(!collection.view_has_located());
+        let placed = |origin| Decision::Placed {
+            position: LatLon::new(46.5, 7.9),
+            origin,
+        };
+        collection.photos[0].decision = Some(placed(crate::domain::Origin::Track {
+            track: "hike.gpx".into(),
+            offset_secs: 0.0,
+            altitude_m: None,
+        }));
+        assert!(collection.view_has_located());
+        // A trip's point comes from results, so without one there is nothing to export.
+        collection.photos[0].decision = Some(placed(crate::domain::Origin::Trip {
+            max_speed_kmh: 120.0,
+            single_photo: LatLon::new(0.0, 0.0),
+        }));
+        assert!(!collection.view_has_located());
     }
 
     #[test]

@@ -1413,7 +1413,8 @@ impl App {
         }
     }
 
-    /// Whether the view shows a located photo (what the export buttons need).
+    /// Whether the view shows a located photo, or one placed from a track or a neighbour (what
+    /// the export and write buttons need).
     pub fn view_has_located(&self) -> bool {
         self.collection.view_has_located()
     }
