@@ -105,6 +105,37 @@ fn parse_claimed(text: &str) -> Result<crate::geo::LatLon, String> {
     }
 }
 
+/// The write-backs `locate` and `geotag` share: sidecars, EXIF and a dry run.
+#[derive(Debug, clap::Args)]
+pub struct WriteArgs {
+    /// Write each photo's location (`locate`: its top-1 or trip point; `geotag`: the track's)
+    /// and its provenance into XMP sidecars (merged into an existing sidecar; photos with
+    /// EXIF GPS are skipped).
+    #[arg(long)]
+    pub xmp_sidecars: bool,
+    #[arg(long, value_enum, default_value_t = SidecarNaming::PhotoJpgXmp)]
+    pub sidecar_style: SidecarNaming,
+    /// Write each photo's location as EXIF GPS into the JPEG itself (pixels untouched; the
+    /// original is kept until `geoloupe backups clear`; photos with EXIF GPS are skipped).
+    #[arg(long)]
+    pub write_exif: bool,
+    /// With --export, --xmp-sidecars or --write-exif: list what would be written, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --xmp-sidecars or --write-exif: also replace EXIF GPS that is present but invalid
+    /// (latitude 999, unknown reference letters, ...). Without it such photos are skipped
+    /// (`geotag` then does not place them either: photos with valid GPS are its neighbours).
+    #[arg(long)]
+    pub overwrite_invalid_gps: bool,
+    /// With --xmp-sidecars: also write the nearest place's names as IPTC location
+    /// (photoshop:City, photoshop:State, photoshop:Country, Iptc4xmpCore:CountryCode), as
+    /// digiKam and Lightroom read them. For `locate` these are the top-1 estimate's places:
+    /// ask for them only when you vouch for the estimates (the app writes them for accepted
+    /// locations). A sidecar's own values (not written by geoloupe) are kept.
+    #[arg(long, requires = "xmp_sidecars")]
+    pub iptc_location: bool,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct LocateArgs {
     /// Photos or folders (searched recursively, as the app does: JPEG, PNG, WebP, TIFF, GIF,
@@ -147,30 +178,8 @@ pub struct LocateArgs {
     /// Also `22.07 N, 159.5 W`, `22°04'12"N 159°30'W` or a place (`"Lihue, Hawaii"`).
     #[arg(long, value_name = "LAT,LON", value_parser = parse_claimed, allow_hyphen_values = true)]
     pub claimed: Option<crate::geo::LatLon>,
-    /// Write each photo's top-1 location and its provenance into XMP sidecars (merged into an
-    /// existing sidecar; photos with EXIF GPS are skipped).
-    #[arg(long)]
-    pub xmp_sidecars: bool,
-    #[arg(long, value_enum, default_value_t = SidecarNaming::PhotoJpgXmp)]
-    pub sidecar_style: SidecarNaming,
-    /// Write each photo's top-1 location as EXIF GPS into the JPEG itself (pixels untouched;
-    /// the original is kept until `geoloupe backups clear`; photos with EXIF GPS are skipped).
-    #[arg(long)]
-    pub write_exif: bool,
-    /// With --export, --xmp-sidecars or --write-exif: list what would be written, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// With --xmp-sidecars or --write-exif: also replace EXIF GPS that is present but invalid
-    /// (latitude 999, unknown reference letters, ...). Without it such photos are skipped.
-    #[arg(long)]
-    pub overwrite_invalid_gps: bool,
-    /// With --xmp-sidecars: also write the nearest place's names as IPTC location
-    /// (photoshop:City, photoshop:State, photoshop:Country, Iptc4xmpCore:CountryCode), as
-    /// digiKam and Lightroom read them. These are the top-1 estimate's places: ask for them only
-    /// when you vouch for the estimates (the app writes them for accepted locations). A
-    /// sidecar's own values (not written by geoloupe) are kept.
-    #[arg(long, requires = "xmp_sidecars")]
-    pub iptc_location: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// Refine each candidate on GeoCLIP's continuous location encoder: a coarse-to-fine grid
     /// search around its gallery point down to about 100 m. Every output shows both points
     /// (the gallery point stays `position`; the refined one is `refined`, with its cosine
@@ -539,12 +548,11 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
             .map(|c| (c, ClaimSource::User))
             .or_else(|| entry.exif.gps.map(|g| (g, ClaimSource::ExifGps)))
     };
-    let mut locate_all = || -> anyhow::Result<()> {
-        if args.trip {
-            // Every photo's single-photo answer first, with the top candidates the trip weighs;
-            // then the trip; then the output, in the photos' order.
-            let trip_k = top_k.max(TRIP_CANDIDATES);
-            let mut legs: Vec<TripLeg> = Vec::new();
+    // Every photo's image feature, in order (for the answers that need them all first: a
+    // group's, a trip's); an unreadable photo is reported and left out.
+    let embed_all =
+        |report: &mut dyn FnMut(String)| -> anyhow::Result<Vec<(&PhotoEntry, Vec<f32>)>> {
+            let mut embedded = Vec::with_capacity(photos.len());
             for chunk in photos.chunks(args.batch_size as usize) {
                 let prepared: Vec<_> = chunk
                     .par_iter()
@@ -553,57 +561,67 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                 let ok: Vec<_> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
                 let mut features = engine.normalized_image_features(&ok)?.into_iter();
                 for (entry, prep) in chunk.iter().zip(&prepared) {
-                    if let Err(e) = prep {
-                        report(format!("error: {e}"));
-                    } else {
-                        let feature = features
-                            .next()
-                            .context("internal error: fewer features than photos")?;
-                        let (wide, constraint) = predict_features(
-                            &[&feature],
-                            trip_k,
-                            gallery_logits,
-                            position_of,
-                            None,
-                            within_ref,
-                        )
-                        .map_err(|e| anyhow!(e))?;
-                        let options = wide.candidates.iter().map(TripOption::new).collect();
-                        // The single-photo answer exactly as without --trip.
-                        let single = if args.refine {
-                            predict(&[&feature])?.0
-                        } else {
-                            let mut single = wide;
-                            single.candidates.truncate(top_k);
-                            single
-                        };
-                        match ExportRecord::from_prediction(
-                            &entry.path,
-                            &single,
-                            gallery_coords,
-                            provenance.clone(),
-                            estimated_at.clone(),
-                            None,
-                            claim_of(entry),
-                        ) {
-                            Some(mut record) => {
-                                record.within = constraint;
-                                record.overwrite_invalid_gps = args.overwrite_invalid_gps;
-                                record.iptc_location = args.iptc_location;
-                                legs.push(TripLeg {
-                                    record,
-                                    options,
-                                    gps: entry.exif.gps,
-                                });
-                            }
-                            None => {
-                                report(format!("error: no candidates: {}", entry.path.display()))
-                            }
-                        }
+                    match prep {
+                        Err(e) => report(format!("error: {e}")),
+                        Ok(_) => embedded.push((
+                            entry,
+                            features
+                                .next()
+                                .context("internal error: fewer features than photos")?,
+                        )),
                     }
                     if let Some(b) = &bar {
                         b.inc(1);
                     }
+                }
+            }
+            Ok(embedded)
+        };
+    let mut locate_all = || -> anyhow::Result<()> {
+        if args.trip {
+            // Every photo's single-photo answer first, with the top candidates the trip weighs;
+            // then the trip; then the output, in the photos' order.
+            let trip_k = top_k.max(TRIP_CANDIDATES);
+            let mut legs: Vec<TripLeg> = Vec::new();
+            for (entry, feature) in embed_all(&mut report)? {
+                let (wide, constraint) = predict_features(
+                    &[&feature],
+                    trip_k,
+                    gallery_logits,
+                    position_of,
+                    None,
+                    within_ref,
+                )
+                .map_err(|e| anyhow!(e))?;
+                let options = wide.candidates.iter().map(TripOption::new).collect();
+                // The single-photo answer exactly as without --trip.
+                let single = if args.refine {
+                    predict(&[&feature])?.0
+                } else {
+                    let mut single = wide;
+                    single.candidates.truncate(top_k);
+                    single
+                };
+                match ExportRecord::from_prediction(
+                    &entry.path,
+                    &single,
+                    gallery_coords,
+                    provenance.clone(),
+                    estimated_at.clone(),
+                    None,
+                    claim_of(entry),
+                ) {
+                    Some(mut record) => {
+                        record.within = constraint;
+                        record.overwrite_invalid_gps = args.write.overwrite_invalid_gps;
+                        record.iptc_location = args.write.iptc_location;
+                        legs.push(TripLeg {
+                            record,
+                            options,
+                            gps: entry.exif.gps,
+                        });
+                    }
+                    None => report(format!("error: no candidates: {}", entry.path.display())),
                 }
             }
             let max_speed_kmh = args.trip_max_speed_kmh();
@@ -629,29 +647,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         }
         if args.together {
             // Every photo's feature first; then one answer for the group.
-            let mut members: Vec<(&PhotoEntry, Vec<f32>)> = Vec::new();
-            for chunk in photos.chunks(args.batch_size as usize) {
-                let prepared: Vec<_> = chunk
-                    .par_iter()
-                    .map(|p| prepare_photo(&p.path, &cfg))
-                    .collect();
-                let ok: Vec<_> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
-                let mut features = engine.normalized_image_features(&ok)?.into_iter();
-                for (entry, prep) in chunk.iter().zip(&prepared) {
-                    match prep {
-                        Err(e) => report(format!("error: {e}")),
-                        Ok(_) => members.push((
-                            entry,
-                            features
-                                .next()
-                                .context("internal error: fewer features than photos")?,
-                        )),
-                    }
-                    if let Some(b) = &bar {
-                        b.inc(1);
-                    }
-                }
-            }
+            let members = embed_all(&mut report)?;
             if members.is_empty() {
                 return Ok(());
             }
@@ -669,8 +665,8 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                     claim_of(entry),
                 ) {
                     Some(mut record) => {
-                        record.overwrite_invalid_gps = args.overwrite_invalid_gps;
-                        record.iptc_location = args.iptc_location;
+                        record.overwrite_invalid_gps = args.write.overwrite_invalid_gps;
+                        record.iptc_location = args.write.iptc_location;
                         record.group = group.clone();
                         record.within = constraint.clone();
                         match &bar {
@@ -736,8 +732,8 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                     ) {
                         Some(mut record) => {
                             record.within = constraint;
-                            record.overwrite_invalid_gps = args.overwrite_invalid_gps;
-                            record.iptc_location = args.iptc_location;
+                            record.overwrite_invalid_gps = args.write.overwrite_invalid_gps;
+                            record.iptc_location = args.write.iptc_location;
                             match &bar {
                                 Some(b) => b.suspend(|| printer.photo(&record))?,
                                 None => printer.photo(&record)?,
@@ -769,7 +765,11 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     );
     failures.extend(write_exports(
         dirs,
-        &WriteOptions::of_locate(args),
+        &WriteOptions {
+            export: &args.export,
+            path_style: args.path_style,
+            write: &args.write,
+        },
         &export_formats,
         &records,
         point_set,
@@ -1304,23 +1304,7 @@ fn trip_csv_fields(record: &ExportRecord, note: &TripNote) -> String {
 struct WriteOptions<'a> {
     export: &'a [PathBuf],
     path_style: PathStyle,
-    dry_run: bool,
-    xmp_sidecars: bool,
-    sidecar_style: SidecarNaming,
-    write_exif: bool,
-}
-
-impl<'a> WriteOptions<'a> {
-    fn of_locate(args: &'a LocateArgs) -> Self {
-        Self {
-            export: &args.export,
-            path_style: args.path_style,
-            dry_run: args.dry_run,
-            xmp_sidecars: args.xmp_sidecars,
-            sidecar_style: args.sidecar_style,
-            write_exif: args.write_exif,
-        }
-    }
+    write: &'a WriteArgs,
 }
 
 fn write_exports(
@@ -1331,9 +1315,13 @@ fn write_exports(
     set: PointSet,
 ) -> Vec<String> {
     let mut failures = Vec::new();
-    let dry = if args.dry_run { "dry run: would " } else { "" };
+    let dry = if args.write.dry_run {
+        "dry run: would "
+    } else {
+        ""
+    };
     for (path, format) in args.export.iter().zip(formats) {
-        if args.dry_run {
+        if args.write.dry_run {
             let text = format.render(records, set, &PhotoPaths::for_file(args.path_style, path));
             eprintln!(
                 "{dry}write {format:?} ({} photos, {} bytes): {}",
@@ -1356,18 +1344,18 @@ fn write_exports(
         }
     }
     let mut write_backs = Vec::new();
-    if args.xmp_sidecars {
-        write_backs.push(WriteBack::XmpSidecars(match args.sidecar_style {
+    if args.write.xmp_sidecars {
+        write_backs.push(WriteBack::XmpSidecars(match args.write.sidecar_style {
             SidecarNaming::PhotoJpgXmp => SidecarStyle::AppendXmp,
             SidecarNaming::PhotoXmp => SidecarStyle::ReplaceExtension,
         }));
     }
-    if args.write_exif {
+    if args.write.write_exif {
         write_backs.push(WriteBack::ExifGps);
     }
     let backups = BackupStore::in_data_dir(&dirs.data_dir);
     for write_back in write_backs {
-        if args.dry_run {
+        if args.write.dry_run {
             for p in write_back.plan(records) {
                 eprintln!("{dry}{p}");
             }
@@ -1658,7 +1646,9 @@ mod tests {
             "a.jpg",
         ]);
         match cli.map(|c| c.command) {
-            Ok(Some(Command::Locate(args))) => assert!(args.iptc_location && args.xmp_sidecars),
+            Ok(Some(Command::Locate(args))) => {
+                assert!(args.write.iptc_location && args.write.xmp_sidecars)
+            }
             other => panic!("{other:?}"),
         }
     }

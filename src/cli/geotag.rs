@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow, bail};
 
-use super::{SidecarNaming, WriteOptions, find_photos, write_exports};
+use super::{WriteOptions, find_photos, write_exports};
 use crate::domain::{Origin, Provenance, format_offset};
 use crate::export::{self, ExportFormat, ExportRecord, PathStyle, PhotoPaths, PointSet};
 use crate::library::PhotoEntry;
@@ -85,25 +85,8 @@ pub struct GeotagArgs {
     /// .json), by extension. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub export: Vec<PathBuf>,
-    /// Write each placed photo's position into an XMP sidecar (merged into an existing one).
-    #[arg(long)]
-    pub xmp_sidecars: bool,
-    #[arg(long, value_enum, default_value_t = SidecarNaming::PhotoJpgXmp)]
-    pub sidecar_style: SidecarNaming,
-    /// Write each placed photo's position as EXIF GPS into the JPEG itself (pixels untouched;
-    /// the original is kept until `geoloupe backups clear`).
-    #[arg(long)]
-    pub write_exif: bool,
-    /// With --export, --xmp-sidecars or --write-exif: list what would be written, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Also place photos whose EXIF GPS is present but invalid, and let the write-backs
-    /// replace it. Photos with valid EXIF GPS are never placed (they are neighbours).
-    #[arg(long)]
-    pub overwrite_invalid_gps: bool,
-    /// With --xmp-sidecars: also write the nearest place's names as IPTC location.
-    #[arg(long, requires = "xmp_sidecars")]
-    pub iptc_location: bool,
+    #[command(flatten)]
+    pub write: super::WriteArgs,
 }
 
 /// `geotag`'s standard output.
@@ -173,7 +156,7 @@ pub fn geotag(dirs: &DataDirs, args: &GeotagArgs) -> anyhow::Result<bool> {
     let times: Vec<Result<f64, Refusal>> = photos.iter().map(|p| photo_time(p, args.tz)).collect();
     // A photo with valid EXIF GPS is never placed; one with invalid GPS only when asked.
     let placeable = |p: &PhotoEntry| {
-        p.exif.gps.is_none() && (p.exif.gps_invalid.is_none() || args.overwrite_invalid_gps)
+        p.exif.gps.is_none() && (p.exif.gps_invalid.is_none() || args.write.overwrite_invalid_gps)
     };
     let track_set = if args.tracks.is_empty() {
         None
@@ -228,8 +211,8 @@ pub fn geotag(dirs: &DataDirs, args: &GeotagArgs) -> anyhow::Result<bool> {
             )
             .context("internal error: no record for a placed photo")?;
             record.origin = origin;
-            record.overwrite_invalid_gps = args.overwrite_invalid_gps;
-            record.iptc_location = args.iptc_location;
+            record.overwrite_invalid_gps = args.write.overwrite_invalid_gps;
+            record.iptc_location = args.write.iptc_location;
             Ok(Outcome::Placed {
                 record: Box::new(record),
                 altitude_m,
@@ -341,10 +324,7 @@ pub fn geotag(dirs: &DataDirs, args: &GeotagArgs) -> anyhow::Result<bool> {
     let options = WriteOptions {
         export: &args.export,
         path_style: args.path_style,
-        dry_run: args.dry_run,
-        xmp_sidecars: args.xmp_sidecars,
-        sidecar_style: args.sidecar_style,
-        write_exif: args.write_exif,
+        write: &args.write,
     };
     failures.extend(write_exports(
         dirs,
