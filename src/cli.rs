@@ -406,18 +406,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         paths.backbone_dir = backbone.clone();
     }
     paths.gallery_csv = args.gallery.clone();
-    let export_formats = args
-        .export
-        .iter()
-        .map(|p| {
-            ExportFormat::from_path(p).ok_or_else(|| {
-                anyhow!(
-                    "--export needs a .gpx, .csv or .geojson file name: {}",
-                    p.display()
-                )
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let export_formats = export_formats(&args.export)?;
     // Read before the model loads, so a typo costs nothing.
     let within = args
         .within
@@ -548,6 +537,23 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
             .map(|c| (c, ClaimSource::User))
             .or_else(|| entry.exif.gps.map(|g| (g, ClaimSource::ExifGps)))
     };
+    // A photo's record of an answer (its own, a group's), with the write options.
+    let record_of = |entry: &PhotoEntry, prediction: &Prediction| {
+        ExportRecord::from_prediction(
+            &entry.path,
+            prediction,
+            gallery_coords,
+            provenance.clone(),
+            estimated_at.clone(),
+            None,
+            claim_of(entry),
+        )
+        .map(|mut record| {
+            record.overwrite_invalid_gps = args.write.overwrite_invalid_gps;
+            record.iptc_location = args.write.iptc_location;
+            record
+        })
+    };
     // Every photo's image feature, in order (for the answers that need them all first: a
     // group's, a trip's); an unreadable photo is reported and left out.
     let embed_all =
@@ -602,19 +608,9 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                     single.candidates.truncate(top_k);
                     single
                 };
-                match ExportRecord::from_prediction(
-                    &entry.path,
-                    &single,
-                    gallery_coords,
-                    provenance.clone(),
-                    estimated_at.clone(),
-                    None,
-                    claim_of(entry),
-                ) {
+                match record_of(entry, &single) {
                     Some(mut record) => {
                         record.within = constraint;
-                        record.overwrite_invalid_gps = args.write.overwrite_invalid_gps;
-                        record.iptc_location = args.write.iptc_location;
                         legs.push(TripLeg {
                             record,
                             options,
@@ -655,18 +651,8 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
             let (prediction, constraint) = predict(&features)?;
             let group: Vec<PathBuf> = members.iter().map(|(e, _)| e.path.clone()).collect();
             for (entry, _) in &members {
-                match ExportRecord::from_prediction(
-                    &entry.path,
-                    &prediction,
-                    gallery_coords,
-                    provenance.clone(),
-                    estimated_at.clone(),
-                    None,
-                    claim_of(entry),
-                ) {
+                match record_of(entry, &prediction) {
                     Some(mut record) => {
-                        record.overwrite_invalid_gps = args.write.overwrite_invalid_gps;
-                        record.iptc_location = args.write.iptc_location;
                         record.group = group.clone();
                         record.within = constraint.clone();
                         match &bar {
@@ -720,20 +706,9 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                             None => eprintln!("{line}"),
                         }
                     }
-                    let claim = claim_of(entry);
-                    match ExportRecord::from_prediction(
-                        &entry.path,
-                        &prediction,
-                        gallery_coords,
-                        provenance.clone(),
-                        estimated_at.clone(),
-                        None,
-                        claim,
-                    ) {
+                    match record_of(entry, &prediction) {
                         Some(mut record) => {
                             record.within = constraint;
-                            record.overwrite_invalid_gps = args.write.overwrite_invalid_gps;
-                            record.iptc_location = args.write.iptc_location;
                             match &bar {
                                 Some(b) => b.suspend(|| printer.photo(&record))?,
                                 None => printer.photo(&record)?,
@@ -1296,6 +1271,22 @@ fn trip_csv_fields(record: &ExportRecord, note: &TripNote) -> String {
             single.lon_deg
         ),
     }
+}
+
+/// The format of each `--export` file, by extension; a name without a known one is an error
+/// before anything runs.
+fn export_formats(paths: &[PathBuf]) -> anyhow::Result<Vec<ExportFormat>> {
+    paths
+        .iter()
+        .map(|p| {
+            ExportFormat::from_path(p).ok_or_else(|| {
+                anyhow!(
+                    "--export needs a .gpx, .csv or .geojson file name: {}",
+                    p.display()
+                )
+            })
+        })
+        .collect()
 }
 
 /// `--export`, `--xmp-sidecars`, `--write-exif` (or, with `--dry-run`, what they would write).

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 
-use super::{WriteOptions, find_photos, write_exports};
+use super::{WriteOptions, export_formats, find_photos, write_exports};
 use crate::domain::{Origin, Provenance, format_offset};
-use crate::export::{self, ExportFormat, ExportRecord, PathStyle, PhotoPaths, PointSet};
+use crate::export::{self, ExportRecord, PathStyle, PhotoPaths, PointSet};
 use crate::library::PhotoEntry;
 use crate::model::files::DataDirs;
 use crate::track::neighbours::{Neighbour, neighbour_set, place_by_neighbours};
@@ -137,18 +137,7 @@ pub fn geotag(dirs: &DataDirs, args: &GeotagArgs) -> anyhow::Result<bool> {
         max_int_secs: args.max_gap,
         max_ext_secs: args.max_ext,
     };
-    let export_formats = args
-        .export
-        .iter()
-        .map(|p| {
-            ExportFormat::from_path(p).ok_or_else(|| {
-                anyhow!(
-                    "--export needs a .gpx, .csv or .geojson file name: {}",
-                    p.display()
-                )
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let export_formats = export_formats(&args.export)?;
     let (photos, mut failures) = find_photos(&args.paths)?;
     for e in &failures {
         eprintln!("error: {e}");
