@@ -111,6 +111,9 @@ fn a_track_previews_applies_as_one_step_and_undo_restores() {
         .apply(Command::SetTrackOffset(300.0));
     harness.step();
     assert!((landing_lat(harness.state().app(), "kauai.jpg").unwrap() - 45.015).abs() < 1e-9);
+    // What the panel and the map draw (kept between frames) followed the offset.
+    let app = harness.state().app();
+    assert_eq!(app.sources.preview, app.track_preview());
 
     // Before: kauai by hand, so undo must bring that back (not just clear).
     let kauai = index_of(harness.state().app(), "kauai.jpg");

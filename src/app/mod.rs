@@ -339,6 +339,7 @@ impl App {
         self.thumbs.drain(&self.ctx, &mut self.collection);
         self.drain_inference();
         self.drain_tasks();
+        self.refresh_track_preview();
         self.watch_model_files();
         let ctx = self.ctx.clone();
         self.viewer.previews.drain(&ctx, || repaint_for(&ctx));

@@ -29,6 +29,21 @@ pub struct Sources {
     pub trip: Option<TripView>,
     /// The top speed "Locate as trip" uses, km/h.
     pub trip_speed_kmh: f64,
+    /// What the panel and the map show of [`App::track_preview`], brought up to date once a
+    /// frame by [`App::refresh_track_preview`] only when its inputs changed (parsing every
+    /// selected photo's time twice a frame would cost a large selection its frame rate).
+    pub preview: Vec<PreviewItem>,
+    preview_key: Option<PreviewKey>,
+}
+
+/// What a track preview depends on.
+#[derive(Clone, Debug, PartialEq)]
+struct PreviewKey {
+    selection: Vec<usize>,
+    offset_bits: u64,
+    zone: String,
+    fixes: usize,
+    name: String,
 }
 
 impl Default for Sources {
@@ -39,6 +54,8 @@ impl Default for Sources {
             picking_offset: false,
             trip: None,
             trip_speed_kmh: DEFAULT_MAX_SPEED_KMH,
+            preview: Vec::new(),
+            preview_key: None,
         }
     }
 }
@@ -76,6 +93,22 @@ impl App {
             .filter_map(|i| self.photo_time(i))
             .collect();
         track.preview(&photos)
+    }
+
+    /// Recomputes [`Sources::preview`] when the selection, the offset, the zone or the track
+    /// changed since the last frame.
+    pub(super) fn refresh_track_preview(&mut self) {
+        let key = self.sources.track.as_ref().map(|t| PreviewKey {
+            selection: self.selected_indices(),
+            offset_bits: t.offset_secs.to_bits(),
+            zone: t.zone_text.clone(),
+            fixes: t.set.fixes.len(),
+            name: t.name(),
+        });
+        if key != self.sources.preview_key {
+            self.sources.preview = self.track_preview();
+            self.sources.preview_key = key;
+        }
     }
 
     /// Reads tracks on the `track` thread (every fix kept: the offset can move anywhere).

@@ -261,7 +261,8 @@ fn track_layers(app: &App) -> (Vec<LatLon>, Vec<LatLon>, Vec<LatLon>) {
         .map(|t| t.polyline())
         .unwrap_or_default();
     let landings = app
-        .track_preview()
+        .sources
+        .preview
         .iter()
         .filter_map(|item| match item.landing {
             crate::app::track::Landing::Lands { position, .. } => Some(position),

@@ -96,8 +96,8 @@ pub fn track_ui(ui: &mut egui::Ui, app: &mut App) {
         if picking {
             ui.label("Click the track where the selected photo was taken");
         }
-        let preview = app.track_preview();
-        let n = counts(&preview);
+        let preview = &app.sources.preview;
+        let n = counts(preview);
         ui.label(format!(
             "Selection: {} land on the track, {} refused, {} keep their own GPS",
             n.lands, n.refused, n.own_gps
