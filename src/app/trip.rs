@@ -6,7 +6,7 @@
 use crate::domain::{Decision, Origin};
 use crate::geo::LatLon;
 use crate::geo::trip::{TravelModel, TripError, TripPhoto, solve};
-use crate::track::{CaptureTime, TimeZone};
+use crate::track::CaptureTime;
 
 /// The default top speed of "Locate as trip", km/h (a car on main roads).
 pub const DEFAULT_MAX_SPEED_KMH: f64 = 120.0;
@@ -50,17 +50,32 @@ pub struct TripView {
 }
 
 /// Solves the trip through `photos` (at least two with candidates and capture times).
-/// Capture times are read on the camera's clock (its OffsetTimeOriginal when there is one,
-/// else as if UTC): one clock for the whole trip is all the travel model needs.
+/// One clock for the whole trip, as `locate --trip` reads it: UTC when every photo has an
+/// OffsetTimeOriginal, else the camera's own clock for all (mixing the two would put photos
+/// hours apart that were taken minutes apart).
 pub fn locate_trip(photos: &[TripInput], max_speed_kmh: f64) -> Result<TripView, String> {
+    let captured: Vec<Option<CaptureTime>> = photos
+        .iter()
+        .map(|p| {
+            p.taken_at
+                .as_deref()
+                .and_then(|t| CaptureTime::from_exif_text(t, p.taken_subsec.as_deref()))
+        })
+        .collect();
+    let utc = captured
+        .iter()
+        .flatten()
+        .all(|c| c.offset_minutes.is_some());
     let mut used = Vec::new();
     let mut skipped = Vec::new();
-    for photo in photos {
-        let time = photo
-            .taken_at
-            .as_deref()
-            .and_then(|t| CaptureTime::from_exif_text(t, photo.taken_subsec.as_deref()))
-            .and_then(|c| c.utc_secs(Some(TimeZone { offset_minutes: 0 })));
+    for (photo, captured) in photos.iter().zip(&captured) {
+        let time = captured.as_ref().and_then(|c| {
+            if utc {
+                c.utc_secs(None)
+            } else {
+                Some(c.local_secs + c.subsec)
+            }
+        });
         match (time, photo.candidates.is_empty()) {
             (_, true) => skipped.push((photo.name.clone(), "no result")),
             (None, false) => skipped.push((photo.name.clone(), "no capture time")),
@@ -146,6 +161,27 @@ mod tests {
                 .map(|&(lat, lon, p)| (LatLon::new(lat, lon), p))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn one_clock_for_the_whole_trip() {
+        // 10:00 at +02:00 and 09:30 with no offset: on the camera's clock the second came
+        // first (read as UTC, it would come 1.5 h after the first).
+        let photos = [
+            input(1, Some("2024-05-01T10:00:00+02:00"), &[(45.76, 4.84, 0.9)]),
+            input(2, Some("2024-05-01T09:30:00"), &[(45.75, 4.85, 0.9)]),
+        ];
+        let view = locate_trip(&photos, DEFAULT_MAX_SPEED_KMH).unwrap();
+        let order: Vec<usize> = view.points.iter().map(|p| p.index).collect();
+        assert_eq!(order, [2, 1]);
+        // With an offset on both, UTC decides: 10:00+02:00 is before 09:30+00:00.
+        let photos = [
+            input(1, Some("2024-05-01T10:00:00+02:00"), &[(45.76, 4.84, 0.9)]),
+            input(2, Some("2024-05-01T09:30:00+00:00"), &[(45.75, 4.85, 0.9)]),
+        ];
+        let view = locate_trip(&photos, DEFAULT_MAX_SPEED_KMH).unwrap();
+        let order: Vec<usize> = view.points.iter().map(|p| p.index).collect();
+        assert_eq!(order, [1, 2]);
     }
 
     #[test]
