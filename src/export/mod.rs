@@ -1007,9 +1007,7 @@ impl TakenAt {
     /// The camera's local time as seconds since 1970-01-01T00:00:00 on the camera's clock (the
     /// offset from UTC is not applied): what orders photos of one camera in time.
     pub fn local_clock_secs(&self) -> Option<i64> {
-        let num = |r: std::ops::Range<usize>| self.local.get(r)?.parse::<i64>().ok();
-        let days = days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?);
-        Some(days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?)
+        local_secs(&self.local)
     }
 
     /// Seconds since the Unix epoch (UTC), when the camera recorded its offset from UTC.
@@ -1031,32 +1029,20 @@ fn parse_offset(text: &[u8]) -> Option<i32> {
     ((0..=14).contains(&h) && (0..60).contains(&m)).then_some(sign * (h * 60 + m))
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+/// `YYYY-MM-DDTHH:MM:SS` as seconds since 1970-01-01T00:00:00 on the same clock (no offset
+/// applied).
+fn local_secs(local: &str) -> Option<i64> {
+    let num = |r: std::ops::Range<usize>| local.get(r)?.parse::<u32>().ok();
+    let year = local.get(0..4)?.parse::<i64>().ok()?;
+    let (month, day) = (num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    Some(crate::track::time::utc_secs(year, month, day, hour, minute, second) as i64)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` (UTC, no zone suffix) of a Unix time.
 pub fn format_unix_secs(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::track::time::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
         rem / 3600,
@@ -1067,10 +1053,9 @@ pub fn format_unix_secs(secs: i64) -> String {
 
 /// `YYYY-MM-DDTHH:MM:SS` shifted by `minutes`.
 fn shift_local(local: &str, minutes: i32) -> Option<String> {
-    let num = |r: std::ops::Range<usize>| local.get(r)?.parse::<i64>().ok();
-    let days = days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?);
-    let secs = days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
-    Some(format_unix_secs(secs + i64::from(minutes) * 60))
+    Some(format_unix_secs(
+        local_secs(local)? + i64::from(minutes) * 60,
+    ))
 }
 
 /// The current time, UTC, RFC 3339 with `Z`.
@@ -1573,8 +1558,8 @@ mod tests {
     #[test]
     fn dates_round_trip() {
         for days in [-719_468, -1, 0, 59, 11_016, 18_779, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
+            let (y, m, d) = crate::track::time::civil_from_days(days);
+            assert_eq!(crate::track::time::days_from_civil(y, m, d), days);
         }
         assert_eq!(format_unix_secs(0), "1970-01-01T00:00:00");
         assert_eq!(format_unix_secs(951_782_400), "2000-02-29T00:00:00");
