@@ -125,6 +125,41 @@ impl DeviceChoice {
     }
 }
 
+/// How the CLIP image tower computes: what the user asked for. Exact is the default and the
+/// only mode that reproduces PyTorch's f32 numbers; fast mode is chosen only by the user
+/// (`--precision bf16`, or the model panel), never on its own.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 everywhere, as PyTorch's GeoCLIP.
+    #[default]
+    Exact,
+    /// Fast mode: the image tower's matrix products in bf16 x bf16 -> f32 (weights converted
+    /// once at load); layer norms, softmax, the image MLP and the location encoder stay f32.
+    Bf16,
+}
+
+impl Precision {
+    /// The name used on the command line, in settings and in provenance.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Bf16 => "bf16",
+        }
+    }
+}
+
 /// Hex sha256 of a file, streamed.
 pub fn sha256_file(path: &std::path::Path) -> Result<String, ModelError> {
     use sha2::Digest as _;
