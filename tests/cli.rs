@@ -930,8 +930,13 @@ fn the_app_worker_and_the_cli_locate_a_group_alike() {
 
     let mut paths = geoloupe::model::engine::ModelPaths::installed(data_dirs());
     paths.backbone_dir = tiny_clip();
-    let embedder =
-        GeoClipEmbedder::load(&paths, geoloupe::model::DeviceChoice::Cpu, &mut |_| true).unwrap();
+    let embedder = GeoClipEmbedder::load(
+        &paths,
+        geoloupe::model::DeviceChoice::Cpu,
+        geoloupe::model::Precision::Exact,
+        &mut |_| true,
+    )
+    .unwrap();
     let worker = InferenceWorker::start(geoloupe::domain::no_repaint()).unwrap();
     worker
         .load_model(geoloupe::runtime::inference::ready_factory(embedder))

@@ -601,6 +601,7 @@ fn worker_runs_the_real_geoclip_engine() {
         .load_model(geoclip_factory(
             paths.clone(),
             geoloupe::model::DeviceChoice::Cpu,
+            geoloupe::model::Precision::Exact,
         ))
         .unwrap();
     let events = wait_for(&worker, |e| {
@@ -631,7 +632,13 @@ fn worker_runs_the_real_geoclip_engine() {
             _ => None,
         })
         .unwrap_or_else(|| panic!("{events:?}"));
-    let engine = GeoClip::load(&paths, &candle_core::Device::Cpu, &mut |_| true).unwrap();
+    let engine = GeoClip::load(
+        &paths,
+        &candle_core::Device::Cpu,
+        geoloupe::model::Precision::Exact,
+        &mut |_| true,
+    )
+    .unwrap();
     let prepared =
         geoloupe::model::engine::prepare_photo(&photo, engine.preprocess_config()).unwrap();
     let expected = engine.predict(&[&prepared], 5).unwrap().remove(0);

@@ -23,7 +23,7 @@ fn engine() -> &'static GeoClip {
     ENGINE.get_or_init(|| {
         let mut paths = ModelPaths::installed(data_dirs());
         paths.backbone_dir = tiny_clip();
-        GeoClip::load(&paths, &Device::Cpu, &mut |_| true)
+        GeoClip::load(&paths, &Device::Cpu, Precision::Exact, &mut |_| true)
             .expect("load GeoCLIP with the tiny backbone")
     })
 }

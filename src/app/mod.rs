@@ -1663,7 +1663,7 @@ impl App {
                     self.model.state = ModelState::NotLoaded(None);
                     return;
                 }
-                geoclip_factory(paths, self.settings.device)
+                geoclip_factory(paths, self.settings.device, self.settings.precision)
             }
         };
         match worker.load_model(factory) {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::DeviceChoice;
+use crate::model::{DeviceChoice, Precision};
 
 /// The key under which [`Settings`] live in eframe's storage.
 pub const SETTINGS_KEY: &str = "geoloupe.settings";
@@ -75,6 +75,8 @@ pub struct Settings {
     pub show_exif_markers: bool,
     pub top_k: usize,
     pub device: DeviceChoice,
+    /// Exact (f32, the default) or fast mode (bf16 matrix products in the image tower).
+    pub precision: Precision,
     pub view_mode: ViewMode,
     pub sort: SortKey,
     pub sort_descending: bool,
@@ -107,6 +109,7 @@ impl Default for Settings {
             show_exif_markers: true,
             top_k: 5,
             device: DeviceChoice::Cpu,
+            precision: Precision::Exact,
             view_mode: ViewMode::Grid,
             sort: SortKey::Path,
             sort_descending: false,

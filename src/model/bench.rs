@@ -7,11 +7,12 @@ use std::time::Instant;
 use candle_core::Device;
 
 use super::ModelError;
+use super::Precision;
 use super::clip::{ClipVision, ClipVisionConfig};
 use super::files::{DataDirs, Release};
 use super::gallery::{self, Gallery};
 use super::preprocess::Preprocessed;
-use super::weights::{RandomWeights, WeightFile};
+use super::weights::{MatmulMode, RandomWeights, WeightFile};
 
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
@@ -20,6 +21,8 @@ pub struct BenchOptions {
     pub repeats: usize,
     /// Gallery points to encode when no gallery is installed.
     pub gallery_points: usize,
+    /// The precisions to time: exact and fast mode by default, side by side.
+    pub precisions: Vec<Precision>,
 }
 
 impl Default for BenchOptions {
@@ -28,17 +31,36 @@ impl Default for BenchOptions {
             batch_sizes: vec![1, 8],
             repeats: 2,
             gallery_points: 100_000,
+            precisions: vec![Precision::Exact, Precision::Bf16],
         }
     }
+}
+
+/// One precision's figures.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ModeReport {
+    /// What was asked for: `exact`, `bf16`.
+    pub precision: Precision,
+    /// What ran: "exact (f32)", "bf16 (AVX-512 BF16)", or exact with the reason fast mode
+    /// could not run.
+    pub kernel: String,
+    pub tower_build_secs: f64,
+    /// (batch size, seconds per photo), image tower + MLP + scoring against the gallery.
+    pub secs_per_photo: Vec<(usize, f64)>,
+    /// Cosine similarity of this mode's GeoCLIP image features to exact mode's, on the same
+    /// weights and photo (1 for exact).
+    pub feature_cosine_vs_exact: f64,
+    /// Whether the gallery's top 5 for the test photo are exact mode's.
+    pub top5_as_exact: bool,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BenchReport {
     pub device: String,
     pub threads: usize,
-    pub tower_build_secs: f64,
-    /// (batch size, seconds per photo), image tower + MLP + scoring against the gallery.
-    pub secs_per_photo: Vec<(usize, f64)>,
+    /// The CPU features the kernels can use, as detected at run time.
+    pub cpu_features: String,
+    pub modes: Vec<ModeReport>,
     pub gallery_points: usize,
     pub gallery_heads: &'static str,
     pub gallery_precompute_secs: f64,
@@ -53,13 +75,39 @@ pub struct BenchReport {
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "device: {} ({} threads)", self.device, self.threads)?;
-        writeln!(
-            f,
-            "ViT-L/14 build (random weights): {:.2} s",
-            self.tower_build_secs
-        )?;
-        for (batch, secs) in &self.secs_per_photo {
-            writeln!(f, "seconds per photo, batch {batch}: {secs:.3}")?;
+        writeln!(f, "CPU features: {}", self.cpu_features)?;
+        for mode in &self.modes {
+            writeln!(f, "{}: {}", mode.precision.as_str(), mode.kernel)?;
+            writeln!(
+                f,
+                "  ViT-L/14 build (random weights): {:.2} s",
+                mode.tower_build_secs
+            )?;
+            for (batch, secs) in &mode.secs_per_photo {
+                let versus_exact = self.modes.first().and_then(|exact| {
+                    let (_, exact_secs) = exact.secs_per_photo.iter().find(|(b, _)| b == batch)?;
+                    (mode.precision != Precision::Exact).then(|| secs / exact_secs)
+                });
+                match versus_exact {
+                    Some(ratio) => writeln!(
+                        f,
+                        "  seconds per photo, batch {batch}: {secs:.3} ({ratio:.2} of exact)"
+                    )?,
+                    None => writeln!(f, "  seconds per photo, batch {batch}: {secs:.3}")?,
+                }
+            }
+            if mode.precision != Precision::Exact {
+                writeln!(
+                    f,
+                    "  image features vs exact: cosine {:.6}, top 5 {}",
+                    mode.feature_cosine_vs_exact,
+                    if mode.top5_as_exact {
+                        "unchanged"
+                    } else {
+                        "CHANGED"
+                    }
+                )?;
+            }
         }
         writeln!(
             f,
@@ -101,13 +149,6 @@ pub fn run(
 ) -> Result<BenchReport, ModelError> {
     let cfg = ClipVisionConfig::vit_large_patch14();
     let random = RandomWeights::new(device);
-    let t = Instant::now();
-    let vision = ClipVision::new(&random, &cfg)?;
-    let tower_build_secs = t.elapsed().as_secs_f64();
-    log(&format!(
-        "built ViT-L/14 with random weights in {tower_build_secs:.1} s"
-    ));
-
     // Heads: the installed release when there is one (same cost either way).
     let release = Release::open(&dirs.release_dir()).ok();
     let heads_file = match &release {
@@ -123,7 +164,6 @@ pub fn run(
     } else {
         "random"
     };
-    let mlp = Release::mlp(heads)?;
     let location = Release::location_encoder(heads)?;
     let gallery = match &release {
         Some(r) => Gallery::read_csv(&r.gallery_path)?,
@@ -148,34 +188,86 @@ pub fn run(
     let features = loaded.unwrap_or(features);
 
     let size = cfg.image_size;
-    let engine = super::GeoClip::from_parts(
-        device,
-        vision,
-        super::preprocess::PreprocessConfig::clip_vit_large_patch14(),
-        mlp,
-        location,
-        4.6,
-        gallery,
-        features,
-    );
     let photo = Preprocessed {
         pixels_u8: image::RgbImage::new(size as u32, size as u32),
         chw: (0..3 * size * size)
             .map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0)
             .collect(),
     };
-    let mut secs_per_photo = Vec::new();
-    for &batch in &options.batch_sizes {
-        let photos: Vec<&Preprocessed> = std::iter::repeat_n(&photo, batch).collect();
-        engine.predict(&photos, 5)?; // warm-up
-        let t = Instant::now();
-        for _ in 0..options.repeats.max(1) {
-            engine.predict(&photos, 5)?;
+    // Exact mode first: the others are compared with it.
+    let mut precisions = vec![Precision::Exact];
+    precisions.extend(
+        options
+            .precisions
+            .iter()
+            .filter(|p| **p != Precision::Exact),
+    );
+    let mut modes: Vec<ModeReport> = Vec::new();
+    let mut exact_answer: Option<(Vec<f32>, Vec<usize>)> = None;
+    let mut last_engine = None;
+    for precision in precisions {
+        let (mode, note) = MatmulMode::resolve(precision, device);
+        if precision != Precision::Exact && mode.precision() == Precision::Exact {
+            log(note.as_deref().unwrap_or("fast mode is not available here"));
+            continue;
         }
-        let per_photo = t.elapsed().as_secs_f64() / (options.repeats.max(1) * batch) as f64;
-        log(&format!("batch {batch}: {per_photo:.3} s per photo"));
-        secs_per_photo.push((batch, per_photo));
+        let t = Instant::now();
+        let vision = ClipVision::with_mode(&random, &cfg, mode)?;
+        let tower_build_secs = t.elapsed().as_secs_f64();
+        log(&format!(
+            "built ViT-L/14 ({}) with random weights in {tower_build_secs:.1} s",
+            mode.describe()
+        ));
+        let engine = super::GeoClip::from_parts(
+            device,
+            vision,
+            super::preprocess::PreprocessConfig::clip_vit_large_patch14(),
+            Release::mlp(heads)?,
+            Release::location_encoder(heads)?,
+            4.6,
+            gallery.clone(),
+            features.clone(),
+        );
+        let mut secs_per_photo = Vec::new();
+        for &batch in &options.batch_sizes {
+            let photos: Vec<&Preprocessed> = std::iter::repeat_n(&photo, batch).collect();
+            engine.predict(&photos, 5)?; // warm-up
+            let t = Instant::now();
+            for _ in 0..options.repeats.max(1) {
+                engine.predict(&photos, 5)?;
+            }
+            let per_photo = t.elapsed().as_secs_f64() / (options.repeats.max(1) * batch) as f64;
+            log(&format!(
+                "{}, batch {batch}: {per_photo:.3} s per photo",
+                precision.as_str()
+            ));
+            secs_per_photo.push((batch, per_photo));
+        }
+        let feature = engine
+            .normalized_image_features(&[&photo])?
+            .pop()
+            .unwrap_or_default();
+        let top5: Vec<usize> = engine
+            .gallery_logits(&[&feature])?
+            .pop()
+            .map(|logits| top_indices(&logits, 5))
+            .unwrap_or_default();
+        let (exact_feature, exact_top5) =
+            exact_answer.get_or_insert((feature.clone(), top5.clone()));
+        modes.push(ModeReport {
+            precision,
+            kernel: mode.describe(),
+            tower_build_secs,
+            secs_per_photo,
+            feature_cosine_vs_exact: cosine(&feature, exact_feature),
+            top5_as_exact: &top5 == exact_top5,
+        });
+        last_engine = Some(engine);
     }
+    let engine = last_engine.ok_or_else(|| ModelError::Candle {
+        context: "benchmarking".into(),
+        source: candle_core::Error::Msg("no precision to time".into()),
+    })?;
     // Refinement: the 5 best gallery candidates of one photo, each searched down to ~100 m.
     let feature = engine
         .normalized_image_features(&[&photo])?
@@ -204,8 +296,8 @@ pub fn run(
     Ok(BenchReport {
         device: format!("{device:?}"),
         threads: rayon::current_num_threads(),
-        tower_build_secs,
-        secs_per_photo,
+        cpu_features: cpu_features(),
+        modes,
         gallery_points: engine.gallery().len(),
         gallery_heads,
         gallery_precompute_secs,
@@ -214,6 +306,56 @@ pub fn run(
         refine_points_per_photo,
         peak_rss_mib: peak_rss_mib(),
     })
+}
+
+/// The indices of the `k` largest values, largest first.
+fn top_indices(values: &[f32], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    order.truncate(k);
+    order
+}
+
+/// Cosine similarity, in f64.
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b)).max(f64::MIN_POSITIVE)
+}
+
+/// The CPU features that matter to the kernels, as detected at run time.
+pub fn cpu_features() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut found: Vec<&str> = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx2") {
+            found.push("AVX2");
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            found.push("AVX-512F");
+        }
+        if std::arch::is_x86_feature_detected!("avx512bf16") {
+            found.push("AVX-512 BF16");
+        }
+        // AMX-BF16: CPUID leaf 7, EDX bit 22 (Rust's detection macro for it is unstable).
+        let amx = std::arch::x86_64::__cpuid_count(7, 0).edx & (1 << 22) != 0;
+        if amx {
+            found.push("AMX-BF16 (present, not used: see model::bf16)");
+        }
+        if found.is_empty() {
+            "none of AVX2, AVX-512, AVX-512 BF16, AMX".into()
+        } else {
+            found.join(", ")
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::env::consts::ARCH.to_owned()
+    }
 }
 
 /// Evenly spread points (a Fibonacci lattice) for a gallery-sized workload.

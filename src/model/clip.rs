@@ -11,7 +11,7 @@ use candle_nn::LayerNorm;
 
 use super::ModelError;
 use super::kernels;
-use super::weights::{Dense, TensorSource, with_cpu_f32};
+use super::weights::{Dense, MatmulMode, TensorSource, with_cpu_f32};
 
 /// The vision half of a Hugging Face `CLIPConfig`.
 #[derive(Clone, Debug, PartialEq)]
@@ -213,11 +213,23 @@ pub struct ClipVision {
     layers: Vec<EncoderLayer>,
     post_layernorm: LayerNorm,
     visual_projection: Dense,
+    mode: MatmulMode,
 }
 
 impl ClipVision {
-    /// Builds the tower, first checking that every tensor is present with the right shape.
+    /// Builds the exact (f32) tower, first checking that every tensor is present with the
+    /// right shape.
     pub fn new(src: &dyn TensorSource, cfg: &ClipVisionConfig) -> Result<Self, ModelError> {
+        Self::with_mode(src, cfg, MatmulMode::F32)
+    }
+
+    /// Builds the tower with its matrix products in `mode`. Each weight is read and converted
+    /// one at a time, so a bf16 tower never holds the f32 weights of more than one layer.
+    pub fn with_mode(
+        src: &dyn TensorSource,
+        cfg: &ClipVisionConfig,
+        mode: MatmulMode,
+    ) -> Result<Self, ModelError> {
         src.check_all(&cfg.expected_tensors())?;
         let (h, i, p, c) = (
             cfg.hidden_size,
@@ -230,28 +242,40 @@ impl ClipVision {
         let patch_weight = src.tensor(&format!("{e}.patch_embedding.weight"), &[h, c, p, p])?;
         let patch_embed = patch_weight
             .reshape((h, c * p * p))
-            .and_then(|w| Dense::new(&w, None))
+            .and_then(|w| Dense::with_mode(&w, None, mode))
             .map_err(ModelError::candle("patch embedding"))?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for l in 0..cfg.num_hidden_layers {
             let pre = format!("vision_model.encoder.layers.{l}");
             layers.push(EncoderLayer {
-                qkv_proj: Dense::fuse(&[
-                    Dense::load(src, &format!("{pre}.self_attn.q_proj"), h, h)?,
-                    Dense::load(src, &format!("{pre}.self_attn.k_proj"), h, h)?,
-                    Dense::load(src, &format!("{pre}.self_attn.v_proj"), h, h)?,
-                ])
-                .map_err(ModelError::candle("fusing q, k, v"))?,
-                out_proj: Dense::load(src, &format!("{pre}.self_attn.out_proj"), h, h)?,
+                qkv_proj: Dense::load_fused(
+                    src,
+                    &[
+                        &format!("{pre}.self_attn.q_proj"),
+                        &format!("{pre}.self_attn.k_proj"),
+                        &format!("{pre}.self_attn.v_proj"),
+                    ],
+                    h,
+                    h,
+                    mode,
+                )?,
+                out_proj: Dense::load_fused(
+                    src,
+                    &[&format!("{pre}.self_attn.out_proj")],
+                    h,
+                    h,
+                    mode,
+                )?,
                 layer_norm1: layer_norm(src, &format!("{pre}.layer_norm1"), h, eps)?,
                 layer_norm2: layer_norm(src, &format!("{pre}.layer_norm2"), h, eps)?,
-                fc1: Dense::load(src, &format!("{pre}.mlp.fc1"), i, h)?,
-                fc2: Dense::load(src, &format!("{pre}.mlp.fc2"), h, i)?,
+                fc1: Dense::load_fused(src, &[&format!("{pre}.mlp.fc1")], i, h, mode)?,
+                fc2: Dense::load_fused(src, &[&format!("{pre}.mlp.fc2")], h, i, mode)?,
             });
         }
-        let visual_projection = Dense::new(
+        let visual_projection = Dense::with_mode(
             &src.tensor("visual_projection.weight", &[cfg.projection_dim, h])?,
             None,
+            mode,
         )
         .map_err(ModelError::candle("visual projection"))?;
         Ok(Self {
@@ -266,11 +290,17 @@ impl ClipVision {
             layers,
             post_layernorm: layer_norm(src, "vision_model.post_layernorm", h, eps)?,
             visual_projection,
+            mode,
         })
     }
 
     pub fn config(&self) -> &ClipVisionConfig {
         &self.cfg
+    }
+
+    /// How the tower's matrix products run.
+    pub fn mode(&self) -> MatmulMode {
+        self.mode
     }
 
     /// `CLIPModel.get_image_features`: `(B, C, S, S)` normalised pixels to `(B, projection_dim)`.

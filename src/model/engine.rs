@@ -10,8 +10,8 @@ use super::files::{Backbone, DataDirs, Release};
 use super::gallery::{self, Gallery};
 use super::heads::{GEO_EMBED_DIM, ImageMlp, LocationEncoder};
 use super::preprocess::{PreprocessConfig, Preprocessed};
-use super::weights::WeightFile;
-use super::{DeviceChoice, ModelError, sha256_file};
+use super::weights::{MatmulMode, WeightFile};
+use super::{DeviceChoice, ModelError, Precision, sha256_file};
 use crate::domain::Provenance;
 pub use crate::domain::{Candidate, MODEL_NAME, Prediction};
 
@@ -65,14 +65,20 @@ pub struct GeoClip {
     /// (N, 512), rows L2-normalised.
     gallery_features: Tensor,
     files: LoadedFiles,
+    /// Why fast mode was asked for and is not running, when it is not.
+    precision_note: Option<String>,
 }
 
 impl GeoClip {
     /// Loads everything, using (or filling) the gallery feature cache. `on_event` returning
     /// `false` cancels a gallery precompute.
+    ///
+    /// `precision` is what the user asked for; [`GeoClip::mode`] is what runs, and
+    /// [`GeoClip::precision_note`] says why they differ when fast mode cannot run here.
     pub fn load(
         paths: &ModelPaths,
         device: &Device,
+        precision: Precision,
         on_event: &mut dyn FnMut(LoadEvent) -> bool,
     ) -> Result<Self, ModelError> {
         on_event(LoadEvent::LoadingWeights);
@@ -85,7 +91,12 @@ impl GeoClip {
         let backbone = Backbone::open(&paths.backbone_dir)?;
         let heads = WeightFile::open(&release.weights_path, device)?;
         let vision_weights = WeightFile::open(&backbone.weights_path, device)?;
-        let vision = ClipVision::new(&vision_weights, &backbone.vision)?;
+        let (mode, precision_note) = MatmulMode::resolve(precision, device);
+        if let Some(note) = &precision_note {
+            log::warn!("{note}");
+        }
+        log::info!("image tower: {}", mode.describe());
+        let vision = ClipVision::with_mode(&vision_weights, &backbone.vision, mode)?;
         if backbone.vision.projection_dim != super::heads::CLIP_EMBED_DIM {
             return Err(ModelError::Invalid {
                 what: "CLIP backbone".into(),
@@ -146,6 +157,7 @@ impl GeoClip {
             },
             gallery,
             gallery_features,
+            precision_note,
         })
     }
 
@@ -177,6 +189,7 @@ impl GeoClip {
             gallery,
             gallery_features,
             files,
+            precision_note: None,
         }
     }
 
@@ -211,8 +224,18 @@ impl GeoClip {
                 self.vision.config(),
             ),
             backbone_sha256,
-            device: format!("{device:?}").to_lowercase(),
+            device: device_label(device, self.vision.mode()),
         }
+    }
+
+    /// How the image tower's matrix products run.
+    pub fn mode(&self) -> MatmulMode {
+        self.vision.mode()
+    }
+
+    /// Why fast mode was asked for and is not running (to show to the user), if so.
+    pub fn precision_note(&self) -> Option<&str> {
+        self.precision_note.as_deref()
     }
 
     pub fn location_encoder(&self) -> &LocationEncoder {
@@ -347,6 +370,16 @@ pub fn prepare_photo(
 /// How provenance names a backbone: its folder name, and for one that is not ViT-L/14 the
 /// [`crate::domain::STAND_IN_BACKBONE`] mark with its shape, so a stand-in can't pass for
 /// GeoCLIP's backbone in any record or export.
+/// The provenance's device: `cpu`, `cuda`, `metal`, with `+bf16` for fast mode, so every
+/// stored and exported estimate says which precision made it.
+pub fn device_label(device: DeviceChoice, mode: MatmulMode) -> String {
+    let device = format!("{device:?}").to_lowercase();
+    match mode.precision() {
+        Precision::Exact => device,
+        Precision::Bf16 => format!("{device}+bf16"),
+    }
+}
+
 pub fn backbone_label(folder_name: &str, config: &super::clip::ClipVisionConfig) -> String {
     if *config == super::clip::ClipVisionConfig::vit_large_patch14() {
         folder_name.to_owned()

@@ -6,6 +6,7 @@
 //! [`weights::RandomWeights`], which the speed benchmark asks for by name.
 
 pub mod bench;
+pub mod bf16;
 pub mod clip;
 pub mod download;
 pub mod engine;

@@ -34,7 +34,7 @@ use crate::domain::{
 use crate::geo::heat_grid::{self, HeatTile};
 use crate::geo::{LatLon, Region};
 use crate::model::engine::{GeoClip, LoadEvent, ModelPaths, prepare_photo};
-use crate::model::{DeviceChoice, ModelError};
+use crate::model::{DeviceChoice, ModelError, Precision};
 
 /// Commands waiting for the thread, at most.
 pub const COMMAND_QUEUE: usize = 16;
@@ -83,10 +83,11 @@ impl GeoClipEmbedder {
     pub fn load(
         paths: &ModelPaths,
         device: DeviceChoice,
+        precision: Precision,
         on_event: &mut dyn FnMut(LoadEvent) -> bool,
     ) -> Result<Self, ModelError> {
         let dev = device.device()?;
-        let engine = GeoClip::load(paths, &dev, on_event)?;
+        let engine = GeoClip::load(paths, &dev, precision, on_event)?;
         Ok(Self::from_engine(engine, device))
     }
 
@@ -268,9 +269,13 @@ pub type EmbedderFactory =
     Box<dyn FnOnce(&mut dyn FnMut(LoadEvent) -> bool) -> Result<Box<dyn Embedder>, String> + Send>;
 
 /// A factory for the installed GeoCLIP on `device`.
-pub fn geoclip_factory(paths: ModelPaths, device: DeviceChoice) -> EmbedderFactory {
+pub fn geoclip_factory(
+    paths: ModelPaths,
+    device: DeviceChoice,
+    precision: Precision,
+) -> EmbedderFactory {
     Box::new(move |on_event: &mut dyn FnMut(LoadEvent) -> bool| {
-        GeoClipEmbedder::load(&paths, device, on_event)
+        GeoClipEmbedder::load(&paths, device, precision, on_event)
             .map(|e| Box::new(e) as Box<dyn Embedder>)
             .map_err(|e| e.to_string())
     })
