@@ -452,3 +452,34 @@ fn the_worker_in_batches_answers_as_photo_by_photo() {
     // Tolerance: 1e-5 on unit-length features (a batch may sum in another order on a GPU).
     assert!(worst <= 1e-5, "features differ by {worst}");
 }
+
+/// Not a check: `geoloupe bench`'s measurements (`model::bench::run`) on
+/// `GEOLOUPE_TEST_DEVICE`, printed as JSON, with `GEOLOUPE_BENCH_BATCHES` (default 1,8,32),
+/// `GEOLOUPE_BENCH_REPEATS` (default 5) and the data folder `GEOLOUPE_BENCH_DATA` (its installed
+/// heads, if any). scripts/gpu-check.sh runs it (`--ignored --exact geoloupe_bench`) on GPU
+/// machines that get a prebuilt copy of this binary and nothing else: with the working tree and
+/// the geoclip wheel these tests need, the CUDA geoloupe binary (21 MB compressed; this one 7)
+/// does not fit in the 64 MiB such a machine can be sent.
+#[test]
+#[ignore = "the benchmark, for scripts/gpu-check.sh"]
+fn geoloupe_bench() {
+    use geoloupe::model::bench::{BenchOptions, run};
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let options = BenchOptions {
+        batch_sizes: var("GEOLOUPE_BENCH_BATCHES", "1,8,32")
+            .split(',')
+            .map(|b| b.trim().parse().expect("GEOLOUPE_BENCH_BATCHES: numbers"))
+            .collect(),
+        repeats: var("GEOLOUPE_BENCH_REPEATS", "5")
+            .parse()
+            .expect("GEOLOUPE_BENCH_REPEATS: a number"),
+        ..BenchOptions::default()
+    };
+    let data = std::path::PathBuf::from(var("GEOLOUPE_BENCH_DATA", "target/bench-data"));
+    let dirs = geoloupe::model::files::DataDirs::resolve(Some(&data)).unwrap();
+    let report = run(&options, &dirs, test_device(), &mut |line| {
+        eprintln!("{line}")
+    })
+    .unwrap();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}
