@@ -6,6 +6,7 @@
 #
 # Usage (from anywhere; CARGO_TARGET_DIR is honoured):
 #   scripts/cuda-build.sh check            cargo check --features cuda --all-targets
+#   scripts/cuda-build.sh clippy           cargo clippy --features cuda --all-targets -D warnings
 #   scripts/cuda-build.sh build            cargo build --features cuda (the geoloupe binary)
 #   scripts/cuda-build.sh stage DIR        build the parity tests' binary without `heif` (no
 #                                          libheif needed there), strip and xz it into
@@ -146,6 +147,9 @@ case "$mode" in
   check)
     timed cargo check --locked --features cuda --all-targets
     ;;
+  clippy)
+    timed cargo clippy --locked --features cuda --all-targets -- -D warnings
+    ;;
   build)
     timed cargo build --locked --features cuda
     ;;
@@ -174,7 +178,7 @@ for line in sys.stdin:
     ldd "$test_bin" | grep -E 'cuda|cublas|curand|nvrtc' || true
     ;;
   *)
-    echo "usage: scripts/cuda-build.sh check|build|stage DIR|env" >&2
+    echo "usage: scripts/cuda-build.sh check|clippy|build|stage DIR|env" >&2
     exit 2
     ;;
 esac

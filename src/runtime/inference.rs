@@ -1974,7 +1974,8 @@ mod tests {
     fn a_batched_run_is_cancelled_within_one_batch() {
         let dir = tempfile::tempdir().unwrap();
         let jobs = photos(dir.path(), 8);
-        let (worker, calls) = batching_worker(2, Duration::from_millis(200));
+        // Each batch takes 500 ms: the cancel below comes early in the second at the latest.
+        let (worker, calls) = batching_worker(2, Duration::from_millis(500));
         let generation = worker.run(jobs, 1).unwrap();
         // The first photo's answer comes after the first batch.
         loop {
