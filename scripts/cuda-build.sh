@@ -15,6 +15,9 @@
 #                                          (it runs the benchmark too; docs/gpu.md says why not
 #                                          the geoloupe binary)
 #   scripts/cuda-build.sh env              print the environment lines it builds with
+# `build` and `stage` leave the CUDA build at target/debug/geoloupe (it needs the CUDA libraries
+# to start): a plain `cargo build` afterwards puts the CPU one back. `check` and `clippy` make no
+# binary, so they are what CI runs.
 # Environment:
 #   CUDA_COMPUTE_CAP   default 90: the H200 (and H100) this was made for. candle compiles its
 #                      kernels to PTX for exactly this capability; the driver JIT-compiles PTX
