@@ -168,9 +168,9 @@ pub struct LocateArgs {
     /// A gallery CSV with LAT,LON columns (default: the release's 100K points).
     #[arg(long, value_name = "CSV")]
     pub gallery: Option<PathBuf>,
-    /// Photos per forward pass.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub batch_size: u32,
+    /// Photos per forward pass [default: 8 on the CPU, 32 on a GPU].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub batch_size: Option<u32>,
     /// Also write the results to FILE: GPX (.gpx), CSV (.csv) or GeoJSON (.geojson, .json), by
     /// extension, with place names, claim checks and provenance. Repeatable.
     #[arg(long, value_name = "FILE")]
@@ -220,6 +220,18 @@ pub struct LocateArgs {
     /// With --trip: how the photographer travelled, for the top speed.
     #[arg(long, value_enum, requires = "trip")]
     pub travel: Option<Travel>,
+}
+
+impl LocateArgs {
+    /// Photos per forward pass: `--batch-size`, else 8 on the CPU (no faster per photo in
+    /// larger batches, and memory grows with them) and [`DeviceChoice::GPU_BATCH`] on a GPU.
+    pub fn batch_size(&self) -> usize {
+        match self.batch_size {
+            Some(n) => n as usize,
+            None if self.device.is_gpu() => DeviceChoice::GPU_BATCH,
+            None => 8,
+        }
+    }
 }
 
 /// `locate --travel`: a top speed for the trip's travel model.
@@ -572,7 +584,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     let embed_all =
         |report: &mut dyn FnMut(String)| -> anyhow::Result<Vec<(&PhotoEntry, Vec<f32>)>> {
             let mut embedded = Vec::with_capacity(photos.len());
-            for chunk in photos.chunks(args.batch_size as usize) {
+            for chunk in photos.chunks(args.batch_size()) {
                 let prepared: Vec<_> = chunk
                     .par_iter()
                     .map(|p| prepare_photo(&p.path, &cfg))
@@ -679,7 +691,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
             }
             return Ok(());
         }
-        for chunk in photos.chunks(args.batch_size as usize) {
+        for chunk in photos.chunks(args.batch_size()) {
             // Each photo is decoded and reduced to its 224 x 224 tensor by one rayon worker
             // before that worker decodes the next: at most one decoded photo per worker.
             let prepared: Vec<_> = chunk
@@ -1659,6 +1671,25 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn locate_batches_32_photos_on_a_gpu_and_8_on_the_cpu_unless_told() {
+        use clap::Parser as _;
+        let batch = |args: &[&str]| {
+            let argv = ["geoloupe", "locate", "a.jpg"].iter().chain(args).copied();
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Some(Command::Locate(args))) => args.batch_size(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(batch(&[]), 8);
+        assert_eq!(batch(&["--device", "cuda"]), DeviceChoice::GPU_BATCH);
+        assert_eq!(batch(&["--device", "metal"]), DeviceChoice::GPU_BATCH);
+        assert_eq!(batch(&["--device", "cuda", "--batch-size", "3"]), 3);
+        assert_eq!(batch(&["--batch-size", "1"]), 1);
+        let zero = ["geoloupe", "locate", "a.jpg", "--batch-size", "0"];
+        assert!(Cli::try_parse_from(zero).is_err());
     }
 
     /// A writer that shows only what was flushed.

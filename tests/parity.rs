@@ -4,26 +4,28 @@
 //! - the location encoder with the real weights within 1e-4 of PyTorch,
 //! - tiny CLIP + real MLP + real location encoder + real 100K gallery: same top-5 indices,
 //!   probabilities within 1e-4.
+//!
+//! The model runs on `GEOLOUPE_TEST_DEVICE` (default cpu): `GEOLOUPE_TEST_DEVICE=cuda cargo test
+//! --features cuda --test parity` holds the GPU to the same tolerances (scripts/gpu-check.sh).
 #![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
 
 mod common;
 
 use std::sync::OnceLock;
 
-use candle_core::Device;
 use common::*;
-use geoloupe::model::GeoClip;
 use geoloupe::model::engine::{ModelPaths, prepare_photo};
 use geoloupe::model::files::Release;
 use geoloupe::model::preprocess::PreprocessConfig;
 use geoloupe::model::weights::WeightFile;
+use geoloupe::model::{GeoClip, Precision};
 
 fn engine() -> &'static GeoClip {
     static ENGINE: OnceLock<GeoClip> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let mut paths = ModelPaths::installed(data_dirs());
         paths.backbone_dir = tiny_clip();
-        GeoClip::load(&paths, &Device::Cpu, Precision::Exact, &mut |_| true)
+        GeoClip::load(&paths, test_device(), Precision::Exact, &mut |_| true)
             .expect("load GeoCLIP with the tiny backbone")
     })
 }
@@ -106,7 +108,7 @@ fn heic_preprocessing_matches_pillow_heif_within_one_level() {
 #[test]
 fn location_encoder_matches_pytorch_with_real_weights() {
     let release = Release::open(&data_dirs().release_dir()).unwrap();
-    let weights = WeightFile::open(&release.weights_path, &Device::Cpu).unwrap();
+    let weights = WeightFile::open(&release.weights_path, test_device()).unwrap();
     let encoder = Release::location_encoder(&weights).unwrap();
     let coords = expected_f32("loc.coords_latlon");
     assert!(coords.len() >= 2 * 10, "at least 10 coordinates");
@@ -136,7 +138,7 @@ fn location_encoder_matches_pytorch_with_real_weights() {
 #[test]
 fn logit_scale_is_imported_exactly() {
     let release = Release::open(&data_dirs().release_dir()).unwrap();
-    let weights = WeightFile::open(&release.weights_path, &Device::Cpu).unwrap();
+    let weights = WeightFile::open(&release.weights_path, test_device()).unwrap();
     assert_eq!(
         Release::logit_scale(&weights).unwrap(),
         expected_f32("logit_scale")[0]
@@ -375,4 +377,112 @@ fn refined_points_match_pytorch() {
         within_1e4 * 100 >= values * 99,
         "only {within_1e4} of {values} similarities within 1e-4"
     );
+}
+
+/// The app's inference worker in batches (as on a GPU, where it runs
+/// `DeviceChoice::GPU_BATCH` photos a pass; here 3, forced) gives each photo the answer it gives
+/// photo by photo, in the same order, and an unreadable photo in a batch fails alone.
+#[test]
+fn the_worker_in_batches_answers_as_photo_by_photo() {
+    use geoloupe::runtime::inference::{GeoClipEmbedder, InferenceWorker, WorkerEvent};
+    type Answer = Result<(Vec<usize>, Vec<f32>), String>;
+    let mut paths = ModelPaths::installed(data_dirs());
+    paths.backbone_dir = tiny_clip();
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.jpg");
+    std::fs::write(&broken, b"not a photo").unwrap();
+    let mut jobs: Vec<_> = IMAGES.iter().map(|(_, f)| image_path(f)).collect();
+    jobs.insert(2, broken.clone());
+    let answers = |batch: usize| -> Vec<(std::path::PathBuf, Answer)> {
+        let embedder =
+            GeoClipEmbedder::load(&paths, test_device_choice(), Precision::Exact, &mut |_| {
+                true
+            })
+            .unwrap()
+            .with_batch_size(batch);
+        let worker = InferenceWorker::start(geoloupe::domain::no_repaint()).unwrap();
+        worker
+            .load_model(geoloupe::runtime::inference::ready_factory(embedder))
+            .unwrap();
+        let generation = worker.run(jobs.clone(), 5).unwrap();
+        let mut out = Vec::new();
+        loop {
+            match worker.recv_timeout(std::time::Duration::from_secs(300)) {
+                Some(WorkerEvent::Ranked {
+                    generation: g,
+                    path,
+                    result,
+                }) if g == generation => {
+                    let indices = result.candidates.iter().map(|c| c.gallery_index).collect();
+                    let feature = result.image_feature.expect("a feature").to_vec();
+                    out.push((path, Ok((indices, feature))));
+                }
+                Some(WorkerEvent::Failed {
+                    generation: g,
+                    path,
+                    error,
+                }) if g == generation => out.push((path, Err(error))),
+                Some(WorkerEvent::Finished { generation: g, .. }) if g == generation => {
+                    return out;
+                }
+                Some(_) => {}
+                None => panic!("the worker gave no answer"),
+            }
+        }
+    };
+    let one = answers(1);
+    let three = answers(3);
+    assert_eq!(one.len(), jobs.len());
+    assert_eq!(three.len(), jobs.len());
+    let mut worst = 0.0_f32;
+    for (((path, a), (path3, b)), job) in one.iter().zip(&three).zip(&jobs) {
+        assert_eq!(path, job, "in the order asked");
+        assert_eq!(path3, job, "in the order asked");
+        match (a, b) {
+            (Ok((ia, fa)), Ok((ib, fb))) => {
+                assert_eq!(ia, ib, "{}: top-5 gallery indices", path.display());
+                worst = worst.max(max_abs_diff(fa, fb));
+            }
+            (Err(ea), Err(eb)) => {
+                assert_eq!(path, &broken);
+                assert_eq!(ea, eb);
+                assert!(ea.contains("broken.jpg"), "{ea}");
+            }
+            other => panic!("{}: {other:?}", path.display()),
+        }
+    }
+    eprintln!("largest feature difference, batches of 3 against 1: {worst:e}");
+    // Tolerance: 1e-5 on unit-length features (a batch may sum in another order on a GPU).
+    assert!(worst <= 1e-5, "features differ by {worst}");
+}
+
+/// Not a check: `geoloupe bench`'s measurements (`model::bench::run`) on
+/// `GEOLOUPE_TEST_DEVICE`, printed as JSON, with `GEOLOUPE_BENCH_BATCHES` (default 1,8,32),
+/// `GEOLOUPE_BENCH_REPEATS` (default 5) and the data folder `GEOLOUPE_BENCH_DATA` (its installed
+/// heads, if any). scripts/gpu-check.sh runs it (`--ignored --exact geoloupe_bench`) on GPU
+/// machines that get a prebuilt copy of this binary and nothing else: with the working tree and
+/// the geoclip wheel these tests need, the CUDA geoloupe binary (21 MB compressed; this one 7)
+/// does not fit in the 64 MiB such a machine can be sent.
+#[test]
+#[ignore = "the benchmark, for scripts/gpu-check.sh"]
+fn geoloupe_bench() {
+    use geoloupe::model::bench::{BenchOptions, run};
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let options = BenchOptions {
+        batch_sizes: var("GEOLOUPE_BENCH_BATCHES", "1,8,32")
+            .split(',')
+            .map(|b| b.trim().parse().expect("GEOLOUPE_BENCH_BATCHES: numbers"))
+            .collect(),
+        repeats: var("GEOLOUPE_BENCH_REPEATS", "5")
+            .parse()
+            .expect("GEOLOUPE_BENCH_REPEATS: a number"),
+        ..BenchOptions::default()
+    };
+    let data = std::path::PathBuf::from(var("GEOLOUPE_BENCH_DATA", "target/bench-data"));
+    let dirs = geoloupe::model::files::DataDirs::resolve(Some(&data)).unwrap();
+    let report = run(&options, &dirs, test_device(), &mut |line| {
+        eprintln!("{line}")
+    })
+    .unwrap();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }

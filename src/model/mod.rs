@@ -113,6 +113,15 @@ pub enum DeviceChoice {
 }
 
 impl DeviceChoice {
+    /// Photos per forward pass on a GPU (`locate` and the app's worker): what keeps an H100-class
+    /// card busy (the benchmark's largest batch) while its activations stay near 1 GB in f32.
+    pub const GPU_BATCH: usize = 32;
+
+    /// Whether this is a GPU, where photos are run in batches of [`Self::GPU_BATCH`].
+    pub fn is_gpu(self) -> bool {
+        !matches!(self, Self::Cpu)
+    }
+
     pub fn device(self) -> Result<candle_core::Device, ModelError> {
         match self {
             Self::Cpu => Ok(candle_core::Device::Cpu),

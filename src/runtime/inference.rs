@@ -6,10 +6,12 @@
 //!   thread ([`InferenceWorker::load_model`] sends an [`EmbedderFactory`]).
 //! - [`InferenceWorker::run`] queues photos; runs execute one after another. Each photo gives
 //!   [`WorkerEvent::Ranked`] or [`WorkerEvent::Failed`], then [`WorkerEvent::Progress`]; a run
-//!   ends with [`WorkerEvent::Finished`] or [`WorkerEvent::Cancelled`].
+//!   ends with [`WorkerEvent::Finished`] or [`WorkerEvent::Cancelled`]. Photos are embedded
+//!   [`Embedder::batch_size`] at a time: one on the CPU, [`DeviceChoice::GPU_BATCH`] on a GPU.
 //! - [`InferenceWorker::cancel_all`] bumps an `AtomicU64` generation that the thread checks
 //!   between photos (and during a gallery precompute), so cancelling takes effect within one
-//!   photo. Events carry the generation of their run; the UI ignores older ones.
+//!   photo (one batch on a GPU). Events carry the generation of their run; the UI ignores
+//!   older ones.
 //! - The repaint callback is called after each event; the UI drains
 //!   [`InferenceWorker::events`] (`try_iter`) each frame.
 //! - `Drop` cancels, sends `Shutdown` and joins.
@@ -51,6 +53,16 @@ pub trait Embedder: Send {
     fn provenance(&self) -> Provenance;
     /// The photo's image feature. Errors are messages for the user (they name the file).
     fn image_feature(&mut self, photo: &Path) -> Result<Arc<[f32]>, String>;
+    /// Photos a run embeds per call of [`Self::image_features`]: 1 (the default) keeps a cancel
+    /// or a heat request waiting for at most one photo; a GPU is only busy with many.
+    fn batch_size(&self) -> usize {
+        1
+    }
+    /// Several photos' image features, in order, each its own result (an unreadable photo
+    /// fails alone). The default embeds them one by one.
+    fn image_features(&mut self, photos: &[PathBuf]) -> Vec<Result<Arc<[f32]>, String>> {
+        photos.iter().map(|p| self.image_feature(p)).collect()
+    }
     /// GeoCLIP's logits over the gallery for one feature.
     fn gallery_logits(&self, feature: &[f32]) -> Result<Vec<f32>, String>;
     /// Logits at any points on the gallery's scale (GeoCLIP's location encoder is continuous).
@@ -76,6 +88,7 @@ pub trait Embedder: Send {
 pub struct GeoClipEmbedder {
     engine: GeoClip,
     provenance: Provenance,
+    batch_size: usize,
 }
 
 impl GeoClipEmbedder {
@@ -91,9 +104,26 @@ impl GeoClipEmbedder {
         Ok(Self::from_engine(engine, device))
     }
 
+    /// Runs in batches of [`DeviceChoice::GPU_BATCH`] photos on a GPU, photo by photo on the
+    /// CPU (where a batch is no faster per photo).
     pub fn from_engine(engine: GeoClip, device: DeviceChoice) -> Self {
         let provenance = engine.provenance(device);
-        Self { engine, provenance }
+        let batch_size = if device.is_gpu() {
+            DeviceChoice::GPU_BATCH
+        } else {
+            1
+        };
+        Self {
+            engine,
+            provenance,
+            batch_size,
+        }
+    }
+
+    /// Photos per forward pass from now on (at least 1), whatever the device.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
     }
 
     pub fn engine(&self) -> &GeoClip {
@@ -116,6 +146,45 @@ impl Embedder for GeoClipEmbedder {
             .next()
             .map(Arc::from)
             .ok_or_else(|| format!("the model returned nothing: {}", photo.display()))
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Decodes the photos in parallel (one decoded photo per rayon worker at a time, as
+    /// `locate` does), then one forward pass for those that decoded.
+    fn image_features(&mut self, photos: &[PathBuf]) -> Vec<Result<Arc<[f32]>, String>> {
+        use rayon::prelude::*;
+        let cfg = self.engine.preprocess_config();
+        let prepared: Vec<_> = photos
+            .par_iter()
+            .map(|p| prepare_photo(p, cfg).map_err(|e| e.to_string()))
+            .collect();
+        let ok: Vec<_> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let mut features = match self.engine.normalized_image_features(&ok) {
+            Ok(features) => features.into_iter(),
+            // The batch failed as a whole (e.g. out of GPU memory): each photo with the error.
+            Err(e) => {
+                return photos
+                    .iter()
+                    .zip(prepared)
+                    .map(|(p, r)| r.and(Err(format!("{e}: {}", p.display()))))
+                    .collect();
+            }
+        };
+        photos
+            .iter()
+            .zip(prepared)
+            .map(|(p, r)| {
+                r.and_then(|_| {
+                    features
+                        .next()
+                        .map(Arc::from)
+                        .ok_or_else(|| format!("the model returned nothing: {}", p.display()))
+                })
+            })
+            .collect()
     }
 
     fn gallery_logits(&self, feature: &[f32]) -> Result<Vec<f32>, String> {
@@ -699,8 +768,8 @@ impl InferenceWorker {
         self.send(Command::RankWithin(Box::new(job)))
     }
 
-    /// Cancels the running and queued runs within one photo (a model load goes on); returns
-    /// the new generation. Events of older generations are stale from now on.
+    /// Cancels the running and queued runs within one photo (one batch on a GPU; a model load
+    /// goes on); returns the new generation. Events of older generations are stale from now on.
     pub fn cancel_all(&self) -> u64 {
         self.generation.fetch_add(1, Ordering::SeqCst) + 1
     }
@@ -875,10 +944,10 @@ impl WorkerThread {
             return self.emit(WorkerEvent::NoModel { generation });
         };
         let provenance = embedder.provenance();
-        log::info!("run {generation}: locating {total} photos, top {top_k}");
+        let batch = embedder.batch_size().max(1);
+        log::info!("run {generation}: locating {total} photos, top {top_k}, {batch} a batch");
         let started = Instant::now();
         let mut failed = 0;
-        let mut events = Vec::with_capacity(2);
         if !self.emit(WorkerEvent::Progress {
             generation,
             done: 0,
@@ -887,75 +956,56 @@ impl WorkerThread {
         }) {
             return false;
         }
-        for (i, path) in jobs.iter().enumerate() {
-            // The map never waits for a whole batch: a heat request goes between two photos.
+        let mut done = 0;
+        for chunk in jobs.chunks(batch) {
+            // The map never waits for a whole run: a heat request goes between two batches
+            // (two photos on the CPU).
             if !self.serve_heat() {
                 return false;
             }
             if live_changed(&self.generation, generation) {
-                log::info!("run {generation}: cancelled after {i} of {total} photos");
+                log::info!("run {generation}: cancelled after {done} of {total} photos");
                 return self.emit(WorkerEvent::Cancelled {
                     generation,
-                    done: i,
+                    done,
                     total,
                 });
             }
             let Some(embedder) = self.embedder.as_mut() else {
                 return self.emit(WorkerEvent::NoModel { generation });
             };
-            let located = embedder.image_feature(path).and_then(|feature| {
-                let logits = embedder.gallery_logits(&feature)?;
-                Ok((feature, logits))
-            });
-            match located {
-                Ok((feature, logits)) => {
-                    let position_of = |index: usize| embedder.gallery_position(index);
-                    let mut prediction = Prediction::from_logits(&logits, top_k, position_of);
-                    if self.refine.load(Ordering::SeqCst) {
-                        let scale = embedder.logit_scale_exp();
-                        let refined =
-                            crate::domain::refine_candidates(&mut prediction.candidates, scale, {
-                                let embedder = &*embedder;
-                                let feature = &feature;
-                                move |points: &[LatLon]| embedder.location_logits(feature, points)
-                            });
-                        if let Err(e) = refined {
-                            log::warn!("run {generation}: not refined: {e}: {}", path.display());
-                        }
-                    }
-                    let mut result = PhotoResult::from_prediction(
-                        &prediction,
-                        top_k,
-                        provenance.clone(),
-                        &position_of,
-                    );
-                    result.image_feature = Some(feature);
-                    events.push(WorkerEvent::Ranked {
+            let features = padded(embedder.image_features(chunk), chunk.len());
+            for (path, feature) in chunk.iter().zip(features) {
+                // Cancelled during a batch: the photos left in it are not scored.
+                if live_changed(&self.generation, generation) {
+                    log::info!("run {generation}: cancelled after {done} of {total} photos");
+                    return self.emit(WorkerEvent::Cancelled {
                         generation,
-                        path: path.clone(),
-                        result,
+                        done,
+                        total,
                     });
                 }
-                Err(error) => {
-                    failed += 1;
-                    log::warn!("run {generation}: {error}");
-                    events.push(WorkerEvent::Failed {
-                        generation,
-                        path: path.clone(),
-                        error,
-                    });
+                let Some(embedder) = self.embedder.as_ref() else {
+                    return self.emit(WorkerEvent::NoModel { generation });
+                };
+                if !self.emit_located(
+                    embedder.as_ref(),
+                    path,
+                    feature,
+                    (generation, top_k),
+                    &provenance,
+                    &mut failed,
+                ) {
+                    return false;
                 }
-            }
-            let done = i + 1;
-            let per_photo = started.elapsed() / u32::try_from(done).unwrap_or(u32::MAX);
-            events.push(WorkerEvent::Progress {
-                generation,
-                done,
-                total,
-                eta: Some(per_photo * u32::try_from(total - done).unwrap_or(u32::MAX)),
-            });
-            for event in events.drain(..) {
-                if !self.emit(event) {
+                done += 1;
+                let per_photo = started.elapsed() / u32::try_from(done).unwrap_or(u32::MAX);
+                if !self.emit(WorkerEvent::Progress {
+                    generation,
+                    done,
+                    total,
+                    eta: Some(per_photo * u32::try_from(total - done).unwrap_or(u32::MAX)),
+                }) {
                     return false;
                 }
             }
@@ -970,6 +1020,61 @@ impl WorkerThread {
             failed,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// One photo of a run from its feature: `Ranked` (gallery logits, top-k, refined when runs
+    /// are) or `Failed`. `false` when the UI is gone.
+    fn emit_located(
+        &self,
+        embedder: &dyn Embedder,
+        path: &Path,
+        feature: Result<Arc<[f32]>, String>,
+        (generation, top_k): (u64, usize),
+        provenance: &Provenance,
+        failed: &mut usize,
+    ) -> bool {
+        let located = feature.and_then(|feature| {
+            let logits = embedder.gallery_logits(&feature)?;
+            Ok((feature, logits))
+        });
+        match located {
+            Ok((feature, logits)) => {
+                let position_of = |index: usize| embedder.gallery_position(index);
+                let mut prediction = Prediction::from_logits(&logits, top_k, position_of);
+                if self.refine.load(Ordering::SeqCst) {
+                    let scale = embedder.logit_scale_exp();
+                    let refined =
+                        crate::domain::refine_candidates(&mut prediction.candidates, scale, {
+                            let feature = &feature;
+                            move |points: &[LatLon]| embedder.location_logits(feature, points)
+                        });
+                    if let Err(e) = refined {
+                        log::warn!("run {generation}: not refined: {e}: {}", path.display());
+                    }
+                }
+                let mut result = PhotoResult::from_prediction(
+                    &prediction,
+                    top_k,
+                    provenance.clone(),
+                    &position_of,
+                );
+                result.image_feature = Some(feature);
+                self.emit(WorkerEvent::Ranked {
+                    generation,
+                    path: path.to_path_buf(),
+                    result,
+                })
+            }
+            Err(error) => {
+                *failed += 1;
+                log::warn!("run {generation}: {error}");
+                self.emit(WorkerEvent::Failed {
+                    generation,
+                    path: path.to_path_buf(),
+                    error,
+                })
+            }
+        }
     }
 }
 
@@ -1155,8 +1260,8 @@ impl WorkerThread {
         true
     }
 
-    /// A group run: each photo's feature (cancellable between photos, a `Progress` after
-    /// each), then one answer for the members that worked, sent to each of them.
+    /// A group run: each photo's feature (in batches, cancellable between them, a `Progress`
+    /// after each photo), then one answer for the members that worked, sent to each of them.
     fn run_group(&mut self, jobs: &[PathBuf], generation: u64, top_k: usize) -> bool {
         let total = jobs.len();
         if generation != self.current() {
@@ -1181,47 +1286,52 @@ impl WorkerThread {
         }
         let mut members: Vec<(PathBuf, Arc<[f32]>)> = Vec::new();
         let mut failed = 0;
-        for (i, path) in jobs.iter().enumerate() {
+        let mut done = 0;
+        let batch = self.embedder.as_ref().map_or(1, |e| e.batch_size().max(1));
+        for chunk in jobs.chunks(batch) {
             if live_changed(&self.generation, generation) {
                 return self.emit(WorkerEvent::Cancelled {
                     generation,
-                    done: i,
+                    done,
                     total,
                 });
             }
-            // The map's heat request between two photos, as in `run`.
+            // The map's heat request between two batches, as in `run`.
             if !self.serve_heat() {
                 return false;
             }
             let Some(embedder) = self.embedder.as_mut() else {
                 return self.emit(WorkerEvent::NoModel { generation });
             };
-            match embedder.image_feature(path) {
-                Ok(feature) => members.push((path.clone(), feature)),
-                Err(error) => {
-                    failed += 1;
-                    log::warn!("run {generation}: {error}");
-                    if !self.emit(WorkerEvent::Failed {
-                        generation,
-                        path: path.clone(),
-                        error,
-                    }) {
-                        return false;
+            let features = padded(embedder.image_features(chunk), chunk.len());
+            for (path, feature) in chunk.iter().zip(features) {
+                match feature {
+                    Ok(feature) => members.push((path.clone(), feature)),
+                    Err(error) => {
+                        failed += 1;
+                        log::warn!("run {generation}: {error}");
+                        if !self.emit(WorkerEvent::Failed {
+                            generation,
+                            path: path.clone(),
+                            error,
+                        }) {
+                            return false;
+                        }
                     }
                 }
-            }
-            // The group's answer is the last step: the members' progress stops short of it.
-            let done = i + 1;
-            let per_photo = started.elapsed() / u32::try_from(done).unwrap_or(u32::MAX);
-            if done < total
-                && !self.emit(WorkerEvent::Progress {
-                    generation,
-                    done,
-                    total,
-                    eta: Some(per_photo * u32::try_from(total - done).unwrap_or(u32::MAX)),
-                })
-            {
-                return false;
+                // The group's answer is the last step: the members' progress stops short of it.
+                done += 1;
+                let per_photo = started.elapsed() / u32::try_from(done).unwrap_or(u32::MAX);
+                if done < total
+                    && !self.emit(WorkerEvent::Progress {
+                        generation,
+                        done,
+                        total,
+                        eta: Some(per_photo * u32::try_from(total - done).unwrap_or(u32::MAX)),
+                    })
+                {
+                    return false;
+                }
             }
         }
         let Some(embedder) = self.embedder.as_ref() else {
@@ -1364,6 +1474,22 @@ impl WorkerThread {
 
 fn live_changed(live: &AtomicU64, generation: u64) -> bool {
     live.load(Ordering::SeqCst) != generation
+}
+
+/// A batch's features, exactly `len` of them: an embedder that returned fewer fails the rest.
+fn padded(
+    features: Vec<Result<Arc<[f32]>, String>>,
+    len: usize,
+) -> impl Iterator<Item = Result<Arc<[f32]>, String>> {
+    let returned = features.len();
+    features
+        .into_iter()
+        .chain(std::iter::repeat_with(move || {
+            Err(format!(
+                "internal error: the model returned {returned} features for {len} photos"
+            ))
+        }))
+        .take(len)
 }
 
 #[cfg(test)]
@@ -1717,6 +1843,165 @@ mod tests {
         assert_eq!(
             counts.scored(),
             full_points(near.len()) + far.len() * heat_grid::sample_count(0)
+        );
+    }
+
+    /// The fake, embedding `batch` photos a call (each call taking `delay`) and recording how
+    /// many it was given each time.
+    struct BatchingEmbedder {
+        fake: FakeEmbedder,
+        batch: usize,
+        delay: Duration,
+        calls: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl Embedder for BatchingEmbedder {
+        fn provenance(&self) -> Provenance {
+            self.fake.provenance()
+        }
+        fn image_feature(&mut self, photo: &Path) -> Result<Arc<[f32]>, String> {
+            self.fake.image_feature(photo)
+        }
+        fn batch_size(&self) -> usize {
+            self.batch
+        }
+        fn image_features(&mut self, photos: &[PathBuf]) -> Vec<Result<Arc<[f32]>, String>> {
+            self.calls.lock().unwrap().push(photos.len());
+            std::thread::sleep(self.delay);
+            photos.iter().map(|p| self.fake.image_feature(p)).collect()
+        }
+        fn gallery_logits(&self, feature: &[f32]) -> Result<Vec<f32>, String> {
+            self.fake.gallery_logits(feature)
+        }
+        fn location_logits(&self, feature: &[f32], points: &[LatLon]) -> Result<Vec<f32>, String> {
+            self.fake.location_logits(feature, points)
+        }
+        fn gallery_position(&self, index: usize) -> Option<LatLon> {
+            self.fake.gallery_position(index)
+        }
+    }
+
+    fn batching_worker(batch: usize, delay: Duration) -> (InferenceWorker, Arc<Mutex<Vec<usize>>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let worker = InferenceWorker::start(crate::domain::no_repaint()).unwrap();
+        worker
+            .load_model(ready_factory(BatchingEmbedder {
+                fake: FakeEmbedder::new(),
+                batch,
+                delay,
+                calls: Arc::clone(&calls),
+            }))
+            .unwrap();
+        assert!(matches!(
+            load_outcome(&worker),
+            WorkerEvent::ModelReady { .. }
+        ));
+        (worker, calls)
+    }
+
+    /// `n` photos the fake can read, named apart, and an empty file (which fails) third.
+    fn photos(dir: &Path, n: usize) -> Vec<PathBuf> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/small.png");
+        (0..n)
+            .map(|i| {
+                let path = dir.join(format!("photo{i}.png"));
+                if i == 2 {
+                    std::fs::write(&path, b"").unwrap();
+                } else {
+                    std::fs::copy(&src, &path).unwrap();
+                }
+                path
+            })
+            .collect()
+    }
+
+    /// A run's events, each as a line (times left out), up to its end.
+    fn run_events(worker: &InferenceWorker, generation: u64) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let event = worker
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a run event");
+            assert_eq!(event.generation(), Some(generation), "{event:?}");
+            let line = match &event {
+                WorkerEvent::Progress { done, total, .. } => format!("progress {done}/{total}"),
+                WorkerEvent::Ranked { path, result, .. } => format!(
+                    "ranked {} {:?} {:?}",
+                    path.display(),
+                    result.candidates,
+                    result.image_feature
+                ),
+                WorkerEvent::Failed { path, error, .. } => {
+                    format!("failed {} {error}", path.display())
+                }
+                WorkerEvent::Finished { done, failed, .. } => format!("finished {done} {failed}"),
+                WorkerEvent::Cancelled { done, total, .. } => format!("cancelled {done}/{total}"),
+                other => panic!("unexpected {other:?}"),
+            };
+            lines.push(line);
+            if matches!(
+                event,
+                WorkerEvent::Finished { .. } | WorkerEvent::Cancelled { .. }
+            ) {
+                return lines;
+            }
+        }
+    }
+
+    #[test]
+    fn a_batched_run_gives_the_events_of_a_run_photo_by_photo() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = photos(dir.path(), 7);
+        let (single, single_calls) = batching_worker(1, Duration::ZERO);
+        let (batched, batched_calls) = batching_worker(3, Duration::ZERO);
+        let one = run_events(&single, single.run(jobs.clone(), 3).unwrap());
+        let three = run_events(&batched, batched.run(jobs.clone(), 3).unwrap());
+        assert_eq!(one, three);
+        // Each photo: its answer (the empty one fails), then its progress.
+        assert_eq!(one.len(), 1 + 2 * 7 + 1, "{one:#?}");
+        assert!(one[1].starts_with("ranked"), "{}", one[1]);
+        assert!(one[5].starts_with("failed"), "{}", one[5]);
+        assert_eq!(one[6], "progress 3/7");
+        assert_eq!(one.last().map(String::as_str), Some("finished 7 1"));
+        assert_eq!(*single_calls.lock().unwrap(), vec![1; 7]);
+        assert_eq!(*batched_calls.lock().unwrap(), vec![3, 3, 1]);
+
+        // A group run embeds in batches too, with the same answer.
+        let group = |worker: &InferenceWorker| {
+            let generation = worker.run_group(jobs.clone(), 3).unwrap();
+            run_events(worker, generation)
+        };
+        assert_eq!(group(&single), group(&batched));
+        assert_eq!(batched_calls.lock().unwrap()[3..], [3, 3, 1]);
+    }
+
+    #[test]
+    fn a_batched_run_is_cancelled_within_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = photos(dir.path(), 8);
+        // Each batch takes 500 ms: the cancel below comes early in the second at the latest.
+        let (worker, calls) = batching_worker(2, Duration::from_millis(500));
+        let generation = worker.run(jobs, 1).unwrap();
+        // The first photo's answer comes after the first batch.
+        loop {
+            match worker.recv_timeout(Duration::from_secs(30)) {
+                Some(WorkerEvent::Ranked { .. }) => break,
+                Some(_) => {}
+                None => panic!("no answer"),
+            }
+        }
+        worker.cancel_all();
+        let rest = run_events(&worker, generation);
+        let last = rest.last().cloned().unwrap_or_default();
+        assert!(
+            ["cancelled 1/8", "cancelled 2/8"].contains(&last.as_str()),
+            "{rest:?}"
+        );
+        // The batch in flight at most, never the rest of the run.
+        assert!(
+            calls.lock().unwrap().len() <= 2,
+            "{:?}",
+            calls.lock().unwrap()
         );
     }
 

@@ -3,17 +3,33 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use geoloupe::model::DeviceChoice;
 use geoloupe::model::files::{self, DataDirs};
 
 pub mod app;
 
+/// The repository: `CARGO_MANIFEST_DIR` at run time when set (`cargo test` sets it;
+/// scripts/gpu-check.sh does for a test binary built on another machine), else where the test
+/// was built.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// Scratch space kept between runs: `CARGO_TARGET_TMPDIR` at run time when set (as for
+/// [`manifest_dir`]), else the build's.
+pub fn target_tmpdir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")))
+}
+
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("fixtures")
+    manifest_dir().join("tests").join("fixtures")
 }
 
 pub fn tiny_clip() -> PathBuf {
@@ -26,7 +42,7 @@ pub fn wheel() -> PathBuf {
     let path = std::env::var_os("GEOCLIP_WHEEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
+            manifest_dir()
                 .join("target")
                 .join("downloads")
                 .join("geoclip-1.3.0-py3-none-any.whl")
@@ -45,12 +61,35 @@ pub fn wheel() -> PathBuf {
 pub fn data_dirs() -> &'static DataDirs {
     static DIRS: OnceLock<DataDirs> = OnceLock::new();
     DIRS.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("geoloupe-data");
+        let root = target_tmpdir().join("geoloupe-data");
         let dirs = DataDirs::resolve(Some(&root)).expect("data dirs");
         if files::Release::open(&dirs.release_dir()).is_err() {
             files::import(&wheel(), &dirs).expect("import the geoclip wheel");
         }
         dirs
+    })
+}
+
+/// The device the model's parity tests run on: `GEOLOUPE_TEST_DEVICE` (`cpu`, the default,
+/// `cuda` or `metal`; the build needs that feature: `cargo test --features cuda --test parity`).
+pub fn test_device_choice() -> DeviceChoice {
+    match std::env::var("GEOLOUPE_TEST_DEVICE") {
+        Ok(name) if !name.is_empty() => <DeviceChoice as clap::ValueEnum>::from_str(&name, true)
+            .unwrap_or_else(|e| panic!("GEOLOUPE_TEST_DEVICE={name}: {e} (cpu, cuda or metal)")),
+        _ => DeviceChoice::Cpu,
+    }
+}
+
+/// The [`test_device_choice`]'s device, opened once.
+pub fn test_device() -> &'static candle_core::Device {
+    static DEVICE: OnceLock<candle_core::Device> = OnceLock::new();
+    DEVICE.get_or_init(|| {
+        let choice = test_device_choice();
+        let device = choice
+            .device()
+            .unwrap_or_else(|e| panic!("GEOLOUPE_TEST_DEVICE={choice:?}: {e}"));
+        eprintln!("model tests run on {device:?}");
+        device
     })
 }
 
