@@ -2,6 +2,7 @@
 //! ranked GPS candidates, exactly as `GeoCLIP.forward` + `predict` score.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
@@ -60,7 +61,11 @@ pub struct GeoClip {
     vision: ClipVision,
     preprocess: PreprocessConfig,
     mlp: ImageMlp,
-    location: LocationEncoder,
+    /// The location encoder (38 MB), read on first use: ranking against the cached gallery
+    /// never needs it, refining and heat maps do.
+    location: OnceLock<LocationEncoder>,
+    /// Where it is read from: the heads file, as hashed at load.
+    heads_path: PathBuf,
     logit_scale: f32,
     gallery: Gallery,
     /// (N, 512), rows L2-normalised.
@@ -151,7 +156,8 @@ impl GeoClip {
             preprocess: backbone.preprocess.clone(),
             mlp: rest.mlp,
             logit_scale: rest.logit_scale,
-            location: rest.location,
+            location: OnceLock::new(),
+            heads_path: release.weights_path.clone(),
             files: LoadedFiles {
                 weights_sha256: rest.weights_sha256,
                 gallery_sha256: rest.gallery.sha256.clone(),
@@ -186,7 +192,8 @@ impl GeoClip {
             vision,
             preprocess,
             mlp,
-            location,
+            location: OnceLock::from(location),
+            heads_path: PathBuf::new(),
             logit_scale,
             gallery,
             gallery_features,
@@ -229,8 +236,33 @@ impl GeoClip {
         }
     }
 
-    pub fn location_encoder(&self) -> &LocationEncoder {
-        &self.location
+    /// The location encoder, read from the heads file on first use. The file must still be the
+    /// one loaded (same sha256), as the gallery's cached features and the provenance say.
+    pub fn location_encoder(&self) -> Result<&LocationEncoder, ModelError> {
+        if let Some(encoder) = self.location.get() {
+            return Ok(encoder);
+        }
+        let sha256 = sha256_file(&self.heads_path)?;
+        if sha256 != self.files.weights_sha256 {
+            return Err(ModelError::Checksum {
+                path: self.heads_path.clone(),
+                expected: self.files.weights_sha256.clone(),
+                actual: sha256,
+            });
+        }
+        let heads = WeightFile::open(&self.heads_path, &self.device)?;
+        let encoder = Release::location_encoder(&heads)?;
+        log::info!(
+            "location encoder read on first use from {}",
+            self.heads_path.display()
+        );
+        // Another thread may have set it meanwhile: either is the same encoder.
+        let _ = self.location.set(encoder);
+        self.location.get().ok_or_else(|| ModelError::Invalid {
+            what: "location encoder".into(),
+            reason: "not kept after reading".into(),
+            path: self.heads_path.clone(),
+        })
     }
 
     fn pixel_batch(&self, photos: &[&Preprocessed]) -> Result<Tensor, ModelError> {
@@ -303,10 +335,10 @@ impl GeoClip {
             .and_then(|t| t.to_device(&self.device))
             .map_err(ModelError::candle("reading the image feature"))?;
         let scale = f64::from(self.logit_scale.exp());
+        let location = self.location_encoder()?;
         let mut out = Vec::with_capacity(points_lat_lon_deg.len());
         for chunk in points_lat_lon_deg.chunks(gallery::ENCODE_CHUNK) {
-            let logits: Vec<f32> = self
-                .location
+            let logits: Vec<f32> = location
                 .forward(chunk)
                 .and_then(|f| l2_normalize_rows(&f))
                 .and_then(|f| f.matmul(&image))
@@ -352,7 +384,6 @@ impl GeoClip {
 /// What [`GeoClip::load`] reads besides the vision tower.
 struct HeadsAndGallery {
     mlp: ImageMlp,
-    location: LocationEncoder,
     logit_scale: f32,
     weights_sha256: String,
     gallery: Gallery,
@@ -385,7 +416,6 @@ fn load_heads_and_gallery(
         elapsed
     };
     let heads = WeightFile::open(&release.weights_path, device)?;
-    let location = Release::location_encoder(&heads)?;
     let mlp = Release::mlp(&heads)?;
     let logit_scale = Release::logit_scale(&heads)?;
     timings.heads = lap(&mut t);
@@ -416,6 +446,8 @@ fn load_heads_and_gallery(
                 gallery.len(),
                 cache.display()
             );
+            // Read for the encode only; dropped after it (see `GeoClip::location`).
+            let location = Release::location_encoder(&heads)?;
             let features = gallery::encode_gallery(&location, &gallery, &mut |done, total| {
                 on_event(LoadEvent::EncodingGallery { done, total })
             })?;
@@ -427,7 +459,6 @@ fn load_heads_and_gallery(
     timings.gallery_features = lap(&mut t);
     Ok(HeadsAndGallery {
         mlp,
-        location,
         logit_scale,
         weights_sha256,
         gallery,
