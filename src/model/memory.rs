@@ -51,6 +51,35 @@ fn set_mmap_threshold(_bytes: usize) -> bool {
     false
 }
 
+/// Asks for transparent huge pages under `buffer` before it is first written (Linux, where
+/// THP is in `madvise` mode, as on most distributions): a weight buffer then faults in 2 MiB at a
+/// time instead of 4 KiB. Only the 2 MiB-aligned part of the buffer is eligible; a refusal
+/// (THP off, another system) changes nothing but speed.
+pub fn advise_huge_pages(buffer: &mut [f32]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = buffer.as_mut_ptr() as usize;
+        let end = start + std::mem::size_of_val(buffer);
+        let aligned_start = start.next_multiple_of(HUGE);
+        let aligned_end = end / HUGE * HUGE;
+        if aligned_end > aligned_start {
+            // SAFETY: the range lies inside `buffer`, which this function borrows mutably;
+            // MADV_HUGEPAGE only changes how the kernel backs those pages, never their contents.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::madvise(
+                    aligned_start as *mut libc::c_void,
+                    aligned_end - aligned_start,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buffer;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +92,18 @@ mod tests {
             set_mmap_threshold(RUN_MMAP_THRESHOLD),
             cfg!(all(target_os = "linux", target_env = "gnu"))
         );
+    }
+
+    /// Advising leaves the values alone, on buffers smaller and larger than a huge page.
+    #[test]
+    fn advising_huge_pages_keeps_the_values() {
+        for len in [0, 3, 1 << 20, (5 << 20) / 4 + 7] {
+            let mut buffer: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            advise_huge_pages(&mut buffer);
+            assert!(
+                buffer.iter().enumerate().all(|(i, &v)| v == i as f32),
+                "{len}"
+            );
+        }
     }
 }

@@ -146,6 +146,7 @@ impl WeightFile {
         let values = match entry.dtype.as_str() {
             "F32" => {
                 let mut values = vec![0f32; count];
+                super::memory::advise_huge_pages(&mut values);
                 read_exact_at(&self.file, f32_bytes_mut(&mut values), entry.start)
                     .map_err(failed)?;
                 if cfg!(target_endian = "big") {
