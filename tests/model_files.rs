@@ -183,3 +183,61 @@ fn a_corrupted_file_fails_verification() {
         .unwrap_err();
     assert!(matches!(err, ModelError::Checksum { .. }), "{err}");
 }
+
+/// The location encoder is read on first use, from the heads file the model was loaded with:
+/// a heads file changed after loading is refused (its sha256 keys the gallery cache and the
+/// provenance), not silently mixed in.
+#[test]
+fn the_location_encoder_is_read_on_first_use_from_the_unchanged_file() {
+    use geoloupe::model::GeoClip;
+    use geoloupe::model::engine::ModelPaths;
+    let dirs = data_dirs();
+    let tmp = tempfile::tempdir().unwrap();
+    let release_dir = tmp.path().join("geoclip");
+    std::fs::create_dir_all(&release_dir).unwrap();
+    for name in [files::CONFIG_FILE, files::WEIGHTS_FILE, files::GALLERY_FILE] {
+        std::fs::copy(dirs.release_dir().join(name), release_dir.join(name)).unwrap();
+    }
+    let paths = ModelPaths {
+        release_dir: release_dir.clone(),
+        backbone_dir: tiny_clip(),
+        gallery_csv: None,
+        gallery_cache_dir: dirs.gallery_cache_dir(),
+    };
+    let engine = GeoClip::load(
+        &paths,
+        &Device::Cpu,
+        geoloupe::model::Precision::Exact,
+        &mut |_| true,
+    )
+    .unwrap();
+    let feature = vec![1.0 / (512f32).sqrt(); 512];
+    let first = engine.location_logits(&feature, &[[48.85, 2.35]]).unwrap();
+    assert_eq!(first.len(), 1);
+    // Read once: a second call does not read the file again, even when it is gone.
+    let weights = release_dir.join(files::WEIGHTS_FILE);
+    let original = std::fs::read(&weights).unwrap();
+    std::fs::remove_file(&weights).unwrap();
+    assert_eq!(
+        engine.location_logits(&feature, &[[48.85, 2.35]]).unwrap(),
+        first
+    );
+
+    // A fresh engine whose heads file changes before the encoder is first needed.
+    std::fs::write(&weights, &original).unwrap();
+    let engine = GeoClip::load(
+        &paths,
+        &Device::Cpu,
+        geoloupe::model::Precision::Exact,
+        &mut |_| true,
+    )
+    .unwrap();
+    let mut changed = original;
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    std::fs::write(&weights, &changed).unwrap();
+    let err = engine
+        .location_logits(&feature, &[[48.85, 2.35]])
+        .unwrap_err();
+    assert!(matches!(err, ModelError::Checksum { .. }), "{err}");
+}

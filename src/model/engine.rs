@@ -2,6 +2,8 @@
 //! ranked GPS candidates, exactly as `GeoCLIP.forward` + `predict` score.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 
@@ -59,7 +61,11 @@ pub struct GeoClip {
     vision: ClipVision,
     preprocess: PreprocessConfig,
     mlp: ImageMlp,
-    location: LocationEncoder,
+    /// The location encoder (38 MB), read on first use: ranking against the cached gallery
+    /// never needs it, refining and heat maps do.
+    location: OnceLock<LocationEncoder>,
+    /// Where it is read from: the heads file, as hashed at load.
+    heads_path: PathBuf,
     logit_scale: f32,
     gallery: Gallery,
     /// (N, 512), rows L2-normalised.
@@ -75,12 +81,19 @@ impl GeoClip {
     ///
     /// `precision` is what the user asked for; [`GeoClip::mode`] is what runs, and
     /// [`GeoClip::precision_note`] says why they differ when fast mode cannot run here.
+    ///
+    /// Every file is checked first (configs and safetensors headers: names, shapes, sizes), so
+    /// a broken install fails before anything is read. Then the vision tower's tensors (only
+    /// those: the CLIP file's text tower is never read) are read on a thread of their own while
+    /// this one reads the heads, the gallery and its cached features (or encodes them).
     pub fn load(
         paths: &ModelPaths,
         device: &Device,
         precision: Precision,
         on_event: &mut dyn FnMut(LoadEvent) -> bool,
     ) -> Result<Self, ModelError> {
+        let started = Instant::now();
+        let _allocations = super::memory::LoadAllocations::begin();
         on_event(LoadEvent::LoadingWeights);
         log::info!(
             "loading GeoCLIP from {} with the backbone {} on {device:?}",
@@ -89,14 +102,11 @@ impl GeoClip {
         );
         let release = Release::open(&paths.release_dir)?;
         let backbone = Backbone::open(&paths.backbone_dir)?;
-        let heads = WeightFile::open(&release.weights_path, device)?;
-        let vision_weights = WeightFile::open(&backbone.weights_path, device)?;
         let (mode, precision_note) = MatmulMode::resolve(precision, device);
         if let Some(note) = &precision_note {
             log::warn!("{note}");
         }
         log::info!("image tower: {}", mode.describe());
-        let vision = ClipVision::with_mode(&vision_weights, &backbone.vision, mode)?;
         if backbone.vision.projection_dim != super::heads::CLIP_EMBED_DIM {
             return Err(ModelError::Invalid {
                 what: "CLIP backbone".into(),
@@ -108,55 +118,65 @@ impl GeoClip {
                 path: backbone.dir.join(super::files::CONFIG_FILE),
             });
         }
-        let gallery_path = paths
-            .gallery_csv
-            .clone()
-            .unwrap_or(release.gallery_path.clone());
-        let gallery = Gallery::read_csv(&gallery_path)?;
-        let location = Release::location_encoder(&heads)?;
-        let weights_sha256 = sha256_file(&release.weights_path)?;
-        let cache = gallery::cache_path(&paths.gallery_cache_dir, &weights_sha256, &gallery.sha256);
-        let gallery_features = match gallery::load_cached(&cache, gallery.len(), device) {
-            Some(features) => {
-                log::info!(
-                    "gallery features ({} points) read from the cache {}",
-                    gallery.len(),
-                    cache.display()
-                );
-                on_event(LoadEvent::GalleryFromCache {
-                    points: gallery.len(),
-                });
-                features
-            }
-            None => {
-                log::info!(
-                    "gallery features not cached: encoding {} points, then caching them in {}",
-                    gallery.len(),
-                    cache.display()
-                );
-                let features = gallery::encode_gallery(&location, &gallery, &mut |done, total| {
-                    on_event(LoadEvent::EncodingGallery { done, total })
-                })?;
-                gallery::store_cached(&cache, &features)?;
-                log::info!("gallery features cached: {}", cache.display());
-                features
-            }
+        let vision_weights = WeightFile::open(&backbone.weights_path, device)?;
+        let build_vision = || {
+            let t = Instant::now();
+            ClipVision::with_mode(&vision_weights, &backbone.vision, mode).map(|v| (v, t.elapsed()))
         };
+        let (vision, rest) = std::thread::scope(|scope| {
+            let thread = std::thread::Builder::new()
+                .name("load-vision".into())
+                .spawn_scoped(scope, build_vision);
+            match thread {
+                Ok(thread) => {
+                    let rest = load_heads_and_gallery(paths, &release, device, on_event);
+                    let vision = thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (vision, rest)
+                }
+                // No thread to be had: one after the other.
+                Err(e) => {
+                    log::warn!("loading the vision tower on this thread: {e}");
+                    let vision = build_vision();
+                    (
+                        vision,
+                        load_heads_and_gallery(paths, &release, device, on_event),
+                    )
+                }
+            }
+        });
+        let (vision, vision_time) = vision?;
+        let rest = rest?;
+        log::info!(
+            "model loaded in {:.2} s: vision tower {:.2} s ({} of the backbone file's {} bytes \
+             read), in parallel with heads {:.2} s, gallery CSV {:.2} s, weights hash {:.2} s, \
+             gallery features {:.2} s",
+            started.elapsed().as_secs_f64(),
+            vision_time.as_secs_f64(),
+            vision_weights.bytes_read(),
+            vision_weights.bytes_under(""),
+            rest.timings.heads.as_secs_f64(),
+            rest.timings.gallery_csv.as_secs_f64(),
+            rest.timings.weights_hash.as_secs_f64(),
+            rest.timings.gallery_features.as_secs_f64(),
+        );
         Ok(Self {
             device: device.clone(),
             vision,
             preprocess: backbone.preprocess.clone(),
-            mlp: Release::mlp(&heads)?,
-            logit_scale: Release::logit_scale(&heads)?,
-            location,
+            mlp: rest.mlp,
+            logit_scale: rest.logit_scale,
+            location: OnceLock::new(),
+            heads_path: release.weights_path.clone(),
             files: LoadedFiles {
-                weights_sha256,
-                gallery_sha256: gallery.sha256.clone(),
-                gallery_path,
+                weights_sha256: rest.weights_sha256,
+                gallery_sha256: rest.gallery.sha256.clone(),
+                gallery_path: rest.gallery_path,
                 backbone_dir: backbone.dir.clone(),
             },
-            gallery,
-            gallery_features,
+            gallery: rest.gallery,
+            gallery_features: rest.gallery_features,
             precision_note,
         })
     }
@@ -184,7 +204,8 @@ impl GeoClip {
             vision,
             preprocess,
             mlp,
-            location,
+            location: OnceLock::from(location),
+            heads_path: PathBuf::new(),
             logit_scale,
             gallery,
             gallery_features,
@@ -238,8 +259,33 @@ impl GeoClip {
         self.precision_note.as_deref()
     }
 
-    pub fn location_encoder(&self) -> &LocationEncoder {
-        &self.location
+    /// The location encoder, read from the heads file on first use. The file must still be the
+    /// one loaded (same sha256), as the gallery's cached features and the provenance say.
+    pub fn location_encoder(&self) -> Result<&LocationEncoder, ModelError> {
+        if let Some(encoder) = self.location.get() {
+            return Ok(encoder);
+        }
+        let sha256 = sha256_file(&self.heads_path)?;
+        if sha256 != self.files.weights_sha256 {
+            return Err(ModelError::Checksum {
+                path: self.heads_path.clone(),
+                expected: self.files.weights_sha256.clone(),
+                actual: sha256,
+            });
+        }
+        let heads = WeightFile::open(&self.heads_path, &self.device)?;
+        let encoder = Release::location_encoder(&heads)?;
+        log::info!(
+            "location encoder read on first use from {}",
+            self.heads_path.display()
+        );
+        // Another thread may have set it meanwhile: either is the same encoder.
+        let _ = self.location.set(encoder);
+        self.location.get().ok_or_else(|| ModelError::Invalid {
+            what: "location encoder".into(),
+            reason: "not kept after reading".into(),
+            path: self.heads_path.clone(),
+        })
     }
 
     fn pixel_batch(&self, photos: &[&Preprocessed]) -> Result<Tensor, ModelError> {
@@ -312,10 +358,10 @@ impl GeoClip {
             .and_then(|t| t.to_device(&self.device))
             .map_err(ModelError::candle("reading the image feature"))?;
         let scale = f64::from(self.logit_scale.exp());
+        let location = self.location_encoder()?;
         let mut out = Vec::with_capacity(points_lat_lon_deg.len());
         for chunk in points_lat_lon_deg.chunks(gallery::ENCODE_CHUNK) {
-            let logits: Vec<f32> = self
-                .location
+            let logits: Vec<f32> = location
                 .forward(chunk)
                 .and_then(|f| l2_normalize_rows(&f))
                 .and_then(|f| f.matmul(&image))
@@ -356,6 +402,93 @@ impl GeoClip {
             .map(|row| Prediction::from_logits(row, top_k_count, |i| self.gallery.lat_lon(i)))
             .collect())
     }
+}
+
+/// What [`GeoClip::load`] reads besides the vision tower.
+struct HeadsAndGallery {
+    mlp: ImageMlp,
+    logit_scale: f32,
+    weights_sha256: String,
+    gallery: Gallery,
+    gallery_path: PathBuf,
+    gallery_features: Tensor,
+    timings: LoadTimings,
+}
+
+/// Where [`GeoClip::load`]'s time went besides the vision tower, for the log.
+#[derive(Default)]
+struct LoadTimings {
+    heads: Duration,
+    gallery_csv: Duration,
+    weights_hash: Duration,
+    gallery_features: Duration,
+}
+
+/// The heads, the gallery and its features: from the cache, or encoded and cached.
+fn load_heads_and_gallery(
+    paths: &ModelPaths,
+    release: &Release,
+    device: &Device,
+    on_event: &mut dyn FnMut(LoadEvent) -> bool,
+) -> Result<HeadsAndGallery, ModelError> {
+    let mut timings = LoadTimings::default();
+    let mut t = Instant::now();
+    let lap = |t: &mut Instant| {
+        let elapsed = t.elapsed();
+        *t = Instant::now();
+        elapsed
+    };
+    let heads = WeightFile::open(&release.weights_path, device)?;
+    let mlp = Release::mlp(&heads)?;
+    let logit_scale = Release::logit_scale(&heads)?;
+    timings.heads = lap(&mut t);
+    let gallery_path = paths
+        .gallery_csv
+        .clone()
+        .unwrap_or(release.gallery_path.clone());
+    let gallery = Gallery::read_csv(&gallery_path)?;
+    timings.gallery_csv = lap(&mut t);
+    let weights_sha256 = sha256_file(&release.weights_path)?;
+    timings.weights_hash = lap(&mut t);
+    let cache = gallery::cache_path(&paths.gallery_cache_dir, &weights_sha256, &gallery.sha256);
+    let gallery_features = match gallery::load_cached(&cache, gallery.len(), device) {
+        Some(features) => {
+            log::info!(
+                "gallery features ({} points) read from the cache {}",
+                gallery.len(),
+                cache.display()
+            );
+            on_event(LoadEvent::GalleryFromCache {
+                points: gallery.len(),
+            });
+            features
+        }
+        None => {
+            log::info!(
+                "gallery features not cached: encoding {} points, then caching them in {}",
+                gallery.len(),
+                cache.display()
+            );
+            // Read for the encode only; dropped after it (see `GeoClip::location`).
+            let location = Release::location_encoder(&heads)?;
+            let features = gallery::encode_gallery(&location, &gallery, &mut |done, total| {
+                on_event(LoadEvent::EncodingGallery { done, total })
+            })?;
+            gallery::store_cached(&cache, &features)?;
+            log::info!("gallery features cached: {}", cache.display());
+            features
+        }
+    };
+    timings.gallery_features = lap(&mut t);
+    Ok(HeadsAndGallery {
+        mlp,
+        logit_scale,
+        weights_sha256,
+        gallery,
+        gallery_path,
+        gallery_features,
+        timings,
+    })
 }
 
 /// Decodes and preprocesses one photo with `cfg` (a convenience for callers).

@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::heads::{GEO_EMBED_DIM, LocationEncoder};
+use super::weights::{WeightFile, with_cpu_f32};
 use super::{ModelError, sha256_bytes};
 use crate::geo::LatLon;
 
@@ -107,45 +108,104 @@ pub fn cache_path(cache_dir: &Path, weights_sha256: &str, gallery_sha256: &str) 
     cache_dir.join(format!("gallery-{}.safetensors", &key[..16]))
 }
 
-/// Encodes every gallery point and L2-normalises the rows: (N, 512). `progress(done, total)`
-/// is called after each chunk; returning `false` from `keep_going` cancels.
+/// Encodes every gallery point and L2-normalises the rows: (N, 512). Chunk by chunk into the
+/// one (N, 512) buffer the result keeps, so nothing else of that size is ever held.
+/// `progress(done, total)` is called after each chunk; returning `false` cancels.
 pub fn encode_gallery(
     encoder: &LocationEncoder,
     gallery: &Gallery,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Tensor, ModelError> {
+    encode_gallery_in_chunks(encoder, gallery, ENCODE_CHUNK, progress)
+}
+
+/// [`encode_gallery`] with `chunk` points a step.
+pub fn encode_gallery_in_chunks(
+    encoder: &LocationEncoder,
+    gallery: &Gallery,
+    chunk: usize,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Tensor, ModelError> {
     let total = gallery.len();
-    let mut chunks = Vec::with_capacity(total.div_ceil(ENCODE_CHUNK));
-    for (i, chunk) in gallery.coords_lat_lon_deg.chunks(ENCODE_CHUNK).enumerate() {
-        let features = encoder
-            .forward(chunk)
+    let chunk = chunk.max(1);
+    let mut features = vec![0f32; total * GEO_EMBED_DIM];
+    let mut done = 0;
+    for (points, out) in gallery
+        .coords_lat_lon_deg
+        .chunks(chunk)
+        .zip(features.chunks_mut(chunk * GEO_EMBED_DIM))
+    {
+        encoder
+            .forward(points)
             .and_then(|f| super::clip::l2_normalize_rows(&f))
+            .and_then(|f| f.to_device(&Device::Cpu)?.contiguous())
+            .and_then(|f| with_cpu_f32(&f, |f| out.copy_from_slice(f)))
             .map_err(ModelError::candle("encoding the gallery"))?;
-        chunks.push(features);
-        if !progress((i * ENCODE_CHUNK + chunk.len()).min(total), total) {
+        done += points.len();
+        if !progress(done, total) {
             return Err(ModelError::Cancelled);
         }
     }
-    Tensor::cat(&chunks, 0).map_err(ModelError::candle("joining gallery features"))
+    Tensor::from_vec(features, (total, GEO_EMBED_DIM), &Device::Cpu)
+        .and_then(|f| f.to_device(encoder.device()))
+        .map_err(ModelError::candle("gallery features"))
 }
 
-/// Loads cached features if the file exists and has the gallery's shape.
+/// The tensor's name in a cache file.
+const CACHE_TENSOR: &str = "gallery_features";
+
+/// Loads cached features if the file exists and holds f32 features of the gallery's shape.
+/// Read straight into the tensor's buffer (no memory map left resident, no second copy).
 pub fn load_cached(path: &Path, expected_rows: usize, device: &Device) -> Option<Tensor> {
-    let tensors = candle_core::safetensors::load(path, device).ok()?;
-    let features = tensors.get("gallery_features")?;
-    (features.dims() == [expected_rows, GEO_EMBED_DIM] && features.dtype() == DType::F32)
-        .then(|| features.clone())
+    let file = WeightFile::open(path, device).ok()?;
+    if file.dtype(CACHE_TENSOR) != Some("F32") {
+        return None;
+    }
+    let shape = [expected_rows, GEO_EMBED_DIM];
+    let values = file.read_f32(CACHE_TENSOR, &shape).ok()?;
+    Tensor::from_vec(values, &shape, &Device::Cpu)
+        .and_then(|t| t.to_device(device))
+        .ok()
 }
 
-/// Writes features atomically (temporary file, then rename).
+/// Writes features atomically (temporary file, then rename), as a safetensors file with one
+/// f32 tensor `gallery_features`, streamed from the tensor's own buffer.
 pub fn store_cached(path: &Path, features: &Tensor) -> Result<(), ModelError> {
+    use std::io::Write as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(ModelError::io("create cache folder", dir))?;
     let tmp = path.with_extension("safetensors.partial");
-    features
+    let features = features
         .to_device(&Device::Cpu)
-        .and_then(|f| f.save_safetensors("gallery_features", &tmp))
-        .map_err(ModelError::candle(format!("writing {}", tmp.display())))?;
+        .and_then(|f| f.contiguous())
+        .map_err(ModelError::candle("reading gallery features"))?;
+    let dims = features.dims().to_vec();
+    let bytes = 4 * features.elem_count();
+    let mut header = serde_json::json!({
+        CACHE_TENSOR: { "dtype": "F32", "shape": dims, "data_offsets": [0, bytes] }
+    })
+    .to_string();
+    while !header.len().is_multiple_of(8) {
+        header.push(' ');
+    }
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        out.write_all(&(header.len() as u64).to_le_bytes())?;
+        out.write_all(header.as_bytes())?;
+        let mut buf = Vec::with_capacity(4 * 65536);
+        let written = with_cpu_f32(&features, |values| {
+            for chunk in values.chunks(65536) {
+                buf.clear();
+                buf.extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
+                out.write_all(&buf)?;
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .map_err(std::io::Error::other)?;
+        written?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    };
+    write().map_err(ModelError::io("write", &tmp))?;
     std::fs::rename(&tmp, path).map_err(ModelError::io("move cache file into place", path))
 }
 
@@ -201,6 +261,95 @@ mod tests {
             .to_string();
         assert!(err.contains("LAT and LON"), "{err}");
         assert!(Gallery::read_csv(&write(dir.path(), "LAT,LON\n")).is_err());
+    }
+
+    /// Deterministic points all over the globe, poles and the antimeridian included.
+    fn points(n: usize) -> Gallery {
+        let coords = (0..n)
+            .map(|i| {
+                let t = i as f32 / n as f32;
+                [180.0 * t - 90.0, (i as f32 * 137.507_77) % 360.0 - 180.0]
+            })
+            .collect();
+        Gallery {
+            coords_lat_lon_deg: coords,
+            sha256: String::new(),
+            path: PathBuf::new(),
+        }
+    }
+
+    fn encoder() -> LocationEncoder {
+        let random = crate::model::weights::RandomWeights::new(&Device::Cpu);
+        LocationEncoder::new(&random, "location_encoder.").unwrap()
+    }
+
+    fn rows(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    /// Encoding chunk by chunk into one buffer gives the features of encoding every point in
+    /// one step (what the cache held before chunks), whatever the chunk size.
+    #[test]
+    fn the_chunked_encode_equals_the_one_shot_encode() {
+        let gallery = points(3000);
+        let encoder = encoder();
+        let one_shot = encoder
+            .forward(&gallery.coords_lat_lon_deg)
+            .and_then(|f| crate::model::clip::l2_normalize_rows(&f))
+            .unwrap();
+        let one_shot = rows(&one_shot);
+        for chunk in [1000, 1024, ENCODE_CHUNK, 7] {
+            let mut reports = Vec::new();
+            let chunked =
+                encode_gallery_in_chunks(&encoder, &gallery, chunk, &mut |done, total| {
+                    reports.push((done, total));
+                    true
+                })
+                .unwrap();
+            assert_eq!(chunked.dims(), [3000, GEO_EMBED_DIM]);
+            let chunked = rows(&chunked);
+            let max_diff = one_shot
+                .iter()
+                .zip(&chunked)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(max_diff <= 1e-6, "chunk {chunk}: max difference {max_diff}");
+            assert_eq!(reports.len(), 3000usize.div_ceil(chunk), "chunk {chunk}");
+            assert_eq!(reports.last(), Some(&(3000, 3000)));
+        }
+    }
+
+    #[test]
+    fn a_cancelled_encode_stops_after_the_chunk() {
+        let gallery = points(300);
+        let mut calls = 0;
+        let result = encode_gallery_in_chunks(&encoder(), &gallery, 100, &mut |done, _| {
+            calls += 1;
+            done < 100
+        });
+        assert!(matches!(result, Err(ModelError::Cancelled)));
+        assert_eq!(calls, 1);
+    }
+
+    /// The cache written from the features' own buffer reads back bit for bit, by this module
+    /// and by candle's safetensors loader; a cache of another size is not used.
+    #[test]
+    fn the_cache_round_trips_and_candle_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let features = encode_gallery(&encoder(), &points(50), &mut |_, _| true).unwrap();
+        let path = dir.path().join("gallery").join("g.safetensors");
+        store_cached(&path, &features).unwrap();
+        let back = load_cached(&path, 50, &Device::Cpu).unwrap();
+        let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(rows(&back)), bits(rows(&features)));
+        let candle = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+        assert_eq!(
+            bits(rows(&candle["gallery_features"])),
+            bits(rows(&features))
+        );
+        assert!(load_cached(&path, 49, &Device::Cpu).is_none());
+        assert!(load_cached(&dir.path().join("none"), 50, &Device::Cpu).is_none());
+        assert!(!path.with_extension("safetensors.partial").exists());
     }
 
     #[test]

@@ -142,6 +142,11 @@ impl LocationEncoder {
         })
     }
 
+    /// Where the encoder's weights live (and its features are made).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// Features for `[lat, lon]` pairs in degrees: (N, 512).
     pub fn forward(&self, coords_lat_lon_deg: &[[f32; 2]]) -> candle_core::Result<Tensor> {
         let n = coords_lat_lon_deg.len();

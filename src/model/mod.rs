@@ -15,6 +15,7 @@ pub mod gallery;
 pub mod heads;
 pub mod heif;
 pub mod kernels;
+pub mod memory;
 pub mod preprocess;
 pub mod weights;
 

@@ -1,11 +1,20 @@
 //! Where tensors come from: a safetensors file checked name by name and shape by shape, or —
 //! for the speed benchmark only — random values.
+//!
+//! A [`WeightFile`] reads only its header when opened; each tensor asked for is then read with
+//! one positioned read (`pread`) straight into the buffer the tensor keeps, so loading leaves
+//! no file pages mapped into the process (a touched memory map counts as resident memory, and
+//! the kernel's page cache does not), never reads a tensor nobody asked for (the CLIP file's
+//! text tower stays on disk), and holds one tensor's worth of memory at a time on top of what
+//! the caller keeps: a caller that converts each tensor (to bf16, transposed, fused) drops the
+//! f32 one before asking for the next.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
 
 use super::bf16::{self, Bf16Kernel, PackedBf16};
@@ -22,11 +31,38 @@ pub trait TensorSource {
     fn check_all(&self, expected: &[(String, Vec<usize>)]) -> Result<(), ModelError>;
 }
 
-/// A memory-mapped safetensors file.
+/// The largest header accepted (the safetensors crate's own limit).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// One tensor's entry in a safetensors header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    /// The header's dtype name (`F32`, `BF16`, ...).
+    dtype: String,
+    shape: Vec<usize>,
+    /// Where its bytes lie in the file (absolute offsets).
+    start: u64,
+    end: u64,
+}
+
+/// A safetensors file, read tensor by tensor (the module's notes say why not mapped).
 pub struct WeightFile {
     path: PathBuf,
-    tensors: MmapedSafetensors,
+    file: File,
+    entries: HashMap<String, Entry>,
     device: Device,
+    /// Tensor bytes read so far (the header not counted).
+    bytes_read: AtomicU64,
+}
+
+impl std::fmt::Debug for WeightFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeightFile")
+            .field("path", &self.path)
+            .field("tensors", &self.entries.len())
+            .field("bytes_read", &self.bytes_read())
+            .finish_non_exhaustive()
+    }
 }
 
 impl WeightFile {
@@ -38,18 +74,14 @@ impl WeightFile {
                 path: path.to_owned(),
             });
         }
-        // SAFETY: the file is mapped read-only; geoloupe never writes a weights file in place
-        // (installs go through a temporary file and a rename), so the mapping stays valid.
-        #[allow(unsafe_code)]
-        let tensors = unsafe { MmapedSafetensors::new(path) }.map_err(|e| ModelError::Invalid {
-            what: "safetensors file".into(),
-            reason: e.to_string(),
-            path: path.to_owned(),
-        })?;
+        let file = File::open(path).map_err(ModelError::io("open", path))?;
+        let entries = read_header(&file, path)?;
         Ok(Self {
             path: path.to_owned(),
-            tensors,
+            file,
+            entries,
             device: device.clone(),
+            bytes_read: AtomicU64::new(0),
         })
     }
 
@@ -59,39 +91,105 @@ impl WeightFile {
 
     /// Every tensor name and shape in the file.
     pub fn shapes(&self) -> HashMap<String, Vec<usize>> {
-        self.tensors
-            .tensors()
-            .into_iter()
-            .map(|(name, view)| (name, view.shape().to_vec()))
+        self.entries
+            .iter()
+            .map(|(name, e)| (name.clone(), e.shape.clone()))
             .collect()
     }
 
-    fn shape_of(&self, name: &str) -> Result<Vec<usize>, ModelError> {
-        self.tensors
+    /// Tensor bytes read from the file so far: the tensors asked for, each once per request.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the tensors whose names start with `prefix` (all of them for `""`).
+    pub fn bytes_under(&self, prefix: &str) -> u64 {
+        self.entries
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, e)| e.end - e.start)
+            .sum()
+    }
+
+    /// The stored dtype of `name` as the header spells it (`F32`, `BF16`, ...).
+    pub fn dtype(&self, name: &str) -> Option<&str> {
+        self.entries.get(name).map(|e| e.dtype.as_str())
+    }
+
+    fn entry(&self, name: &str, shape: &[usize]) -> Result<&Entry, ModelError> {
+        let entry = self
+            .entries
             .get(name)
-            .map(|view| view.shape().to_vec())
-            .map_err(|_| ModelError::MissingTensor {
+            .ok_or_else(|| ModelError::MissingTensor {
                 name: name.into(),
                 file: self.path.clone(),
-            })
+            })?;
+        if entry.shape != shape {
+            return Err(ModelError::ShapeMismatch {
+                name: name.into(),
+                expected: shape.to_vec(),
+                actual: entry.shape.clone(),
+                file: self.path.clone(),
+            });
+        }
+        Ok(entry)
+    }
+
+    /// The f32 values of `name` (stored as f32, f16 or bf16), exactly as stored: one read into
+    /// the returned buffer for f32, and the stored bytes converted for the half types.
+    pub fn read_f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
+        let entry = self.entry(name, shape)?;
+        let count: usize = shape.iter().product();
+        let failed = |e: std::io::Error| ModelError::Io {
+            action: format!("read tensor `{name}` from"),
+            path: self.path.clone(),
+            source: e,
+        };
+        let values = match entry.dtype.as_str() {
+            "F32" => {
+                let mut values = vec![0f32; count];
+                super::memory::advise_huge_pages(&mut values);
+                read_exact_at(&self.file, f32_bytes_mut(&mut values), entry.start)
+                    .map_err(failed)?;
+                if cfg!(target_endian = "big") {
+                    for v in &mut values {
+                        *v = f32::from_bits(u32::from_le(v.to_bits()));
+                    }
+                }
+                values
+            }
+            "F16" | "BF16" => {
+                let mut bytes = vec![0u8; 2 * count];
+                read_exact_at(&self.file, &mut bytes, entry.start).map_err(failed)?;
+                let half = |b: &[u8]| u16::from_le_bytes([b[0], b[1]]);
+                if entry.dtype == "BF16" {
+                    bytes
+                        .chunks_exact(2)
+                        .map(|b| f32::from_bits(u32::from(half(b)) << 16))
+                        .collect()
+                } else {
+                    bytes.chunks_exact(2).map(|b| f16_to_f32(half(b))).collect()
+                }
+            }
+            other => {
+                return Err(ModelError::Invalid {
+                    what: "weights".into(),
+                    reason: format!("tensor `{name}` is {other}; expected F32, F16 or BF16"),
+                    path: self.path.clone(),
+                });
+            }
+        };
+        self.bytes_read
+            .fetch_add(entry.end - entry.start, Ordering::Relaxed);
+        Ok(values)
     }
 }
 
 impl TensorSource for WeightFile {
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor, ModelError> {
-        let actual = self.shape_of(name)?;
-        if actual != shape {
-            return Err(ModelError::ShapeMismatch {
-                name: name.into(),
-                expected: shape.to_vec(),
-                actual,
-                file: self.path.clone(),
-            });
-        }
-        self.tensors
-            .load(name, &Device::Cpu)
-            .and_then(|t| t.to_dtype(DType::F32))
-            .and_then(without_subnormals)
+        let mut values = self.read_f32(name, shape)?;
+        flush_subnormals_fast(&mut values);
+        Tensor::from_vec(values, shape, &Device::Cpu)
             .and_then(|t| t.to_device(&self.device))
             .map_err(ModelError::candle(format!(
                 "could not load tensor `{name}` from {}",
@@ -105,30 +203,165 @@ impl TensorSource for WeightFile {
 
     fn check_all(&self, expected: &[(String, Vec<usize>)]) -> Result<(), ModelError> {
         for (name, shape) in expected {
-            let actual = self.shape_of(name)?;
-            if &actual != shape {
-                return Err(ModelError::ShapeMismatch {
-                    name: name.clone(),
-                    expected: shape.clone(),
-                    actual,
-                    file: self.path.clone(),
-                });
+            self.entry(name, shape)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a safetensors header: an 8-byte little-endian length, then that much JSON mapping each
+/// name to `{dtype, shape, data_offsets}` (relative to the end of the header), and an optional
+/// `__metadata__`. Every entry's byte range is checked against its shape and the file's length,
+/// so a truncated or inconsistent file fails here, naming itself.
+fn read_header(file: &File, path: &Path) -> Result<HashMap<String, Entry>, ModelError> {
+    let invalid = |reason: String| ModelError::Invalid {
+        what: "safetensors file".into(),
+        reason,
+        path: path.to_owned(),
+    };
+    let file_len = file.metadata().map_err(ModelError::io("stat", path))?.len();
+    let mut len_bytes = [0u8; 8];
+    read_exact_at(file, &mut len_bytes, 0).map_err(|e| invalid(format!("no header: {e}")))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > MAX_HEADER_BYTES || 8 + header_len > file_len {
+        return Err(invalid(format!(
+            "header of {header_len} bytes in a file of {file_len}"
+        )));
+    }
+    let mut text = vec![0u8; header_len as usize];
+    read_exact_at(file, &mut text, 8).map_err(ModelError::io("read the header of", path))?;
+    let header: HashMap<String, serde_json::Value> =
+        serde_json::from_slice(&text).map_err(|e| invalid(format!("header: {e}")))?;
+    let data_start = 8 + header_len;
+    let mut entries = HashMap::with_capacity(header.len());
+    for (name, value) in header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let bad = |what: &str| invalid(format!("tensor `{name}`: {what}"));
+        let dtype = value
+            .get("dtype")
+            .and_then(|d| d.as_str())
+            .ok_or_else(|| bad("no dtype"))?
+            .to_owned();
+        let shape: Vec<usize> = value
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .ok_or_else(|| bad("no shape"))?
+            .iter()
+            .map(|d| d.as_u64().map(|d| d as usize))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("shape is not a list of sizes"))?;
+        let offsets: Vec<u64> = value
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .map(|o| o.iter().filter_map(|x| x.as_u64()).collect())
+            .unwrap_or_default();
+        let [start, end] = offsets[..] else {
+            return Err(bad("data_offsets must be two offsets"));
+        };
+        if start > end || data_start + end > file_len {
+            return Err(bad(&format!(
+                "bytes {start}..{end} lie outside the file's {} bytes of data",
+                file_len - data_start
+            )));
+        }
+        if let Some(item) = dtype_bytes(&dtype) {
+            let count = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+            if count.and_then(|c| c.checked_mul(item)) != Some(end - start) {
+                return Err(bad(&format!(
+                    "{} bytes do not hold a {dtype} tensor of shape {shape:?}",
+                    end - start
+                )));
+            }
+        }
+        entries.insert(
+            name,
+            Entry {
+                dtype,
+                shape,
+                start: data_start + start,
+                end: data_start + end,
+            },
+        );
+    }
+    Ok(entries)
+}
+
+/// Bytes per element of a safetensors dtype (`None`: not one this reader knows the size of).
+fn dtype_bytes(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "BOOL" | "U8" | "I8" | "F8_E4M3" | "F8_E5M2" => 1,
+        "U16" | "I16" | "F16" | "BF16" => 2,
+        "U32" | "I32" | "F32" => 4,
+        "U64" | "I64" | "F64" => 8,
+        _ => return None,
+    })
+}
+
+/// IEEE half precision to f32, exactly (every f16 is an f32).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h & 0x8000) << 16;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let frac = u32::from(h & 0x03ff);
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        // Subnormal: frac · 2^-24.
+        (0, _) => {
+            let value = frac as f32 * f32::from_bits(0x3380_0000);
+            return if sign != 0 { -value } else { value };
+        }
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, _) => sign | 0x7fc0_0000 | (frac << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Fills `buf` from `offset` in `file` without moving a shared cursor (`pread` on Unix,
+/// `ReadFile` with an offset on Windows).
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
     }
 }
 
-/// The tensor with its subnormal values set to zero ([`kernels::flush_subnormals`] says why);
-/// the same tensor when it has none.
-fn without_subnormals(t: Tensor) -> candle_core::Result<Tensor> {
-    let has_subnormals = with_cpu_f32(&t.contiguous()?, |v| v.iter().any(|x| x.is_subnormal()))?;
-    if !has_subnormals {
-        return Ok(t);
+/// The bytes of an f32 slice, to read into.
+fn f32_bytes_mut(values: &mut [f32]) -> &mut [u8] {
+    let len = std::mem::size_of_val(values);
+    // SAFETY: any byte pattern is a valid f32, u8 has alignment 1, and the byte slice covers
+    // exactly the same memory for the same lifetime as the borrowed f32 slice.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), len)
     }
-    let mut values = t.flatten_all()?.to_vec1::<f32>()?;
-    kernels::flush_subnormals(&mut values);
-    Tensor::from_vec(values, t.shape(), &Device::Cpu)
+}
+
+/// [`kernels::flush_subnormals`] (subnormals to +0.0, everything else untouched) written as a
+/// branch-free select the compiler vectorises: the whole ViT-L/14 is scanned at load.
+fn flush_subnormals_fast(values: &mut [f32]) {
+    for v in values.iter_mut() {
+        let bits = v.to_bits();
+        let subnormal = bits & 0x7f80_0000 == 0 && bits & 0x007f_ffff != 0;
+        *v = f32::from_bits(if subnormal { 0 } else { bits });
+    }
 }
 
 /// `n` normal values (mean 0, std `std`) that depend only on `name`: the same tensor every
@@ -453,5 +686,211 @@ pub(crate) fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle
         _ => Err(candle_core::Error::Msg(
             "expected a tensor in CPU memory".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    use candle_core::{DType, Device, Tensor};
+
+    use super::*;
+    use crate::model::clip::{ClipVision, ClipVisionConfig};
+
+    fn tiny_clip() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_clip")
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all()
+            .and_then(|t| t.to_dtype(DType::F32))
+            .and_then(|t| t.to_vec1())
+            .unwrap()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    fn save(dir: &Path, tensors: &[(&str, Tensor)]) -> PathBuf {
+        let path = dir.join("w.safetensors");
+        let map: HashMap<String, Tensor> = tensors
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), t.clone()))
+            .collect();
+        candle_core::safetensors::save(&map, &path).unwrap();
+        path
+    }
+
+    /// Every tensor of the tiny CLIP folder (text tower included) reads back bit for bit as
+    /// candle's own safetensors loader reads it.
+    #[test]
+    fn a_tensor_read_by_name_equals_candles_own_load() {
+        let path = tiny_clip().join("model.safetensors");
+        let file = WeightFile::open(&path, &Device::Cpu).unwrap();
+        let reference = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+        assert_eq!(file.shapes().len(), reference.len());
+        for (name, expected) in &reference {
+            let shape = expected.dims().to_vec();
+            let read = file.read_f32(name, &shape).unwrap();
+            assert_eq!(bits(&read), bits(&values(expected)), "{name}");
+            let tensor = file.tensor(name, &shape).unwrap();
+            assert_eq!(tensor.dims(), expected.dims(), "{name}");
+            assert_eq!(tensor.dtype(), DType::F32);
+        }
+        // Each tensor was asked for twice (read_f32, then tensor).
+        assert_eq!(file.bytes_read(), 2 * file.bytes_under(""));
+    }
+
+    /// Building the vision tower reads its tensors and nothing else: not the text tower, not
+    /// `text_projection`, not `logit_scale`.
+    #[test]
+    fn the_vision_tower_reads_only_its_own_tensors() {
+        let dir = tiny_clip();
+        let cfg = ClipVisionConfig::from_hf_json(
+            &std::fs::read_to_string(dir.join("config.json")).unwrap(),
+        )
+        .unwrap();
+        let file = WeightFile::open(&dir.join("model.safetensors"), &Device::Cpu).unwrap();
+        assert!(
+            file.bytes_under("text_model.") > 0,
+            "the fixture has a text tower"
+        );
+        ClipVision::new(&file, &cfg).unwrap();
+        let expected: u64 = cfg
+            .expected_tensors()
+            .iter()
+            .map(|(_, shape)| 4 * shape.iter().product::<usize>() as u64)
+            .sum();
+        assert_eq!(file.bytes_read(), expected);
+        let not_vision = file.bytes_under("text_model.")
+            + file.bytes_under("text_projection.")
+            + file.bytes_under("logit_scale");
+        assert_eq!(file.bytes_read() + not_vision, file.bytes_under(""));
+    }
+
+    #[test]
+    fn missing_and_misshaped_tensors_fail_naming_the_tensor_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tensor::arange(0f32, 6.0, &Device::Cpu)
+            .unwrap()
+            .reshape((2, 3))
+            .unwrap();
+        let path = save(dir.path(), &[("a.weight", t)]);
+        let file = WeightFile::open(&path, &Device::Cpu).unwrap();
+        let shown = path.display().to_string();
+        let err = file.tensor("b.weight", &[2, 3]).unwrap_err();
+        assert!(matches!(err, ModelError::MissingTensor { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("`b.weight`") && text.contains(&shown),
+            "{text}"
+        );
+        let err = file.tensor("a.weight", &[3, 2]).unwrap_err();
+        assert!(matches!(err, ModelError::ShapeMismatch { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("`a.weight`") && text.contains(&shown),
+            "{text}"
+        );
+        let err = file
+            .check_all(&[("a.weight".into(), vec![2, 3]), ("c".into(), vec![1])])
+            .unwrap_err();
+        assert!(err.to_string().contains("`c`"), "{err}");
+        // Nothing was read by the failed requests.
+        assert_eq!(file.bytes_read(), 0);
+        assert_eq!(
+            file.read_f32("a.weight", &[2, 3]).unwrap(),
+            [0., 1., 2., 3., 4., 5.]
+        );
+        assert_eq!(file.bytes_read(), 24);
+    }
+
+    /// A file cut short, or with a header that doesn't match its bytes, fails when opened.
+    #[test]
+    fn truncated_or_inconsistent_files_fail_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tensor::zeros((64, 64), DType::F32, &Device::Cpu).unwrap();
+        let path = save(dir.path(), &[("w", t)]);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let err = WeightFile::open(&path, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`w`") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
+        std::fs::write(&path, &bytes[..4]).unwrap();
+        assert!(WeightFile::open(&path, &Device::Cpu).is_err());
+        // A shape that doesn't fit the byte range.
+        let header = br#"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#;
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(header);
+        file.extend_from_slice(&[0u8; 8]);
+        std::fs::write(&path, &file).unwrap();
+        let err = WeightFile::open(&path, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("do not hold"), "{err}");
+    }
+
+    /// f16 and bf16 tensors read as the f32 values candle converts them to.
+    #[test]
+    fn half_precision_tensors_read_as_f32() {
+        let dir = tempfile::tempdir().unwrap();
+        let base =
+            Tensor::new(&[1.5f32, -0.333, 65504.0, 1e-6, -0.0, 3.0e-5], &Device::Cpu).unwrap();
+        let f16 = base.to_dtype(DType::F16).unwrap();
+        let bf16 = base.to_dtype(DType::BF16).unwrap();
+        let path = save(dir.path(), &[("h", f16.clone()), ("b", bf16.clone())]);
+        let file = WeightFile::open(&path, &Device::Cpu).unwrap();
+        assert_eq!(file.dtype("h"), Some("F16"));
+        assert_eq!(
+            bits(&file.read_f32("h", &[6]).unwrap()),
+            bits(&values(&f16))
+        );
+        assert_eq!(
+            bits(&file.read_f32("b", &[6]).unwrap()),
+            bits(&values(&bf16))
+        );
+    }
+
+    /// Every f16 bit pattern converts as candle (the `half` crate) converts it.
+    #[test]
+    fn every_f16_converts_exactly() {
+        let raw: Vec<u8> = (0..=u16::MAX).flat_map(u16::to_le_bytes).collect();
+        let expected = Tensor::from_raw_buffer(&raw, DType::F16, &[1 << 16], &Device::Cpu)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for (h, want) in (0..=u16::MAX).zip(expected) {
+            let got = f16_to_f32(h);
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "{h:#06x}: {got} != {want}"
+            );
+        }
+    }
+
+    /// `tensor` flushes subnormal weights to zero as `kernels::flush_subnormals` does;
+    /// `read_f32` returns what is stored.
+    #[test]
+    fn subnormal_weights_are_flushed_like_the_kernels_flush_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = vec![1.0f32, 1e-40, -1e-40, -0.0, f32::MIN_POSITIVE, 0.5e-38, 7.0];
+        let t = Tensor::new(stored.as_slice(), &Device::Cpu).unwrap();
+        let path = save(dir.path(), &[("w", t)]);
+        let file = WeightFile::open(&path, &Device::Cpu).unwrap();
+        assert_eq!(bits(&file.read_f32("w", &[7]).unwrap()), bits(&stored));
+        let mut expected = stored.clone();
+        kernels::flush_subnormals(&mut expected);
+        let got = values(&file.tensor("w", &[7]).unwrap());
+        assert_eq!(bits(&got), bits(&expected));
+        assert_eq!(got[3].to_bits(), (-0.0f32).to_bits(), "-0 is not subnormal");
     }
 }
