@@ -1692,6 +1692,28 @@ mod tests {
         assert!(Cli::try_parse_from(zero).is_err());
     }
 
+    #[test]
+    fn locate_and_the_app_run_exact_unless_fast_mode_is_asked_for() {
+        use clap::Parser as _;
+        let precision = |args: &[&str]| {
+            let argv = ["geoloupe", "locate", "a.jpg"].iter().chain(args).copied();
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Some(Command::Locate(args))) => args.precision,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(precision(&[]), Precision::Exact);
+        assert_eq!(precision(&["--device", "cuda"]), Precision::Exact);
+        assert_eq!(precision(&["--precision", "bf16"]), Precision::Bf16);
+        assert_eq!(precision(&["--precision", "exact"]), Precision::Exact);
+        let typo = ["geoloupe", "locate", "a.jpg", "--precision", "fp8"];
+        assert!(Cli::try_parse_from(typo).is_err());
+        assert_eq!(crate::app::Settings::default().precision, Precision::Exact);
+        // Settings written before fast mode existed read as exact.
+        let old: crate::app::Settings = serde_json::from_str(r#"{"top_k": 7}"#).unwrap();
+        assert_eq!((old.top_k, old.precision), (7, Precision::Exact));
+    }
+
     /// A writer that shows only what was flushed.
     #[derive(Default)]
     struct FlushLog {

@@ -195,6 +195,51 @@ fn an_install_made_elsewhere_is_noticed_and_loaded_without_a_click() {
             >= 2,
         "under Ready and in the inspector"
     );
+
+    // Fast mode, chosen in the panel: the model reloads and every result says so.
+    assert_eq!(
+        harness.state().app().settings.precision,
+        geoloupe::model::Precision::Exact
+    );
+    harness.get_by_label("Precision").click();
+    for _ in 0..3 {
+        // The popup is laid out on the frame after the click, then shown.
+        harness.step();
+    }
+    harness.get_by_label("Fast (bf16)").click();
+    harness.step();
+    assert_eq!(
+        harness.state().app().settings.precision,
+        geoloupe::model::Precision::Bf16
+    );
+    step_until(
+        &mut harness,
+        "the model to reload",
+        Duration::from_secs(30),
+        |app| !matches!(app.model.state, ModelState::Ready(_)),
+    );
+    step_until(
+        &mut harness,
+        "the model to load in fast mode",
+        Duration::from_secs(300),
+        |app| matches!(app.model.state, ModelState::Ready(_)),
+    );
+    harness.step();
+    let ModelState::Ready(provenance) = harness.state().app().model.state.clone() else {
+        unreachable!()
+    };
+    if geoloupe::model::bf16::Bf16Kernel::detect().is_ok() {
+        assert_eq!(provenance.device, "cpu+bf16");
+        assert_eq!(count(&harness, "Ready: GeoCLIP on cpu+bf16"), 1);
+    } else {
+        assert_eq!(provenance.device, "cpu");
+        assert!(
+            harness
+                .query_all_by_label_contains("Fast mode is not available")
+                .next()
+                .is_some()
+        );
+    }
 }
 
 #[test]

@@ -202,6 +202,69 @@ fn top5_over_the_real_gallery_matches_pytorch() {
     }
 }
 
+/// The tiny backbone in fast mode (bf16 matrix products), where this CPU (or device) can run
+/// it; `None`, with the reason printed, where it cannot.
+fn fast_engine() -> Option<&'static GeoClip> {
+    static ENGINE: OnceLock<Option<GeoClip>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut paths = ModelPaths::installed(data_dirs());
+            paths.backbone_dir = tiny_clip();
+            let engine = GeoClip::load(&paths, test_device(), Precision::Bf16, &mut |_| true)
+                .expect("load GeoCLIP in fast mode with the tiny backbone");
+            match engine.precision_note() {
+                Some(note) => {
+                    // Exact runs instead, and says so: never fast mode in disguise.
+                    assert_eq!(engine.mode().precision(), Precision::Exact);
+                    eprintln!("skipped: {note}");
+                    None
+                }
+                None => Some(engine),
+            }
+        })
+        .as_ref()
+}
+
+/// Fast mode against exact mode on the committed fixtures: GeoCLIP image features within a
+/// cosine of 0.9998, and the real gallery's top 5 unchanged, in order.
+#[test]
+fn fast_mode_features_stay_within_cosine_and_keep_the_top5() {
+    let Some(fast) = fast_engine() else {
+        return;
+    };
+    let exact = engine();
+    assert_eq!(exact.mode().precision(), Precision::Exact);
+    assert_eq!(fast.mode().precision(), Precision::Bf16);
+    let mut report = Vec::new();
+    for (stem, file) in IMAGES {
+        let photo = prepare_photo(&image_path(file), exact.preprocess_config()).unwrap();
+        let a = exact
+            .normalized_image_features(&[&photo])
+            .unwrap()
+            .remove(0);
+        let b = fast.normalized_image_features(&[&photo]).unwrap().remove(0);
+        let dot: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        let top5 = |engine: &GeoClip| -> Vec<usize> {
+            let prediction = engine.predict(&[&photo], 5).unwrap().remove(0);
+            prediction
+                .candidates
+                .iter()
+                .map(|c| c.gallery_index)
+                .collect()
+        };
+        report.push((*stem, dot, top5(exact), top5(fast)));
+    }
+    eprintln!("(image, cosine fast vs exact, exact top 5, fast top 5): {report:?}");
+    for (stem, cosine, exact_top5, fast_top5) in &report {
+        assert!(*cosine >= 0.9998, "{stem}: cosine {cosine}");
+        assert_eq!(exact_top5, fast_top5, "{stem}: top 5 changed in fast mode");
+    }
+}
+
 #[test]
 fn batched_and_single_predictions_agree() {
     let engine = engine();

@@ -104,17 +104,18 @@ fn gemm_into(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, scale: f32) {
     }
 }
 
-/// `act(x @ w_t + bias)`: `x` is `(rows, in_dim)`, `w_t` `(in_dim, out_dim)`, both row-major;
-/// returns `(rows, out_dim)`.
+/// `act(x @ wᵀ + bias)`: `x` is `(rows, in_dim)`, `w` PyTorch's `(out_dim, in_dim)`, both
+/// row-major; returns `(rows, out_dim)`. The weight is read in place, transposed by strides
+/// (gemm packs it either way), so loading a model never transposes a weight.
 pub fn linear(
     x: &[f32],
-    w_t: &[f32],
+    w: &[f32],
     bias: Option<&[f32]>,
     (rows, in_dim, out_dim): (usize, usize, usize),
     act: Activation,
 ) -> Vec<f32> {
     assert_eq!(x.len(), rows * in_dim, "input has the wrong size");
-    assert_eq!(w_t.len(), in_dim * out_dim, "weight has the wrong size");
+    assert_eq!(w.len(), in_dim * out_dim, "weight has the wrong size");
     if let Some(b) = bias {
         assert_eq!(b.len(), out_dim, "bias has the wrong size");
     }
@@ -124,13 +125,14 @@ pub fn linear(
     }
     let threads = rayon::current_num_threads().max(1);
     let epilogue = |row: &mut [f32], bias: Option<&[f32]>| epilogue(row, bias, act);
+    // Columns `first..first + cols` of wᵀ `(in_dim, out_dim)`: rows of `w`.
     let weight_columns = |first: usize, cols: usize| MatRef {
-        data: w_t,
-        offset: first,
+        data: w,
+        offset: first * in_dim,
         rows: in_dim,
         cols,
-        row_stride: out_dim,
-        col_stride: 1,
+        row_stride: 1,
+        col_stride: in_dim,
     };
 
     if rows < COLUMN_SPLIT_BELOW_ROWS && threads > 1 && out_dim >= 2 * MIN_COLUMNS {
@@ -443,7 +445,7 @@ mod tests {
 
     fn naive_linear(
         x: &[f32],
-        w_t: &[f32],
+        w: &[f32],
         bias: Option<&[f32]>,
         (rows, in_dim, out_dim): (usize, usize, usize),
         act: Activation,
@@ -453,7 +455,7 @@ mod tests {
             for o in 0..out_dim {
                 let mut acc = 0f64;
                 for i in 0..in_dim {
-                    acc += f64::from(x[r * in_dim + i]) * f64::from(w_t[i * out_dim + o]);
+                    acc += f64::from(x[r * in_dim + i]) * f64::from(w[o * in_dim + i]);
                 }
                 let b = bias.map_or(0.0, |b| f64::from(b[o]));
                 out[r * out_dim + o] = act.apply((acc + b) as f32);
@@ -472,8 +474,15 @@ mod tests {
 
     #[test]
     fn linear_matches_a_triple_loop() {
-        // Odd sizes: row counts that don't split evenly across threads, and a single row.
-        for (rows, in_dim, out_dim) in [(1, 7, 5), (37, 33, 19), (129, 64, 48)] {
+        // Odd sizes: row counts that don't split evenly across threads, and a single row; few
+        // rows with many columns (split by columns), many rows (split by rows).
+        for (rows, in_dim, out_dim) in [
+            (1, 7, 5),
+            (37, 33, 19),
+            (129, 64, 48),
+            (257, 40, 200),
+            (600, 33, 19),
+        ] {
             let x = values(rows * in_dim, 1);
             let w = values(in_dim * out_dim, 2);
             let b = values(out_dim, 3);

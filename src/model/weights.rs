@@ -455,10 +455,20 @@ impl MatmulMode {
     /// run here, why: the caller must show that reason (fast mode is never chosen silently,
     /// and its absence is never hidden).
     pub fn resolve(precision: Precision, device: &Device) -> (Self, Option<String>) {
+        Self::resolve_with(precision, device.is_cpu(), Bf16Kernel::detect)
+    }
+
+    /// [`MatmulMode::resolve`] with the CPU's kernel detection given (tests force the
+    /// fallback with it). Detection runs only when fast mode is asked for on the CPU.
+    pub fn resolve_with(
+        precision: Precision,
+        on_cpu: bool,
+        detect: impl FnOnce() -> Result<Bf16Kernel, String>,
+    ) -> (Self, Option<String>) {
         match precision {
             Precision::Exact => (Self::F32, None),
-            Precision::Bf16 if !device.is_cpu() => (Self::Bf16Device, None),
-            Precision::Bf16 => match Bf16Kernel::detect() {
+            Precision::Bf16 if !on_cpu => (Self::Bf16Device, None),
+            Precision::Bf16 => match detect() {
                 Ok(kernel) => (Self::Bf16Cpu(kernel), None),
                 Err(why) => (
                     Self::F32,
@@ -498,9 +508,9 @@ pub struct Dense {
 
 #[derive(Clone, Debug)]
 enum DenseWeight {
-    /// `(in, out)` f32 on the engine's device, contiguous (candle's `Linear` would broadcast
-    /// the weight per batch item instead).
-    F32 { weight_t: Tensor },
+    /// PyTorch's `(out, in)` f32 on the engine's device, contiguous, as read: never transposed
+    /// at load (the CPU kernel reads it by strides; on a GPU the matmul takes its transpose).
+    F32 { weight: Tensor },
     /// Packed bf16 in CPU memory.
     Bf16Cpu {
         packed: Arc<PackedBf16>,
@@ -525,7 +535,7 @@ impl Dense {
     ) -> candle_core::Result<Self> {
         let weight = match mode {
             MatmulMode::F32 => DenseWeight::F32 {
-                weight_t: weight.t()?.contiguous()?,
+                weight: weight.contiguous()?,
             },
             MatmulMode::Bf16Device => DenseWeight::Bf16Device {
                 weight_t: weight.to_dtype(DType::BF16)?.t()?.contiguous()?,
@@ -581,14 +591,16 @@ impl Dense {
 
     pub fn out_dim(&self) -> candle_core::Result<usize> {
         match &self.weight {
-            DenseWeight::F32 { weight_t } | DenseWeight::Bf16Device { weight_t } => weight_t.dim(1),
+            DenseWeight::F32 { weight } => weight.dim(0),
+            DenseWeight::Bf16Device { weight_t } => weight_t.dim(1),
             DenseWeight::Bf16Cpu { packed, .. } => Ok(packed.out_dim()),
         }
     }
 
     fn in_dim(&self) -> candle_core::Result<usize> {
         match &self.weight {
-            DenseWeight::F32 { weight_t } | DenseWeight::Bf16Device { weight_t } => weight_t.dim(0),
+            DenseWeight::F32 { weight } => weight.dim(1),
+            DenseWeight::Bf16Device { weight_t } => weight_t.dim(0),
             DenseWeight::Bf16Cpu { packed, .. } => Ok(packed.in_dim()),
         }
     }
@@ -608,10 +620,10 @@ impl Dense {
             None => Ok(run(None)),
         };
         let y = match &self.weight {
-            DenseWeight::F32 { weight_t } if on_cpu => {
+            DenseWeight::F32 { weight } if on_cpu => {
                 let x = x.contiguous()?;
                 with_cpu_f32(&x, |x| {
-                    with_cpu_f32(weight_t, |w| {
+                    with_cpu_f32(weight, |w| {
                         with_bias(&|bias| kernels::linear(x, w, bias, (rows, in_dim, out_dim), act))
                     })
                     .flatten()
@@ -628,37 +640,29 @@ impl Dense {
                 })
                 .flatten()?
             }
-            DenseWeight::F32 { weight_t } => {
-                return self.device_forward(x, weight_t, rows, in_dim, out_dims, act);
+            DenseWeight::F32 { weight } => {
+                let y = x.reshape((rows, in_dim))?.matmul(&weight.t()?)?;
+                return self.device_forward(&y, out_dims, act);
             }
             DenseWeight::Bf16Device { weight_t } => {
                 let y = x.reshape((rows, in_dim))?.to_dtype(DType::BF16)?;
                 let y = y.matmul(weight_t)?.to_dtype(DType::F32)?;
-                return self.device_forward(&y, weight_t, rows, out_dim, out_dims, act);
+                return self.device_forward(&y, out_dims, act);
             }
         };
         Tensor::from_vec(y, out_dims, &Device::Cpu)
     }
 
-    /// candle's ops: the product (unless `weight_t` is bf16: then `x` is already the product,
-    /// `(rows, out)`), the bias, the activation.
+    /// candle's ops after the product `y (rows, out)`: the bias, the activation.
     fn device_forward(
         &self,
-        x: &Tensor,
-        weight_t: &Tensor,
-        rows: usize,
-        in_dim: usize,
+        y: &Tensor,
         out_dims: Vec<usize>,
         act: Activation,
     ) -> candle_core::Result<Tensor> {
-        let y = if weight_t.dtype() == DType::BF16 {
-            x.clone()
-        } else {
-            x.reshape((rows, in_dim))?.matmul(weight_t)?
-        };
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
-            None => y,
+            None => y.clone(),
         };
         let y = match act {
             Activation::Identity => y,
@@ -686,6 +690,83 @@ pub(crate) fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle
         _ => Err(candle_core::Error::Msg(
             "expected a tensor in CPU memory".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod precision_tests {
+    use super::*;
+
+    #[test]
+    fn exact_is_the_default_and_never_turns_into_fast_mode() {
+        assert_eq!(Precision::default(), Precision::Exact);
+        let (mode, note) = MatmulMode::resolve(Precision::Exact, &Device::Cpu);
+        assert_eq!((mode, note), (MatmulMode::F32, None));
+        let detected = std::cell::Cell::new(false);
+        let (mode, _) = MatmulMode::resolve_with(Precision::Exact, true, || {
+            detected.set(true);
+            Ok(Bf16Kernel::Avx512Bf16)
+        });
+        assert_eq!(mode, MatmulMode::F32);
+        assert!(
+            !detected.get(),
+            "exact mode never even looks for a bf16 kernel"
+        );
+    }
+
+    #[test]
+    fn fast_mode_without_a_kernel_runs_exact_and_says_why() {
+        let (mode, note) =
+            MatmulMode::resolve_with(Precision::Bf16, true, || Err("no AVX-512 BF16".into()));
+        assert_eq!(mode, MatmulMode::F32);
+        assert_eq!(mode.precision(), Precision::Exact);
+        let note = note.expect("the fallback is never silent");
+        assert!(
+            note.contains("no AVX-512 BF16") && note.contains("exact"),
+            "{note}"
+        );
+        let (mode, note) =
+            MatmulMode::resolve_with(Precision::Bf16, true, || Ok(Bf16Kernel::Avx512Bf16));
+        assert_eq!(
+            (mode, note),
+            (MatmulMode::Bf16Cpu(Bf16Kernel::Avx512Bf16), None)
+        );
+        assert_eq!(mode.describe(), "bf16 (AVX-512 BF16)");
+        let (mode, _) = MatmulMode::resolve_with(Precision::Bf16, false, || Err("unused".into()));
+        assert_eq!(mode, MatmulMode::Bf16Device);
+    }
+
+    #[test]
+    fn a_bf16_layer_matches_the_f32_layer_within_bf16_rounding() {
+        let Ok(kernel) = Bf16Kernel::detect() else {
+            return;
+        };
+        let w = Tensor::from_vec(seeded_normal("w", 40 * 24, 0.1), (40, 24), &Device::Cpu).unwrap();
+        let b = Tensor::from_vec(seeded_normal("b", 40, 0.1), 40, &Device::Cpu).unwrap();
+        let x = Tensor::from_vec(
+            seeded_normal("x", 3 * 5 * 24, 1.0),
+            (3, 5, 24),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let exact = Dense::new(&w, Some(b.clone())).unwrap();
+        let fast = Dense::with_mode(&w, Some(b), MatmulMode::Bf16Cpu(kernel)).unwrap();
+        assert_eq!((fast.in_dim().unwrap(), fast.out_dim().unwrap()), (24, 40));
+        let y_exact = exact.forward_act(&x, Activation::QuickGelu).unwrap();
+        let y_fast = fast.forward_act(&x, Activation::QuickGelu).unwrap();
+        assert_eq!(y_fast.dims(), &[3, 5, 40]);
+        let diff = (y_exact - y_fast)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        // 24 products of values ~0.1 x ~1, each off by at most 2^-8 relative twice.
+        assert!(diff > 0.0 && diff < 0.02, "{diff}");
     }
 }
 
