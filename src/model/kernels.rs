@@ -104,18 +104,19 @@ fn gemm_into(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, scale: f32) {
     }
 }
 
-/// `act(x @ wᵀ + bias)`: `x` is `(rows, in_dim)`, `w` PyTorch's `(out_dim, in_dim)`, both
-/// row-major; returns `(rows, out_dim)`. The weight is read in place, transposed by strides
-/// (gemm packs it either way), so loading a model never transposes a weight.
+/// `act(x @ w_t + bias)`: `x` is `(rows, in_dim)`, `w_t` `(in_dim, out_dim)` (the transpose of
+/// PyTorch's weight, made once at load by [`transpose`]), both row-major; returns
+/// `(rows, out_dim)`. (gemm reads a weight left in PyTorch's layout by strides, but measured
+/// here that ran the ViT-L/14 tower 30 % slower.)
 pub fn linear(
     x: &[f32],
-    w: &[f32],
+    w_t: &[f32],
     bias: Option<&[f32]>,
     (rows, in_dim, out_dim): (usize, usize, usize),
     act: Activation,
 ) -> Vec<f32> {
     assert_eq!(x.len(), rows * in_dim, "input has the wrong size");
-    assert_eq!(w.len(), in_dim * out_dim, "weight has the wrong size");
+    assert_eq!(w_t.len(), in_dim * out_dim, "weight has the wrong size");
     if let Some(b) = bias {
         assert_eq!(b.len(), out_dim, "bias has the wrong size");
     }
@@ -125,14 +126,13 @@ pub fn linear(
     }
     let threads = rayon::current_num_threads().max(1);
     let epilogue = |row: &mut [f32], bias: Option<&[f32]>| epilogue(row, bias, act);
-    // Columns `first..first + cols` of wᵀ `(in_dim, out_dim)`: rows of `w`.
     let weight_columns = |first: usize, cols: usize| MatRef {
-        data: w,
-        offset: first * in_dim,
+        data: w_t,
+        offset: first,
         rows: in_dim,
         cols,
-        row_stride: 1,
-        col_stride: in_dim,
+        row_stride: out_dim,
+        col_stride: 1,
     };
 
     if rows < COLUMN_SPLIT_BELOW_ROWS && threads > 1 && out_dim >= 2 * MIN_COLUMNS {
@@ -295,6 +295,34 @@ mod epilogue_avx512 {
     }
 }
 
+/// The transpose of a row-major `(rows, cols)` matrix, in 32 x 32 tiles on every thread: a
+/// weight's transpose at load (ViT-L/14's 300 M values in a fraction of a second, where a
+/// strided element-by-element copy took 1.8 s of CPU).
+pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    assert_eq!(values.len(), rows * cols, "matrix has the wrong size");
+    const TILE: usize = 32;
+    let mut out = vec![0f32; rows * cols];
+    if out.is_empty() {
+        return out;
+    }
+    // Each task writes TILE rows of the output (TILE columns of the input).
+    out.par_chunks_mut(TILE * rows)
+        .enumerate()
+        .for_each(|(tile_col, dst)| {
+            let c0 = tile_col * TILE;
+            let width = dst.len() / rows;
+            for r0 in (0..rows).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    let src = &values[r * cols + c0..][..width];
+                    for (c, &v) in src.iter().enumerate() {
+                        dst[c * rows + r] = v;
+                    }
+                }
+            }
+        });
+    out
+}
+
 /// Below this many rows a linear layer splits its columns across threads, not its rows.
 const COLUMN_SPLIT_BELOW_ROWS: usize = 512;
 /// The smallest share of columns per thread (a multiple of the AVX-512 f32 width).
@@ -445,7 +473,7 @@ mod tests {
 
     fn naive_linear(
         x: &[f32],
-        w: &[f32],
+        w_t: &[f32],
         bias: Option<&[f32]>,
         (rows, in_dim, out_dim): (usize, usize, usize),
         act: Activation,
@@ -455,7 +483,7 @@ mod tests {
             for o in 0..out_dim {
                 let mut acc = 0f64;
                 for i in 0..in_dim {
-                    acc += f64::from(x[r * in_dim + i]) * f64::from(w[o * in_dim + i]);
+                    acc += f64::from(x[r * in_dim + i]) * f64::from(w_t[i * out_dim + o]);
                 }
                 let b = bias.map_or(0.0, |b| f64::from(b[o]));
                 out[r * out_dim + o] = act.apply((acc + b) as f32);
@@ -534,6 +562,19 @@ mod tests {
                         let tolerance = 4.0 * f32::EPSILON * w.abs() + 1e-30;
                         assert!((g - w).abs() <= tolerance, "{act:?}: {g} vs {w}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposes_any_shape() {
+        for (rows, cols) in [(0, 3), (1, 1), (3, 5), (33, 70), (64, 32)] {
+            let m = values(rows * cols, 4);
+            let t = transpose(&m, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(t[c * rows + r], m[r * cols + c]);
                 }
             }
         }

@@ -508,9 +508,9 @@ pub struct Dense {
 
 #[derive(Clone, Debug)]
 enum DenseWeight {
-    /// PyTorch's `(out, in)` f32 on the engine's device, contiguous, as read: never transposed
-    /// at load (the CPU kernel reads it by strides; on a GPU the matmul takes its transpose).
-    F32 { weight: Tensor },
+    /// `(in, out)` f32 on the engine's device, contiguous (candle's `Linear` would broadcast
+    /// the weight per batch item instead).
+    F32 { weight_t: Tensor },
     /// Packed bf16 in CPU memory.
     Bf16Cpu {
         packed: Arc<PackedBf16>,
@@ -535,7 +535,7 @@ impl Dense {
     ) -> candle_core::Result<Self> {
         let weight = match mode {
             MatmulMode::F32 => DenseWeight::F32 {
-                weight: weight.contiguous()?,
+                weight_t: transposed(weight)?,
             },
             MatmulMode::Bf16Device => DenseWeight::Bf16Device {
                 weight_t: weight.to_dtype(DType::BF16)?.t()?.contiguous()?,
@@ -591,16 +591,14 @@ impl Dense {
 
     pub fn out_dim(&self) -> candle_core::Result<usize> {
         match &self.weight {
-            DenseWeight::F32 { weight } => weight.dim(0),
-            DenseWeight::Bf16Device { weight_t } => weight_t.dim(1),
+            DenseWeight::F32 { weight_t } | DenseWeight::Bf16Device { weight_t } => weight_t.dim(1),
             DenseWeight::Bf16Cpu { packed, .. } => Ok(packed.out_dim()),
         }
     }
 
     fn in_dim(&self) -> candle_core::Result<usize> {
         match &self.weight {
-            DenseWeight::F32 { weight } => weight.dim(1),
-            DenseWeight::Bf16Device { weight_t } => weight_t.dim(0),
+            DenseWeight::F32 { weight_t } | DenseWeight::Bf16Device { weight_t } => weight_t.dim(0),
             DenseWeight::Bf16Cpu { packed, .. } => Ok(packed.in_dim()),
         }
     }
@@ -620,10 +618,10 @@ impl Dense {
             None => Ok(run(None)),
         };
         let y = match &self.weight {
-            DenseWeight::F32 { weight } if on_cpu => {
+            DenseWeight::F32 { weight_t } if on_cpu => {
                 let x = x.contiguous()?;
                 with_cpu_f32(&x, |x| {
-                    with_cpu_f32(weight, |w| {
+                    with_cpu_f32(weight_t, |w| {
                         with_bias(&|bias| kernels::linear(x, w, bias, (rows, in_dim, out_dim), act))
                     })
                     .flatten()
@@ -640,8 +638,8 @@ impl Dense {
                 })
                 .flatten()?
             }
-            DenseWeight::F32 { weight } => {
-                let y = x.reshape((rows, in_dim))?.matmul(&weight.t()?)?;
+            DenseWeight::F32 { weight_t } => {
+                let y = x.reshape((rows, in_dim))?.matmul(weight_t)?;
                 return self.device_forward(&y, out_dims, act);
             }
             DenseWeight::Bf16Device { weight_t } => {
@@ -677,6 +675,18 @@ impl candle_core::Module for Dense {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.forward_act(x, Activation::Identity)
     }
+}
+
+/// The transpose of a 2-D f32 weight, contiguous: on the CPU with [`kernels::transpose`] (tiled,
+/// on every thread), elsewhere with candle.
+fn transposed(weight: &Tensor) -> candle_core::Result<Tensor> {
+    if !weight.device().is_cpu() || weight.dtype() != DType::F32 {
+        return weight.t()?.contiguous();
+    }
+    let (rows, cols) = weight.dims2()?;
+    let weight = weight.contiguous()?;
+    let values = with_cpu_f32(&weight, |w| kernels::transpose(w, rows, cols))?;
+    Tensor::from_vec(values, (cols, rows), &Device::Cpu)
 }
 
 /// Runs `f` on the elements of a contiguous f32 tensor in CPU memory, without copying.
