@@ -267,6 +267,49 @@ mod epilogue_avx512 {
         }
     }
 
+    /// Softmax of `row` in place: the max, `exp(x - max)` and its sum, then each divided by
+    /// the sum, 16 lanes at a time.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn softmax(row: &mut [f32]) {
+        let n = row.len();
+        let lanes_at = |i: usize| -> __mmask16 {
+            let lanes = (n - i).min(16);
+            if lanes == 16 {
+                0xFFFF
+            } else {
+                (1 << lanes) - 1
+            }
+        };
+        // SAFETY (whole body): every masked load and store touches only lanes `i..i + lanes`,
+        // inside `row`.
+        unsafe {
+            let y = row.as_mut_ptr();
+            let mut max = _mm512_set1_ps(f32::NEG_INFINITY);
+            for i in (0..n).step_by(16) {
+                let v = _mm512_mask_loadu_ps(max, lanes_at(i), y.add(i));
+                max = _mm512_max_ps(max, v);
+            }
+            let max = _mm512_set1_ps(_mm512_reduce_max_ps(max));
+            let mut sum = _mm512_setzero_ps();
+            for i in (0..n).step_by(16) {
+                let mask = lanes_at(i);
+                let e = exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, y.add(i)), max));
+                let e = _mm512_maskz_mov_ps(mask, e);
+                sum = _mm512_add_ps(sum, e);
+                _mm512_mask_storeu_ps(y.add(i), mask, e);
+            }
+            let sum = _mm512_set1_ps(_mm512_reduce_add_ps(sum));
+            for i in (0..n).step_by(16) {
+                let mask = lanes_at(i);
+                let v = _mm512_maskz_loadu_ps(mask, y.add(i));
+                _mm512_mask_storeu_ps(y.add(i), mask, _mm512_div_ps(v, sum));
+            }
+        }
+    }
+
     /// # Safety
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f")]
@@ -343,8 +386,21 @@ fn rows_of(data: &[f32], first: usize, rows: usize, cols: usize) -> MatRef<'_> {
 }
 
 /// Softmax of one row, in place, as `torch.softmax`: subtract the max, exponentiate, divide by
-/// the sum.
+/// the sum. On 16 lanes where the CPU has AVX-512 (the epilogue's `exp`).
 fn softmax_in_place(row: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F was detected just above.
+        #[allow(unsafe_code)]
+        unsafe {
+            epilogue_avx512::softmax(row)
+        };
+        return;
+    }
+    softmax_scalar(row);
+}
+
+fn softmax_scalar(row: &mut [f32]) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
     for v in row.iter_mut() {
@@ -563,6 +619,25 @@ mod tests {
                         assert!((g - w).abs() <= tolerance, "{act:?}: {g} vs {w}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_vector_softmax_is_the_scalar_one() {
+        for len in [1, 15, 16, 17, 257] {
+            let mut got: Vec<f32> = values(len, 8).iter().map(|v| v * 30.0).collect();
+            got[len / 2] = 80.0;
+            let mut want = got.clone();
+            softmax_in_place(&mut got);
+            softmax_scalar(&mut want);
+            let sum: f32 = got.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-5, "{len}: sums to {sum}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 4.0 * f32::EPSILON * w.abs() + 1e-37,
+                    "{g} vs {w}"
+                );
             }
         }
     }
