@@ -6,10 +6,12 @@
 //!   `vdpbf16ps` reads (16 lanes, each `acc += a[2p] * w[2p] + a[2p + 1] * w[2p + 1]`). Half
 //!   the bytes of f32, so a ViT-L/14 tower is 0.6 GB instead of 1.2.
 //! - **Activations** are rounded to bf16 (round to nearest even, as PyTorch's
-//!   `.to(torch.bfloat16)`) once per product, row-major, so a pair is one 32-bit broadcast.
-//! - **The microkernel** keeps `R x 32` f32 accumulators in registers (`R` up to 14: 28 of the
-//!   32 zmm registers) and walks the inner dimension in blocks that keep a panel's slice in L1
-//!   and the activations' slice in L2. Each thread takes whole panels (a share of the output's
+//!   `.to(torch.bfloat16)`) once per product and packed in blocks of 12 rows, so that each
+//!   step of the microkernel reads its 12 pairs (one 32-bit broadcast each) side by side.
+//! - **The microkernel**, in assembly, keeps `12 x 32` f32 accumulators in 24 of the 32 zmm
+//!   registers (each step: 2 panel loads, 24 `vdpbf16ps` broadcasting their pair from memory)
+//!   and walks the inner dimension in blocks that keep a panel's slice in L1 and the
+//!   activations' slice in L2. Each thread takes whole panels (a share of the output's
 //!   columns), so at batch 1 each reads only its half of the weights.
 //!
 //! Instructions: AVX-512 BF16 (Zen 4 and later, Cooper Lake, Sapphire Rapids and later),
