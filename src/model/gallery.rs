@@ -174,7 +174,15 @@ pub fn store_cached(path: &Path, features: &Tensor) -> Result<(), ModelError> {
     use std::io::Write as _;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(ModelError::io("create cache folder", dir))?;
-    let tmp = path.with_extension("safetensors.partial");
+    // A temporary name of this writer's own: two processes encoding the same gallery at once
+    // (tests, several `locate`s, workers sharing a cache) each finish their file, and either
+    // rename leaves a whole one in place.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let write_id = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!(
+        "safetensors.partial-{}-{write_id}",
+        std::process::id()
+    ));
     let features = features
         .to_device(&Device::Cpu)
         .and_then(|f| f.contiguous())
@@ -205,7 +213,10 @@ pub fn store_cached(path: &Path, features: &Tensor) -> Result<(), ModelError> {
         written?;
         out.into_inner().map_err(|e| e.into_error())?.sync_all()
     };
-    write().map_err(ModelError::io("write", &tmp))?;
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ModelError::io("write", &tmp)(e));
+    }
     std::fs::rename(&tmp, path).map_err(ModelError::io("move cache file into place", path))
 }
 
@@ -349,7 +360,45 @@ mod tests {
         );
         assert!(load_cached(&path, 49, &Device::Cpu).is_none());
         assert!(load_cached(&dir.path().join("none"), 50, &Device::Cpu).is_none());
-        assert!(!path.with_extension("safetensors.partial").exists());
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["g.safetensors"], "no temporary file left");
+    }
+
+    /// Two processes (or threads) that encode the same gallery at once both store the cache:
+    /// each writes its own temporary file, and either rename leaves a whole file. (With one
+    /// shared temporary name, one writer's rename took the other's file away: "could not move
+    /// cache file into place", seen when CI's test processes started together.)
+    #[test]
+    fn writers_storing_the_same_cache_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.safetensors");
+        let values: Vec<f32> = (0..200 * GEO_EMBED_DIM).map(|i| i as f32).collect();
+        let features = Tensor::from_vec(values, (200, GEO_EMBED_DIM), &Device::Cpu).unwrap();
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        for _ in 0..10 {
+                            store_cached(&path, &features)?;
+                        }
+                        Ok::<_, ModelError>(())
+                    })
+                })
+                .collect();
+            for writer in writers {
+                writer.join().unwrap().unwrap();
+            }
+        });
+        assert!(load_cached(&path, 200, &Device::Cpu).is_some());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|name| name != "g.safetensors")
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     #[test]
