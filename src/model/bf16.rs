@@ -410,19 +410,8 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::kernels::tests::values;
     use super::*;
-
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     /// The same product on the same bf16-rounded inputs, summed in f64.
     fn reference(
