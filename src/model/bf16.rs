@@ -275,6 +275,9 @@ fn block(
                     avx512::micro_dispatch(a, panel, k, c_rows, accumulate);
                 }
             }
+            // `detect` never returns this kernel off x86-64.
+            #[cfg(not(target_arch = "x86_64"))]
+            unreachable!("AVX-512 BF16 on {} ({accumulate})", std::env::consts::ARCH);
         }
     }
 }
