@@ -157,21 +157,12 @@ impl ClipVisionConfig {
             ("vision_model.pre_layrnorm.weight".to_owned(), vec![h]),
             ("vision_model.pre_layrnorm.bias".to_owned(), vec![h]),
         ];
-        for l in 0..self.num_hidden_layers {
-            let pre = format!("vision_model.encoder.layers.{l}");
-            for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-                out.push((format!("{pre}.self_attn.{proj}.weight"), vec![h, h]));
-                out.push((format!("{pre}.self_attn.{proj}.bias"), vec![h]));
-            }
-            for norm in ["layer_norm1", "layer_norm2"] {
-                out.push((format!("{pre}.{norm}.weight"), vec![h]));
-                out.push((format!("{pre}.{norm}.bias"), vec![h]));
-            }
-            out.push((format!("{pre}.mlp.fc1.weight"), vec![i, h]));
-            out.push((format!("{pre}.mlp.fc1.bias"), vec![i]));
-            out.push((format!("{pre}.mlp.fc2.weight"), vec![h, i]));
-            out.push((format!("{pre}.mlp.fc2.bias"), vec![h]));
-        }
+        out.extend(encoder_tensors(
+            "vision_model.encoder",
+            self.num_hidden_layers,
+            h,
+            i,
+        ));
         out.push(("vision_model.post_layernorm.weight".to_owned(), vec![h]));
         out.push(("vision_model.post_layernorm.bias".to_owned(), vec![h]));
         out.push((
@@ -182,7 +173,34 @@ impl ClipVisionConfig {
     }
 }
 
-fn layer_norm(
+/// Every tensor of a CLIP encoder under `prefix` (`vision_model.encoder`, `text_model.encoder`).
+pub(super) fn encoder_tensors(
+    prefix: &str,
+    layers: usize,
+    hidden: usize,
+    intermediate: usize,
+) -> Vec<(String, Vec<usize>)> {
+    let (h, i) = (hidden, intermediate);
+    let mut out = Vec::with_capacity(layers * 16);
+    for l in 0..layers {
+        let pre = format!("{prefix}.layers.{l}");
+        for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+            out.push((format!("{pre}.self_attn.{proj}.weight"), vec![h, h]));
+            out.push((format!("{pre}.self_attn.{proj}.bias"), vec![h]));
+        }
+        for norm in ["layer_norm1", "layer_norm2"] {
+            out.push((format!("{pre}.{norm}.weight"), vec![h]));
+            out.push((format!("{pre}.{norm}.bias"), vec![h]));
+        }
+        out.push((format!("{pre}.mlp.fc1.weight"), vec![i, h]));
+        out.push((format!("{pre}.mlp.fc1.bias"), vec![i]));
+        out.push((format!("{pre}.mlp.fc2.weight"), vec![h, i]));
+        out.push((format!("{pre}.mlp.fc2.bias"), vec![h]));
+    }
+    out
+}
+
+pub(super) fn layer_norm(
     src: &dyn TensorSource,
     name: &str,
     dim: usize,
@@ -203,6 +221,128 @@ struct EncoderLayer {
     fc2: Dense,
 }
 
+/// The shape of a CLIP encoder: the vision and the text tower share its code.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct EncoderShape {
+    pub layers: usize,
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    pub act: Activation,
+    pub eps: f64,
+    pub mask: kernels::Mask,
+}
+
+/// CLIP's pre-norm encoder layers with quick_gelu MLPs: the vision tower's without a mask, the
+/// text tower's with the causal one.
+pub(super) struct Encoder {
+    shape: EncoderShape,
+    layers: Vec<EncoderLayer>,
+}
+
+impl Encoder {
+    /// Reads `prefix.layers.N.*` (checked beforehand with [`encoder_tensors`]).
+    pub(super) fn load(
+        src: &dyn TensorSource,
+        prefix: &str,
+        shape: EncoderShape,
+        mode: MatmulMode,
+    ) -> Result<Self, ModelError> {
+        let (h, i, eps) = (shape.hidden, shape.intermediate, shape.eps);
+        let mut layers = Vec::with_capacity(shape.layers);
+        for l in 0..shape.layers {
+            let pre = format!("{prefix}.layers.{l}");
+            layers.push(EncoderLayer {
+                qkv_proj: Dense::load_fused(
+                    src,
+                    &[
+                        &format!("{pre}.self_attn.q_proj"),
+                        &format!("{pre}.self_attn.k_proj"),
+                        &format!("{pre}.self_attn.v_proj"),
+                    ],
+                    h,
+                    h,
+                    mode,
+                )?,
+                out_proj: Dense::load_fused(
+                    src,
+                    &[&format!("{pre}.self_attn.out_proj")],
+                    h,
+                    h,
+                    mode,
+                )?,
+                layer_norm1: layer_norm(src, &format!("{pre}.layer_norm1"), h, eps)?,
+                layer_norm2: layer_norm(src, &format!("{pre}.layer_norm2"), h, eps)?,
+                fc1: Dense::load_fused(src, &[&format!("{pre}.mlp.fc1")], i, h, mode)?,
+                fc2: Dense::load_fused(src, &[&format!("{pre}.mlp.fc2")], h, i, mode)?,
+            });
+        }
+        Ok(Self { shape, layers })
+    }
+
+    /// `(B, T, hidden)` through every layer.
+    pub(super) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = x.clone();
+        for layer in &self.layers {
+            x = self.layer(layer, &x)?;
+        }
+        Ok(x)
+    }
+
+    fn layer(&self, layer: &EncoderLayer, x: &Tensor) -> candle_core::Result<Tensor> {
+        let residual = x;
+        let h = layer.layer_norm1.forward(x)?;
+        let h = self.attention(layer, &h)?;
+        let x = (residual + h)?;
+        let residual = &x;
+        let h = layer.layer_norm2.forward(&x)?;
+        let h = match self.shape.act {
+            Activation::QuickGelu => layer.fc1.forward_act(&h, kernels::Activation::QuickGelu)?,
+            Activation::Gelu => layer.fc1.forward(&h)?.gelu_erf()?,
+        };
+        let h = layer.fc2.forward(&h)?;
+        residual + h
+    }
+
+    fn attention(&self, layer: &EncoderLayer, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, hidden) = x.dims3()?;
+        let heads = self.shape.heads;
+        let head_dim = hidden / heads;
+        let scale = (head_dim as f64).powf(-0.5);
+        let split = |y: Tensor| {
+            y.reshape((b, t, heads, head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let qkv = layer.qkv_proj.forward(x)?;
+        if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
+            let out = with_cpu_f32(&qkv, |qkv| {
+                kernels::attention(qkv, (b, t, hidden), heads, self.shape.mask)
+            })?;
+            let out = Tensor::from_vec(out, (b, t, hidden), &Device::Cpu)?;
+            return layer.out_proj.forward(&out);
+        }
+        let q = split((qkv.narrow(2, 0, hidden)? * scale)?)?;
+        let k = split(qkv.narrow(2, hidden, hidden)?)?;
+        let v = split(qkv.narrow(2, 2 * hidden, hidden)?)?;
+        let mut scores = q.matmul(&k.t()?)?;
+        if self.shape.mask == kernels::Mask::Causal {
+            // transformers' mask: the smallest f32 above the diagonal.
+            let mask: Vec<f32> = (0..t * t)
+                .map(|n| if n % t > n / t { f32::MIN } else { 0.0 })
+                .collect();
+            let mask = Tensor::from_vec(mask, (t, t), scores.device())?.to_dtype(scores.dtype())?;
+            scores = scores.broadcast_add(&mask)?;
+        }
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let out = weights
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, t, hidden))?;
+        layer.out_proj.forward(&out)
+    }
+}
+
 /// The vision tower and its projection: `pixel_values (B, 3, 224, 224) -> image_embeds (B, 768)`.
 pub struct ClipVision {
     cfg: ClipVisionConfig,
@@ -210,7 +350,7 @@ pub struct ClipVision {
     class_embedding: Tensor,
     position_embedding: Tensor,
     pre_layrnorm: LayerNorm,
-    layers: Vec<EncoderLayer>,
+    encoder: Encoder,
     post_layernorm: LayerNorm,
     visual_projection: Dense,
     mode: MatmulMode,
@@ -244,34 +384,20 @@ impl ClipVision {
             .reshape((h, c * p * p))
             .and_then(|w| Dense::with_mode(&w, None, mode))
             .map_err(ModelError::candle("patch embedding"))?;
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
-        for l in 0..cfg.num_hidden_layers {
-            let pre = format!("vision_model.encoder.layers.{l}");
-            layers.push(EncoderLayer {
-                qkv_proj: Dense::load_fused(
-                    src,
-                    &[
-                        &format!("{pre}.self_attn.q_proj"),
-                        &format!("{pre}.self_attn.k_proj"),
-                        &format!("{pre}.self_attn.v_proj"),
-                    ],
-                    h,
-                    h,
-                    mode,
-                )?,
-                out_proj: Dense::load_fused(
-                    src,
-                    &[&format!("{pre}.self_attn.out_proj")],
-                    h,
-                    h,
-                    mode,
-                )?,
-                layer_norm1: layer_norm(src, &format!("{pre}.layer_norm1"), h, eps)?,
-                layer_norm2: layer_norm(src, &format!("{pre}.layer_norm2"), h, eps)?,
-                fc1: Dense::load_fused(src, &[&format!("{pre}.mlp.fc1")], i, h, mode)?,
-                fc2: Dense::load_fused(src, &[&format!("{pre}.mlp.fc2")], h, i, mode)?,
-            });
-        }
+        let encoder = Encoder::load(
+            src,
+            "vision_model.encoder",
+            EncoderShape {
+                layers: cfg.num_hidden_layers,
+                hidden: h,
+                intermediate: i,
+                heads: cfg.num_attention_heads,
+                act: cfg.hidden_act,
+                eps,
+                mask: kernels::Mask::None,
+            },
+            mode,
+        )?;
         let visual_projection = Dense::with_mode(
             &src.tensor("visual_projection.weight", &[cfg.projection_dim, h])?,
             None,
@@ -287,7 +413,7 @@ impl ClipVision {
                 &[cfg.num_positions(), h],
             )?,
             pre_layrnorm: layer_norm(src, "vision_model.pre_layrnorm", h, eps)?,
-            layers,
+            encoder,
             post_layernorm: layer_norm(src, "vision_model.post_layernorm", h, eps)?,
             visual_projection,
             mode,
@@ -327,55 +453,11 @@ impl ClipVision {
         let mut x =
             Tensor::cat(&[&class, &patch_embeds], 1)?.broadcast_add(&self.position_embedding)?;
         x = self.pre_layrnorm.forward(&x)?;
-        for layer in &self.layers {
-            x = self.encoder_layer(layer, &x)?;
-        }
+        x = self.encoder.forward(&x)?;
         let pooled = self
             .post_layernorm
             .forward(&x.narrow(1, 0, 1)?.squeeze(1)?)?;
         self.visual_projection.forward(&pooled)
-    }
-
-    fn encoder_layer(&self, layer: &EncoderLayer, x: &Tensor) -> candle_core::Result<Tensor> {
-        let residual = x;
-        let h = layer.layer_norm1.forward(x)?;
-        let h = self.attention(layer, &h)?;
-        let x = (residual + h)?;
-        let residual = &x;
-        let h = layer.layer_norm2.forward(&x)?;
-        let h = match self.cfg.hidden_act {
-            Activation::QuickGelu => layer.fc1.forward_act(&h, kernels::Activation::QuickGelu)?,
-            Activation::Gelu => layer.fc1.forward(&h)?.gelu_erf()?,
-        };
-        let h = layer.fc2.forward(&h)?;
-        residual + h
-    }
-
-    fn attention(&self, layer: &EncoderLayer, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t, hidden) = x.dims3()?;
-        let heads = self.cfg.num_attention_heads;
-        let head_dim = hidden / heads;
-        let scale = (head_dim as f64).powf(-0.5);
-        let split = |y: Tensor| {
-            y.reshape((b, t, heads, head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let qkv = layer.qkv_proj.forward(x)?;
-        if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
-            let out = with_cpu_f32(&qkv, |qkv| kernels::attention(qkv, (b, t, hidden), heads))?;
-            let out = Tensor::from_vec(out, (b, t, hidden), &Device::Cpu)?;
-            return layer.out_proj.forward(&out);
-        }
-        let q = split((qkv.narrow(2, 0, hidden)? * scale)?)?;
-        let k = split(qkv.narrow(2, hidden, hidden)?)?;
-        let v = split(qkv.narrow(2, 2 * hidden, hidden)?)?;
-        let weights = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
-        let out = weights
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((b, t, hidden))?;
-        layer.out_proj.forward(&out)
     }
 }
 

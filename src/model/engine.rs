@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use candle_core::{Device, Tensor};
 
 use super::clip::{ClipVision, l2_normalize_rows};
+use super::clip_text::{ClipText, ClipTextConfig};
 use super::files::{Backbone, DataDirs, Release};
 use super::gallery::{self, Gallery};
 use super::heads::{GEO_EMBED_DIM, ImageMlp, LocationEncoder};
 use super::preprocess::{PreprocessConfig, Preprocessed};
+use super::text::{ClipTokenizer, TextEncoder};
 use super::weights::{MatmulMode, WeightFile};
 use super::{DeviceChoice, ModelError, Precision, sha256_file};
 use crate::domain::Provenance;
@@ -73,6 +75,26 @@ pub struct GeoClip {
     files: LoadedFiles,
     /// Why fast mode was asked for and is not running, when it is not.
     precision_note: Option<String>,
+    /// The text tower and tokenizer, read on first use (text queries only).
+    text: OnceLock<TextEncoder>,
+    /// Where the text tower is read from, if this engine has a backbone folder.
+    text_source: Option<TextSource>,
+}
+
+/// The backbone files a text tower is read from, as they were when the engine loaded.
+#[derive(Clone, Debug)]
+struct TextSource {
+    config: Result<ClipTextConfig, String>,
+    weights_path: PathBuf,
+    tokenizer_path: PathBuf,
+    /// The weights file's size and modification time at load: the text tower must come from the
+    /// same file as the vision tower.
+    stamp: Option<(u64, std::time::SystemTime)>,
+}
+
+fn file_stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 impl GeoClip {
@@ -178,6 +200,13 @@ impl GeoClip {
             gallery: rest.gallery,
             gallery_features: rest.gallery_features,
             precision_note,
+            text: OnceLock::new(),
+            text_source: Some(TextSource {
+                config: backbone.text.clone(),
+                stamp: file_stamp(&backbone.weights_path),
+                weights_path: backbone.weights_path.clone(),
+                tokenizer_path: backbone.tokenizer_path.clone(),
+            }),
         })
     }
 
@@ -211,7 +240,15 @@ impl GeoClip {
             gallery_features,
             files,
             precision_note: None,
+            text: OnceLock::new(),
+            text_source: None,
         }
+    }
+
+    /// Gives an engine built [`Self::from_parts`] its text encoder (benchmarks and tests).
+    pub fn with_text_encoder(self, text: TextEncoder) -> Self {
+        let _ = self.text.set(text);
+        self
     }
 
     pub fn preprocess_config(&self) -> &PreprocessConfig {
@@ -286,6 +323,95 @@ impl GeoClip {
             reason: "not kept after reading".into(),
             path: self.heads_path.clone(),
         })
+    }
+
+    /// The text tower and its tokenizer, read from the backbone on first use: every text
+    /// tensor checked by name and shape, the weights file still the one the vision tower came
+    /// from, in the engine's precision.
+    pub fn text_encoder(&self) -> Result<&TextEncoder, ModelError> {
+        if let Some(text) = self.text.get() {
+            return Ok(text);
+        }
+        let Some(source) = &self.text_source else {
+            return Err(ModelError::Text(
+                "this engine was built without a backbone folder, so it has no text tower".into(),
+            ));
+        };
+        let config_path = self.files.backbone_dir.join(super::files::CONFIG_FILE);
+        let config = source
+            .config
+            .clone()
+            .map_err(|reason| ModelError::Invalid {
+                what: "CLIP text config".into(),
+                reason,
+                path: config_path.clone(),
+            })?;
+        if config.projection_dim != super::heads::CLIP_EMBED_DIM {
+            return Err(ModelError::Invalid {
+                what: "CLIP text config".into(),
+                reason: format!(
+                    "projection_dim is {}, GeoCLIP's image MLP needs {}",
+                    config.projection_dim,
+                    super::heads::CLIP_EMBED_DIM
+                ),
+                path: config_path,
+            });
+        }
+        if file_stamp(&source.weights_path) != source.stamp {
+            return Err(ModelError::Invalid {
+                what: "CLIP backbone".into(),
+                reason: "the file changed since the model was loaded; reload the model".into(),
+                path: source.weights_path.clone(),
+            });
+        }
+        let started = Instant::now();
+        let tokenizer =
+            ClipTokenizer::from_file(&source.tokenizer_path, config.max_position_embeddings)?;
+        let weights = WeightFile::open(&source.weights_path, &self.device)?;
+        let tower = ClipText::with_mode(&weights, &config, self.vision.mode(), &self.device)?;
+        log::info!(
+            "text tower ({}) read on first use in {:.2} s from {} ({} bytes)",
+            config.describe(),
+            started.elapsed().as_secs_f64(),
+            source.weights_path.display(),
+            weights.bytes_read()
+        );
+        let _ = self.text.set(TextEncoder::new(
+            tokenizer,
+            tower,
+            source.tokenizer_path.clone(),
+        ));
+        self.text
+            .get()
+            .ok_or_else(|| ModelError::Text("text tower not kept".into()))
+    }
+
+    /// GeoCLIP's image MLP on CLIP features `(768)`: GeoCLIP features `(512)`, not normalised.
+    /// A CLIP text feature goes through it as an image feature does.
+    pub fn mlp_features(&self, clip_features: &[f32]) -> Result<Vec<f32>, ModelError> {
+        Tensor::from_vec(
+            clip_features.to_vec(),
+            (1, clip_features.len()),
+            &Device::Cpu,
+        )
+        .and_then(|t| t.to_device(&self.device))
+        .and_then(|t| self.mlp.forward(&t))
+        .and_then(|f| f.flatten_all()?.to_device(&Device::Cpu)?.to_vec1())
+        .map_err(ModelError::candle(
+            "running the image MLP on a text feature",
+        ))
+    }
+
+    /// A text's GeoCLIP feature, L2-normalised, to score like a photo's
+    /// ([`Self::gallery_logits`], [`Self::location_logits`]). With `ensemble`, the mean of the
+    /// [`super::text::TEMPLATES`] filled with the text (each normalised, the mean normalised).
+    pub fn text_feature(&self, text: &str, ensemble: bool) -> Result<Vec<f32>, ModelError> {
+        let encoder = self.text_encoder()?;
+        let rows = TextEncoder::prompts(text, ensemble)
+            .iter()
+            .map(|prompt| self.mlp_features(&encoder.clip_features(prompt)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::text::ensemble_mean(&rows))
     }
 
     fn pixel_batch(&self, photos: &[&Preprocessed]) -> Result<Tensor, ModelError> {

@@ -18,8 +18,10 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::clip::ClipVisionConfig;
+use super::clip_text::ClipTextConfig;
 use super::heads::{ImageMlp, LocationEncoder};
 use super::preprocess::PreprocessConfig;
+pub use super::text::TOKENIZER_FILE;
 use super::weights::{TensorSource, WeightFile};
 use super::{ModelError, sha256_file};
 
@@ -35,6 +37,15 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const PREPROCESSOR_FILE: &str = "preprocessor_config.json";
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// A CLIP folder's tokenizer files that `model import` takes along: `tokenizer.json` is the one
+/// read; the others are the same tokenizer in transformers' older form, kept with it.
+pub const TOKENIZER_FILES: [&str; 5] = [
+    TOKENIZER_FILE,
+    "tokenizer_config.json",
+    "vocab.json",
+    "merges.txt",
+    "special_tokens_map.json",
+];
 
 const LOGIT_SCALE: &str = "logit_scale";
 const MLP_PREFIX: &str = "image_encoder.mlp.";
@@ -356,8 +367,13 @@ fn check_exact_tensors(
 pub struct Backbone {
     pub dir: PathBuf,
     pub vision: ClipVisionConfig,
+    /// The text tower's config, when `config.json` has a `text_config` that geoloupe can run
+    /// (text queries only; photos never need it). Else why not.
+    pub text: Result<ClipTextConfig, String>,
     pub preprocess: PreprocessConfig,
     pub weights_path: PathBuf,
+    /// `tokenizer.json` (text queries only: it may be absent).
+    pub tokenizer_path: PathBuf,
 }
 
 impl Backbone {
@@ -409,8 +425,10 @@ impl Backbone {
         Ok(Self {
             dir: dir.to_owned(),
             vision,
+            text: ClipTextConfig::from_hf_json(&text),
             preprocess,
             weights_path,
+            tokenizer_path: dir.join(TOKENIZER_FILE),
         })
     }
 }
@@ -487,7 +505,9 @@ pub fn import(source: &Path, dirs: &DataDirs) -> Result<InstallReport, ModelErro
         }
         _ if config.get("vision_config").is_some() || config.get("model_type").and_then(|v| v.as_str()) == Some("clip") => {
             Backbone::open(source)?;
-            let names = [CONFIG_FILE, WEIGHTS_FILE, PREPROCESSOR_FILE];
+            let mut names = vec![CONFIG_FILE, WEIGHTS_FILE, PREPROCESSOR_FILE];
+            // The tokenizer, for text queries: taken when the folder has it.
+            names.extend(TOKENIZER_FILES.iter().filter(|n| source.join(n).is_file()));
             install_files(&in_folder(source, &names), &dirs.backbone_dir(), "backbone", &source.display().to_string())
         }
         _ => Err(ModelError::Invalid {
@@ -883,10 +903,20 @@ pub fn info_with_hub(
             Component::Backbone,
             BACKBONE_REPO_ID,
             dirs.backbone_dir(),
-            &|d| Backbone::open(d).map(|b| Some(b.vision.describe())),
+            &|d| Backbone::open(d).map(|b| Some(backbone_detail(&b))),
             backbone_fix,
         ),
     ]
+}
+
+/// `model info`'s line for a backbone: the vision tower, and whether text queries can run.
+fn backbone_detail(backbone: &Backbone) -> String {
+    let text = match (&backbone.text, backbone.tokenizer_path.is_file()) {
+        (Ok(text), true) => format!("text queries: {} + {TOKENIZER_FILE}", text.describe()),
+        (Ok(_), false) => format!("text queries: no {TOKENIZER_FILE}"),
+        (Err(reason), _) => format!("text queries: {reason}"),
+    };
+    format!("{}; {text}", backbone.vision.describe())
 }
 
 /// The caller's progress, plus its cancel flag, which stops a transfer mid-file.
@@ -926,6 +956,7 @@ pub fn hub_repos() -> [super::download::RepoFiles; 2] {
                 CONFIG_FILE.into(),
                 WEIGHTS_FILE.into(),
                 PREPROCESSOR_FILE.into(),
+                TOKENIZER_FILE.into(),
             ],
             expected_sha256: BTreeMap::new(),
         },

@@ -412,8 +412,18 @@ fn softmax_scalar(row: &mut [f32]) {
     }
 }
 
-/// Multi-head self-attention without masks, as CLIP's vision tower does it:
-/// `softmax(q kᵀ · head_dim^-0.5) v` per head, heads concatenated.
+/// Whether a token attends to every token (CLIP's vision tower) or only to itself and the ones
+/// before it (CLIP's text tower).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mask {
+    None,
+    Causal,
+}
+
+/// Multi-head self-attention as CLIP does it: `softmax(q kᵀ · head_dim^-0.5 + mask) v` per
+/// head, heads concatenated. The causal mask is transformers' (the smallest f32 added above the
+/// diagonal): those weights are exactly 0 there, so the softmax runs over each row's first
+/// `row + 1` scores and the rest are set to 0.
 ///
 /// `qkv` is the fused projection, `(batch * tokens, 3 * hidden)` row-major with q, k and v side
 /// by side; returns `(batch * tokens, hidden)` ready for the output projection.
@@ -421,6 +431,7 @@ pub fn attention(
     qkv: &[f32],
     (batch, tokens, hidden): (usize, usize, usize),
     heads: usize,
+    mask: Mask,
 ) -> Vec<f32> {
     assert!(
         heads > 0 && hidden % heads == 0,
@@ -459,8 +470,15 @@ pub fn attention(
             };
             let mut scores = vec![0f32; tokens * tokens];
             gemm_into(&mut scores, q, k_t, scale);
-            for r in scores.chunks_exact_mut(tokens.max(1)) {
-                softmax_in_place(r);
+            for (i, r) in scores.chunks_exact_mut(tokens.max(1)).enumerate() {
+                match mask {
+                    Mask::None => softmax_in_place(r),
+                    Mask::Causal => {
+                        let (seen, ahead) = r.split_at_mut(i + 1);
+                        softmax_in_place(seen);
+                        ahead.fill(0.0);
+                    }
+                }
             }
             let weights = MatRef {
                 data: &scores,
@@ -667,6 +685,7 @@ pub(crate) mod tests {
         qkv: &[f32],
         (batch, tokens, hidden): (usize, usize, usize),
         heads: usize,
+        mask: Mask,
     ) -> Vec<f32> {
         let d = hidden / heads;
         let scale = (d as f64).powf(-0.5);
@@ -677,7 +696,12 @@ pub(crate) mod tests {
         for b in 0..batch {
             for h in 0..heads {
                 for t in 0..tokens {
-                    let scores: Vec<f64> = (0..tokens)
+                    // Masked: transformers adds f32::MIN, whose exp is 0.
+                    let seen = match mask {
+                        Mask::None => tokens,
+                        Mask::Causal => t + 1,
+                    };
+                    let scores: Vec<f64> = (0..seen)
                         .map(|u| {
                             (0..d)
                                 .map(|i| at(b, t, 0, h, i) * at(b, u, 1, h, i))
@@ -689,7 +713,7 @@ pub(crate) mod tests {
                     let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
                     let sum: f64 = exps.iter().sum();
                     for i in 0..d {
-                        let v: f64 = (0..tokens).map(|u| exps[u] / sum * at(b, u, 2, h, i)).sum();
+                        let v: f64 = (0..seen).map(|u| exps[u] / sum * at(b, u, 2, h, i)).sum();
                         out[(b * tokens + t) * hidden + h * d + i] = v as f32;
                     }
                 }
@@ -700,16 +724,41 @@ pub(crate) mod tests {
 
     #[test]
     fn attention_matches_a_naive_implementation() {
-        for (batch, tokens, hidden, heads) in [(1, 5, 8, 2), (2, 17, 24, 3), (3, 1, 4, 4)] {
-            let qkv: Vec<f32> = values(batch * tokens * 3 * hidden, 7)
-                .iter()
-                .map(|v| v * 3.0)
-                .collect();
-            let got = attention(&qkv, (batch, tokens, hidden), heads);
-            let want = naive_attention(&qkv, (batch, tokens, hidden), heads);
-            let diff = max_abs_diff(&got, &want);
-            assert!(diff < 1e-5, "{batch}x{tokens}x{hidden}/{heads}: {diff}");
+        for mask in [Mask::None, Mask::Causal] {
+            for (batch, tokens, hidden, heads) in [(1, 5, 8, 2), (2, 17, 24, 3), (3, 1, 4, 4)] {
+                let qkv: Vec<f32> = values(batch * tokens * 3 * hidden, 7)
+                    .iter()
+                    .map(|v| v * 3.0)
+                    .collect();
+                let got = attention(&qkv, (batch, tokens, hidden), heads, mask);
+                let want = naive_attention(&qkv, (batch, tokens, hidden), heads, mask);
+                let diff = max_abs_diff(&got, &want);
+                assert!(
+                    diff < 1e-5,
+                    "{mask:?} {batch}x{tokens}x{hidden}/{heads}: {diff}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn causal_attention_ignores_later_tokens() {
+        // Changing the last token's q, k and v leaves every earlier token's output as it was.
+        let (tokens, hidden, heads) = (6, 8, 2);
+        let qkv = values(tokens * 3 * hidden, 9);
+        let mut changed = qkv.clone();
+        for v in &mut changed[(tokens - 1) * 3 * hidden..] {
+            *v += 1.0;
+        }
+        let a = attention(&qkv, (1, tokens, hidden), heads, Mask::Causal);
+        let b = attention(&changed, (1, tokens, hidden), heads, Mask::Causal);
+        let earlier = (tokens - 1) * hidden;
+        assert_eq!(a[..earlier], b[..earlier]);
+        assert_ne!(a[earlier..], b[earlier..]);
+        // Without the mask, every token sees the change.
+        let c = attention(&qkv, (1, tokens, hidden), heads, Mask::None);
+        let d = attention(&changed, (1, tokens, hidden), heads, Mask::None);
+        assert_ne!(c[..hidden], d[..hidden]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod bf16;
 pub mod clip;
+pub mod clip_text;
 pub mod download;
 pub mod engine;
 pub mod files;
@@ -17,6 +18,7 @@ pub mod heif;
 pub mod kernels;
 pub mod memory;
 pub mod preprocess;
+pub mod text;
 pub mod weights;
 
 use std::path::PathBuf;
@@ -71,6 +73,8 @@ pub enum ModelError {
     Download(#[from] download::DownloadError),
     #[error("this build has no {0} support; rebuild with `--features {0}`")]
     DeviceUnavailable(String),
+    #[error("text query: {0}")]
+    Text(String),
     #[error("cancelled")]
     Cancelled,
 }
