@@ -1,5 +1,5 @@
-//! The headless command line: `geoloupe locate`, `geoloupe geotag`, `geoloupe model ...`,
-//! `geoloupe bench`.
+//! The headless command line: `geoloupe locate`, `geoloupe geotag`, `geoloupe query`,
+//! `geoloupe model ...`, `geoloupe bench`.
 
 use std::io::{IsTerminal as _, Write};
 use std::path::PathBuf;
@@ -27,6 +27,7 @@ use crate::model::files::{self, DataDirs};
 use crate::model::{DeviceChoice, GeoClip, Precision, download};
 
 mod geotag;
+mod query;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,6 +64,9 @@ pub enum Command {
     /// Place photos on GPS tracks (GPX, KML, NMEA) by capture time, as exiftool's -geotag
     /// does, or by neighbouring photos with GPS (--neighbours).
     Geotag(geotag::GeotagArgs),
+    /// Where a description looks likely: CLIP's text tower through GeoCLIP, ranked over the
+    /// gallery as a photo is ("a snowy harbour with red roofs").
+    Query(query::QueryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,6 +388,7 @@ pub fn run(dirs: &DataDirs, command: Command) -> anyhow::Result<bool> {
         Command::Bench(args) => bench(dirs, &args).map(|()| true),
         Command::Backups(cmd) => backups(dirs, &cmd).map(|()| true),
         Command::Geotag(args) => geotag::geotag(dirs, &args),
+        Command::Query(args) => query::query(dirs, &args),
     }
 }
 

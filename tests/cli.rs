@@ -338,6 +338,124 @@ fn model_info_describes_the_installed_backbone() {
         stdout.contains("model:  not ViT-L/14, GeoCLIP's backbone: 2 layers"),
         "{stdout}"
     );
+    // The import took the tokenizer along, and info says text queries can run.
+    assert!(
+        dir.path()
+            .join("models/clip-vit-large-patch14/tokenizer.json")
+            .is_file()
+    );
+    assert!(
+        stdout.contains("text queries: 2 layers, width 32, 4 heads, context 77, vocabulary 49408")
+            && stdout.contains("+ tokenizer.json"),
+        "{stdout}"
+    );
+}
+
+fn query(extra: &[&str]) -> Output {
+    let backbone = tiny_clip();
+    let mut args = vec!["query", "--backbone", backbone.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    geoloupe(&args)
+}
+
+fn recorded_query(i: usize) -> serde_json::Value {
+    let path = fixtures().join("text").join("expected.json");
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    value["queries"][i].clone()
+}
+
+#[test]
+fn query_ranks_a_description_as_pytorch_and_exports_it() {
+    let recorded = recorded_query(0);
+    let text_arg = recorded["text"].as_str().unwrap();
+    let out = query(&[text_arg, "--format", "json"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["query"]["text"], text_arg);
+    let got: Vec<u64> = value["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["gallery_index"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = recorded["top5_indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap())
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        value["provenance"]["backbone"]
+            .as_str()
+            .unwrap()
+            .contains("NOT CLIP ViT-L/14")
+    );
+
+    // The table says what it is, and an export is read back by gpsbabel.
+    let dir = tempfile::tempdir().unwrap();
+    let gpx = dir.path().join("q.gpx");
+    let geojson = dir.path().join("q.geojson");
+    let out = query(&[
+        text_arg,
+        "--top-k",
+        "3",
+        "--export",
+        gpx.to_str().unwrap(),
+        "--export",
+        geojson.to_str().unwrap(),
+        "--claimed",
+        "48.85,2.35",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.starts_with(&format!("{text_arg:?}")), "{table}");
+    assert!(
+        table.contains("warning: "),
+        "a stand-in backbone is said: {table}"
+    );
+    assert!(table.contains("the claim"), "{table}");
+    let csv = std::process::Command::new("gpsbabel")
+        .args(["-i", "gpx", "-f"])
+        .arg(&gpx)
+        .args(["-o", "unicsv", "-F", "-"])
+        .output()
+        .expect("gpsbabel (apt-get install gpsbabel)");
+    assert!(csv.status.success(), "{}", text(&csv.stderr));
+    assert_eq!(
+        text(&csv.stdout).lines().count(),
+        1 + 3,
+        "{}",
+        text(&csv.stdout)
+    );
+    let geo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&geojson).unwrap()).unwrap();
+    let first = &geo["features"][0]["geometry"]["coordinates"];
+    let top1 = &recorded["top5_latlon"][0];
+    // GeoJSON is [lon, lat]; the fixture [lat, lon].
+    assert!((first[0].as_f64().unwrap() - top1[1].as_f64().unwrap()).abs() < 1e-4);
+    assert!((first[1].as_f64().unwrap() - top1[0].as_f64().unwrap()).abs() < 1e-4);
+    assert!(geo["claim"]["top1_distance_km"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn query_ensembles_and_long_texts() {
+    let out = query(&["Kyoto", "--ensemble", "--format", "json", "--top-k", "1"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["query"]["prompts"].as_array().unwrap().len(), 8);
+    assert_eq!(value["query"]["prompts"][0], "a photo taken in Kyoto.");
+
+    let long = "a harbour ".repeat(60);
+    let out = query(&[&long, "--format", "csv"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: the text is longer than CLIP reads"),
+        "{stderr}"
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 1 + 5);
 }
 
 #[test]
