@@ -67,6 +67,13 @@ pub enum Command {
     CompareWith(Option<usize>),
     /// Centre the map here.
     CenterMap(LatLon),
+    /// Rank a description over the gallery (issue 14); `ensemble`: CLIP's prompt templates.
+    Describe {
+        text: String,
+        ensemble: bool,
+    },
+    /// Forget the description and its heatmap.
+    ClearDescription,
     /// Import model files: a dialog asks for a file (the geoclip wheel) or a folder (`true`).
     PickModelImport {
         folder: bool,

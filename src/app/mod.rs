@@ -18,6 +18,7 @@ pub mod claims;
 pub mod collection;
 pub mod command;
 mod continuous_heat;
+pub mod describe;
 pub mod export;
 pub mod map;
 pub mod messages;
@@ -232,6 +233,8 @@ pub struct App {
     pub regions: regions::Regions,
     /// A GPS track with its offset preview, and the trip shown (issue 12).
     pub sources: sources::Sources,
+    /// The description typed over the map, its answer and the heat shown (issue 14).
+    pub describe: describe::Descriptions,
     /// Set once the offline place index is built; until then the inspector doesn't look places
     /// up, so no frame waits for it.
     places_ready: bool,
@@ -307,6 +310,7 @@ impl App {
             jobs: Jobs::default(),
             claims: claims::Claims::default(),
             regions: regions::Regions::default(),
+            describe: describe::Descriptions::default(),
             sources: sources::Sources::default(),
             places_ready: false,
             map: MapState::new(ctx),
@@ -668,6 +672,24 @@ impl App {
                         self.regions.errors.insert(path, error);
                     }
                 }
+                WorkerEvent::Described {
+                    request,
+                    text,
+                    ensemble,
+                    result,
+                } => {
+                    let answer = describe::Described {
+                        text,
+                        ensemble,
+                        result,
+                    };
+                    self.describe.answered(request, Ok(answer));
+                }
+                WorkerEvent::DescribeFailed { request, error } => {
+                    if self.describe.answered(request, Err(error.clone())) {
+                        self.messages.warning(format!("Describe: {error}"));
+                    }
+                }
                 WorkerEvent::Ranked { path, result, .. } => {
                     // A new answer replaces any restricted one.
                     self.regions.clear(&path);
@@ -1006,6 +1028,8 @@ impl App {
             Command::Undo => self.library.send(LibraryCommand::Undo),
             Command::Redo => self.library.send(LibraryCommand::Redo),
             Command::CenterMap(at) => self.map.center_at(at),
+            Command::Describe { text, ensemble } => self.ask_description(text, ensemble),
+            Command::ClearDescription => self.describe.clear(),
             Command::PickModelImport { folder } => self.pick_model_import(folder),
             Command::ImportModel(path) => self.import_model(path),
             Command::StartDownload => self.start_download(),
@@ -1241,6 +1265,30 @@ impl App {
         if let Err(e) = worker.rank_within(job) {
             self.regions.answered(&path, request);
             self.messages.warning(format!("Region: {e}"));
+        }
+    }
+
+    /// Ranks a description over the gallery on the inference thread (its answer replaces the
+    /// last one; an older one arriving late is dropped).
+    fn ask_description(&mut self, text: String, ensemble: bool) {
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            return;
+        }
+        let request = self.describe.ask(&text);
+        let job = crate::runtime::inference::Describe {
+            request,
+            text,
+            ensemble,
+            top_k: self.settings.top_k.max(1),
+        };
+        let sent = match &self.model.worker {
+            Some(worker) => worker.describe(job).map_err(|e| e.to_string()),
+            None => Err("the inference thread is not running".into()),
+        };
+        if let Err(error) = sent {
+            self.describe.answered(request, Err(error.clone()));
+            self.messages.warning(format!("Describe: {error}"));
         }
     }
 

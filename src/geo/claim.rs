@@ -149,16 +149,16 @@ pub fn describe_claim_check(check: &ClaimCheck) -> String {
     };
     format!(
         "The model puts {} of its belief within {} km of {what} ({} within {} km); its best guess is {}.",
-        share(check.probability_within_200_km),
+        format_share(check.probability_within_200_km),
         CLAIM_REGION_RADIUS_KM,
-        share(check.probability_within_25_km),
+        format_share(check.probability_within_25_km),
         CLAIM_NEAR_RADIUS_KM,
         distance(check.top1_distance_km),
     )
 }
 
 /// `"0.3 %"`, `"under 0.1 %"`, `"42 %"`.
-fn share(p: f64) -> String {
+pub fn format_share(p: f64) -> String {
     let percent = 100.0 * p;
     if percent < 0.05 {
         "under 0.1 %".to_owned()
@@ -174,6 +174,12 @@ fn distance(km: f64) -> String {
     if km < 1.0 {
         return "within 1 km of it".to_owned();
     }
+    format!("{} km away", format_km(km))
+}
+
+/// A distance of 1 km or more as people write it: `"4,000"`, `"12"` (two significant figures
+/// from 100 km: the model's top guess is no more exact than that).
+pub fn format_km(km: f64) -> String {
     let whole = if km >= 100.0 {
         // Two significant figures: the model's top guess is no more exact than that.
         let magnitude = 10f64.powi(km.log10().floor() as i32 - 1);
@@ -189,7 +195,7 @@ fn distance(km: f64) -> String {
         }
         grouped.push(c);
     }
-    format!("{grouped} km away")
+    grouped
 }
 
 #[cfg(test)]

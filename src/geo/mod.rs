@@ -28,7 +28,7 @@ pub use region::{
 
 pub use claim::{
     CLAIM_NEAR_RADIUS_KM, CLAIM_REGION_RADIUS_KM, ClaimCheck, ClaimError, ClaimSource, check_claim,
-    check_claim_points, describe_claim_check, geodesic_circle,
+    check_claim_points, describe_claim_check, format_km, format_share, geodesic_circle,
 };
 pub use claim_parse::{ClaimParseError, ParsedClaim, parse_claim, parse_coordinates};
 pub use countries::country_name;

@@ -74,6 +74,12 @@ pub trait Embedder: Send {
     fn logit_scale_exp(&self) -> f32 {
         1.0
     }
+    /// A text's feature, scored like a photo's (issue 14): CLIP's text tower through GeoCLIP's
+    /// image MLP, L2-normalised; with `ensemble`, CLIP's prompt templates averaged.
+    fn text_feature(&mut self, text: &str, ensemble: bool) -> Result<Arc<[f32]>, String> {
+        let _ = (text, ensemble);
+        Err("this model has no text tower".into())
+    }
     /// Ranks the gallery for one photo.
     fn locate(&mut self, photo: &Path, top_k: usize) -> Result<Prediction, String> {
         let feature = self.image_feature(photo)?;
@@ -150,6 +156,13 @@ impl Embedder for GeoClipEmbedder {
 
     fn batch_size(&self) -> usize {
         self.batch_size
+    }
+
+    fn text_feature(&mut self, text: &str, ensemble: bool) -> Result<Arc<[f32]>, String> {
+        self.engine
+            .text_feature(text, ensemble)
+            .map(Arc::from)
+            .map_err(|e| e.to_string())
     }
 
     /// Decodes the photos in parallel (one decoded photo per rayon worker at a time, as
@@ -305,6 +318,18 @@ impl Embedder for FakeEmbedder {
         Ok(Arc::from([peak.lat_deg as f32, peak.lon_deg as f32]))
     }
 
+    /// The fake's text feature peaks where a file of that name would (another point with the
+    /// ensemble).
+    fn text_feature(&mut self, text: &str, ensemble: bool) -> Result<Arc<[f32]>, String> {
+        let key = if ensemble {
+            format!("{text} (ensemble)")
+        } else {
+            text.to_owned()
+        };
+        let peak = Self::peak_for(&key);
+        Ok(Arc::from([peak.lat_deg as f32, peak.lon_deg as f32]))
+    }
+
     fn gallery_logits(&self, feature: &[f32]) -> Result<Vec<f32>, String> {
         let points: Vec<LatLon> = (0..Self::ROWS * Self::COLS)
             .filter_map(Self::grid_position)
@@ -394,7 +419,20 @@ pub enum Command {
     },
     /// One photo re-ranked within a region, from its feature (or re-embedded when `None`).
     RankWithin(Box<RankWithin>),
+    /// A text ranked over the gallery as a photo is (see [`InferenceWorker::describe`]).
+    Describe(Box<Describe>),
     Shutdown,
+}
+
+/// A text query ([`InferenceWorker::describe`]).
+#[derive(Clone, Debug)]
+pub struct Describe {
+    /// Chosen by the caller; the answer carries it, so an older answer can be told apart.
+    pub request: u64,
+    pub text: String,
+    /// CLIP's prompt templates averaged ([`crate::model::text::TEMPLATES`]).
+    pub ensemble: bool,
+    pub top_k: usize,
 }
 
 /// A photo to re-rank within a region ([`InferenceWorker::rank_within`]).
@@ -488,6 +526,19 @@ pub enum WorkerEvent {
         path: PathBuf,
         error: String,
     },
+    /// A text ranked over the gallery: its result reads as a photo's (candidates, heat points,
+    /// `image_feature` the text's feature). Not part of a run (no generation).
+    Described {
+        request: u64,
+        text: String,
+        ensemble: bool,
+        result: PhotoResult,
+    },
+    /// A text query failed (no model, no text tower or tokenizer).
+    DescribeFailed {
+        request: u64,
+        error: String,
+    },
 }
 
 impl WorkerEvent {
@@ -500,7 +551,9 @@ impl WorkerEvent {
             | Self::HeatTile { .. }
             | Self::HeatFailed { .. }
             | Self::RankedWithin { .. }
-            | Self::WithinFailed { .. } => None,
+            | Self::WithinFailed { .. }
+            | Self::Described { .. }
+            | Self::DescribeFailed { .. } => None,
             Self::Progress { generation, .. }
             | Self::Ranked { generation, .. }
             | Self::Failed { generation, .. }
@@ -768,6 +821,12 @@ impl InferenceWorker {
         self.send(Command::RankWithin(Box::new(job)))
     }
 
+    /// Ranks a text over the gallery; the answer is `Described` (or `DescribeFailed`) with
+    /// the job's `request`. The text tower is read on the first query.
+    pub fn describe(&self, job: Describe) -> Result<(), WorkerError> {
+        self.send(Command::Describe(Box::new(job)))
+    }
+
     /// Cancels the running and queued runs within one photo (one batch on a GPU; a model load
     /// goes on); returns the new generation. Events of older generations are stale from now on.
     pub fn cancel_all(&self) -> u64 {
@@ -863,6 +922,7 @@ impl WorkerThread {
                     top_k,
                 } => self.run_group(&jobs, generation, top_k),
                 Command::RankWithin(job) => self.rank_within(*job),
+                Command::Describe(job) => self.describe(*job),
             };
             // The heat slot after every command (a wake-up may have found the queue full).
             if !alive || !self.serve_heat() {
@@ -1115,6 +1175,58 @@ impl WorkerThread {
                 })
             }
         }
+    }
+
+    fn describe(&mut self, job: Describe) -> bool {
+        let Describe {
+            request,
+            text,
+            ensemble,
+            top_k,
+        } = job;
+        match self.described(&text, ensemble, top_k.max(1)) {
+            Ok(result) => self.emit(WorkerEvent::Described {
+                request,
+                text,
+                ensemble,
+                result,
+            }),
+            Err(error) => {
+                log::warn!("text query {text:?}: {error}");
+                self.emit(WorkerEvent::DescribeFailed { request, error })
+            }
+        }
+    }
+
+    fn described(
+        &mut self,
+        text: &str,
+        ensemble: bool,
+        top_k: usize,
+    ) -> Result<PhotoResult, String> {
+        let Some(embedder) = self.embedder.as_mut() else {
+            return Err("no model is loaded: see the Model panel".into());
+        };
+        let started = Instant::now();
+        let feature = embedder.text_feature(text, ensemble)?;
+        let embedder = &**embedder;
+        let position_of = |index: usize| embedder.gallery_position(index);
+        let (prediction, _) = predict_features(
+            &[&feature],
+            top_k,
+            |f| embedder.gallery_logits(f),
+            position_of,
+            None,
+            None,
+        )?;
+        let mut result =
+            PhotoResult::from_prediction(&prediction, top_k, embedder.provenance(), &position_of);
+        result.image_feature = Some(feature);
+        log::info!(
+            "text query {text:?} answered in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(result)
     }
 
     /// One heat request: level 0 of every tile, then level 1, then level 2, each (tile,

@@ -39,9 +39,12 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         zoom: app.map.memory.zoom(),
         size_px: [r.width(), r.height()],
     });
-    let continuous = app.update_continuous_heat(heat_view);
-
     let selected = app.collection.selected;
+    // A description's heat (issue 14) in place of the photo's: the gallery layer only.
+    let words_key = app
+        .describe
+        .heat_key(selected.and_then(|i| app.collection.photos.get(i)?.result.as_ref()));
+    let continuous = app.update_continuous_heat(if words_key.is_some() { None } else { heat_view });
     let selected_photo = selected.and_then(|i| app.collection.photos.get(i));
     let selected_exif = selected_photo.and_then(|p| p.entry.gps());
     let accepted = selected_photo
@@ -51,19 +54,28 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         .and_then(|p| p.result.as_ref())
         .map(|r| r.candidates.clone())
         .unwrap_or_default();
-    let heat_key = selected
-        .zip(selected_photo.and_then(|p| p.result.as_ref()))
-        .map(|(i, r)| format!("{i}:{}:{}", r.computed_at_unix_secs, r.heat.len()));
-    let heat_source = selected_photo
-        .and_then(|p| p.result.as_ref())
-        .map(|r| {
-            (
-                r.heat.iter().map(|h| h.position).collect::<Vec<LatLon>>(),
-                r.heat.iter().map(|h| h.probability).collect::<Vec<f32>>(),
-            )
-        })
-        .unwrap_or_default();
-    app.map.heat.set(heat_key, move || heat_source);
+    let photo_result = selected_photo.and_then(|p| p.result.as_ref());
+    let heat_key = match words_key {
+        Some(key) => Some(key),
+        None => selected
+            .zip(photo_result)
+            .map(|(i, r)| format!("{i}:{}:{}", r.computed_at_unix_secs, r.heat.len())),
+    };
+    let describe = &app.describe;
+    let heat_title = match app.describe.answer.is_some() {
+        true => format!("Heatmap: {}", app.describe.shown.label().to_lowercase()),
+        false => legend_title(continuous).to_owned(),
+    };
+    app.map.heat.set(heat_key, || {
+        let points = match describe.heat_key(photo_result) {
+            Some(_) => describe.heat_points(photo_result),
+            None => photo_result.map(|r| r.heat.clone()).unwrap_or_default(),
+        };
+        (
+            points.iter().map(|h| h.position).collect::<Vec<LatLon>>(),
+            points.iter().map(|h| h.probability).collect::<Vec<f32>>(),
+        )
+    });
     let exif_positions: Vec<LatLon> = if app.settings.show_exif_markers {
         app.collection
             .photos
@@ -191,7 +203,7 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
             ui,
             egui::pos2(rect.left() + 8.0, bottom),
             opacity,
-            continuous,
+            &heat_title,
         );
     }
     zoom_buttons_ui(ui, rect, app);
@@ -384,6 +396,7 @@ fn search_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
         .show(ui.ctx(), |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
                 ui.set_max_width(rect.width().min(360.0) - 24.0);
+                crate::ui::describe::describe_ui(ui, rect, app);
                 let search = &mut app.map.search;
                 let edit = ui.horizontal(|ui| {
                     let label = ui.label("Find place");
@@ -598,7 +611,7 @@ pub const LEGEND_MEANING: &str = "Probability relative to the best gallery point
 
 /// The heatmap's legend, its bottom left corner at `left_bottom`: which layer is shown and
 /// what its colours mean.
-fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32, continuous: bool) {
+fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32, title: &str) {
     egui::Area::new(egui::Id::unique("heat legend"))
         .pivot(Align2::LEFT_BOTTOM)
         .fixed_pos(left_bottom)
@@ -609,7 +622,7 @@ fn legend_ui(ui: &mut egui::Ui, left_bottom: egui::Pos2, opacity: f32, continuou
                 .corner_radius(4)
                 .show(ui, |ui| {
                     ui.label(
-                        egui::RichText::new(legend_title(continuous))
+                        egui::RichText::new(title)
                             .small()
                             .strong()
                             .color(Color32::BLACK),

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod claim;
+pub mod describe;
 pub mod input;
 pub mod inspector;
 pub mod layout;
