@@ -19,6 +19,9 @@
 #      (a) the same with the cache filled by (b),
 #      (c) start-up: process start to the first ranked photo (first line of `--format jsonl`) on
 #          one photo with the cache filled, best of 3;
+#      (d) `query` on one text (issue 14): peak RSS against `locate` on one photo, which is what
+#          the text tower (read on first use) adds, and the wall time (tokenizer.json, the real
+#          CLIP tokenizer, is taken from tests/fixtures/tiny_clip/);
 #      and prints a table. `--precision P` is passed only when PRECISIONS is set.
 # Wall times depend on what else runs on the machine (the load average is printed); peak RSS does
 # not. BENCH_MEMORY_STRICT=1 exits 1 when a target is missed (1.5 GiB exact, 1.0 GiB bf16,
@@ -84,12 +87,20 @@ while [[ $n -lt 10 ]]; do
     done
 done
 one_photo="tests/fixtures/images/landscape.jpg"
+[[ -f "$clip/tokenizer.json" ]] || cp tests/fixtures/tiny_clip/tokenizer.json "$clip/"
 
 # Peak RSS (KiB) and wall seconds of one locate run; its log goes to $work/last.log.
 measure() {
+    measure_command locate --format jsonl "$@"
+}
+
+# The same for any subcommand taking --backbone.
+measure_command() {
     local out="$work/time.txt"
+    local command="$1"
+    shift
     RUST_LOG=geoloupe::model::engine=info /usr/bin/time -v -o "$out" \
-        "$bin" --data-dir "$data" locate --backbone "$clip" --format jsonl "$@" \
+        "$bin" --data-dir "$data" "$command" --backbone "$clip" "$@" \
         >"$work/last.out" 2>"$work/last.log"
     local rss wall
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out")
@@ -147,6 +158,10 @@ for precision in $precisions; do
     done
     rows+=("$precision|start-up to the first ranked photo (1 photo, cached; best of 3)|-|$best|$(within "$best" 2) (<= 2 s)")
     [[ "$(within "$best" 2)" == yes ]] || missed=1
+    read -r rss_one _ < <(measure "${flags[@]}" "$one_photo")
+    read -r rss wall < <(measure_command query "${flags[@]}" "a snowy harbour with red roofs")
+    added=$(awk -v a="$rss" -v b="$rss_one" 'BEGIN { printf "%.0f", (a - b) / 1024 }')
+    rows+=("$precision|query: 1 text (the text tower adds $added MiB to locate on 1 photo)|$(gib "$rss")|$wall|-")
 done
 
 echo

@@ -234,12 +234,25 @@ impl PhotoVsWords {
         })
     }
 
-    /// One sentence, no verdict (as the claim check's).
-    pub fn describe(&self) -> String {
-        let apart = match self.check.top1_distance_km {
+    fn apart(&self) -> String {
+        match self.check.top1_distance_km {
             km if km < 1.0 => "under 1 km".to_owned(),
             km => format!("{} km", format_km(km)),
-        };
+        }
+    }
+
+    /// The distance and the shared belief only, for a small map.
+    pub fn short(&self) -> String {
+        format!(
+            "Best guesses {} apart; they share {} of their belief.",
+            self.apart(),
+            format_share(self.shared_probability)
+        )
+    }
+
+    /// One sentence, no verdict (as the claim check's).
+    pub fn describe(&self) -> String {
+        let apart = self.apart();
         format!(
             "Best guesses {apart} apart; {} of the photo's belief lies within 25 km of the \
              description's best guess, {} within 200 km; the two beliefs share {}.",
@@ -367,6 +380,10 @@ mod tests {
         assert!(text.contains("Best guesses 11 km apart"), "{text}");
         assert!(text.contains("90 % of the photo's belief"), "{text}");
         assert!(text.contains("share 40 %"), "{text}");
+        assert_eq!(
+            vs.short(),
+            "Best guesses 11 km apart; they share 40 % of their belief."
+        );
         // The same belief shares everything.
         let same = PhotoVsWords::new(&photo, &photo).unwrap();
         assert!((same.shared_probability - 1.0).abs() < 1e-6);

@@ -9,9 +9,11 @@ use candle_core::Device;
 use super::ModelError;
 use super::Precision;
 use super::clip::{ClipVision, ClipVisionConfig};
+use super::clip_text::{ClipText, ClipTextConfig};
 use super::files::{DataDirs, Release};
 use super::gallery::{self, Gallery};
 use super::preprocess::Preprocessed;
+use super::text::ClipTokenizer;
 use super::weights::{MatmulMode, RandomWeights, WeightFile};
 
 #[derive(Clone, Debug)]
@@ -69,7 +71,26 @@ pub struct BenchReport {
     /// ([`crate::domain::refine_candidates`]): seconds, and points scored.
     pub refine_secs_per_photo: f64,
     pub refine_points_per_photo: usize,
+    /// One text query end to end on the full-size text tower (random weights), in the last
+    /// mode timed: tokens (when a tokenizer is installed) -> text tower -> image MLP -> gallery
+    /// -> top 5, once loaded. Best of the repeats.
+    pub text: TextReport,
     pub peak_rss_mib: Option<f64>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TextReport {
+    /// Building the text tower (random weights) on first use.
+    pub build_secs: f64,
+    /// The text tower's weights in f32, MiB: what it adds to memory in exact mode (it is only
+    /// read for text queries; scripts/bench-memory.sh measures it in a process).
+    pub weights_mib: f64,
+    /// (mode, seconds) per mode timed: exact, and fast mode where it runs.
+    pub query_secs: Vec<(String, f64)>,
+    /// Whether the query was tokenized (the installed backbone's tokenizer.json) or given as
+    /// fixed ids (no tokenizer installed; tokenizing takes microseconds).
+    pub tokenized: bool,
+    pub tokens: usize,
 }
 
 impl std::fmt::Display for BenchReport {
@@ -125,6 +146,25 @@ impl std::fmt::Display for BenchReport {
             self.refine_secs_per_photo,
             self.refine_points_per_photo,
             self.refine_points_per_photo as f64 / self.refine_secs_per_photo.max(1e-9)
+        )?;
+        let text = &self.text;
+        writeln!(
+            f,
+            "text query ({} tokens{}), once loaded: {}; text tower built in {:.2} s, {:.0} MiB of \
+             f32 weights",
+            text.tokens,
+            if text.tokenized {
+                ", tokenized"
+            } else {
+                ", no tokenizer installed: fixed ids"
+            },
+            text.query_secs
+                .iter()
+                .map(|(mode, secs)| format!("{secs:.3} s {mode}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            text.build_secs,
+            text.weights_mib,
         )?;
         match self.peak_rss_mib {
             Some(m) => writeln!(f, "peak memory (VmHWM): {m:.0} MiB"),
@@ -293,6 +333,7 @@ pub fn run(
     log(&format!(
         "refining 5 candidates: {refine_secs_per_photo:.3} s ({refine_points_per_photo} points)"
     ));
+    let text = bench_text(&engine, &random, dirs, device, options.repeats.max(1), log)?;
     Ok(BenchReport {
         device: format!("{device:?}"),
         threads: rayon::current_num_threads(),
@@ -304,7 +345,78 @@ pub fn run(
         gallery_load_secs,
         refine_secs_per_photo,
         refine_points_per_photo,
+        text,
         peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// A text query on the full-size ViT-L/14 text tower with random weights, in `engine`'s mode.
+fn bench_text(
+    engine: &super::GeoClip,
+    random: &RandomWeights,
+    dirs: &DataDirs,
+    device: &Device,
+    repeats: usize,
+    log: &mut dyn FnMut(&str),
+) -> Result<TextReport, ModelError> {
+    const QUERY: &str = "a snowy harbour with red roofs";
+    let cfg = ClipTextConfig::vit_large_patch14();
+    let weights_mib = cfg
+        .expected_tensors()
+        .iter()
+        .map(|(_, shape)| shape.iter().product::<usize>() as f64 * 4.0)
+        .sum::<f64>()
+        / (1024.0 * 1024.0);
+    let tokenizer = ClipTokenizer::from_file(
+        &dirs.backbone_dir().join(super::text::TOKENIZER_FILE),
+        cfg.max_position_embeddings,
+    )
+    .ok();
+    // The query's ids in CLIP's vocabulary (tests/fixtures/text/expected.json), when no
+    // tokenizer is installed.
+    let fixed: [u32; 8] = [49406, 320, 14191, 10011, 593, 736, 34635, 49407];
+    let mut modes = vec![MatmulMode::F32];
+    if engine.mode() != MatmulMode::F32 {
+        modes.push(engine.mode());
+    }
+    let (mut build_secs, mut tokens, mut query_secs) = (0.0, 0, Vec::new());
+    for mode in modes {
+        let t = Instant::now();
+        let tower = ClipText::with_mode(random, &cfg, mode, device)?;
+        if mode == MatmulMode::F32 {
+            build_secs = t.elapsed().as_secs_f64();
+        }
+        let query = || -> Result<usize, ModelError> {
+            let ids = match &tokenizer {
+                Some(t) => t.encode(QUERY)?,
+                None => fixed.to_vec(),
+            };
+            let features = engine.mlp_features(&tower.forward(&ids)?)?;
+            let norm = features.iter().map(|v| v * v).sum::<f32>().sqrt();
+            let feature: Vec<f32> = features.iter().map(|v| v / norm).collect();
+            let logits = engine.gallery_logits(&[&feature])?;
+            let _ = top_indices(&logits[0], 5);
+            Ok(ids.len())
+        };
+        tokens = query()?; // warm-up
+        let mut best = f64::INFINITY;
+        for _ in 0..repeats.max(3) {
+            let t = Instant::now();
+            query()?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        log(&format!(
+            "text query, {}: {best:.3} s ({tokens} tokens)",
+            mode.describe()
+        ));
+        query_secs.push((mode.describe(), best));
+    }
+    Ok(TextReport {
+        build_secs,
+        weights_mib,
+        query_secs,
+        tokenized: tokenizer.is_some(),
+        tokens,
     })
 }
 

@@ -17,7 +17,7 @@ pub fn describe_ui(ui: &mut egui::Ui, map_rect: egui::Rect, app: &mut App) {
             .add(
                 egui::TextEdit::singleline(&mut app.describe.input)
                     .hint_text("a snowy harbour with red roofs")
-                    .desired_width((map_rect.width() - 230.0).clamp(80.0, 160.0)),
+                    .desired_width((map_rect.width() - 300.0).clamp(70.0, 160.0)),
             )
             .labelled_by(label.id);
         ask |= edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
@@ -117,11 +117,16 @@ pub fn describe_ui(ui: &mut egui::Ui, map_rect: egui::Rect, app: &mut App) {
         && let Some(answer) = &app.describe.answer
         && let Some(vs) = PhotoVsWords::new(photo, &answer.result)
     {
-        ui.label(egui::RichText::new(format!("Photo vs words: {}", vs.describe())).small())
-            .on_hover_text(
-                "The description's best guess taken as a claim about the selected photo, as \
-                 the claim check reads one; the shared belief is the probability both \
-                 heatmaps put on the same gallery points.",
-            );
+        let explain = "The description's best guess taken as a claim about the selected photo, \
+                       as the claim check reads one; the shared belief is the probability both \
+                       heatmaps put on the same gallery points.";
+        // On a small map the box keeps to one line, the rest on hover.
+        if map_rect.height() < 420.0 {
+            ui.label(egui::RichText::new(format!("Photo vs words: {}", vs.short())).small())
+                .on_hover_text(format!("{}\n\n{explain}", vs.describe()));
+        } else {
+            ui.label(egui::RichText::new(format!("Photo vs words: {}", vs.describe())).small())
+                .on_hover_text(explain);
+        }
     }
 }

@@ -395,7 +395,8 @@ fn search_ui(ui: &mut egui::Ui, rect: egui::Rect, app: &mut App) {
         .constrain_to(rect)
         .show(ui.ctx(), |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
-                ui.set_max_width(rect.width().min(360.0) - 24.0);
+                // Clear of the zoom buttons on the right.
+                ui.set_max_width((rect.width() - 120.0).clamp(160.0, 336.0));
                 crate::ui::describe::describe_ui(ui, rect, app);
                 let search = &mut app.map.search;
                 let edit = ui.horizontal(|ui| {
