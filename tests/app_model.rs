@@ -265,7 +265,8 @@ fn a_clip_folder_is_imported_from_the_app() {
     harness.step();
     let app = harness.state().app();
     assert!(
-        app.messages.iter().any(|m| m.contains("Imported 3 files")),
+        // config, weights, preprocessor config and the tokenizer.
+        app.messages.iter().any(|m| m.contains("Imported 4 files")),
         "{:?}",
         app.messages
     );
@@ -326,6 +327,7 @@ impl FakeHub {
             files::CONFIG_FILE,
             files::WEIGHTS_FILE,
             files::PREPROCESSOR_FILE,
+            files::TOKENIZER_FILE,
         ] {
             served.insert(
                 (files::BACKBONE_REPO_ID.to_owned(), name.to_owned()),
@@ -538,6 +540,9 @@ fn a_download_cut_off_by_closing_the_app_resumes_in_the_next_one() {
         Duration::from_secs(30),
         |app| app.model.info.is_some(),
     );
+    let backbone_bytes = std::fs::metadata(common::tiny_clip().join(files::WEIGHTS_FILE))
+        .unwrap()
+        .len();
     start_download(&mut harness);
     // The release arrives and is installed; the backbone's weights stall half-way.
     step_until(
@@ -549,7 +554,7 @@ fn a_download_cut_off_by_closing_the_app_resumes_in_the_next_one() {
                 d.progress.lock().is_ok_and(|s| {
                     s.file == files::WEIGHTS_FILE
                         && s.done_bytes > 0
-                        && s.total_bytes == Some(963_820)
+                        && s.total_bytes == Some(backbone_bytes)
                 })
             })
         },
@@ -557,7 +562,10 @@ fn a_download_cut_off_by_closing_the_app_resumes_in_the_next_one() {
     harness.step();
     assert!(
         harness
-            .query_all_by_label_contains("of 1 MB")
+            .query_all_by_label_contains(&format!(
+                "of {} MB",
+                (backbone_bytes as f64 / 1e6).round()
+            ))
             .next()
             .is_some(),
         "the progress bar says how much of how much"
@@ -568,7 +576,7 @@ fn a_download_cut_off_by_closing_the_app_resumes_in_the_next_one() {
     drop(harness);
     let options = hub.options(&hf_cache);
     let kept = geoloupe::model::download::partial_bytes(&options, files::BACKBONE_REPO_ID);
-    assert!(kept > 0 && kept < 963_820, "{kept}");
+    assert!(kept > 0 && kept < backbone_bytes, "{kept}");
 
     // The next app shows what is kept, and its Download asks only for the rest.
     hub.shared
@@ -612,6 +620,13 @@ fn a_download_cut_off_by_closing_the_app_resumes_in_the_next_one() {
     assert_eq!(
         geoloupe::model::download::partial_bytes(&hub.options(&hf_cache), files::BACKBONE_REPO_ID),
         0
+    );
+    // The backbone's tokenizer came with it, for text queries.
+    assert!(
+        data_dir
+            .join("models/clip-vit-large-patch14")
+            .join(files::TOKENIZER_FILE)
+            .is_file()
     );
     assert!(files::Backbone::open(&dirs.backbone_dir()).is_ok());
 }

@@ -60,7 +60,14 @@ impl ClipTokenizer {
             reason,
             path: path.to_owned(),
         };
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| invalid(e.to_string()))?;
+        let mut inner =
+            tokenizers::Tokenizer::from_file(path).map_err(|e| invalid(e.to_string()))?;
+        // Some tokenizer.json files pad or truncate on their own; geoloupe adds the markers and
+        // cuts to the tower's context itself, so the ids are the text's whatever the file says.
+        inner
+            .with_truncation(None)
+            .map_err(|e| invalid(e.to_string()))?;
+        inner.with_padding(None);
         let marker = |token: &str| {
             inner
                 .token_to_id(token)
