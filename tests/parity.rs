@@ -21,13 +21,7 @@ use geoloupe::model::weights::WeightFile;
 use geoloupe::model::{GeoClip, Precision};
 
 fn engine() -> &'static GeoClip {
-    static ENGINE: OnceLock<GeoClip> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let mut paths = ModelPaths::installed(data_dirs());
-        paths.backbone_dir = tiny_clip();
-        GeoClip::load(&paths, test_device(), Precision::Exact, &mut |_| true)
-            .expect("load GeoCLIP with the tiny backbone")
-    })
+    tiny_engine()
 }
 
 /// Our preprocessed pixels against the reference's, image by image: the largest difference in

@@ -74,24 +74,8 @@ impl ClipVisionConfig {
     pub fn from_hf_json(text: &str) -> Result<Self, String> {
         let root: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let vision = root.get("vision_config").unwrap_or(&root);
-        let int = |v: &serde_json::Value, key: &str, default: usize| -> Result<usize, String> {
-            match v.get(key) {
-                None | Some(serde_json::Value::Null) => Ok(default),
-                Some(x) => x
-                    .as_u64()
-                    .map(|n| n as usize)
-                    .ok_or(format!("`{key}` must be a positive integer")),
-            }
-        };
-        let hidden_act = match vision
-            .get("hidden_act")
-            .and_then(|v| v.as_str())
-            .unwrap_or("quick_gelu")
-        {
-            "quick_gelu" => Activation::QuickGelu,
-            "gelu" => Activation::Gelu,
-            other => return Err(format!("hidden_act `{other}` is not supported")),
-        };
+        let int = |v: &serde_json::Value, key: &str, default: usize| hf_int(v, key, default, "");
+        let hidden_act = hf_activation(vision, "")?;
         // The projection size is the top-level `projection_dim` of a CLIPConfig.
         let projection_dim = match root.get("projection_dim") {
             Some(_) if root.get("vision_config").is_some() => int(&root, "projection_dim", 512)?,
@@ -198,6 +182,36 @@ pub(super) fn encoder_tensors(
         out.push((format!("{pre}.mlp.fc2.bias"), vec![h]));
     }
     out
+}
+
+/// An integer field of a Hugging Face config, transformers' `default` when absent; `section`
+/// (`"text_config."`) names where it is in errors.
+pub(super) fn hf_int(
+    v: &serde_json::Value,
+    key: &str,
+    default: usize,
+    section: &str,
+) -> Result<usize, String> {
+    match v.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(default),
+        Some(x) => x
+            .as_u64()
+            .map(|n| n as usize)
+            .ok_or(format!("`{section}{key}` must be a positive integer")),
+    }
+}
+
+/// A config's `hidden_act` (quick_gelu when absent).
+pub(super) fn hf_activation(v: &serde_json::Value, section: &str) -> Result<Activation, String> {
+    match v
+        .get("hidden_act")
+        .and_then(|v| v.as_str())
+        .unwrap_or("quick_gelu")
+    {
+        "quick_gelu" => Ok(Activation::QuickGelu),
+        "gelu" => Ok(Activation::Gelu),
+        other => Err(format!("{section}hidden_act `{other}` is not supported")),
+    }
 }
 
 pub(super) fn layer_norm(

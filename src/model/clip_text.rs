@@ -16,7 +16,9 @@ use candle_core::{DType, Device, Module as _, Tensor};
 use candle_nn::LayerNorm;
 
 use super::ModelError;
-use super::clip::{Activation, Encoder, EncoderShape, encoder_tensors, layer_norm};
+use super::clip::{
+    Activation, Encoder, EncoderShape, encoder_tensors, hf_activation, hf_int, layer_norm,
+};
 use super::kernels;
 use super::weights::{Dense, MatmulMode, TensorSource};
 
@@ -75,24 +77,10 @@ impl ClipTextConfig {
         let Some(cfg) = root.get("text_config") else {
             return Err("config.json has no `text_config`".into());
         };
-        let int = |v: &serde_json::Value, key: &str, default: usize| -> Result<usize, String> {
-            match v.get(key) {
-                None | Some(serde_json::Value::Null) => Ok(default),
-                Some(x) => x
-                    .as_u64()
-                    .map(|n| n as usize)
-                    .ok_or(format!("`text_config.{key}` must be a positive integer")),
-            }
+        let int = |v: &serde_json::Value, key: &str, default: usize| {
+            hf_int(v, key, default, "text_config.")
         };
-        let hidden_act = match cfg
-            .get("hidden_act")
-            .and_then(|v| v.as_str())
-            .unwrap_or("quick_gelu")
-        {
-            "quick_gelu" => Activation::QuickGelu,
-            "gelu" => Activation::Gelu,
-            other => return Err(format!("text hidden_act `{other}` is not supported")),
-        };
+        let hidden_act = hf_activation(cfg, "text ")?;
         let out = Self {
             vocab_size: int(cfg, "vocab_size", 49408)?,
             hidden_size: int(cfg, "hidden_size", 512)?,

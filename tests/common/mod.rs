@@ -163,3 +163,20 @@ pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
     }
     rows
 }
+
+/// GeoCLIP with the tiny test backbone and the real heads and gallery, exact mode, on the test
+/// device: loaded once per test binary.
+pub fn tiny_engine() -> &'static geoloupe::model::GeoClip {
+    static ENGINE: OnceLock<geoloupe::model::GeoClip> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut paths = geoloupe::model::engine::ModelPaths::installed(data_dirs());
+        paths.backbone_dir = tiny_clip();
+        geoloupe::model::GeoClip::load(
+            &paths,
+            test_device(),
+            geoloupe::model::Precision::Exact,
+            &mut |_| true,
+        )
+        .expect("load GeoCLIP with the tiny backbone")
+    })
+}
