@@ -55,6 +55,17 @@ fn a_description_is_asked_shown_combined_with_the_photo_and_cleared() {
             .is_some()
     );
     assert!(harness.query_by_label_contains("Heatmap: words").is_some());
+    // Zoomed in, the continuous layer is the words' too (their own feature).
+    let continuous_key = |h: &egui_kittest::Harness<'_, common::app::TestApp>| {
+        h.state()
+            .app()
+            .map
+            .continuous
+            .photo_key()
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert!(continuous_key(&harness).starts_with("words"));
     // The photo against the words, in the claim check's figures.
     assert!(
         harness
@@ -69,6 +80,8 @@ fn a_description_is_asked_shown_combined_with_the_photo_and_cleared() {
     harness.step();
     harness.step();
     assert_eq!(harness.state().app().describe.shown, HeatShown::Agreement);
+    // A combination stays on the gallery layer; the continuous one is the photo's again.
+    assert!(!continuous_key(&harness).starts_with("words"));
     // The fake's beliefs for kauai.jpg and for these words lie far apart: nothing is in both,
     // and the box says so instead of showing an empty map.
     assert_eq!(harness.state().app().map.heat.point_count(), 0);

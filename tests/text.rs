@@ -8,22 +8,14 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
 use common::*;
 use geoloupe::domain::Prediction;
-use geoloupe::model::engine::ModelPaths;
+use geoloupe::model::engine::{ModelPaths, Towers};
 use geoloupe::model::text::{ClipTokenizer, TEMPLATES, TOKENIZER_FILE};
 use geoloupe::model::{GeoClip, Precision};
 
 fn engine() -> &'static GeoClip {
-    static ENGINE: OnceLock<GeoClip> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let mut paths = ModelPaths::installed(data_dirs());
-        paths.backbone_dir = tiny_clip();
-        GeoClip::load(&paths, test_device(), Precision::Exact, &mut |_| true)
-            .expect("load GeoCLIP with the tiny backbone")
-    })
+    tiny_engine()
 }
 
 fn fixture(name: &str) -> serde_json::Value {
@@ -180,4 +172,34 @@ fn a_backbone_without_its_tokenizer_says_which_file_is_missing() {
         "{err}"
     );
     assert!(err.contains("geoloupe model"), "{err}");
+}
+
+#[test]
+fn a_text_only_engine_answers_as_the_full_one_and_refuses_photos() {
+    let mut paths = ModelPaths::installed(data_dirs());
+    paths.backbone_dir = tiny_clip();
+    let text_only = GeoClip::load_towers(
+        &paths,
+        test_device(),
+        Precision::Exact,
+        Towers::TextOnly,
+        &mut |_| true,
+    )
+    .unwrap();
+    let text = "a fjord with a small village";
+    assert_eq!(
+        text_only.text_feature(text, false).unwrap(),
+        engine().text_feature(text, false).unwrap()
+    );
+    assert_eq!(
+        text_only.provenance(test_device_choice()),
+        engine().provenance(test_device_choice())
+    );
+    let photo = geoloupe::model::engine::prepare_photo(
+        &image_path("kauai.jpg"),
+        text_only.preprocess_config(),
+    )
+    .unwrap();
+    let err = text_only.image_features(&[&photo]).unwrap_err().to_string();
+    assert!(err.contains("text queries only"), "{err}");
 }

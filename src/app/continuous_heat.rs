@@ -17,7 +17,22 @@ impl App {
     /// map shows the continuous layer (zoomed in past the threshold, a located photo, a model,
     /// the heatmap on, and its heat did not fail).
     pub fn update_continuous_heat(&mut self, view: Option<HeatView>) -> bool {
-        let photo = self.collection.selected_photo().and_then(|p| {
+        let located = self
+            .collection
+            .selected_photo()
+            .is_some_and(|p| p.result.is_some());
+        // A description shown alone (issue 14) takes the layer with its own feature.
+        let words = self
+            .describe
+            .continuous_source(located)
+            .map(|(key, feature)| (key, HeatSource::Feature(feature), None));
+        let photo = words.or_else(|| self.photo_heat_source());
+        self.update_continuous_heat_for(view, photo)
+    }
+
+    /// The selected photo's continuous heat: its key, where its feature comes from, its region.
+    fn photo_heat_source(&self) -> Option<(String, HeatSource, Option<crate::geo::Region>)> {
+        self.collection.selected_photo().and_then(|p| {
             let result = p.result.as_ref()?;
             let region = self
                 .regions
@@ -36,7 +51,14 @@ impl App {
                 None => HeatSource::Photo(p.entry.path.clone()),
             };
             Some((key, source, region))
-        });
+        })
+    }
+
+    fn update_continuous_heat_for(
+        &mut self,
+        view: Option<HeatView>,
+        photo: Option<(String, HeatSource, Option<crate::geo::Region>)>,
+    ) -> bool {
         let key = photo.as_ref().map(|(k, _, _)| k.as_str());
         if self.map.continuous.set_photo(key)
             && let Some(worker) = &self.model.worker

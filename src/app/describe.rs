@@ -3,6 +3,7 @@
 //! egui.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::domain::{HeatPoint, PhotoResult};
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, check_claim_points, format_km, format_share};
@@ -141,6 +142,26 @@ impl Descriptions {
                 combine(&photo.heat, &answer.result.heat, Combine::Product)
             }
         }
+    }
+
+    /// The words' feature for the continuous layer (zoomed in, the location encoder sampled
+    /// between the gallery's points, as for a photo), when the map shows the words alone, with
+    /// its key; `None` when the map shows the photo's heat or a combination (those stay on the
+    /// gallery layer).
+    pub fn continuous_source(&self, photo_located: bool) -> Option<(String, Arc<[f32]>)> {
+        let answer = self.answer.as_ref()?;
+        let words_alone = self.shown == HeatShown::Description
+            || (self.shown != HeatShown::Photo && !photo_located);
+        let feature = answer.result.image_feature.clone()?;
+        words_alone.then(|| {
+            (
+                format!(
+                    "words\u{0}{}\u{0}{}\u{0}{}",
+                    answer.text, answer.ensemble, answer.result.computed_at_unix_secs
+                ),
+                feature,
+            )
+        })
     }
 
     /// Both as one, for tests.
@@ -364,6 +385,23 @@ mod tests {
 
         d.shown = HeatShown::Photo;
         assert!(d.heat(Some(&photo)).is_none());
+
+        // Zoomed in, the words alone take the continuous layer: only with their feature.
+        assert!(d.continuous_source(true).is_none());
+        d.shown = HeatShown::Description;
+        assert!(d.continuous_source(true).is_none(), "no feature kept");
+        if let Some(answer) = &mut d.answer {
+            answer.result.image_feature = Some(Arc::from([1.0f32, 0.0]));
+        }
+        let (key, feature) = d.continuous_source(true).unwrap();
+        assert!(key.starts_with("words"));
+        assert_eq!(&*feature, &[1.0, 0.0]);
+        d.shown = HeatShown::Agreement;
+        assert!(d.continuous_source(true).is_none());
+        assert!(
+            d.continuous_source(false).is_some(),
+            "no photo: the words alone"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::domain::{Prediction, Provenance, predict_features};
 use crate::export::{self, ExportFormat, xml_escape};
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, PLACES_ATTRIBUTION, Place};
-use crate::model::engine::{LoadEvent, ModelPaths};
+use crate::model::engine::{LoadEvent, ModelPaths, Towers};
 use crate::model::files::DataDirs;
 use crate::model::{DeviceChoice, GeoClip, Precision};
 
@@ -309,16 +309,23 @@ pub fn query(dirs: &DataDirs, args: &QueryArgs) -> anyhow::Result<bool> {
     }
     paths.gallery_csv = args.gallery.clone();
     let mut gallery_bar: Option<indicatif::ProgressBar> = None;
-    let engine = GeoClip::load(&paths, &device, args.precision, &mut |event| {
-        if let LoadEvent::EncodingGallery { done, total } = event {
-            let bar = gallery_bar.get_or_insert_with(|| {
-                eprintln!("Encoding the GPS gallery once (cached for later runs)...");
-                super::progress_bar(total as u64, "gallery")
-            });
-            bar.set_position(done as u64);
-        }
-        true
-    })
+    // The text tower only: a query never needs the image tower's 1.2 GB.
+    let engine = GeoClip::load_towers(
+        &paths,
+        &device,
+        args.precision,
+        Towers::TextOnly,
+        &mut |event| {
+            if let LoadEvent::EncodingGallery { done, total } = event {
+                let bar = gallery_bar.get_or_insert_with(|| {
+                    eprintln!("Encoding the GPS gallery once (cached for later runs)...");
+                    super::progress_bar(total as u64, "gallery")
+                });
+                bar.set_position(done as u64);
+            }
+            true
+        },
+    )
     .context("could not load the model")?;
     if let Some(bar) = gallery_bar {
         bar.finish_and_clear();

@@ -58,9 +58,22 @@ pub enum LoadEvent {
     EncodingGallery { done: usize, total: usize },
 }
 
+/// Which towers [`GeoClip::load_towers`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Towers {
+    /// The image tower (read at load) and the text tower (read on the first text query).
+    All,
+    /// The text tower only (`geoloupe query`): no image tower, so photos cannot be located.
+    TextOnly,
+}
+
 pub struct GeoClip {
     device: Device,
-    vision: ClipVision,
+    /// `None` when loaded for text only ([`Towers::TextOnly`]).
+    vision: Option<ClipVision>,
+    vision_config: super::clip::ClipVisionConfig,
+    /// How the towers' matrix products run.
+    mode: MatmulMode,
     preprocess: PreprocessConfig,
     mlp: ImageMlp,
     /// The location encoder (38 MB), read on first use: ranking against the cached gallery
@@ -114,6 +127,17 @@ impl GeoClip {
         precision: Precision,
         on_event: &mut dyn FnMut(LoadEvent) -> bool,
     ) -> Result<Self, ModelError> {
+        Self::load_towers(paths, device, precision, Towers::All, on_event)
+    }
+
+    /// [`Self::load`], reading the image tower only with [`Towers::All`].
+    pub fn load_towers(
+        paths: &ModelPaths,
+        device: &Device,
+        precision: Precision,
+        towers: Towers,
+        on_event: &mut dyn FnMut(LoadEvent) -> bool,
+    ) -> Result<Self, ModelError> {
         let started = Instant::now();
         let _allocations = super::memory::LoadAllocations::begin();
         on_event(LoadEvent::LoadingWeights);
@@ -143,7 +167,11 @@ impl GeoClip {
         let vision_weights = WeightFile::open(&backbone.weights_path, device)?;
         let build_vision = || {
             let t = Instant::now();
-            ClipVision::with_mode(&vision_weights, &backbone.vision, mode).map(|v| (v, t.elapsed()))
+            match towers {
+                Towers::All => ClipVision::with_mode(&vision_weights, &backbone.vision, mode)
+                    .map(|v| (Some(v), t.elapsed())),
+                Towers::TextOnly => Ok((None, t.elapsed())),
+            }
         };
         let (vision, rest) = std::thread::scope(|scope| {
             let thread = std::thread::Builder::new()
@@ -171,7 +199,7 @@ impl GeoClip {
         let (vision, vision_time) = vision?;
         let rest = rest?;
         log::info!(
-            "model loaded in {:.2} s: vision tower {:.2} s ({} of the backbone file's {} bytes \
+            "model loaded ({towers:?}) in {:.2} s: vision tower {:.2} s ({} of the backbone file's {} bytes \
              read), in parallel with heads {:.2} s, gallery CSV {:.2} s, weights hash {:.2} s, \
              gallery features {:.2} s",
             started.elapsed().as_secs_f64(),
@@ -186,6 +214,8 @@ impl GeoClip {
         Ok(Self {
             device: device.clone(),
             vision,
+            vision_config: backbone.vision.clone(),
+            mode,
             preprocess: backbone.preprocess.clone(),
             mlp: rest.mlp,
             logit_scale: rest.logit_scale,
@@ -230,7 +260,9 @@ impl GeoClip {
         };
         Self {
             device: device.clone(),
-            vision,
+            vision_config: vision.config().clone(),
+            mode: vision.mode(),
+            vision: Some(vision),
             preprocess,
             mlp,
             location: OnceLock::from(location),
@@ -279,16 +311,16 @@ impl GeoClip {
             gallery_sha256: files.gallery_sha256.clone(),
             backbone: backbone_label(
                 &Provenance::backbone_name(&files.backbone_dir.to_string_lossy()),
-                self.vision.config(),
+                &self.vision_config,
             ),
             backbone_sha256,
-            device: device_label(device, self.vision.mode()),
+            device: device_label(device, self.mode),
         }
     }
 
     /// How the image tower's matrix products run.
     pub fn mode(&self) -> MatmulMode {
-        self.vision.mode()
+        self.mode
     }
 
     /// Why fast mode was asked for and is not running (to show to the user), if so.
@@ -368,7 +400,7 @@ impl GeoClip {
         let tokenizer =
             ClipTokenizer::from_file(&source.tokenizer_path, config.max_position_embeddings)?;
         let weights = WeightFile::open(&source.weights_path, &self.device)?;
-        let tower = ClipText::with_mode(&weights, &config, self.vision.mode(), &self.device)?;
+        let tower = ClipText::with_mode(&weights, &config, self.mode, &self.device)?;
         log::info!(
             "text tower ({}) read on first use in {:.2} s from {} ({} bytes)",
             config.describe(),
@@ -415,7 +447,7 @@ impl GeoClip {
     }
 
     fn pixel_batch(&self, photos: &[&Preprocessed]) -> Result<Tensor, ModelError> {
-        let size = self.vision.config().image_size;
+        let size = self.vision_config.image_size;
         let data: Vec<f32> = photos.iter().flat_map(|p| p.chw.iter().copied()).collect();
         Tensor::from_vec(data, (photos.len(), 3, size, size), &Device::Cpu)
             .and_then(|t| t.to_device(&self.device))
@@ -424,7 +456,14 @@ impl GeoClip {
 
     /// CLIP image embeddings (B, 768), before GeoCLIP's MLP.
     pub fn clip_embeds(&self, photos: &[&Preprocessed]) -> Result<Tensor, ModelError> {
-        self.vision
+        let Some(vision) = &self.vision else {
+            return Err(ModelError::Invalid {
+                what: "engine".into(),
+                reason: "loaded for text queries only, without the image tower".into(),
+                path: self.files.backbone_dir.clone(),
+            });
+        };
+        vision
             .forward(&self.pixel_batch(photos)?)
             .map_err(ModelError::candle("running the CLIP vision tower"))
     }

@@ -40,11 +40,17 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
         size_px: [r.width(), r.height()],
     });
     let selected = app.collection.selected;
-    // A description's heat (issue 14) in place of the photo's: the gallery layer only.
+    // A description's heat (issue 14) in place of the photo's. Zoomed in, the words alone have
+    // a continuous layer too; combinations stay on the gallery layer.
+    let photo_located = selected
+        .and_then(|i| app.collection.photos.get(i))
+        .is_some_and(|p| p.result.is_some());
     let words_key = app
         .describe
         .heat_key(selected.and_then(|i| app.collection.photos.get(i)?.result.as_ref()));
-    let continuous = app.update_continuous_heat(if words_key.is_some() { None } else { heat_view });
+    let words_combined =
+        words_key.is_some() && app.describe.continuous_source(photo_located).is_none();
+    let continuous = app.update_continuous_heat(if words_combined { None } else { heat_view });
     let selected_photo = selected.and_then(|i| app.collection.photos.get(i));
     let selected_exif = selected_photo.and_then(|p| p.entry.gps());
     let accepted = selected_photo
@@ -62,9 +68,13 @@ pub fn map_ui(ui: &mut egui::Ui, app: &mut App) {
             .map(|(i, r)| format!("{i}:{}:{}", r.computed_at_unix_secs, r.heat.len())),
     };
     let describe = &app.describe;
-    let heat_title = match app.describe.answer.is_some() {
-        true => format!("Heatmap: {}", app.describe.shown.label().to_lowercase()),
-        false => legend_title(continuous).to_owned(),
+    let heat_title = match (app.describe.answer.is_some(), continuous) {
+        (true, true) => format!(
+            "Heatmap: {}, continuous",
+            app.describe.shown.label().to_lowercase()
+        ),
+        (true, false) => format!("Heatmap: {}", app.describe.shown.label().to_lowercase()),
+        (false, _) => legend_title(continuous).to_owned(),
     };
     app.map.heat.set(heat_key, || {
         let points = match describe.heat_key(photo_result) {
