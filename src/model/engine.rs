@@ -130,7 +130,8 @@ impl GeoClip {
         Self::load_towers(paths, device, precision, Towers::All, on_event)
     }
 
-    /// [`Self::load`], reading the image tower only with [`Towers::All`].
+    /// [`Self::load`] with a choice of towers: [`Towers::TextOnly`] never reads the image tower
+    /// (text queries need only the text tower, the heads and the gallery).
     pub fn load_towers(
         paths: &ModelPaths,
         device: &Device,
