@@ -224,6 +224,19 @@ pub struct LocateArgs {
     /// With --trip: how the photographer travelled, for the top speed.
     #[arg(long, value_enum, requires = "trip")]
     pub travel: Option<Travel>,
+    /// Locate only shard I of N (counted from 0): the photos whose path, relative to the folder
+    /// given that holds it, hashes to I modulo N. N workers given the same folders split them
+    /// with no photo twice or left out, and a photo keeps its shard when others are added.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "shards")]
+    pub shard: Option<crate::library::shard::Shard>,
+    /// Locate one of N shards, its index from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)
+    /// or SLURM_ARRAY_TASK_ID (a Slurm job array).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
+}
+
+fn parse_shard(text: &str) -> Result<crate::library::shard::Shard, String> {
+    crate::library::shard::Shard::parse(text).map_err(|e| e.to_string())
 }
 
 impl LocateArgs {
@@ -396,14 +409,26 @@ pub fn run(dirs: &DataDirs, command: Command) -> anyhow::Result<bool> {
 /// extensions, hidden files and folders skipped, sorted, no duplicates), with their EXIF GPS;
 /// and one error line (path last) for each file or folder it could not use.
 fn find_photos(paths: &[PathBuf]) -> anyhow::Result<(Vec<PhotoEntry>, Vec<String>)> {
+    find_shard_photos(paths, None)
+}
+
+/// [`find_photos`], keeping only `shard`'s photos (and its unreadable files) when there is one.
+fn find_shard_photos(
+    paths: &[PathBuf],
+    shard: Option<crate::library::shard::Shard>,
+) -> anyhow::Result<(Vec<PhotoEntry>, Vec<String>)> {
     let never = std::sync::atomic::AtomicBool::new(false);
-    let entries = scan_paths(
+    let mut entries = scan_paths(
         paths,
         ScanOptions { read_exif: true },
         &never,
         &mut |_| {},
         &mut |_| {},
     )?;
+    if let Some(shard) = shard {
+        let roots: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+        entries.retain(|e| shard.contains(&crate::library::shard::key(&e.path, &roots)));
+    }
     let (bad, photos): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| e.error.is_some());
     let errors = bad
         .into_iter()
@@ -441,7 +466,23 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         .map(crate::geo::parse_region)
         .transpose()
         .map_err(|e| anyhow!("--within: {e}"))?;
-    let (photos, mut failures) = find_photos(&args.paths)?;
+    let shard = match (args.shard, args.shards) {
+        (Some(shard), _) => Some(shard),
+        (None, Some(count)) => Some(
+            crate::library::shard::Shard::from_env(count, |name| std::env::var(name).ok())
+                .map_err(|e| anyhow!("--shards: {e}"))?,
+        ),
+        (None, None) => None,
+    };
+    let (photos, mut failures) = find_shard_photos(&args.paths, shard)?;
+    if let Some(shard) = shard {
+        eprintln!(
+            "shard {} of {} (counted from 0): {} photos",
+            shard.index,
+            shard.count,
+            photos.len() + failures.len()
+        );
+    }
     for e in &failures {
         eprintln!("error: {e}");
     }

@@ -1325,3 +1325,93 @@ fn trip_reports_both_answers_and_the_origin() {
         text(&bad.stderr)
     );
 }
+
+/// The photo paths (as printed) and the error lines of a `locate --format jsonl` run.
+fn located_and_failed(out: &Output) -> (Vec<String>, Vec<String>) {
+    let mut located: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["path"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let mut failed: Vec<String> = text(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .map(str::to_owned)
+        .collect();
+    located.sort();
+    failed.sort();
+    (located, failed)
+}
+
+#[test]
+fn shards_split_a_folder_with_no_photo_twice_or_left_out() {
+    let folder = fixtures().join("images");
+    let run = |extra: &[&str], env: Option<(&str, &str)>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_geoloupe"));
+        command
+            .arg("--data-dir")
+            .arg(&data_dirs().data_dir)
+            .args(["locate", "--backbone"])
+            .arg(tiny_clip())
+            .args(["--format", "jsonl", "--paths", "full"])
+            .args(extra)
+            .arg(&folder)
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("SLURM_ARRAY_TASK_ID");
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        command.output().expect("run geoloupe")
+    };
+    let (all, all_failed) = located_and_failed(&run(&[], None));
+    assert!(all.len() > 6, "{all:?}");
+    let mut union = Vec::new();
+    let mut union_failed = Vec::new();
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let out = run(&["--shard", &shard], None);
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(&format!("shard {i} of 3")), "{stderr}");
+        let (located, failed) = located_and_failed(&out);
+        assert!(
+            located.len() < all.len(),
+            "shard {shard} took every photo: {located:?}"
+        );
+        union.extend(located);
+        union_failed.extend(failed);
+    }
+    union.sort();
+    union_failed.sort();
+    assert_eq!(
+        union, all,
+        "the shards together are the whole folder, each photo once"
+    );
+    assert_eq!(
+        union_failed, all_failed,
+        "each unreadable file is reported by one shard"
+    );
+
+    // The index from a Kubernetes Indexed Job or a Slurm array is the same shard.
+    let explicit = located_and_failed(&run(&["--shard", "1/3"], None));
+    for variable in ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"] {
+        let from_env = located_and_failed(&run(&["--shards", "3"], Some((variable, "1"))));
+        assert_eq!(from_env, explicit, "{variable}");
+    }
+    // Without one, --shards says where the index comes from, before any model loads.
+    let out = run(&["--shards", "3"], None);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("JOB_COMPLETION_INDEX") && stderr.contains("SLURM_ARRAY_TASK_ID"),
+        "{stderr}"
+    );
+    let out = run(&["--shard", "3/3"], None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("counts from 0"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -12,6 +12,7 @@
 
 pub mod exif;
 pub mod scan;
+pub mod shard;
 pub mod store;
 pub mod thumbnails;
 
