@@ -145,8 +145,13 @@ pub struct LocateArgs {
     /// Photos or folders (searched recursively, as the app does: JPEG, PNG, WebP, TIFF, GIF,
     /// BMP, and HEIC/HEIF/AVIF (with the `heif` feature) by extension, hidden files and folders
     /// skipped).
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "manifest", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// A file listing photos, one path a line (relative to the file's folder; empty lines and
+    /// lines starting with # skipped), for archives on object-store mounts where listing
+    /// folders is slow. With --shard, a listed photo's key is its line.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
     /// Candidates per photo.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub top_k: u32,
@@ -417,6 +422,16 @@ fn find_shard_photos(
     paths: &[PathBuf],
     shard: Option<crate::library::shard::Shard>,
 ) -> anyhow::Result<(Vec<PhotoEntry>, Vec<String>)> {
+    find_photos_keyed(paths, paths, shard)
+}
+
+/// [`find_shard_photos`], with the folders shard keys are relative to given apart (`roots`:
+/// the folders given, and a manifest's folder).
+fn find_photos_keyed(
+    paths: &[PathBuf],
+    roots: &[PathBuf],
+    shard: Option<crate::library::shard::Shard>,
+) -> anyhow::Result<(Vec<PhotoEntry>, Vec<String>)> {
     let never = std::sync::atomic::AtomicBool::new(false);
     let mut entries = scan_paths(
         paths,
@@ -426,7 +441,7 @@ fn find_shard_photos(
         &mut |_| {},
     )?;
     if let Some(shard) = shard {
-        let roots: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+        let roots: Vec<&std::path::Path> = roots.iter().map(PathBuf::as_path).collect();
         entries.retain(|e| shard.contains(&crate::library::shard::key(&e.path, &roots)));
     }
     let (bad, photos): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| e.error.is_some());
@@ -474,7 +489,18 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         ),
         (None, None) => None,
     };
-    let (photos, mut failures) = find_shard_photos(&args.paths, shard)?;
+    let (mut inputs, mut roots) = (args.paths.clone(), args.paths.clone());
+    if let Some(manifest) = &args.manifest {
+        let text = std::fs::read_to_string(manifest)
+            .with_context(|| format!("could not read the manifest {}", manifest.display()))?;
+        let dir = manifest
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        inputs.extend(crate::library::shard::manifest_paths(&text, &dir));
+        roots.push(dir);
+    }
+    let (photos, mut failures) = find_photos_keyed(&inputs, &roots, shard)?;
     if let Some(shard) = shard {
         eprintln!(
             "shard {} of {} (counted from 0): {} photos",

@@ -1415,3 +1415,51 @@ fn shards_split_a_folder_with_no_photo_twice_or_left_out() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_manifest_lists_the_photos_and_shards_by_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("photos.txt");
+    let images = fixtures().join("images");
+    let names = [
+        "kauai.jpg",
+        "landscape.jpg",
+        "portrait.png",
+        "grey.png",
+        "rgba.png",
+    ];
+    let mut list = String::from("# the archive's list\n\n");
+    for name in names {
+        // Lines relative to the manifest's folder.
+        std::fs::copy(images.join(name), dir.path().join(name)).unwrap();
+        list.push_str(&format!("{name}\n"));
+    }
+    std::fs::write(&manifest, list).unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_geoloupe"))
+            .arg("--data-dir")
+            .arg(&data_dirs().data_dir)
+            .args(["locate", "--backbone"])
+            .arg(tiny_clip())
+            .args(["--format", "jsonl", "--paths", "name", "--manifest"])
+            .arg(&manifest)
+            .args(extra)
+            .output()
+            .expect("run geoloupe");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        located_and_failed(&out).0
+    };
+    let all = run(&[]);
+    let mut want: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    want.sort();
+    assert_eq!(all, want);
+    let mut union = run(&["--shard", "0/2"]);
+    let other = run(&["--shard", "1/2"]);
+    assert!(
+        !union.is_empty() && !other.is_empty(),
+        "{union:?} {other:?}"
+    );
+    union.extend(other);
+    union.sort();
+    assert_eq!(union, all);
+}

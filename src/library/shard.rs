@@ -93,6 +93,16 @@ pub fn key(path: &Path, roots: &[&Path]) -> String {
     relative.to_string_lossy().replace('\\', "/")
 }
 
+/// The photos a manifest lists: one path a line, relative ones joined to `dir` (the manifest's
+/// folder), empty lines and lines starting with `#` skipped, surrounding spaces trimmed.
+pub fn manifest_paths(text: &str, dir: &Path) -> Vec<std::path::PathBuf> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| dir.join(l))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +184,20 @@ mod tests {
         }
         // 500 each on average; a hash split stays well within 20 %.
         assert!(sizes.iter().all(|&s| (400..=600).contains(&s)), "{sizes:?}");
+    }
+
+    #[test]
+    fn manifests_list_one_photo_a_line_keyed_by_the_line() {
+        let dir = Path::new("/mnt/archive/lists");
+        let paths = manifest_paths("# 2019\n a/IMG_1.JPG \n\n/abs/IMG_2.JPG\r\n", dir);
+        assert_eq!(
+            paths,
+            vec![
+                PathBuf::from("/mnt/archive/lists/a/IMG_1.JPG"),
+                PathBuf::from("/abs/IMG_2.JPG")
+            ]
+        );
+        assert_eq!(key(&paths[0], &[dir]), "a/IMG_1.JPG");
     }
 
     #[test]
