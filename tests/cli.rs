@@ -1436,16 +1436,10 @@ fn a_manifest_lists_the_photos_and_shards_by_its_lines() {
     }
     std::fs::write(&manifest, list).unwrap();
     let run = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_geoloupe"))
-            .arg("--data-dir")
-            .arg(&data_dirs().data_dir)
-            .args(["locate", "--backbone"])
-            .arg(tiny_clip())
-            .args(["--format", "jsonl", "--paths", "name", "--manifest"])
-            .arg(&manifest)
-            .args(extra)
-            .output()
-            .expect("run geoloupe");
+        let mut args = vec!["--format", "jsonl", "--paths", "name", "--manifest"];
+        args.push(manifest.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let out = locate(&args, &[]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         located_and_failed(&out).0
     };
