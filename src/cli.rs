@@ -140,6 +140,38 @@ pub struct WriteArgs {
     pub iptc_location: bool,
 }
 
+/// The model options of `locate` and `query`.
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    pub device: DeviceChoice,
+    /// exact: f32, PyTorch's numbers. bf16: fast mode, the towers' matrix products in bf16
+    /// (about half the time on CPUs with AVX-512 BF16; image features within a cosine of 0.9998
+    /// of exact). Where fast mode cannot run, a warning says so and exact runs; the provenance's
+    /// device says which ran (`cpu+bf16`).
+    #[arg(long, value_enum, default_value_t = Precision::Exact)]
+    pub precision: Precision,
+    /// A CLIP folder in Hugging Face layout (default: the installed backbone; text queries
+    /// need its tokenizer.json).
+    #[arg(long, value_name = "DIR")]
+    pub backbone: Option<PathBuf>,
+    /// A gallery CSV with LAT,LON columns (default: the release's 100K points).
+    #[arg(long, value_name = "CSV")]
+    pub gallery: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    /// The installed model files, with `--backbone` and `--gallery` in their place.
+    pub fn paths(&self, dirs: &DataDirs) -> ModelPaths {
+        let mut paths = ModelPaths::installed(dirs);
+        if let Some(backbone) = &self.backbone {
+            paths.backbone_dir = backbone.clone();
+        }
+        paths.gallery_csv = self.gallery.clone();
+        paths
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct LocateArgs {
     /// Photos or folders (searched recursively, as the app does: JPEG, PNG, WebP, TIFF, GIF,
@@ -163,20 +195,8 @@ pub struct LocateArgs {
     /// or full (absolute).
     #[arg(long = "paths", value_enum, default_value_t = PathStyle::Relative, value_name = "STYLE")]
     pub path_style: PathStyle,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    pub device: DeviceChoice,
-    /// exact: f32, PyTorch's numbers. bf16: fast mode, the image tower's matrix products in
-    /// bf16 (about half the time on CPUs with AVX-512 BF16; image features within a cosine of
-    /// 0.9998 of exact). Where fast mode cannot run, a warning says so and exact runs; the
-    /// provenance's device says which ran (`cpu+bf16`).
-    #[arg(long, value_enum, default_value_t = Precision::Exact)]
-    pub precision: Precision,
-    /// A CLIP folder in Hugging Face layout (default: the installed backbone).
-    #[arg(long, value_name = "DIR")]
-    pub backbone: Option<PathBuf>,
-    /// A gallery CSV with LAT,LON columns (default: the release's 100K points).
-    #[arg(long, value_name = "CSV")]
-    pub gallery: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Photos per forward pass [default: 8 on the CPU, 32 on a GPU].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub batch_size: Option<u32>,
@@ -250,7 +270,7 @@ impl LocateArgs {
     pub fn batch_size(&self) -> usize {
         match self.batch_size {
             Some(n) => n as usize,
-            None if self.device.is_gpu() => DeviceChoice::GPU_BATCH,
+            None if self.model.device.is_gpu() => DeviceChoice::GPU_BATCH,
             None => 8,
         }
     }
@@ -467,12 +487,8 @@ fn progress_bar(len: u64, message: &str) -> indicatif::ProgressBar {
 }
 
 fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
-    let device = args.device.device()?;
-    let mut paths = ModelPaths::installed(dirs);
-    if let Some(backbone) = &args.backbone {
-        paths.backbone_dir = backbone.clone();
-    }
-    paths.gallery_csv = args.gallery.clone();
+    let device = args.model.device.device()?;
+    let paths = args.model.paths(dirs);
     let export_formats = export_formats(&args.export)?;
     // Read before the model loads, so a typo costs nothing.
     let within = args
@@ -517,10 +533,10 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         photos.len(),
         failures.len(),
         args.top_k,
-        args.device
+        args.model.device
     );
     let mut gallery_bar: Option<indicatif::ProgressBar> = None;
-    let engine = GeoClip::load(&paths, &device, args.precision, &mut |event| {
+    let engine = GeoClip::load(&paths, &device, args.model.precision, &mut |event| {
         if let LoadEvent::EncodingGallery { done, total } = event {
             let bar = gallery_bar.get_or_insert_with(|| {
                 eprintln!("Encoding the GPS gallery once (cached for later runs)...");
@@ -546,7 +562,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     };
     // On standard output, relative paths start from the current folder.
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let provenance = engine.provenance(args.device);
+    let provenance = engine.provenance(args.model.device);
     let estimated_at = export::utc_now_rfc3339();
     let stdout = std::io::stdout();
     let mut printer = Printer::begin(
@@ -1770,7 +1786,7 @@ mod tests {
         let precision = |args: &[&str]| {
             let argv = ["geoloupe", "locate", "a.jpg"].iter().chain(args).copied();
             match Cli::try_parse_from(argv).map(|c| c.command) {
-                Ok(Some(Command::Locate(args))) => args.precision,
+                Ok(Some(Command::Locate(args))) => args.model.precision,
                 other => panic!("{other:?}"),
             }
         };

@@ -12,9 +12,9 @@ use serde::Serialize;
 use crate::domain::{Prediction, Provenance, predict_features};
 use crate::export::{self, ExportFormat, xml_escape};
 use crate::geo::{ClaimCheck, ClaimSource, LatLon, PLACES_ATTRIBUTION, Place};
-use crate::model::engine::{LoadEvent, ModelPaths, Towers};
+use crate::model::GeoClip;
+use crate::model::engine::{LoadEvent, Towers};
 use crate::model::files::DataDirs;
-use crate::model::{DeviceChoice, GeoClip, Precision};
 
 #[derive(Debug, clap::Args)]
 pub struct QueryArgs {
@@ -40,18 +40,8 @@ pub struct QueryArgs {
     /// A claimed location to check the answer against, as `locate --claimed` does.
     #[arg(long, value_name = "LAT,LON", value_parser = super::parse_claimed, allow_hyphen_values = true)]
     pub claimed: Option<LatLon>,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    pub device: DeviceChoice,
-    /// exact (f32) or bf16 (fast mode), as for `locate`.
-    #[arg(long, value_enum, default_value_t = Precision::Exact)]
-    pub precision: Precision,
-    /// A CLIP folder in Hugging Face layout with its tokenizer.json (default: the installed
-    /// backbone).
-    #[arg(long, value_name = "DIR")]
-    pub backbone: Option<PathBuf>,
-    /// A gallery CSV with LAT,LON columns (default: the release's 100K points).
-    #[arg(long, value_name = "CSV")]
-    pub gallery: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: super::ModelArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -302,18 +292,14 @@ pub fn query(dirs: &DataDirs, args: &QueryArgs) -> anyhow::Result<bool> {
         .iter()
         .map(|p| format_of_export(p).map(|f| (p, f)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let device = args.device.device()?;
-    let mut paths = ModelPaths::installed(dirs);
-    if let Some(backbone) = &args.backbone {
-        paths.backbone_dir = backbone.clone();
-    }
-    paths.gallery_csv = args.gallery.clone();
+    let device = args.model.device.device()?;
+    let paths = args.model.paths(dirs);
     let mut gallery_bar: Option<indicatif::ProgressBar> = None;
     // The text tower only: a query never needs the image tower's 1.2 GB.
     let engine = GeoClip::load_towers(
         &paths,
         &device,
-        args.precision,
+        args.model.precision,
         Towers::TextOnly,
         &mut |event| {
             if let LoadEvent::EncodingGallery { done, total } = event {
@@ -379,7 +365,7 @@ pub fn query(dirs: &DataDirs, args: &QueryArgs) -> anyhow::Result<bool> {
         truncated,
         &prediction,
         claim,
-        engine.provenance(args.device),
+        engine.provenance(args.model.device),
     );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
