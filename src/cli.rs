@@ -26,6 +26,7 @@ use crate::model::engine::{LoadEvent, ModelPaths, prepare_photo};
 use crate::model::files::{self, DataDirs};
 use crate::model::{DeviceChoice, GeoClip, Precision, download};
 
+mod cluster;
 mod geotag;
 mod query;
 
@@ -64,6 +65,12 @@ pub enum Command {
     /// Place photos on GPS tracks (GPX, KML, NMEA) by capture time, as exiftool's -geotag
     /// does, or by neighbouring photos with GPS (--neighbours).
     Geotag(geotag::GeotagArgs),
+    /// Put the parts of a sharded run (`locate --output`) into one Parquet file, checking they
+    /// used one model and gallery and reporting missing shards, duplicate and failed photos.
+    Merge(cluster::MergeArgs),
+    /// The app's library.
+    #[command(subcommand)]
+    Library(cluster::LibraryCommand),
     /// Where a description looks likely: CLIP's text tower through GeoCLIP, ranked over the
     /// gallery as a photo is ("a snowy harbour with red roofs").
     Query(query::QueryArgs),
@@ -179,11 +186,30 @@ pub struct LocateArgs {
     /// skipped).
     #[arg(required_unless_present = "manifest", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// A file listing photos, one path a line (relative to the file's folder; empty lines and
-    /// lines starting with # skipped), for archives on object-store mounts where listing
-    /// folders is slow. With --shard, a listed photo's key is its line.
+    /// A file listing photos, for archives on object-store mounts where listing folders is
+    /// slow: one path a line (empty lines and lines starting with # skipped), or a column of a
+    /// CSV (.csv) or Parquet (.parquet) file (--manifest-column). Relative paths start from the
+    /// file's folder. With --shard, a listed photo's key is its path as listed.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// The column of a CSV or Parquet --manifest that holds the paths.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "path",
+        requires = "manifest"
+    )]
+    pub manifest_column: String,
+    /// Write the results to a Parquet file too (one row per photo, failures included; see
+    /// README, "Millions of photos"), and resume: photos already located in FILE, or in its
+    /// journal (FILE.journal/, left by a run that was stopped), are skipped. Rows are committed
+    /// in groups of --row-group; FILE itself appears, complete, when the run ends.
+    #[arg(long, value_name = "FILE.parquet")]
+    pub output: Option<PathBuf>,
+    /// With --output: photos per committed group (a killed run loses at most one group).
+    #[arg(long, value_name = "N", default_value_t = crate::export::parquet::DEFAULT_GROUP_ROWS,
+          requires = "output", value_parser = parse_group_rows)]
+    pub row_group: usize,
     /// Candidates per photo.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub top_k: u32,
@@ -258,6 +284,13 @@ pub struct LocateArgs {
     /// or SLURM_ARRAY_TASK_ID (a Slurm job array).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: Option<u32>,
+}
+
+fn parse_group_rows(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("a row group is 1 or more photos, not {text:?}")),
+    }
 }
 
 fn parse_shard(text: &str) -> Result<crate::library::shard::Shard, String> {
@@ -427,6 +460,8 @@ pub fn run(dirs: &DataDirs, command: Command) -> anyhow::Result<bool> {
         Command::Backups(cmd) => backups(dirs, &cmd).map(|()| true),
         Command::Geotag(args) => geotag::geotag(dirs, &args),
         Command::Query(args) => query::query(dirs, &args),
+        Command::Merge(args) => cluster::merge(&args),
+        Command::Library(cmd) => cluster::library(dirs, &cmd),
     }
 }
 
@@ -434,24 +469,26 @@ pub fn run(dirs: &DataDirs, command: Command) -> anyhow::Result<bool> {
 /// extensions, hidden files and folders skipped, sorted, no duplicates), with their EXIF GPS;
 /// and one error line (path last) for each file or folder it could not use.
 fn find_photos(paths: &[PathBuf]) -> anyhow::Result<(Vec<PhotoEntry>, Vec<String>)> {
-    find_shard_photos(paths, None)
+    let (photos, bad) = find_photos_keyed(paths, paths, None)?;
+    Ok((
+        photos,
+        bad.iter().map(|(path, e)| error_line(e, path)).collect(),
+    ))
 }
 
-/// [`find_photos`], keeping only `shard`'s photos (and its unreadable files) when there is one.
-fn find_shard_photos(
-    paths: &[PathBuf],
-    shard: Option<crate::library::shard::Shard>,
-) -> anyhow::Result<(Vec<PhotoEntry>, Vec<String>)> {
-    find_photos_keyed(paths, paths, shard)
+/// `error: {error}: {path}`, the line each failed photo gets on stderr.
+fn error_line(error: &str, path: &std::path::Path) -> String {
+    format!("{error}: {}", path.display())
 }
 
-/// [`find_shard_photos`], with the folders shard keys are relative to given apart (`roots`:
-/// the folders given, and a manifest's folder).
+/// [`find_photos`], keeping only `shard`'s photos (and its unreadable files) when there is one,
+/// with shard keys relative to `roots` (the folders given, and a manifest's folder); the files
+/// it could not use with why.
 fn find_photos_keyed(
     paths: &[PathBuf],
     roots: &[PathBuf],
     shard: Option<crate::library::shard::Shard>,
-) -> anyhow::Result<(Vec<PhotoEntry>, Vec<String>)> {
+) -> anyhow::Result<(Vec<PhotoEntry>, Vec<(PathBuf, String)>)> {
     let never = std::sync::atomic::AtomicBool::new(false);
     let mut entries = scan_paths(
         paths,
@@ -467,7 +504,7 @@ fn find_photos_keyed(
     let (bad, photos): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| e.error.is_some());
     let errors = bad
         .into_iter()
-        .map(|e| format!("{}: {}", e.error.unwrap_or_default(), e.path.display()))
+        .map(|e| (e.path, e.error.unwrap_or_default()))
         .collect();
     Ok((photos, errors))
 }
@@ -507,16 +544,19 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     };
     let (mut inputs, mut roots) = (args.paths.clone(), args.paths.clone());
     if let Some(manifest) = &args.manifest {
-        let text = std::fs::read_to_string(manifest)
-            .with_context(|| format!("could not read the manifest {}", manifest.display()))?;
         let dir = manifest
             .parent()
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default();
-        inputs.extend(crate::library::shard::manifest_paths(&text, &dir));
+        inputs.extend(cluster::manifest_paths(
+            manifest,
+            &args.manifest_column,
+            &dir,
+        )?);
         roots.push(dir);
     }
-    let (photos, mut failures) = find_photos_keyed(&inputs, &roots, shard)?;
+    let (mut photos, unreadable) = find_photos_keyed(&inputs, &roots, shard)?;
+    let mut failures: Vec<String> = unreadable.iter().map(|(p, e)| error_line(e, p)).collect();
     if let Some(shard) = shard {
         eprintln!(
             "shard {} of {} (counted from 0): {} photos",
@@ -563,6 +603,33 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     // On standard output, relative paths start from the current folder.
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let provenance = engine.provenance(args.model.device);
+    // --output: the part file, resumed when an earlier run of it left rows.
+    let mut part = match &args.output {
+        Some(path) => Some(cluster::open_part(
+            path,
+            args,
+            &provenance,
+            shard,
+            engine.gallery().coords_lat_lon_deg.len(),
+        )?),
+        None => None,
+    };
+    if let (Some(part), Some(output)) = (&part, &args.output) {
+        let before = photos.len();
+        photos.retain(|e| !part.is_located(&e.path));
+        if photos.len() < before {
+            eprintln!(
+                "{} photo(s) already located in {} are skipped",
+                before - photos.len(),
+                output.display()
+            );
+        }
+    }
+    let mut failed_rows: Vec<export::parquet::PhotoRow> = unreadable
+        .iter()
+        .map(|(path, e)| export::parquet::PhotoRow::failed(path, e.clone()))
+        .collect();
+    let hash_rows = part.is_some();
     let estimated_at = export::utc_now_rfc3339();
     let stdout = std::io::stdout();
     let mut printer = Printer::begin(
@@ -599,13 +666,24 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         }
         None => None,
     };
-    let mut report = |line: String| {
+    // A photo that failed: its line on stderr, and its row with --output.
+    let mut report = |path: &std::path::Path, line: String| {
         match &bar {
             Some(b) => b.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
         }
+        let error = line.strip_prefix("error: ").unwrap_or(&line);
+        failed_rows.push(export::parquet::PhotoRow::failed(path, error));
         failures.push(line);
     };
+    // A located photo's row with --output (`sha256`: its file's, when already hashed).
+    let mut keep =
+        |entry: &PhotoEntry, record: &ExportRecord, sha256: Option<String>| -> anyhow::Result<()> {
+            if let Some(part) = &mut part {
+                part.push(cluster::photo_row(entry, record, sha256))?;
+            }
+            Ok(())
+        };
     let top_k = args.top_k as usize;
     let position_of = |i: usize| engine.gallery().lat_lon(i);
     let gallery_logits = |f: &[f32]| -> Result<Vec<f32>, String> {
@@ -670,7 +748,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     // Every photo's image feature, in order (for the answers that need them all first: a
     // group's, a trip's); an unreadable photo is reported and left out.
     let embed_all =
-        |report: &mut dyn FnMut(String)| -> anyhow::Result<Vec<(&PhotoEntry, Vec<f32>)>> {
+        |report: &mut dyn FnMut(&std::path::Path, String)| -> anyhow::Result<Vec<(&PhotoEntry, Vec<f32>)>> {
             let mut embedded = Vec::with_capacity(photos.len());
             for chunk in photos.chunks(args.batch_size()) {
                 let prepared: Vec<_> = chunk
@@ -681,7 +759,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                 let mut features = engine.normalized_image_features(&ok)?.into_iter();
                 for (entry, prep) in chunk.iter().zip(&prepared) {
                     match prep {
-                        Err(e) => report(format!("error: {e}")),
+                        Err(e) => report(&entry.path, format!("error: {e}")),
                         Ok(_) => embedded.push((
                             entry,
                             features
@@ -730,7 +808,10 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                             gps: entry.exif.gps,
                         });
                     }
-                    None => report(format!("error: no candidates: {}", entry.path.display())),
+                    None => report(
+                        &entry.path,
+                        format!("error: no candidates: {}", entry.path.display()),
+                    ),
                 }
             }
             let max_speed_kmh = args.trip_max_speed_kmh();
@@ -750,6 +831,12 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
             }
             for (leg, note) in legs.into_iter().zip(&notes) {
                 printer.photo_noted(&leg.record, Some(note))?;
+                if hash_rows {
+                    let entry = photos.iter().find(|e| e.path == leg.record.path);
+                    if let Some(entry) = entry {
+                        keep(entry, &leg.record, cluster::file_sha256(&entry.path))?;
+                    }
+                }
                 records.push(leg.record);
             }
             return Ok(());
@@ -772,9 +859,14 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                             Some(b) => b.suspend(|| printer.photo(&record))?,
                             None => printer.photo(&record)?,
                         }
+                        let sha256 = hash_rows.then(|| cluster::file_sha256(&entry.path));
+                        keep(entry, &record, sha256.flatten())?;
                         records.push(record);
                     }
-                    None => report(format!("error: no candidates: {}", entry.path.display())),
+                    None => report(
+                        &entry.path,
+                        format!("error: no candidates: {}", entry.path.display()),
+                    ),
                 }
             }
             return Ok(());
@@ -782,10 +874,13 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         for chunk in photos.chunks(args.batch_size()) {
             // Each photo is decoded and reduced to its 224 x 224 tensor by one rayon worker
             // before that worker decodes the next: at most one decoded photo per worker.
-            let prepared: Vec<_> = chunk
+            let (prepared, hashes): (Vec<_>, Vec<_>) = chunk
                 .par_iter()
-                .map(|p| prepare_photo(&p.path, &cfg))
-                .collect();
+                .map(|p| {
+                    let sha256 = hash_rows.then(|| cluster::file_sha256(&p.path));
+                    (prepare_photo(&p.path, &cfg), sha256.flatten())
+                })
+                .unzip();
             let ok: Vec<_> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
             let mut predictions = if args.refine || within_ref.is_some() {
                 engine
@@ -801,9 +896,9 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                     .collect()
             }
             .into_iter();
-            for (entry, prep) in chunk.iter().zip(&prepared) {
+            for ((entry, prep), sha256) in chunk.iter().zip(&prepared).zip(hashes) {
                 if let Err(e) = prep {
-                    report(format!("error: {e}"));
+                    report(&entry.path, format!("error: {e}"));
                 } else {
                     let Some((prediction, constraint)) = predictions.next() else {
                         bail!("internal error: fewer predictions than photos")
@@ -826,9 +921,13 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
                                 Some(b) => b.suspend(|| printer.photo(&record))?,
                                 None => printer.photo(&record)?,
                             }
+                            keep(entry, &record, sha256)?;
                             records.push(record);
                         }
-                        None => report(format!("error: no candidates: {}", entry.path.display())),
+                        None => report(
+                            &entry.path,
+                            format!("error: no candidates: {}", entry.path.display()),
+                        ),
                     }
                 }
                 if let Some(b) = &bar {
@@ -846,6 +945,13 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     }
     located?;
     closed?;
+    if let (Some(mut part), Some(path)) = (part, &args.output) {
+        for row in failed_rows {
+            part.push(row)?;
+        }
+        let rows = part.finish()?;
+        eprintln!("{rows} photo(s) in {}", path.display());
+    }
     log::info!(
         "locate: {} photos located, {} failed",
         records.len(),

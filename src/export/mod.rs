@@ -4,6 +4,7 @@
 //! - [`csv`]: one row per point, for spreadsheets and scripts;
 //! - [`geojson`]: an RFC 7946 `FeatureCollection` (longitude first);
 //! - [`xmp`]: XMP sidecars (`photo.jpg.xmp` or `photo.xmp`), merged into an existing sidecar;
+//! - [`parquet`]: results of large runs (`locate --output`, `merge`), one row per photo;
 //! - [`exif_write`]: EXIF GPS written into JPEGs, pixels untouched, with a backup and an atomic
 //!   replace.
 //!
@@ -21,6 +22,7 @@ pub mod csv;
 pub mod exif_write;
 pub mod geojson;
 pub mod gpx;
+pub mod parquet;
 pub mod paths;
 pub mod xmp;
 
@@ -1058,6 +1060,12 @@ fn shift_local(local: &str, minutes: i32) -> Option<String> {
     ))
 }
 
+/// Seconds since the Unix epoch of a UTC time as [`utc_now_rfc3339`] writes it
+/// (`2026-12-01T10:00:00Z`).
+pub fn unix_secs_of_utc_rfc3339(text: &str) -> Option<i64> {
+    local_secs(text.strip_suffix('Z')?)
+}
+
 /// The current time, UTC, RFC 3339 with `Z`.
 pub fn utc_now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
@@ -1121,6 +1129,27 @@ pub fn write_atomic_with(
     permissions: Option<std::fs::Permissions>,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), ExportError> {
+    write_atomic_file_with(path, permissions, |file| {
+        let mut buffered = std::io::BufWriter::new(file);
+        write(&mut buffered)?;
+        buffered.flush()
+    })
+}
+
+/// [`write_atomic_with`] handing `write` the temporary file itself (for writers that need
+/// their sink to be `Send`, like Parquet's).
+pub fn write_atomic_file(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), ExportError> {
+    write_atomic_file_with(path, None, write)
+}
+
+fn write_atomic_file_with(
+    path: &Path,
+    permissions: Option<std::fs::Permissions>,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), ExportError> {
     let dir = parent_dir(path);
     check_writable_folder(dir)?;
     let file_name = path
@@ -1138,11 +1167,7 @@ pub fn write_atomic_with(
             .create_new(true)
             .open(&temp)
             .map_err(ExportError::io("create a temporary file", &temp))?;
-        {
-            let mut buffered = std::io::BufWriter::new(&mut file);
-            write(&mut buffered).map_err(ExportError::io("write", &temp))?;
-            buffered.flush().map_err(ExportError::io("write", &temp))?;
-        }
+        write(&mut file).map_err(ExportError::io("write", &temp))?;
         if let Some(p) = permissions {
             file.set_permissions(p)
                 .map_err(ExportError::io("set permissions on", &temp))?;
