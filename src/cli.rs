@@ -476,7 +476,10 @@ fn find_photos(paths: &[PathBuf]) -> anyhow::Result<(Vec<PhotoEntry>, Vec<String
     ))
 }
 
-/// `error: {error}: {path}`, the line each failed photo gets on stderr.
+/// A file `locate` found but could not use, and why.
+type Unreadable = (PathBuf, String);
+
+/// `{error}: {path}`: a failed photo's line on stderr (after `error: `).
 fn error_line(error: &str, path: &std::path::Path) -> String {
     format!("{error}: {}", path.display())
 }
@@ -488,7 +491,7 @@ fn find_photos_keyed(
     paths: &[PathBuf],
     roots: &[PathBuf],
     shard: Option<crate::library::shard::Shard>,
-) -> anyhow::Result<(Vec<PhotoEntry>, Vec<(PathBuf, String)>)> {
+) -> anyhow::Result<(Vec<PhotoEntry>, Vec<Unreadable>)> {
     let never = std::sync::atomic::AtomicBool::new(false);
     let mut entries = scan_paths(
         paths,

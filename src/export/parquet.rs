@@ -445,7 +445,8 @@ pub fn read_file(path: &Path) -> Result<ResultsFile, ResultsError> {
 pub fn read_text_column(path: &Path, column: &str) -> Result<Vec<String>, ResultsError> {
     let file = File::open(path).map_err(ExportError::io("open", path))?;
     let reader = SerializedFileReader::new(file).map_err(ResultsError::parquet("read", path))?;
-    let fields = reader.metadata().file_metadata().schema().get_fields();
+    let root = reader.metadata().file_metadata().schema();
+    let fields = root.get_fields();
     let Some(field) = fields.iter().find(|f| f.name() == column) else {
         let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
         return Err(ResultsError::NotResults {
@@ -453,7 +454,7 @@ pub fn read_text_column(path: &Path, column: &str) -> Result<Vec<String>, Result
             path: path.to_owned(),
         });
     };
-    let projection = Type::group_type_builder("schema")
+    let projection = Type::group_type_builder(root.name())
         .with_fields(vec![field.clone()])
         .build()
         .map_err(ResultsError::parquet("read", path))?;
