@@ -383,6 +383,9 @@ pub enum OutputFormat {
     Gpx,
     /// GeoJSON, as `--export FILE.geojson` writes it.
     Geojson,
+    /// Nothing (for runs that write `--output` or `--export` files); errors still go to
+    /// standard error.
+    None,
 }
 
 #[derive(Debug, Subcommand)]
@@ -407,6 +410,12 @@ pub enum ModelCommand {
         /// Hugging Face cache folder (default: $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub).
         #[arg(long, value_name = "DIR")]
         hf_cache: Option<PathBuf>,
+    },
+    /// Encode the GPS gallery into the feature cache now (what the first `locate` would do),
+    /// so workers of a cluster run mount the data folder read-only and start at once.
+    Prepare {
+        #[command(flatten)]
+        model: ModelArgs,
     },
     /// Show what is installed, where, sizes and hashes, and what is missing.
     Info {
@@ -526,6 +535,30 @@ fn progress_bar(len: u64, message: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// The model, with a progress bar while the gallery is encoded (once: it is cached).
+fn load_engine(
+    paths: &ModelPaths,
+    device: &candle_core::Device,
+    precision: Precision,
+) -> anyhow::Result<GeoClip> {
+    let mut gallery_bar: Option<indicatif::ProgressBar> = None;
+    let engine = GeoClip::load(paths, device, precision, &mut |event| {
+        if let LoadEvent::EncodingGallery { done, total } = event {
+            let bar = gallery_bar.get_or_insert_with(|| {
+                eprintln!("Encoding the GPS gallery once (cached for later runs)...");
+                progress_bar(total as u64, "gallery")
+            });
+            bar.set_position(done as u64);
+        }
+        true
+    })
+    .context("could not load the model")?;
+    if let Some(bar) = gallery_bar {
+        bar.finish_and_clear();
+    }
+    Ok(engine)
+}
+
 fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
     let device = args.model.device.device()?;
     let paths = args.model.paths(dirs);
@@ -578,21 +611,7 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         args.top_k,
         args.model.device
     );
-    let mut gallery_bar: Option<indicatif::ProgressBar> = None;
-    let engine = GeoClip::load(&paths, &device, args.model.precision, &mut |event| {
-        if let LoadEvent::EncodingGallery { done, total } = event {
-            let bar = gallery_bar.get_or_insert_with(|| {
-                eprintln!("Encoding the GPS gallery once (cached for later runs)...");
-                progress_bar(total as u64, "gallery")
-            });
-            bar.set_position(done as u64);
-        }
-        true
-    })
-    .context("could not load the model")?;
-    if let Some(bar) = gallery_bar {
-        bar.finish_and_clear();
-    }
+    let engine = load_engine(&paths, &device, args.model.precision)?;
     log::info!("locate: model loaded");
     if let Some(note) = engine.precision_note() {
         eprintln!("warning: {note}");
@@ -1007,7 +1026,7 @@ impl<W: Write> Printer<W> {
         };
         let mut export = export_format.map(|f| ExportWriter::new(f, set, paths.clone()));
         match format {
-            OutputFormat::Table | OutputFormat::Jsonl => {}
+            OutputFormat::Table | OutputFormat::Jsonl | OutputFormat::None => {}
             OutputFormat::Csv => {
                 let within = if within {
                     ",within,within_share_inside"
@@ -1086,6 +1105,7 @@ impl<W: Write> Printer<W> {
                     w.record(&mut self.out, record)?;
                 }
             }
+            OutputFormat::None => {}
         }
         self.photos += 1;
         self.out.flush()?;
@@ -1108,7 +1128,7 @@ impl<W: Write> Printer<W> {
                     w.end(&mut self.out)?;
                 }
             }
-            OutputFormat::Table | OutputFormat::Csv | OutputFormat::Jsonl => {}
+            OutputFormat::Table | OutputFormat::Csv | OutputFormat::Jsonl | OutputFormat::None => {}
         }
         self.out.flush()?;
         Ok(())
@@ -1657,6 +1677,26 @@ fn model(dirs: &DataDirs, cmd: ModelCommand) -> anyhow::Result<()> {
             endpoint,
             hf_cache,
         } => download_models(dirs, yes, offline, endpoint, hf_cache),
+        ModelCommand::Prepare { model } => {
+            let started = std::time::Instant::now();
+            let paths = model.paths(dirs);
+            let engine = load_engine(&paths, &model.device.device()?, model.precision)?;
+            let provenance = engine.provenance(model.device);
+            let cache = crate::model::gallery::cache_path(
+                &paths.gallery_cache_dir,
+                &provenance.weights_sha256,
+                &provenance.gallery_sha256,
+            );
+            println!(
+                "The gallery's {} features are cached in {} ({:.1} s); mount {} read-only on \
+                 the workers",
+                engine.gallery().coords_lat_lon_deg.len(),
+                cache.display(),
+                started.elapsed().as_secs_f64(),
+                dirs.data_dir.display()
+            );
+            Ok(())
+        }
         ModelCommand::Info { verify, json } => {
             let info = files::info(dirs, verify);
             if json {
@@ -1905,10 +1945,13 @@ mod tests {
         assert_eq!(precision(&["--precision", "exact"]), Precision::Exact);
         let typo = ["geoloupe", "locate", "a.jpg", "--precision", "fp8"];
         assert!(Cli::try_parse_from(typo).is_err());
-        assert_eq!(crate::app::Settings::default().precision, Precision::Exact);
-        // Settings written before fast mode existed read as exact.
-        let old: crate::app::Settings = serde_json::from_str(r#"{"top_k": 7}"#).unwrap();
-        assert_eq!((old.top_k, old.precision), (7, Precision::Exact));
+        #[cfg(feature = "app")]
+        {
+            assert_eq!(crate::app::Settings::default().precision, Precision::Exact);
+            // Settings written before fast mode existed read as exact.
+            let old: crate::app::Settings = serde_json::from_str(r#"{"top_k": 7}"#).unwrap();
+            assert_eq!((old.top_k, old.precision), (7, Precision::Exact));
+        }
     }
 
     /// A writer that shows only what was flushed.
@@ -1978,6 +2021,10 @@ mod tests {
             .unwrap();
             printer.photo(&record("first.jpg")).unwrap();
             let after_one = text();
+            if *format == OutputFormat::None {
+                assert_eq!(after_one, "", "--format none prints nothing");
+                continue;
+            }
             assert!(after_one.contains("first.jpg"), "{format:?}: {after_one}");
             // Only the closing part is missing.
             match format {
@@ -2007,7 +2054,7 @@ mod tests {
                     assert_eq!(whole.matches(CSV_LINE_END).count(), 3, "{whole:?}");
                     assert_eq!(whole.matches('\n').count(), 3, "{whole:?}");
                 }
-                OutputFormat::Table => {}
+                OutputFormat::Table | OutputFormat::None => {}
             }
         }
     }

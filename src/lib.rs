@@ -9,8 +9,10 @@
 //!   exiftool's `-geotag` does, neighbouring photos as fixes,
 //! - [`export`]: GPX, CSV, GeoJSON, XMP sidecars and EXIF GPS write-back,
 //! - [`cli`]: the headless command line,
-//! - [`app`] and [`ui`]: the desktop app (eframe/egui, walkers map).
+//! - [`app`] and [`ui`]: the desktop app (eframe/egui, walkers map; the `app` feature, on by
+//!   default: without it geoloupe is the headless command line).
 
+#[cfg(feature = "app")]
 pub mod app;
 pub mod cli;
 pub mod domain;
@@ -22,4 +24,5 @@ pub mod platform;
 pub mod runtime;
 pub mod threads;
 pub mod track;
+#[cfg(feature = "app")]
 pub mod ui;

@@ -12,7 +12,7 @@ fn main() -> std::process::ExitCode {
     let outcome = geoloupe::model::files::DataDirs::resolve(cli.data_dir.as_deref())
         .map_err(anyhow::Error::from)
         .and_then(|dirs| match cli.command {
-            None => geoloupe::ui::window::run_native(dirs, cli.paths).map(|()| true),
+            None => open_app(dirs, cli.paths),
             Some(command) => geoloupe::cli::run(&dirs, command),
         });
     match outcome {
@@ -23,6 +23,27 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// The desktop app on `paths`.
+#[cfg(feature = "app")]
+fn open_app(
+    dirs: geoloupe::model::files::DataDirs,
+    paths: Vec<std::path::PathBuf>,
+) -> anyhow::Result<bool> {
+    geoloupe::ui::window::run_native(dirs, paths).map(|()| true)
+}
+
+/// The headless build has no window to open.
+#[cfg(not(feature = "app"))]
+fn open_app(
+    _dirs: geoloupe::model::files::DataDirs,
+    _paths: Vec<std::path::PathBuf>,
+) -> anyhow::Result<bool> {
+    anyhow::bail!(
+        "this geoloupe is the headless build (no desktop app): give a command, for example \
+         `geoloupe locate PHOTOS`; `geoloupe --help` lists them"
+    )
 }
 
 /// Log lines on stderr, filtered by `RUST_LOG` (`RUST_LOG=info`, `RUST_LOG=geoloupe=debug`;

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use geoloupe::model::DeviceChoice;
 use geoloupe::model::files::{self, DataDirs};
 
+#[cfg(feature = "app")]
 pub mod app;
 
 /// The repository: `CARGO_MANIFEST_DIR` at run time when set (`cargo test` sets it;
