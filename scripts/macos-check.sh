@@ -19,7 +19,7 @@ export MACOSX_DEPLOYMENT_TARGET=11.0
 run() {
   echo "== cargo clippy --target $target $*"
   local start=$SECONDS
-  cargo clippy --locked --target "$target" --no-default-features "$@" --all-targets -- -D warnings
+  cargo clippy --locked --target "$target" --no-default-features --features app "$@" --all-targets -- -D warnings
   echo "== passed in $((SECONDS - start)) s: --target $target $*"
 }
 

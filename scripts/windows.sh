@@ -23,8 +23,8 @@
 # dependencies are optimised in dev builds too); GEOLOUPE_WINE_DISPLAY (default :91);
 # GEOCLIP_WHEEL as for scripts/test.sh (the tests import the real GeoCLIP heads from it).
 #
-# Cross builds use `--no-default-features`: the default `heif` feature needs libheif, which this
-# script does not build for Windows.
+# Cross builds use `--no-default-features --features app`: the default `cli` feature brings
+# `heif`, which needs libheif, which this script does not build for Windows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +39,7 @@ target_dir="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 exe="$target_dir/$target/$profile_dir/geoloupe.exe"
 work="$target_dir/windows"
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)"
-cargo_args=(--locked --target "$target" --profile "$profile" --no-default-features)
+cargo_args=(--locked --target "$target" --profile "$profile" --no-default-features --features app)
 mkdir -p "$work"
 
 export WINEDEBUG=-all
