@@ -636,7 +636,10 @@ fn locate(dirs: &DataDirs, args: &LocateArgs) -> anyhow::Result<bool> {
         )?),
         None => None,
     };
-    if let (Some(part), Some(output)) = (&part, &args.output) {
+    // A group's or a trip's answer depends on every photo in it: those runs locate all their
+    // photos again (each photo's row is still written once).
+    let resumable = !(args.together || args.trip);
+    if let (Some(part), Some(output), true) = (&part, &args.output, resumable) {
         let before = photos.len();
         photos.retain(|e| !part.is_located(&e.path));
         if photos.len() < before {

@@ -65,6 +65,19 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `geoloupe merge PARTS --output OUTPUT`, with its standard error.
+fn merge(parts: &[PathBuf], output: &Path) -> (Output, String) {
+    let out = geoloupe()
+        .arg("merge")
+        .args(parts)
+        .arg("--output")
+        .arg(output)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    (out, stderr)
+}
+
 type Answers = BTreeMap<String, (Status, Vec<(f64, f64, f32, usize)>)>;
 
 /// Each photo's status and candidates (position, probability, gallery index) by path.
@@ -198,14 +211,7 @@ fn four_shards_at_once_merge_to_the_single_run() {
         );
     }
     let merged = dir.path().join("all.parquet");
-    let out = geoloupe()
-        .arg("merge")
-        .args(&parts)
-        .arg("--output")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
+    let (out, stderr) = merge(&parts, &merged);
     // The two broken files are reported; nothing is missing or duplicated.
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.matches("failed: ").count(), 2, "{stderr}");
@@ -219,26 +225,12 @@ fn four_shards_at_once_merge_to_the_single_run() {
     assert_eq!(merged.info.provenance, single.info.provenance);
 
     // Three parts of four: the missing shard is named.
-    let out = geoloupe()
-        .arg("merge")
-        .args(&parts[..3])
-        .arg("--output")
-        .arg(dir.path().join("three.parquet"))
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
+    let (out, stderr) = merge(&parts[..3], &dir.path().join("three.parquet"));
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("missing: shard(s) 3 of 4"), "{stderr}");
     // A part given twice: every photo in it is a duplicate, kept once.
-    let out = geoloupe()
-        .arg("merge")
-        .args(&parts)
-        .arg(&parts[0])
-        .arg("--output")
-        .arg(dir.path().join("twice.parquet"))
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
+    let twice = [&parts[..], &parts[..1]].concat();
+    let (_, stderr) = merge(&twice, &dir.path().join("twice.parquet"));
     assert!(stderr.contains("shard 0/4 is in two parts"), "{stderr}");
     assert!(stderr.contains("duplicate: "), "{stderr}");
     let twice = read_file(&dir.path().join("twice.parquet")).unwrap();
@@ -342,14 +334,7 @@ fn merge_refuses_parts_of_another_gallery_naming_them() {
     other.provenance.gallery_sha256 = "f".repeat(64);
     geoloupe::export::parquet::write_file(&theirs, &other, &single.rows[3..6], 8).unwrap();
     let merged = dir.path().join("all.parquet");
-    let out = geoloupe()
-        .arg("merge")
-        .args([&ours, &theirs])
-        .arg("--output")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
+    let (out, stderr) = merge(&[ours.clone(), theirs.clone()], &merged);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("different models or galleries"), "{stderr}");
     assert!(

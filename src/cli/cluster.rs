@@ -256,6 +256,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<bool> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         provenance: first.info.provenance.clone(),
         run: serde_json::json!({
+            "gallery_len": first.info.run["gallery_len"],
             "merged_from": args.parts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "runs": parts.iter().map(|(_, f)| f.info.run.clone()).collect::<Vec<_>>(),
         }),

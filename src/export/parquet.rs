@@ -101,6 +101,15 @@ pub enum ResultsError {
         ours: String,
         path: PathBuf,
     },
+    #[error(
+        "{path} holds results of shard {theirs} and this run is shard {ours}: a part resumes \
+         only the same shard; use another --output"
+    )]
+    OtherShard {
+        theirs: String,
+        ours: String,
+        path: PathBuf,
+    },
 }
 
 impl ResultsError {
@@ -202,6 +211,11 @@ impl RunInfo {
             short(&p.weights_sha256),
             short(&p.gallery_sha256),
         )
+    }
+
+    /// The shard the run located (`"3/16"`), from [`RunInfo::run`]'s `shard`.
+    pub fn shard(&self) -> Option<&str> {
+        self.run["shard"].as_str()
     }
 
     fn key_values(&self) -> Result<Vec<KeyValue>, serde_json::Error> {
@@ -622,6 +636,21 @@ impl PartWriter {
                     path: file,
                 });
             }
+            if results.info.shard() != writer.info.shard() {
+                return Err(ResultsError::OtherShard {
+                    theirs: results
+                        .info
+                        .shard()
+                        .unwrap_or("none (all photos)")
+                        .to_owned(),
+                    ours: writer
+                        .info
+                        .shard()
+                        .unwrap_or("none (all photos)")
+                        .to_owned(),
+                    path: file,
+                });
+            }
             for row in results.rows {
                 writer.commit(row);
             }
@@ -852,6 +881,26 @@ mod tests {
         assert!(matches!(err, ResultsError::OtherModel { .. }), "{message}");
         assert!(message.contains("gallery sha256 efefefefefef"), "{message}");
         assert!(message.contains("part.parquet"), "{message}");
+    }
+
+    #[test]
+    fn a_part_resumes_only_its_own_shard() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("part.parquet");
+        let shard = |s: &str| RunInfo {
+            run: serde_json::json!({"shard": s}),
+            ..info("cd")
+        };
+        write_file(&part, &shard("1/4"), &[located("1.jpg", 1.0)], 8).unwrap();
+        assert!(PartWriter::open(&part, shard("1/4"), 8).is_ok());
+        let err = PartWriter::open(&part, shard("1/8"), 8)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("shard 1/4") && err.contains("shard 1/8"),
+            "{err}"
+        );
     }
 
     #[test]
