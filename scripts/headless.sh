@@ -6,9 +6,9 @@
 #                         no window, and print its size (stripped) and number of crates beside
 #                         the desktop build's.
 #
-# It shares few compiled dependencies with the desktop build: without the app, the proc-macro
-# crates (proc-macro2, syn) are built only for the compiler's use, so serde and everything above
-# it is built again (about 7 minutes on the CI machine, which CI pays).
+# It reuses the desktop build's compiled dependencies (the feature pins in Cargo.toml), so after
+# the desktop build it compiles geoloupe alone; it lists any other crate it had to build again,
+# which means a pin is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +35,19 @@ build() {
   cargo build --locked --bin geoloupe
   mkdir -p target/headless
   cp target/debug/geoloupe target/headless/geoloupe-desktop
-  cargo build --locked "${headless[@]}" --bin geoloupe
+  local rebuilt
+  rebuilt=$(cargo build --locked "${headless[@]}" --bin geoloupe --message-format json |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and not m["fresh"] and not m["package_id"].split("#")[-1].startswith("geoloupe@"):
+        print(m["package_id"].split("#")[-1])' | sort -u)
+  if [[ -n "$rebuilt" ]]; then
+    echo "warning: the headless build compiled these dependencies again (a feature pin in Cargo.toml is missing):" >&2
+    printf '%s\n' "$rebuilt" >&2
+  else
+    echo "== headless: every dependency reused from the desktop build"
+  fi
   cp target/debug/geoloupe target/headless/geoloupe
   # Put the desktop binary back for the steps after this one.
   cargo build --locked --bin geoloupe
