@@ -158,10 +158,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<bool> {
     // Shards: every index of N present once.
     let mut shards: BTreeMap<u32, Vec<(u32, &Path)>> = BTreeMap::new();
     for (path, file) in &parts {
-        if let Some(shard) = file.info.run["shard"]
-            .as_str()
-            .and_then(|s| Shard::parse(s).ok())
-        {
+        if let Some(shard) = file.info.shard().and_then(|s| Shard::parse(s).ok()) {
             shards
                 .entry(shard.count)
                 .or_default()
