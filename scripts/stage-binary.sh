@@ -9,7 +9,7 @@ cargo build --locked --bin geoloupe
 bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/geoloupe"
 stage=target/packaging/bin
 mkdir -p "$stage"
-# Stripped: the dev binary carries full debug info (hundreds of MB); symbols stay out of packages.
+# Stripped: the dev binary carries debug info (hundreds of MB); symbols stay out of packages.
 strip --strip-all -o "$stage/geoloupe.tmp" "$bin"
 mv "$stage/geoloupe.tmp" "$stage/geoloupe"
 echo "staged $stage/geoloupe ($(du -h "$stage/geoloupe" | cut -f1), from $bin)"

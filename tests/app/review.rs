@@ -14,7 +14,7 @@ use geoloupe::app::export::WriteScope;
 use geoloupe::app::{AppOptions, Command, DecisionSource};
 use geoloupe::domain::Decision;
 
-mod common;
+use crate::common;
 
 use common::app::{
     SMALL_WINDOW, TestApp, WINDOW, fake_options as options, index_of, located_folder, photo_folder,

@@ -4,7 +4,7 @@
 //! imported from the app, and a stand-in backbone named as such.
 #![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
 
-mod common;
+use crate::common;
 
 use egui_kittest::kittest::Queryable as _;
 use geoloupe::app::Command;

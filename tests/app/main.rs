@@ -2,6 +2,10 @@
 //! files, no network): open a folder (dropped on the window), select a photo, run, see the
 //! ranked candidates in the inspector and in the map plugin's output, accept one, undo, redo,
 //! reopen from the database without recomputing, and cancel a batch mid-way.
+//!
+//! The app's other tests are this crate's modules, one file per part of the app: one test
+//! executable for all of them, since each one links every dependency (0.4 GB, and a link step,
+//! apiece).
 
 #![allow(clippy::unwrap_used)] // test helpers, as `allow-unwrap-in-tests` allows in #[test] fns
 
@@ -15,7 +19,17 @@ use geoloupe::domain::Decision;
 use geoloupe::geo::{ClaimSource, LatLon};
 use geoloupe::runtime::inference::FakeEmbedder;
 
+#[path = "../common/mod.rs"]
 mod common;
+
+mod claim;
+mod describe;
+mod heat;
+mod map;
+mod model;
+mod region;
+mod review;
+mod track;
 
 use common::app::{
     TestApp, WINDOW, index_of, located_folder, options_with as options, photo_folder,
