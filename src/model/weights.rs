@@ -582,8 +582,24 @@ impl Dense {
             biases.push(src.tensor(&format!("{name}.bias"), &[out_each])?);
         }
         let build = || {
-            let weight = Tensor::cat(&weights, 0)?;
             let bias = Tensor::cat(&biases, 0)?;
+            if mode == MatmulMode::F32 && src.device().is_cpu() {
+                // Each part transposed straight into its columns: no joined copy first.
+                let parts = weights
+                    .iter()
+                    .map(|w| w.to_dtype(DType::F32)?.contiguous())
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                let values = with_cpu_f32_all(&parts, |parts| {
+                    kernels::transpose_side_by_side(parts, out_each, in_dim)
+                })?;
+                let weight_t =
+                    Tensor::from_vec(values, (in_dim, out_each * names.len()), &Device::Cpu)?;
+                return Ok(Self {
+                    weight: DenseWeight::F32 { weight_t },
+                    bias: Some(bias),
+                });
+            }
+            let weight = Tensor::cat(&weights, 0)?;
             Self::with_mode(&weight, Some(bias), mode)
         };
         build().map_err(ModelError::candle(format!("preparing `{what}`")))
@@ -691,16 +707,30 @@ fn transposed(weight: &Tensor) -> candle_core::Result<Tensor> {
 
 /// Runs `f` on the elements of a contiguous f32 tensor in CPU memory, without copying.
 pub(crate) fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("expected a contiguous tensor".into()))?;
-    match &*storage {
-        candle_core::Storage::Cpu(cpu) => Ok(f(&cpu.as_slice::<f32>()?[start..end])),
-        _ => Err(candle_core::Error::Msg(
-            "expected a tensor in CPU memory".into(),
-        )),
+    with_cpu_f32_all(std::slice::from_ref(t), |slices| f(slices[0]))
+}
+
+/// [`with_cpu_f32`] on several tensors at once.
+pub(crate) fn with_cpu_f32_all<R>(
+    ts: &[Tensor],
+    f: impl FnOnce(&[&[f32]]) -> R,
+) -> candle_core::Result<R> {
+    let guards: Vec<_> = ts.iter().map(Tensor::storage_and_layout).collect();
+    let mut slices = Vec::with_capacity(ts.len());
+    for (storage, layout) in &guards {
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("expected a contiguous tensor".into()))?;
+        match &**storage {
+            candle_core::Storage::Cpu(cpu) => slices.push(&cpu.as_slice::<f32>()?[start..end]),
+            _ => {
+                return Err(candle_core::Error::Msg(
+                    "expected a tensor in CPU memory".into(),
+                ));
+            }
+        }
     }
+    Ok(f(&slices))
 }
 
 #[cfg(test)]
