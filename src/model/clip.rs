@@ -11,7 +11,7 @@ use candle_nn::LayerNorm;
 
 use super::ModelError;
 use super::kernels;
-use super::weights::{Dense, MatmulMode, TensorSource, with_cpu_f32};
+use super::weights::{Dense, LoadScratch, MatmulMode, TensorSource, with_cpu_f32};
 
 /// The vision half of a Hugging Face `CLIPConfig`.
 #[derive(Clone, Debug, PartialEq)]
@@ -264,6 +264,7 @@ impl Encoder {
     ) -> Result<Self, ModelError> {
         let (h, i, eps) = (shape.hidden, shape.intermediate, shape.eps);
         let mut layers = Vec::with_capacity(shape.layers);
+        let scratch = &mut LoadScratch::default();
         for l in 0..shape.layers {
             let pre = format!("{prefix}.layers.{l}");
             layers.push(EncoderLayer {
@@ -277,6 +278,7 @@ impl Encoder {
                     h,
                     h,
                     mode,
+                    scratch,
                 )?,
                 out_proj: Dense::load_fused(
                     src,
@@ -284,11 +286,12 @@ impl Encoder {
                     h,
                     h,
                     mode,
+                    scratch,
                 )?,
                 layer_norm1: layer_norm(src, &format!("{pre}.layer_norm1"), h, eps)?,
                 layer_norm2: layer_norm(src, &format!("{pre}.layer_norm2"), h, eps)?,
-                fc1: Dense::load_fused(src, &[&format!("{pre}.mlp.fc1")], i, h, mode)?,
-                fc2: Dense::load_fused(src, &[&format!("{pre}.mlp.fc2")], h, i, mode)?,
+                fc1: Dense::load_fused(src, &[&format!("{pre}.mlp.fc1")], i, h, mode, scratch)?,
+                fc2: Dense::load_fused(src, &[&format!("{pre}.mlp.fc2")], h, i, mode, scratch)?,
             });
         }
         Ok(Self { shape, layers })
