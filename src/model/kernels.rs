@@ -192,16 +192,69 @@ pub(crate) fn epilogue(row: &mut [f32], bias: Option<&[f32]>, act: Activation) {
     if bias.is_none() && act == Activation::Identity {
         return;
     }
+    epilogue_on(Lanes::detect(), row, bias, act);
+}
+
+/// The vector code the epilogue and softmax run on: the widest the CPU has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lanes {
+    Scalar,
+    /// 8 lanes: AVX2 with FMA (x86 since Haswell and Zen, most machines without AVX-512).
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F was detected just above; the slices are bounds-checked inside.
-        #[allow(unsafe_code)]
-        unsafe {
-            epilogue_avx512::run(row, bias, act)
-        };
-        return;
+    Avx2,
+    /// 16 lanes.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Lanes {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Self::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Self::Avx2;
+            }
+        }
+        Self::Scalar
     }
-    epilogue_scalar(row, bias, act);
+
+    /// Every kind this CPU can run, the scalar code included (the tests check each).
+    #[cfg(test)]
+    fn available() -> Vec<Self> {
+        #[allow(unused_mut)]
+        let mut out = vec![Self::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                out.push(Self::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                out.push(Self::Avx512);
+            }
+        }
+        out
+    }
+}
+
+fn epilogue_on(lanes: Lanes, row: &mut [f32], bias: Option<&[f32]>, act: Activation) {
+    match lanes {
+        Lanes::Scalar => epilogue_scalar(row, bias, act),
+        // SAFETY: `Lanes` holds a vector kind only where the CPU has it (`detect`,
+        // `available`); the slices are bounds-checked inside.
+        #[cfg(target_arch = "x86_64")]
+        #[allow(unsafe_code)]
+        Lanes::Avx2 => unsafe { epilogue_avx2::run(row, bias, act) },
+        #[cfg(target_arch = "x86_64")]
+        #[allow(unsafe_code)]
+        Lanes::Avx512 => unsafe { epilogue_avx512::run(row, bias, act) },
+    }
 }
 
 fn epilogue_scalar(row: &mut [f32], bias: Option<&[f32]>, act: Activation) {
@@ -216,6 +269,150 @@ fn epilogue_scalar(row: &mut [f32], bias: Option<&[f32]>, act: Activation) {
                 *y = act.apply(*y);
             }
         }
+    }
+}
+
+/// The epilogue and softmax on 8 lanes, for x86 CPUs with AVX2 and FMA but not AVX-512: the
+/// same formulas as the AVX-512 code, and the scalar code for a row's last few values.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod epilogue_avx2 {
+    use std::arch::x86_64::*;
+
+    use super::Activation;
+
+    const LANES: usize = 8;
+
+    /// `exp(x)` on 8 lanes: the AVX-512 code's Cephes `expf`, scaled by `2^n` in two halves
+    /// (each a normal power of two, so a subnormal result is rounded once, as `vscalefps`
+    /// rounds it).
+    #[target_feature(enable = "avx2,fma")]
+    fn exp(x: __m256) -> __m256 {
+        let x = _mm256_min_ps(
+            _mm256_max_ps(x, _mm256_set1_ps(-103.0)),
+            _mm256_set1_ps(88.7),
+        );
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
+        );
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm256_set1_ps(1.987_569_1e-4);
+        for c in [
+            1.398_199_9e-3,
+            8.333_452e-3,
+            4.166_579_6e-2,
+            1.666_666_5e-1,
+            0.5,
+        ] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+        }
+        let r2 = _mm256_mul_ps(r, r);
+        let y = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.0));
+        // n lies in -149..=128: each half in -75..=64.
+        let n = _mm256_cvtps_epi32(n);
+        let half = _mm256_srai_epi32::<1>(n);
+        let rest = _mm256_sub_epi32(n, half);
+        let pow2 = |k: __m256i| {
+            _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+                k,
+                _mm256_set1_epi32(127),
+            )))
+        };
+        _mm256_mul_ps(_mm256_mul_ps(y, pow2(half)), pow2(rest))
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn activate(v: __m256, act: Activation) -> __m256 {
+        match act {
+            Activation::Identity => v,
+            Activation::Relu => _mm256_max_ps(v, _mm256_setzero_ps()),
+            Activation::QuickGelu => {
+                let e = exp(_mm256_mul_ps(v, _mm256_set1_ps(-1.702)));
+                _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0), e))
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn load(values: &[f32; LANES]) -> __m256 {
+        // SAFETY: an array of 8 f32 is 32 readable bytes; the load is unaligned.
+        unsafe { _mm256_loadu_ps(values.as_ptr()) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn store(v: __m256) -> [f32; LANES] {
+        let mut out = [0f32; LANES];
+        // SAFETY: as in `load`, writing.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+        out
+    }
+
+    /// The row's whole vectors, as arrays of 8 (the rest, under 8 values, is left to scalar
+    /// code).
+    fn vectors(row: &mut [f32]) -> impl Iterator<Item = &mut [f32; LANES]> {
+        row.chunks_exact_mut(LANES)
+            .map(|c| <&mut [f32; LANES]>::try_from(c).expect("chunks of 8"))
+    }
+
+    /// Softmax of `row` in place, as the AVX-512 code does it; the last few values (under 8)
+    /// with scalar `exp`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn softmax(row: &mut [f32]) {
+        let full = row.len() / LANES * LANES;
+        let mut max_v = _mm256_set1_ps(f32::NEG_INFINITY);
+        for v in vectors(&mut row[..full]) {
+            max_v = _mm256_max_ps(max_v, load(v));
+        }
+        let max = row[full..]
+            .iter()
+            .chain(&store(max_v))
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        let max_v = _mm256_set1_ps(max);
+        let mut sum_v = _mm256_setzero_ps();
+        for v in vectors(&mut row[..full]) {
+            let e = exp(_mm256_sub_ps(load(v), max_v));
+            sum_v = _mm256_add_ps(sum_v, e);
+            *v = store(e);
+        }
+        let mut sum: f32 = store(sum_v).iter().sum();
+        for v in &mut row[full..] {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
+        let sum_v = _mm256_set1_ps(sum);
+        for v in vectors(&mut row[..full]) {
+            *v = store(_mm256_div_ps(load(v), sum_v));
+        }
+        for v in &mut row[full..] {
+            *v /= sum;
+        }
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn run(row: &mut [f32], bias: Option<&[f32]>, act: Activation) {
+        let full = row.len() / LANES * LANES;
+        match bias {
+            Some(b) => {
+                for (v, b) in vectors(&mut row[..full]).zip(b.chunks_exact(LANES)) {
+                    let b = <&[f32; LANES]>::try_from(b).expect("chunks of 8");
+                    *v = store(activate(_mm256_add_ps(load(v), load(b)), act));
+                }
+            }
+            None => {
+                for v in vectors(&mut row[..full]) {
+                    *v = store(activate(load(v), act));
+                }
+            }
+        }
+        let (row, bias) = (&mut row[full..], bias.map(|b| &b[full..]));
+        super::epilogue_scalar(row, bias, act);
     }
 }
 
@@ -408,16 +605,20 @@ fn rows_of(data: &[f32], first: usize, rows: usize, cols: usize) -> MatRef<'_> {
 /// Softmax of one row, in place, as `torch.softmax`: subtract the max, exponentiate, divide by
 /// the sum. On 16 lanes where the CPU has AVX-512 (the epilogue's `exp`).
 fn softmax_in_place(row: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F was detected just above.
+    softmax_on(Lanes::detect(), row);
+}
+
+fn softmax_on(lanes: Lanes, row: &mut [f32]) {
+    match lanes {
+        Lanes::Scalar => softmax_scalar(row),
+        // SAFETY: as in `epilogue_on`.
+        #[cfg(target_arch = "x86_64")]
         #[allow(unsafe_code)]
-        unsafe {
-            epilogue_avx512::softmax(row)
-        };
-        return;
+        Lanes::Avx2 => unsafe { epilogue_avx2::softmax(row) },
+        #[cfg(target_arch = "x86_64")]
+        #[allow(unsafe_code)]
+        Lanes::Avx512 => unsafe { epilogue_avx512::softmax(row) },
     }
-    softmax_scalar(row);
 }
 
 fn softmax_scalar(row: &mut [f32]) {
@@ -647,14 +848,17 @@ pub(crate) mod tests {
             Activation::QuickGelu,
         ] {
             for b in [Some(bias.as_slice()), None] {
-                for len in [x.len(), 17, 15, 1] {
+                for (lanes, len) in Lanes::available()
+                    .into_iter()
+                    .flat_map(|lanes| [x.len(), 17, 15, 9, 8, 7, 1].map(|len| (lanes, len)))
+                {
                     let mut got = x[..len].to_vec();
-                    epilogue(&mut got, b, act);
+                    epilogue_on(lanes, &mut got, b, act);
                     let mut want = x[..len].to_vec();
                     epilogue_scalar(&mut want, b, act);
                     for (g, w) in got.iter().zip(&want) {
                         let tolerance = 4.0 * f32::EPSILON * w.abs() + 1e-30;
-                        assert!((g - w).abs() <= tolerance, "{act:?}: {g} vs {w}");
+                        assert!((g - w).abs() <= tolerance, "{lanes:?} {act:?}: {g} vs {w}");
                     }
                 }
             }
@@ -663,21 +867,24 @@ pub(crate) mod tests {
 
     #[test]
     fn the_vector_softmax_is_the_scalar_one() {
-        for len in [1, 15, 16, 17, 257] {
-            let mut got: Vec<f32> = values(len, 8).iter().map(|v| v * 30.0).collect();
-            got[len / 2] = 80.0;
-            let mut want = got.clone();
-            softmax_in_place(&mut got);
-            softmax_scalar(&mut want);
-            let sum: f32 = got.iter().sum();
-            assert!((sum - 1.0).abs() < 1e-5, "{len}: sums to {sum}");
-            for (g, w) in got.iter().zip(&want) {
-                assert!(
-                    (g - w).abs() <= 4.0 * f32::EPSILON * w.abs() + 1e-37,
-                    "{g} vs {w}"
-                );
+        for lanes in Lanes::available() {
+            for len in [1, 7, 8, 9, 15, 16, 17, 257] {
+                let mut got: Vec<f32> = values(len, 8).iter().map(|v| v * 30.0).collect();
+                got[len / 2] = 80.0;
+                let mut want = got.clone();
+                softmax_on(lanes, &mut got);
+                softmax_scalar(&mut want);
+                let sum: f32 = got.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "{lanes:?} {len}: sums to {sum}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= 4.0 * f32::EPSILON * w.abs() + 1e-37,
+                        "{lanes:?}: {g} vs {w}"
+                    );
+                }
             }
         }
+        assert_eq!(Lanes::available().last(), Some(&Lanes::detect()));
     }
 
     #[test]
