@@ -272,6 +272,25 @@ fn epilogue_scalar(row: &mut [f32], bias: Option<&[f32]>, act: Activation) {
     }
 }
 
+/// Cephes' `expf`, which both vector `exp`s compute: inputs clamped to where f32 `exp` is finite
+/// and normal or zero, ln 2 in two parts for the range reduction, and the degree-5
+/// polynomial's coefficients, highest first.
+#[cfg(target_arch = "x86_64")]
+mod cephes_exp {
+    pub(super) const MIN_X: f32 = -103.0;
+    pub(super) const MAX_X: f32 = 88.7;
+    pub(super) const LN2_HI: f32 = 0.693_359_4;
+    pub(super) const LN2_LO: f32 = -2.121_944_4e-4;
+    pub(super) const POLY: [f32; 6] = [
+        1.987_569_1e-4,
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ];
+}
+
 /// The epilogue and softmax on 8 lanes, for x86 CPUs with AVX2 and FMA but not AVX-512: the
 /// same formulas as the AVX-512 code, and the scalar code for a row's last few values.
 #[cfg(target_arch = "x86_64")]
@@ -279,7 +298,7 @@ fn epilogue_scalar(row: &mut [f32], bias: Option<&[f32]>, act: Activation) {
 mod epilogue_avx2 {
     use std::arch::x86_64::*;
 
-    use super::Activation;
+    use super::{Activation, cephes_exp};
 
     const LANES: usize = 8;
 
@@ -289,22 +308,16 @@ mod epilogue_avx2 {
     #[target_feature(enable = "avx2,fma")]
     fn exp(x: __m256) -> __m256 {
         let x = _mm256_min_ps(
-            _mm256_max_ps(x, _mm256_set1_ps(-103.0)),
-            _mm256_set1_ps(88.7),
+            _mm256_max_ps(x, _mm256_set1_ps(cephes_exp::MIN_X)),
+            _mm256_set1_ps(cephes_exp::MAX_X),
         );
         let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
             _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
         );
-        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
-        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm256_set1_ps(1.987_569_1e-4);
-        for c in [
-            1.398_199_9e-3,
-            8.333_452e-3,
-            4.166_579_6e-2,
-            1.666_666_5e-1,
-            0.5,
-        ] {
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(cephes_exp::LN2_HI), x);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(cephes_exp::LN2_LO), r);
+        let mut p = _mm256_set1_ps(cephes_exp::POLY[0]);
+        for &c in &cephes_exp::POLY[1..] {
             p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
         }
         let r2 = _mm256_mul_ps(r, r);
@@ -421,7 +434,7 @@ mod epilogue_avx2 {
 mod epilogue_avx512 {
     use std::arch::x86_64::*;
 
-    use super::Activation;
+    use super::{Activation, cephes_exp};
 
     /// `exp(x)` on 16 lanes: Cephes' `expf` (range reduction by ln 2 in two parts, a degree-5
     /// polynomial), scaled by `2^n` with `vscalefps`; inputs clamped to where f32 `exp` is
@@ -429,22 +442,16 @@ mod epilogue_avx512 {
     #[target_feature(enable = "avx512f")]
     fn exp(x: __m512) -> __m512 {
         let x = _mm512_min_ps(
-            _mm512_max_ps(x, _mm512_set1_ps(-103.0)),
-            _mm512_set1_ps(88.7),
+            _mm512_max_ps(x, _mm512_set1_ps(cephes_exp::MIN_X)),
+            _mm512_set1_ps(cephes_exp::MAX_X),
         );
         let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
             _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
         );
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm512_set1_ps(1.987_569_1e-4);
-        for c in [
-            1.398_199_9e-3,
-            8.333_452e-3,
-            4.166_579_6e-2,
-            1.666_666_5e-1,
-            0.5,
-        ] {
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(cephes_exp::LN2_HI), x);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(cephes_exp::LN2_LO), r);
+        let mut p = _mm512_set1_ps(cephes_exp::POLY[0]);
+        for &c in &cephes_exp::POLY[1..] {
             p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
         }
         let r2 = _mm512_mul_ps(r, r);
